@@ -1,0 +1,31 @@
+"""User-facing errors: one line naming the file, line and field; exit code 2."""
+
+from __future__ import annotations
+
+
+class TaneError(Exception):
+    """An error caused by the user's input. Printed as one line, exit code 2."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None,
+                 field: str | None = None):
+        self.message = message
+        self.path = path
+        self.line = line
+        self.field = field
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        where = ""
+        if self.path:
+            where = str(self.path)
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        fld = f"field '{self.field}': " if self.field else ""
+        return f"{where}{fld}{self.message}".replace("\n", " ")
+
+
+class BackendError(TaneError):
+    """The LLM backend cannot be used as asked (bad spec, missing capability)."""

@@ -1,0 +1,121 @@
+"""The one small LLM contract every backend and wrapper speaks.
+
+A backend offers ``complete`` (raw text completion) and/or ``chat`` (messages), both
+async, both returning a :class:`Completion` with text, token usage and finish reason.
+Retries, concurrency limits and the call cache wrap any backend (see ``retry.py`` and
+``cache.py``); backends do not re-implement them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+COMPLETION = "completion"
+CHAT = "chat"
+JSON_SCHEMA = "json_schema"
+
+
+@dataclass(frozen=True)
+class GenParams:
+    """Sampling parameters of one call. Part of the cache key and of provenance."""
+
+    temperature: float = 0.7
+    top_p: float = 0.95
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["stop"] = list(self.stop)
+        return d
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str  # "stop" | "length" | other backend value
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    model: str = ""
+    cached: bool = False  # True when served from the run's call journal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "finish_reason": self.finish_reason,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "model": self.model,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], cached: bool = False) -> "Completion":
+        return cls(
+            text=d["text"],
+            finish_reason=d.get("finish_reason") or "",
+            prompt_tokens=int(d.get("prompt_tokens") or 0),
+            completion_tokens=int(d.get("completion_tokens") or 0),
+            model=d.get("model") or "",
+            cached=cached,
+        )
+
+
+class LLMError(Exception):
+    """A failed call. ``reason`` is a short stable label used in stats, e.g.
+    ``http_429``, ``http_500``, ``timeout``, ``connection``, ``http_400``, ``bad_response``.
+    ``retryable`` says whether the retry wrapper may try again."""
+
+    def __init__(self, reason: str, message: str = "", *, retryable: bool = False):
+        self.reason = reason
+        self.retryable = retryable
+        super().__init__(f"{reason}: {message}" if message else reason)
+
+
+@dataclass
+class ModelInfo:
+    """What provenance and the dataset card need to know about a model."""
+
+    id: str
+    revision: str = ""
+    license: str = "unknown"
+    backend: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Backend(Protocol):
+    info: ModelInfo
+    capabilities: frozenset[str]
+
+    async def complete(self, prompt: str, params: GenParams) -> Completion: ...
+
+    async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion: ...
+
+    def model_for(self, kind: str) -> ModelInfo:
+        """The model that serves calls of ``kind`` (COMPLETION or CHAT), for provenance."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class CallStats:
+    """Counters shared by the wrappers around one backend; read by progress and stats."""
+
+    calls: int = 0  # completed calls that reached the backend
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    in_flight: int = 0
+    retries: dict[str, int] = field(default_factory=dict)  # reason -> retried attempts
+    failures: dict[str, int] = field(default_factory=dict)  # reason -> calls that gave up
+
+    def count(self, table: dict[str, int], reason: str) -> None:
+        table[reason] = table.get(reason, 0) + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

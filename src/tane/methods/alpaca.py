@@ -1,0 +1,117 @@
+"""Alpaca's variant of Self-Instruct (Taori et al., 2023).
+
+One request shows ``num_prompt_instructions`` (3) seed tasks with input and output and asks
+for ``tasks_per_request`` (20) tasks in the same format, instruction, input (``<noinput>``
+when none) and output together, so there is no separate classification or instance step.
+The last item of a completion cut by the token limit is dropped as ``truncated``. Filters
+and the ROUGE-L novelty check are Self-Instruct's, with Alpaca's longer blacklist in ``en``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..curate.instruction_filters import EN_BLACKLIST, check_instruction
+from ..curate.rouge import NoveltyIndex
+from ..llm.base import GenParams, LLMError
+from ..prompts import load_template
+from ..recipe import AlpacaStage
+from ..schema import Provenance, Record, stable_hash
+from .base import Batch, StageContext
+
+EXTRA_BLACKLIST = ("video", "audio", "music", "flowchart", "diagram")
+FIELDS = {"en": ("Instruction", "Input", "Output"), "ja": ("指示", "入力", "出力")}
+NOINPUT = "<noinput>"
+
+
+def parse_tasks(text: str, first_idx: int, mode: str) -> list[tuple[int, str, str, str] | None]:
+    """Items of one completion; ``None`` marks an item that does not parse."""
+    ins, inp, out = FIELDS[mode]
+    raw = f"{first_idx}. {ins}:" + text
+    items: list[tuple[int, str, str, str] | None] = []
+    for k, chunk in enumerate(raw.split("###")):
+        idx = first_idx + k
+        parts = re.split(rf"{idx}\.\s*({ins}|{inp}|{out})\s*[:：]", chunk)
+        if len(parts) != 7 or [parts[1], parts[3], parts[5]] != [ins, inp, out]:
+            if chunk.strip():
+                items.append(None)
+            continue
+        instruction = re.sub(r"\s+", " ", parts[2]).strip()
+        given = parts[4].strip()
+        items.append((idx, instruction, "" if given.lower() == NOINPUT else given,
+                      parts[6].strip()))
+    return items
+
+
+class Alpaca:
+    def __init__(self, cfg: AlpacaStage, ctx: StageContext):
+        self.cfg, self.ctx = cfg, ctx
+        self.tpl = load_template("alpaca", cfg.mode, cfg.templates, ctx.base_dir)
+        self.human = [s for s in ctx.seeds if s.instruction.strip()]
+        self.index = NoveltyIndex(tokenizer=cfg.novelty.tokenizer, lang=cfg.mode,
+                                  threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k)
+        for s in self.human:
+            self.index.add(s.instruction, key=f"seed:{s.id}")
+        self.blacklist = re.compile(r"\b(" + "|".join(EXTRA_BLACKLIST) + r")\b", re.I)
+
+    def _filter(self, inst: str) -> tuple[str, dict] | None:
+        bad = check_instruction(inst, self.cfg.mode)
+        if bad is None and self.cfg.mode == "en":
+            m = self.blacklist.search(inst)
+            if m:
+                return "blacklist", {"word": m.group(1).lower()}
+        return bad
+
+    async def round(self, r: int, need: int) -> Batch:
+        ctx, cfg, batch = self.ctx, self.cfg, Batch()
+        n_ex = cfg.num_prompt_instructions
+        prompts, seed_ids, params = [], [], []
+        for i in range(cfg.request_batch_size):
+            exs = ctx.rng("alpaca", r, i).sample(self.human, min(n_ex, len(self.human)))
+            prompts.append(self.tpl.render(examples=exs, n=cfg.tasks_per_request))
+            seed_ids.append([e.id for e in exs])
+            n = cfg.tasks_per_request
+            s = cfg.sampling
+            params.append(GenParams(temperature=s.temperature, top_p=s.top_p,
+                                    max_tokens=s.max_tokens, stop=(f"\n{n}", f"{n}.", f"{n} ."),
+                                    seed=ctx.seed_for("alpaca", r, i)))
+        results = await ctx.call_all("completion", prompts, params)
+        kept = 0
+        for ids, p, res in zip(seed_ids, params, results):
+            if isinstance(res, LLMError):
+                batch.drops.append(ctx.drop(f"llm_error:{res.reason}", round=r))
+                continue
+            items = parse_tasks(res.text, n_ex + 1, cfg.mode)
+            ctx.stats.items_in += len(items)
+            for j, item in enumerate(items):
+                if item is None:
+                    batch.drops.append(ctx.drop("unparseable", round=r))
+                    continue
+                _, inst, given, out = item
+                if res.finish_reason == "length" and j == len(items) - 1:
+                    batch.drops.append(ctx.drop("truncated", inst, round=r))
+                    continue
+                bad = self._filter(inst) or (None if out else ("empty_output", {}))
+                if bad:
+                    batch.drops.append(ctx.drop(bad[0], inst, round=r, **bad[1]))
+                    continue
+                if kept >= need:
+                    batch.drops.append(ctx.drop("over_target", inst, round=r))
+                    continue
+                nov = self.index.check(inst)
+                similar = [{"text": str(k), "rouge_l": round(v, 4)} for k, v in nov.top]
+                if not nov.keep:
+                    batch.drops.append(ctx.drop("near_duplicate", inst, round=r,
+                                                max_rouge=round(nov.max_score, 4),
+                                                similar=similar))
+                    continue
+                self.index.add(inst, key=inst)
+                kept += 1
+                prov = Provenance(method="alpaca", **ctx.model_provenance("completion"),
+                                  seed_ids=ids, template=self.tpl.id,
+                                  sampling=cfg.sampling.model_dump() | {"seed": p.seed},
+                                  mode=cfg.mode, round=r, max_rouge_l=round(nov.max_score, 4),
+                                  most_similar=similar)
+                batch.records.append(Record(id=f"al-{stable_hash(inst, 10)}", instruction=inst,
+                                            input=given, output=out, provenance=prov))
+        return batch

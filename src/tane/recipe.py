@@ -1,0 +1,181 @@
+"""Recipes: YAML validated by pydantic before any LLM call.
+
+Any error becomes one line naming the file, the YAML line and the field (exit code 2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import TaneError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Sampling(Strict):
+    temperature: float = Field(0.7, ge=0.0, le=2.0)
+    top_p: float = Field(0.95, gt=0.0, le=1.0)
+    max_tokens: int = Field(256, ge=1, le=32768)
+
+
+class LLMConfig(Strict):
+    backend: Literal["embedded", "openai"] = "embedded"
+    base_url: str | None = None
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    license: str = "unknown"
+    concurrency: int = Field(4, ge=1, le=1024)
+    slots: int = Field(1, ge=1, le=64, description="embedded only: parallel decode slots")
+    timeout: float = Field(120.0, gt=0)
+    max_retries: int = Field(4, ge=0, le=20)
+
+    @model_validator(mode="after")
+    def _server_needs_url(self) -> "LLMConfig":
+        if self.backend == "openai" and not (self.base_url and self.model):
+            raise ValueError("backend 'openai' needs both base_url and model")
+        return self
+
+
+class SeedsConfig(Strict):
+    path: str = "bundled:ja"
+    format: Literal["auto", "self_instruct", "elyza", "ichikara", "alpaca"] = "auto"
+
+
+class NoveltyConfig(Strict):
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
+    top_k: int = Field(3, ge=0, le=20)
+
+
+class SelfInstructStage(Strict):
+    method: Literal["self_instruct"]
+    mode: Literal["en", "ja"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    num_prompt_instructions: int = Field(8, ge=1, le=32)
+    num_machine_instructions: int = Field(2, ge=0, le=32)
+    request_batch_size: int = Field(4, ge=1, le=256)
+    max_rounds: int = Field(200, ge=1)
+    instances: Literal["full", "input_only"] = "full"
+    truncated: Literal["response", "last_item"] = "response"
+    sampling: Sampling = Sampling(temperature=0.7, top_p=0.5, max_tokens=512)
+    instance_sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_tokens=300)
+    novelty: NoveltyConfig = NoveltyConfig()
+    templates: dict[str, str] = Field(default_factory=dict,
+                                      description="override template files by name")
+
+    @model_validator(mode="after")
+    def _machine_le_prompt(self) -> "SelfInstructStage":
+        if self.num_machine_instructions > self.num_prompt_instructions:
+            raise ValueError("num_machine_instructions cannot exceed num_prompt_instructions")
+        return self
+
+
+class AlpacaStage(Strict):
+    method: Literal["alpaca"]
+    mode: Literal["en", "ja"] = "ja"
+    num_prompt_instructions: int = Field(3, ge=1, le=16)
+    tasks_per_request: int = Field(20, ge=2, le=50)
+    request_batch_size: int = Field(2, ge=1, le=256)
+    max_rounds: int = Field(200, ge=1)
+    sampling: Sampling = Sampling(temperature=1.0, top_p=1.0, max_tokens=3072)
+    novelty: NoveltyConfig = NoveltyConfig()
+    templates: dict[str, str] = Field(default_factory=dict)
+
+
+class AnswerStage(Strict):
+    method: Literal["answer"]
+    mode: Literal["en", "ja"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    num_examples: int = Field(3, ge=0, le=16)
+    overwrite: bool = False
+    sampling: Sampling = Sampling(temperature=0.3, top_p=0.9, max_tokens=384)
+    templates: dict[str, str] = Field(default_factory=dict)
+
+
+Stage = Annotated[Union[SelfInstructStage, AlpacaStage, AnswerStage],
+                  Field(discriminator="method")]
+GENERATORS = ("self_instruct", "alpaca")
+
+
+class Recipe(Strict):
+    name: str = "recipe"
+    seed: int = 0
+    target: int = Field(50, ge=1)
+    llm: LLMConfig = LLMConfig()
+    seeds: SeedsConfig = SeedsConfig()
+    stages: list[Stage] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_generator_first(self) -> "Recipe":
+        kinds = [s.method for s in self.stages]
+        if kinds[0] not in GENERATORS:
+            raise ValueError(f"the first stage must generate ({' or '.join(GENERATORS)})")
+        if any(k in GENERATORS for k in kinds[1:]):
+            raise ValueError("only the first stage may generate instructions")
+        return self
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
+    node, line = root, (root.start_mark.line + 1 if root is not None else None)
+    for part in loc:
+        nxt = None
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                if k.value == part:
+                    nxt = k if v is None else v
+                    line = k.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
+                and part < len(node.value):
+            nxt = node.value[part]
+            line = nxt.start_mark.line + 1
+        if nxt is None:
+            break
+        node = nxt
+    return line
+
+
+def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic adds the discriminator tag ("self_instruct") to union locations; drop it
+    return tuple(p for p in loc if not (isinstance(p, str) and p in
+                                         ("self_instruct", "alpaca", "answer")))
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    p = Path(path)
+    if not p.is_file():
+        raise TaneError("recipe file not found", path=str(p))
+    text = p.read_text(encoding="utf-8-sig")
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
+                        line=mark.line + 1 if mark else None) from None
+    if not isinstance(data, dict):
+        raise TaneError("a recipe must be a YAML mapping", path=str(p), line=1)
+    for key, value in (overrides or {}).items():
+        data[key] = value
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = _field_path(tuple(err["loc"]))
+        field = ".".join(str(x) for x in loc) or None
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        elif err["type"] == "union_tag_invalid":
+            msg = f"unknown method {err.get('input', {}).get('method')!r}" \
+                if isinstance(err.get("input"), dict) else msg
+        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
+        raise TaneError(msg + more, path=str(p), line=_line_of(root, loc),
+                        field=field) from None

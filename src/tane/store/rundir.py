@@ -1,0 +1,121 @@
+"""The run directory: call journal, record ledger and manifest.
+
+Layout of ``DIR``::
+
+    run.sqlite      call journal (request hash -> response) and ledger (kept/dropped)
+    manifest.json   recipe, tane version, backend, start/finish times
+    dataset.jsonl   kept records, written atomically when the run ends
+    stats.json      per-stage counts, LLM usage and timings
+
+Every LLM response is committed (WAL, synchronous=FULL) before anything derived from it
+is emitted, so ``kill -9`` loses at most the calls that were in flight.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..schema import Drop, Record, dumps
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    request TEXT NOT NULL,
+    response TEXT NOT NULL,
+    puts INTEGER NOT NULL DEFAULT 1,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    stage TEXT NOT NULL,
+    record_id TEXT,
+    status TEXT NOT NULL,          -- kept | dropped
+    reason TEXT,
+    detail TEXT,
+    body TEXT NOT NULL
+);
+"""
+
+
+class RunDir:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None,
+                                  check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    # -- call journal -------------------------------------------------------------
+    def get_call(self, key: str) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT response FROM calls WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put_call(self, key: str, kind: str, request: dict[str, Any],
+                 response: dict[str, Any]) -> None:
+        self.db.execute(
+            "INSERT INTO calls(key, kind, request, response, created) VALUES (?,?,?,?,?) "
+            "ON CONFLICT(key) DO UPDATE SET puts = puts + 1",
+            (key, kind, dumps(request), dumps(response), time.time()))
+
+    def call_count(self) -> int:
+        return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    # -- ledger -------------------------------------------------------------------
+    def reset_ledger(self) -> None:
+        """The ledger is derived: a (re)run replays every stage from the journal."""
+        self.db.execute("DELETE FROM ledger")
+
+    def log_kept(self, stage: str, records: Iterable[Record]) -> None:
+        rows = [(stage, r.id, "kept", None, None, r.to_json()) for r in records]
+        self._insert(rows)
+
+    def log_drops(self, drops: Iterable[Drop]) -> None:
+        rows = [(d.stage, d.record_id, "dropped", d.reason, dumps(d.detail), d.text)
+                for d in drops]
+        self._insert(rows)
+
+    def _insert(self, rows: list[tuple]) -> None:
+        if rows:
+            with self.db:
+                self.db.executemany("INSERT INTO ledger(stage, record_id, status, reason, "
+                                    "detail, body) VALUES (?,?,?,?,?,?)", rows)
+
+    def drops(self) -> list[dict[str, Any]]:
+        cur = self.db.execute("SELECT stage, record_id, reason, detail, body FROM ledger "
+                              "WHERE status='dropped' ORDER BY seq")
+        return [{"stage": s, "record_id": rid, "reason": r, "detail": json.loads(d or "{}"),
+                 "text": b} for s, rid, r, d, b in cur]
+
+    # -- files --------------------------------------------------------------------
+    def write_json(self, name: str, obj: Any) -> Path:
+        return self.write_text(name, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+    def write_jsonl(self, name: str, lines: Iterable[str]) -> Path:
+        return self.write_text(name, "".join(line + "\n" for line in lines))
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Atomic: a reader sees the old file or the new one, never half of it."""
+        target = self.path / name
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return target
+
+    def close(self) -> None:
+        self.db.close()
