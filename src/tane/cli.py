@@ -15,7 +15,7 @@ from .errors import TaneError
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="tane (種): grow instruction-tuning datasets from a few human seeds.")
 err = Console(stderr=True)
-out = Console()
+out = Console(width=None if sys.stdout.isatty() else 110)
 
 
 def _fail(e: TaneError) -> None:

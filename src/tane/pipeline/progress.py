@@ -53,16 +53,19 @@ async def live_progress(state: RunState, console: Console, enabled: bool = True
 def summary_table(stats: dict[str, Any]) -> Table:
     t = Table(title=f"kept {stats['kept']}/{stats['target']} in {stats['wall_seconds']:.1f}s "
                     f"({stats['rounds']} rounds)")
-    for col in ("stage", "in", "kept", "dropped (reason: n)", "calls", "cache hits",
-                "tokens out", "tok/s", "seconds"):
-        t.add_column(col, justify="left" if col.startswith(("stage", "dropped")) else "right")
+    for col in ("stage", "in", "kept", "dropped", "calls", "cached", "tok out", "tok/s", "s"):
+        t.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
+    notes = []
     for name, s in stats["stages"].items():
-        drops = ", ".join(f"{k}: {v}" for k, v in sorted(s["dropped"].items(),
-                                                        key=lambda kv: -kv[1]))
-        t.add_row(name, str(s["items_in"]), str(s["kept"]), drops or "-", str(s["llm_calls"]),
-                  str(s["cache_hits"]), str(s["completion_tokens"]),
+        drops = sorted(s["dropped"].items(), key=lambda kv: -kv[1])
+        t.add_row(name, str(s["items_in"]), str(s["kept"]), str(sum(s["dropped"].values())),
+                  str(s["llm_calls"]), str(s["cache_hits"]), str(s["completion_tokens"]),
                   f"{s['tokens_per_second']:.1f}", f"{s['wall_seconds']:.1f}")
+        if drops:
+            notes.append(f"{name} drops: " + ", ".join(f"{k} {v}" for k, v in drops))
     llm = stats["llm"]
     if llm["retries"] or llm["failures"]:
-        t.caption = (f"retries: {llm['retries'] or '-'}; failed calls: {llm['failures'] or '-'}")
+        notes.append(f"retries: {llm['retries'] or '-'}; failed calls: {llm['failures'] or '-'}")
+    t.caption = "\n".join(notes)
+    t.caption_justify = "left"
     return t
