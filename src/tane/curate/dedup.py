@@ -1,0 +1,154 @@
+"""`tane dedup`: greedy ROUGE-L near-duplicate removal over a JSONL file.
+
+Kept rows are written unchanged (byte for byte, minus a BOM) to the output; dropped rows
+go to ``<out stem>.rejected.jsonl`` beside it, each with a ``_drop`` object
+``{"reason": ..., "detail": ...}``. Reasons: ``missing_field`` (absent or not a string),
+``empty`` (blank after stripping), ``near_duplicate`` (ROUGE-L F > threshold against an
+earlier kept row). Outputs are written to temporary files and moved into place only when
+everything succeeded, so a bad input line leaves no output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tane.curate.rouge import NoveltyIndex
+from tane.errors import TaneError
+
+
+@dataclass
+class DedupReport:
+    rows_in: int
+    kept: int
+    dropped_by_reason: dict[str, int] = field(default_factory=dict)
+    tokenizer: str = ""
+    seconds: float = 0.0
+    out_path: str = ""
+    rejected_path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def rejected_path_for(out_path: str | os.PathLike) -> Path:
+    """``out.jsonl`` -> ``out.rejected.jsonl`` in the same directory."""
+    out = Path(out_path)
+    return out.with_name(out.stem + ".rejected.jsonl")
+
+
+def _read_jsonl(path: Path) -> list[tuple[int, str, dict]]:
+    """(line number, original line text, parsed object) for every non-blank line."""
+    rows = []
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                line = raw.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise TaneError(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                                    path=str(path), line=lineno) from None
+                if not isinstance(obj, dict):
+                    raise TaneError(f"expected a JSON object, got {type(obj).__name__}",
+                                    path=str(path), line=lineno)
+                rows.append((lineno, line, obj))
+    except FileNotFoundError:
+        raise TaneError("file not found", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise TaneError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                        "save the file as UTF-8", path=str(path)) from None
+    return rows
+
+
+def _row_ref(lineno: int, obj: dict) -> Any:
+    """How a kept row is referred to in reports: its ``id`` if it has one, else its line."""
+    rid = obj.get("id")
+    return rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else lineno
+
+
+def _write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
+    temps: list[tuple[str, Path]] = []
+    try:
+        for target, lines in targets:
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
+                                       dir=target.parent)
+            temps.append((tmp, target))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+                for line in lines:
+                    fh.write(line)
+                    fh.write("\n")
+        for tmp, target in temps:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in temps:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        raise
+
+
+def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
+               field: str = "instruction", threshold: float = 0.7,
+               tokenizer: str = "auto", lang: str | None = None,
+               on_progress: Callable[[int, int], None] | None = None) -> DedupReport:
+    """Greedy near-duplicate removal on `field` of a JSONL file (first occurrence wins).
+
+    Raises TaneError for unreadable/malformed input (path and line), an unknown
+    tokenizer, or an output directory that does not exist; nothing is written then.
+    """
+    started = time.perf_counter()
+    in_path, out_path = Path(in_path), Path(out_path)
+    rej_path = rejected_path_for(out_path)
+    index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=threshold, top_k=1)
+    if not out_path.parent.is_dir():
+        raise TaneError("output directory does not exist", path=str(out_path.parent))
+    rows = _read_jsonl(in_path)
+
+    drops: dict[int, dict] = {}  # position in rows -> _drop object
+    candidates: list[int] = []
+    for pos, (_lineno, _line, obj) in enumerate(rows):
+        value = obj.get(field)
+        if not isinstance(value, str):
+            drops[pos] = {"reason": "missing_field",
+                          "detail": {"field": field,
+                                     "found": None if value is None else type(value).__name__}}
+        elif not value.strip():
+            drops[pos] = {"reason": "empty", "detail": {"field": field}}
+        else:
+            candidates.append(pos)
+
+    texts = [rows[pos][2][field] for pos in candidates]
+    results = index.check_batch_and_add(texts, keys=candidates, on_progress=on_progress)
+    for pos, res in zip(candidates, results):
+        if res.keep:
+            continue
+        other = res.top[0][0]
+        other_line, _, other_obj = rows[other]
+        drops[pos] = {"reason": "near_duplicate",
+                      "detail": {"score": res.max_score,
+                                 "similar_to": _row_ref(other_line, other_obj),
+                                 "similar_line": other_line,
+                                 "similar_text": other_obj[field]}}
+
+    kept_lines, rejected_lines = [], []
+    by_reason: dict[str, int] = {}
+    for pos, (_lineno, line, obj) in enumerate(rows):
+        drop = drops.get(pos)
+        if drop is None:
+            kept_lines.append(line)
+            continue
+        by_reason[drop["reason"]] = by_reason.get(drop["reason"], 0) + 1
+        rejected_lines.append(json.dumps({**obj, "_drop": drop}, ensure_ascii=False))
+    _write_atomically([(out_path, kept_lines), (rej_path, rejected_lines)])
+    return DedupReport(rows_in=len(rows), kept=len(kept_lines),
+                       dropped_by_reason=dict(sorted(by_reason.items())),
+                       tokenizer=index.tokenizer_name,
+                       seconds=round(time.perf_counter() - started, 3),
+                       out_path=str(out_path), rejected_path=str(rej_path))

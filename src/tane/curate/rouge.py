@@ -1,0 +1,298 @@
+"""ROUGE-L F-measure and a greedy near-duplicate ("novelty") index.
+
+Scores are those of ``rouge_score`` (no stemming), ``score(target, prediction)``:
+precision = LCS/len(prediction), recall = LCS/len(target),
+F = 2*precision*recall/(precision+recall); the index computes F with exactly these float
+operations from an integer LCS, so keep/drop decisions match a rouge_score loop bit for
+bit. The LCS itself comes from rapidfuzz: each distinct token is mapped to one code point,
+a token list becomes a str and ``process.cdist`` with ``Indel`` (2*LCS/(len_a+len_b))
+scores a chunk of candidates against the index in C++.
+
+Decision rule (Self-Instruct's ``if max(rouge_scores) > 0.7``): a text is dropped iff its
+F against some indexed text is strictly greater than the threshold. A text with no
+tokens never matches anything (score 0) and is always kept.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Callable, Hashable, Iterable, Sequence
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import Indel, LCSseq
+
+from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
+from tane.errors import TaneError
+
+_MAX_CELLS = 16_000_000  # float32 cells per cdist matrix (64 MiB)
+_CUT_MARGIN = 1e-6       # rapidfuzz cutoff slack; survivors are re-scored exactly
+
+
+def _fmeasure(lcs: int, n_pred: int, n_target: int) -> float:
+    """rouge_score's F from an integer LCS, same float operations in the same order."""
+    if n_pred == 0 or n_target == 0:
+        return 0.0
+    precision = lcs / n_pred
+    recall = lcs / n_target
+    if precision + recall > 0:
+        return 2 * precision * recall / (precision + recall)
+    return 0.0
+
+
+def _fmeasure_np(lcs: np.ndarray, n_pred: np.ndarray, n_target) -> np.ndarray:
+    """Vectorised `_fmeasure` (IEEE float64, identical rounding); lengths are > 0."""
+    lcs = lcs.astype(np.float64)
+    precision = lcs / n_pred
+    recall = lcs / n_target
+    total = precision + recall
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f = 2 * precision * recall / total
+    return np.where(total > 0, f, 0.0)
+
+
+def _unit_interval(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not 0.0 <= value <= 1.0:
+        raise TaneError(f"{name} must be a number between 0 and 1, got {value!r}",
+                        field=name)
+    return float(value)
+
+
+def rouge_l_f(target_tokens: Sequence[str], prediction_tokens: Sequence[str]) -> float:
+    """ROUGE-L F-measure of two token lists, bit-identical to rouge_score's ``fmeasure``
+    for ``RougeScorer(['rougeL']).score(target, prediction)`` on the same tokens."""
+    if not target_tokens or not prediction_tokens:
+        return 0.0
+    codes: dict[str, str] = {}  # exact token identity (no hashing): one code point each
+    for tok in (*target_tokens, *prediction_tokens):
+        if tok not in codes:
+            n = len(codes)
+            codes[tok] = chr(n if n < 0xD800 else n + 0x800)
+    lcs = int(LCSseq.similarity("".join(codes[t] for t in target_tokens),
+                                "".join(codes[t] for t in prediction_tokens)))
+    return _fmeasure(lcs, len(prediction_tokens), len(target_tokens))
+
+
+@dataclass
+class NoveltyResult:
+    """keep: False iff some indexed text scores F > threshold. max_score/top cover the
+    indexed texts scoring at least the index's ``report_floor`` (0.0 / [] if none);
+    top is best-first (ties: earlier indexed first), at most top_k (key, F) pairs."""
+    keep: bool
+    max_score: float
+    top: list[tuple[Hashable, float]] = field(default_factory=list)
+
+
+class NoveltyIndex:
+    """Greedy ROUGE-L near-duplicate index (see module doc).
+
+    tokenizer: a name for `get_tokenizer` or a ``text -> list[str]`` callable.
+    report_floor: lowest F reported in `NoveltyResult.top`/`max_score`; defaults to the
+    threshold. Lower values report more context for kept texts but prune less work.
+    """
+
+    def __init__(self, tokenizer: str | Callable[[str], list[str]] = "auto",
+                 lang: str | None = None, threshold: float = 0.7, top_k: int = 3,
+                 report_floor: float | None = None, chunk_size: int = 1024,
+                 workers: int = -1):
+        if callable(tokenizer):
+            self._tokenize = tokenizer
+            self.tokenizer_name = getattr(tokenizer, "__name__", "custom")
+        else:
+            self._tokenize = get_tokenizer(tokenizer, lang)
+            self.tokenizer_name = resolve_tokenizer_name(tokenizer, lang)
+        self.threshold = _unit_interval("threshold", threshold)
+        self.top_k = max(0, int(top_k))
+        self.report_floor = (self.threshold if report_floor is None
+                             else _unit_interval("report_floor", report_floor))
+        self._cut = max(0.0, min(self.report_floor, self.threshold) - _CUT_MARGIN)
+        self.chunk_size = max(1, int(chunk_size))
+        self.workers = workers
+        self._vocab: dict[str, str] = {}
+        self._keys: list[Hashable] = []
+        self._lens = np.zeros(1024, dtype=np.int64)  # token count per global id
+        self._by_len: dict[int, tuple[list[str], list[int]]] = {}
+        self._sorted_lens: list[int] = []
+        self._range_cache: dict[int, tuple[int, float]] = {}
+        self._n_items = 0
+
+    def __len__(self) -> int:
+        return self._n_items
+
+    # -- token codes -------------------------------------------------------------
+    def _new_code(self) -> str:
+        n = len(self._vocab)
+        cp = n if n < 0xD800 else n + 0x800  # skip the surrogate range
+        if cp > 0x10FFFF:
+            raise RuntimeError("NoveltyIndex: more than 1,112,064 distinct tokens")
+        return chr(cp)
+
+    def _learn(self, token_lists: Iterable[list[str]]) -> None:
+        # Most frequent tokens get the lowest code points: rapidfuzz looks up characters
+        # below 256 in a flat table (several times faster than its hash map).
+        counts = Counter(t for toks in token_lists for t in toks if t not in self._vocab)
+        for tok, _ in counts.most_common():
+            self._vocab[tok] = self._new_code()
+
+    def _encode(self, tokens: list[str]) -> str:
+        vocab = self._vocab
+        for t in tokens:
+            if t not in vocab:
+                vocab[t] = self._new_code()
+        return "".join([vocab[t] for t in tokens])
+
+    # -- length prefilter ----------------------------------------------------------
+    def _len_range(self, la: int) -> tuple[int, float]:
+        """Indexed lengths lb that can reach the cutoff against a text of length la:
+        the best possible F (LCS = min(la, lb)) is evaluated with the exact formula."""
+        if la in self._range_cache:
+            return self._range_cache[la]
+        cut = self._cut
+        if cut <= 0:
+            rng: tuple[int, float] = (1, float("inf"))
+        else:
+            def ok(lb: int) -> bool:
+                return _fmeasure(min(la, lb), lb, la) >= cut
+            lo = max(1, min(la, int(cut * la / (2 - cut))))
+            while lo > 1 and ok(lo - 1):
+                lo -= 1
+            while not ok(lo):
+                lo += 1
+            hi = max(la, int(la * (2 - cut) / cut) + 1)
+            while hi > la and not ok(hi):
+                hi -= 1
+            while ok(hi + 1):
+                hi += 1
+            rng = (lo, hi)
+        self._range_cache[la] = rng
+        return rng
+
+    # -- storage ------------------------------------------------------------------
+    def _append(self, enc: str, key: Hashable) -> int:
+        gid = len(self._keys)
+        self._keys.append(key)
+        if gid == len(self._lens):
+            self._lens = np.concatenate([self._lens, np.zeros_like(self._lens)])
+        self._lens[gid] = len(enc)
+        bucket = self._by_len.get(len(enc))
+        if bucket is None:
+            bucket = self._by_len[len(enc)] = ([], [])
+            bisect.insort(self._sorted_lens, len(enc))
+        bucket[0].append(enc)
+        bucket[1].append(gid)
+        return gid
+
+    def add(self, text: str, key: Hashable | None = None) -> None:
+        """Index `text` unconditionally (`key` defaults to the text)."""
+        enc = self._encode(self._tokenize(text))
+        self._n_items += 1
+        if enc:
+            self._append(enc, text if key is None else key)
+
+    # -- scoring ------------------------------------------------------------------
+    def _cdist(self, queries: list[str], choices: list[str]) -> np.ndarray:
+        return process.cdist(queries, choices, scorer=Indel.normalized_similarity,
+                             score_cutoff=self._cut, dtype=np.float32,
+                             workers=self.workers)
+
+    def _sparse_f(self, sims: np.ndarray, la: int, lbs: np.ndarray) -> np.ndarray:
+        # sims = 2*LCS/(la+lb) rounded to float32: the integer LCS is recovered exactly
+        lcs = np.rint(sims.astype(np.float64) * (la + lbs) / 2).astype(np.int64)
+        return _fmeasure_np(lcs, lbs.astype(np.float64), float(la))
+
+    def _vs_index(self, encs: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(global ids, F) of indexed items reaching the cutoff, per query."""
+        empty = (np.zeros(0, np.int64), np.zeros(0))
+        hits = [empty] * len(encs)
+        rows = sorted((i for i, e in enumerate(encs) if e), key=lambda i: len(encs[i]))
+        if not rows or not self._keys:
+            return hits
+        group = max(16, min(len(rows), _MAX_CELLS // max(1, len(self._keys))))
+        for g0 in range(0, len(rows), group):
+            grp = rows[g0:g0 + group]
+            lo = self._len_range(len(encs[grp[0]]))[0]
+            hi = self._len_range(len(encs[grp[-1]]))[1]
+            a = bisect.bisect_left(self._sorted_lens, lo)
+            b = bisect.bisect_right(self._sorted_lens, hi)
+            choices: list[str] = []
+            ids: list[int] = []
+            for ln in self._sorted_lens[a:b]:
+                choices.extend(self._by_len[ln][0])
+                ids.extend(self._by_len[ln][1])
+            if not choices:
+                continue
+            ids_arr = np.asarray(ids, dtype=np.int64)
+            mat = self._cdist([encs[i] for i in grp], choices)
+            rowmax = mat.max(axis=1)
+            for r in np.flatnonzero(rowmax > 0):
+                cols = np.flatnonzero(mat[r])
+                gids = ids_arr[cols]
+                la = len(encs[grp[r]])
+                hits[grp[r]] = (gids, self._sparse_f(mat[r, cols], la, self._lens[gids]))
+        return hits
+
+    def _result(self, gids: np.ndarray, fs: np.ndarray) -> NoveltyResult:
+        if len(fs) == 0:
+            return NoveltyResult(True, 0.0, [])
+        keep = not bool((fs > self.threshold).any())
+        mask = fs >= self.report_floor
+        gids, fs = gids[mask], fs[mask]
+        if len(fs) == 0:
+            return NoveltyResult(keep, 0.0, [])
+        order = np.lexsort((gids, -fs))[: self.top_k]
+        top = [(self._keys[int(gids[o])], float(fs[o])) for o in order]
+        return NoveltyResult(keep, float(fs.max()), top)
+
+    def _run(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
+             on_progress: Callable[[int, int], None] | None = None) -> list[NoveltyResult]:
+        token_lists = [self._tokenize(t) for t in texts]
+        self._learn(token_lists)
+        encs = [self._encode(toks) for toks in token_lists]
+        n = len(encs)
+        results: list[NoveltyResult] = []
+        for c0 in range(0, n, self.chunk_size):
+            chunk = encs[c0:c0 + self.chunk_size]
+            hits = self._vs_index(chunk)
+            intra = self._cdist(chunk, chunk) if add and len(chunk) > 1 else None
+            chunk_lens = np.asarray([len(e) for e in chunk], dtype=np.int64)
+            local_gid = np.full(len(chunk), -1, dtype=np.int64)  # -1: not indexed
+            for i, enc in enumerate(chunk):
+                gids, fs = hits[i]
+                if intra is not None and enc and i > 0:
+                    js = np.flatnonzero(intra[i, :i])
+                    js = js[local_gid[js] >= 0]
+                    if len(js):
+                        f2 = self._sparse_f(intra[i, js], len(enc), chunk_lens[js])
+                        gids = np.concatenate([gids, local_gid[js]])
+                        fs = np.concatenate([fs, f2])
+                res = self._result(gids, fs)
+                results.append(res)
+                if add and res.keep:
+                    self._n_items += 1
+                    if enc:
+                        key = texts[c0 + i] if keys is None else keys[c0 + i]
+                        local_gid[i] = self._append(enc, key)
+            if on_progress is not None:
+                on_progress(min(c0 + len(chunk), n), n)
+        return results
+
+    def check(self, text: str) -> NoveltyResult:
+        """Score `text` against the index without adding it."""
+        return self._run([text], None, add=False)[0]
+
+    def check_and_add(self, text: str, key: Hashable | None = None) -> NoveltyResult:
+        """`check`, then index the text if it is kept."""
+        return self._run([text], None if key is None else [key], add=True)[0]
+
+    def check_batch_and_add(self, texts: Sequence[str],
+                            keys: Sequence[Hashable] | None = None,
+                            on_progress: Callable[[int, int], None] | None = None
+                            ) -> list[NoveltyResult]:
+        """Greedy in order: each text is compared with everything indexed before and with
+        the texts kept earlier in this batch; kept texts are added."""
+        if keys is not None and len(keys) != len(texts):
+            raise ValueError("keys and texts differ in length")
+        return self._run(texts, keys, add=True, on_progress=on_progress)

@@ -1,0 +1,53 @@
+"""Shared helpers for the integration tests: run the real CLI in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def tane_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "tane.cli", *args]
+
+
+def run_tane(*args: str, timeout: float = 900, env: dict | None = None
+             ) -> subprocess.CompletedProcess:
+    e = os.environ.copy() | {"PYTHONPATH": str(ROOT / "src")} | (env or {})
+    return subprocess.run(tane_cmd(*args), capture_output=True, text=True, timeout=timeout,
+                          env=e, cwd=ROOT)
+
+
+def journal_count(run_dir: Path) -> int:
+    db = run_dir / "run.sqlite"
+    if not db.exists():
+        return 0
+    con = sqlite3.connect(db)
+    try:
+        return con.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+    finally:
+        con.close()
+
+
+def max_puts(run_dir: Path) -> int:
+    con = sqlite3.connect(run_dir / "run.sqlite")
+    try:
+        return con.execute("SELECT COALESCE(MAX(puts), 0) FROM calls").fetchone()[0]
+    finally:
+        con.close()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_stats(run_dir: Path) -> dict:
+    return json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
