@@ -185,9 +185,6 @@ def test_ja_blacklist(text, word):
         assert res[1]["word"] == word
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "JA_BLACKLIST entries '図を'/'図に'/'図で' are plain substrings, so the everyday words "
-    "意図 (intention) and 合図 (signal) make an ordinary instruction a 'blacklist' drop"))
 @pytest.mark.parametrize("text", ["この文章の作者の意図を説明してください。",
                                   "次の質問の意図を推測してください。",
                                   "「合図に気づく」を英語に訳してください。"])
@@ -228,9 +225,6 @@ def test_ja_leading_opening_bracket_allowed(text):
     assert check_instruction(text, "ja") is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "instruction_filters._starts_with_punct: `a or b and c` parses as `a or (b and c)`, "
-    "so ASCII '(' (in string.punctuation) is dropped though it is in the allowed set"))
 def test_ja_leading_ascii_paren_allowed_like_fullwidth():
     assert check_instruction("(注) 次の文を敬語に直してください。", "ja") is None
 

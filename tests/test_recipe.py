@@ -144,10 +144,6 @@ def test_unknown_key_in_llm_block(tmp_path):
     assert_points_at(error_of(p), p, 3, "llm.slot", "unknown key")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "recipe._field_path drops every loc part equal to a method name, not only the "
-    "discriminator tag pydantic inserts after stages.N, so an unknown key named "
-    "'self_instruct'/'alpaca'/'answer' loses its field name"))
 def test_unknown_key_named_like_a_method_keeps_its_name(tmp_path):
     # a plausible mistake: stage settings written at the top level under the method name
     text = GOOD + "self_instruct:\n  mode: ja\n"
@@ -416,9 +412,6 @@ def test_cli_target_option_is_validated(tmp_path):
     assert empty_or_absent(out)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "template overrides are only loaded in Runner.run(), after manifest.json and "
-    "run.sqlite are written, so a missing template file leaves a half-made run dir"))
 def test_cli_missing_template_override_leaves_no_run_dir(tmp_path, listener):
     url, connections = listener
     p = write(tmp_path, GOOD + "    templates: {ja_generate: missing.j2}\n")
@@ -431,9 +424,6 @@ def test_cli_missing_template_override_leaves_no_run_dir(tmp_path, listener):
     assert empty_or_absent(out)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Runner.__init__ creates RunDir (run.sqlite) before load_seeds, so an invalid seed "
-    "file exits 2 but leaves run.sqlite behind"))
 def test_cli_invalid_seed_file_leaves_no_run_dir(tmp_path):
     (tmp_path / "seeds.jsonl").write_text('{"id": 1\n', encoding="utf-8")
     p = write(tmp_path, "seeds: {path: seeds.jsonl}\n" + GOOD)

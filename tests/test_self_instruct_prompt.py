@@ -189,9 +189,6 @@ def test_parse_keeps_numbers_inside_items():
                                         "1. の意味は？"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "parse_instructions prepends '\\n' to the completion and the item regex allows no space "
-    "after the period, so a first item starting with a decimal ('2.5と...') loses '2.'"))
 def test_parse_first_item_starting_with_a_decimal():
     assert parse_instructions(" 2.5と3.5の和を求めてください。\n10. 次です。") == \
         ["2.5と3.5の和を求めてください。", "次です。"]
@@ -277,10 +274,6 @@ def test_parse_instance_input_only_classification_without_sep_is_none():
     assert make(instances="input_only")._parse_instance("肯定だけ", True) is None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "self_instruct._parse_instance only splits on the half-width '出力:'/'入力:'; Japanese "
-    "models often write the full-width '出力：', which alpaca.parse_tasks accepts ([:：]) "
-    "but Self-Instruct drops as bad_instance"))
 def test_parse_instance_ja_accepts_fullwidth_colon():
     assert make(instances="full")._parse_instance(" 東京\n出力：首都です。", False) == \
         ("東京", "首都です。")
@@ -418,10 +411,6 @@ def test_override_syntax_error_names_file_and_line(tmp_path):
     assert info.value.one_line().startswith(f"{tmp_path / 'bad.j2'}:2: template syntax error")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "prompts/__init__.py documents `templates: {generate: my_prompt.j2}`, but "
-    "load_template looks up the full name ('ja_generate'); the documented key is silently "
-    "ignored (no error, bundled prompt used)"))
 def test_documented_short_template_key_is_not_silently_ignored(tmp_path):
     (tmp_path / "g.j2").write_text("CUSTOM {{ instructions|length }}", encoding="utf-8")
     try:

@@ -143,9 +143,10 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
 
 
 def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic adds the discriminator tag ("self_instruct") to union locations; drop it
-    return tuple(p for p in loc if not (isinstance(p, str) and p in
-                                         ("self_instruct", "alpaca", "answer")))
+    # pydantic puts the union's tag ("self_instruct") after ``stages.N``; only that goes
+    if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int):
+        return loc[:2] + loc[3:]
+    return loc
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:

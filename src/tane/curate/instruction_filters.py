@@ -19,9 +19,14 @@ _EN_BLACKLIST_RE = [(w, re.compile(rf"\b{re.escape(w)}\b", re.IGNORECASE))
                     for w in EN_BLACKLIST]
 
 # Things a text-only model cannot see, make or do, in the forms Japanese prompts use.
-JA_BLACKLIST = ("画像", "写真", "イラスト", "図を", "図に", "図で", "グラフ", "地図", "描いて",
-                "描け", "描く", "ファイル", "添付", "動画", "音声", "録音", "再生して", "URL",
-                "リンク先", "アクセスして", "ダウンロード", "スクリーンショット")
+# Patterns, not bare substrings: 意図 or 合図 are not figures, 情景を描いて is a writing
+# task, and データベースにアクセスして can be a SQL task.
+JA_BLACKLIST = ("画像", "写真", "イラスト", r"(?<![\u3400-\u9fff])図(を|に|で|や|と|の中)",
+                "グラフ", "地図", r"(絵|図|イラスト|グラフ)を(描|書)", "ファイル", "添付", "動画",
+                r"音声(を|で|ファイル|データ)", "録音", "再生して", "URL", "リンク先",
+                r"(サイト|ページ|ホームページ|ウェブ|Web)に?アクセス", "ダウンロード",
+                "スクリーンショット")
+_JA_BLACKLIST_RE = [(w, re.compile(w)) for w in JA_BLACKLIST]
 JA_WRITE_PROGRAM = re.compile(r"^(プログラムを(書|作)|.{0,6}するプログラムを(書|作))")
 JA_MIN_CHARS, JA_MAX_CHARS = 8, 300
 JA_MIN_SHARE = 0.5
@@ -41,8 +46,9 @@ def japanese_share(text: str) -> float:
 
 def _starts_with_punct(text: str) -> bool:
     c = text[0]
-    return c in string.punctuation or unicodedata.category(c).startswith("P") \
-        and c not in "「『（(【"
+    if c in "「『（(【":  # a quotation or a note may open an instruction
+        return False
+    return c in string.punctuation or unicodedata.category(c).startswith("P")
 
 
 def check_en(inst: str) -> tuple[str, dict[str, Any]] | None:
@@ -73,9 +79,10 @@ def check_ja(inst: str) -> tuple[str, dict[str, Any]] | None:
     if share < JA_MIN_SHARE or not _KANA.search(inst):
         # no kana at all: likely Chinese or another language, even if it is all kanji
         return "not_japanese", {"japanese_share": round(share, 3)}
-    for word in JA_BLACKLIST:
-        if word in inst:
-            return "blacklist", {"word": word}
+    for word, rx in _JA_BLACKLIST_RE:
+        m = rx.search(inst)
+        if m:
+            return "blacklist", {"word": m.group(0)}
     if JA_WRITE_PROGRAM.match(inst):
         return "write_a_program", {}
     if _starts_with_punct(inst):

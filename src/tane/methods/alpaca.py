@@ -14,7 +14,7 @@ import re
 from ..curate.instruction_filters import EN_BLACKLIST, check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..llm.base import GenParams, LLMError
-from ..prompts import load_template
+from ..prompts import check_overrides, load_template
 from ..recipe import AlpacaStage
 from ..schema import Provenance, Record, stable_hash
 from .base import Batch, StageContext
@@ -46,6 +46,7 @@ def parse_tasks(text: str, first_idx: int, mode: str) -> list[tuple[int, str, st
 class Alpaca:
     def __init__(self, cfg: AlpacaStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
+        check_overrides(cfg.templates, [cfg.mode])
         self.tpl = load_template("alpaca", cfg.mode, cfg.templates, ctx.base_dir)
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.index = NoveltyIndex(tokenizer=cfg.novelty.tokenizer, lang=cfg.mode,

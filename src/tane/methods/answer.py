@@ -8,7 +8,7 @@ instruction/response pairs as demonstrations; chat style sends the task as the u
 from __future__ import annotations
 
 from ..llm.base import Completion, GenParams, LLMError
-from ..prompts import load_template
+from ..prompts import check_overrides, load_template
 from ..recipe import AnswerStage
 from ..schema import Record
 from .base import KINDS, Batch, StageContext, as_messages
@@ -20,8 +20,9 @@ class Answer:
     def __init__(self, cfg: AnswerStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
         self.kind = KINDS[cfg.prompt_style]
-        self.tpl = load_template("answer", f"{cfg.mode}_{cfg.prompt_style}", cfg.templates,
-                                 ctx.base_dir)
+        name = f"{cfg.mode}_{cfg.prompt_style}"
+        check_overrides(cfg.templates, [name])
+        self.tpl = load_template("answer", name, cfg.templates, ctx.base_dir)
         self.examples = [s for s in ctx.seeds if s.output.strip()]
         instr_header = HEADERS[cfg.mode][0]
         self.stop = ("\n" + instr_header, "\n\n\n") if self.kind == "completion" else ()

@@ -25,13 +25,14 @@ from typing import Any
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..llm.base import Completion, GenParams, LLMError
-from ..prompts import load_template
+from ..prompts import check_overrides, load_template
 from ..recipe import SelfInstructStage
 from ..schema import Provenance, Record, stable_hash
 from .base import KINDS, Batch, StageContext, as_messages
 
 NOINPUT = "<noinput>"
-_SPLIT = re.compile(r"\n[^\S\n]*\d+[^\S\n]?[.．][^\S\n]?")
+# "\n10. " starts a new item; "2.5" (a digit after the dot) does not
+_SPLIT = re.compile(r"\n[^\S\n]*\d+[^\S\n]?[.．](?!\d)[^\S\n]?")
 _STOPS = ("\n\n", "\n16", "16.", "16 .")
 LABELS = {"en": {"task": "Task:", "input": "Input:", "output": "Output:", "label": "Class label:",
                  "yes": ("yes",), "no": ("no",)},
@@ -72,8 +73,11 @@ class SelfInstruct:
         chat = cfg.prompt_style == "chat"
         self.kind = KINDS[cfg.prompt_style]
         self.labels = LABELS[lang]
-        self.tpl_generate = load_template("self_instruct", f"{lang}_generate{'_chat' if chat else ''}",
-                                          t, ctx.base_dir)
+        gen_name = f"{lang}_generate{'_chat' if chat else ''}"
+        check_overrides(t, [gen_name] + [f"{lang}_{n}" for n in
+                                         ("classify", "instance_input_first",
+                                          "instance_output_first")])
+        self.tpl_generate = load_template("self_instruct", gen_name, t, ctx.base_dir)
         self.tpl_classify = load_template("self_instruct", f"{lang}_classify", t, ctx.base_dir)
         self.tpl_in_first = load_template("self_instruct", f"{lang}_instance_input_first", t,
                                           ctx.base_dir)
@@ -152,10 +156,11 @@ class SelfInstruct:
         return self.tpl_classify.render(examples=exs, instruction=c.instruction)
 
     def _is_yes(self, text: str) -> bool | None:
-        word = text.strip().split("\n")[0].strip().lower()
-        if word.startswith(self.labels["yes"]):
+        """The first word of the answer, compared whole ("yesterday" is not "yes")."""
+        first = re.split(r"[\s、。,.!！?？:：]+", text.strip().lower(), maxsplit=1)[0]
+        if first in self.labels["yes"]:
             return True
-        if word.startswith(self.labels["no"]):
+        if first in self.labels["no"]:
             return False
         return None
 
@@ -166,8 +171,10 @@ class SelfInstruct:
 
     def _parse_instance(self, text: str, clf: bool) -> tuple[str, str | None] | None:
         lab = self.labels
-        first, second = (lab["label"], lab["input"]) if clf else (lab["input"], lab["output"])
-        head, sep, tail = text.partition("\n" + second)
+        second = lab["input"] if clf else lab["output"]
+        # the second field's label, with a half- or full-width colon
+        parts = re.split(rf"\n[^\S\n]*{re.escape(second[:-1])}[^\S\n]*[:：]", text, maxsplit=1)
+        head, sep, tail = parts[0], len(parts) == 2, parts[1] if len(parts) == 2 else ""
         if not sep:
             if self.cfg.instances == "input_only" and not clf:
                 tail, head = "", text

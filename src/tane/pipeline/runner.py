@@ -24,6 +24,7 @@ from ..methods.answer import Answer
 from ..methods.base import Batch, StageContext, StageStats
 from ..methods.self_instruct import SelfInstruct
 from ..recipe import Recipe
+from ..errors import TaneError
 from ..schema import Record, dumps
 from ..seeds.loader import load_seeds
 from ..store.rundir import RunDir
@@ -62,17 +63,33 @@ def _seeds_path(recipe: Recipe, base_dir: Path) -> str:
 
 
 class Runner:
+    """Everything that can fail on bad input (seeds, templates) fails in ``__init__``,
+    before the run directory is touched or any backend is started."""
+
     def __init__(self, recipe: Recipe, out_dir: str | Path, base_dir: Path | None = None,
                  on_round: Callable[[RunState], None] | None = None):
         self.recipe = recipe
         self.base_dir = base_dir or Path.cwd()
-        self.run_dir = RunDir(out_dir)
+        self.out_dir = Path(out_dir)
         self.state = RunState(target=recipe.target)
         self.on_round = on_round
         self.seeds = load_seeds(_seeds_path(recipe, self.base_dir), recipe.seeds.format)
+        self.names = _stage_names(recipe)
+        self.stats = [StageStats(n) for n in self.names]
+        self.stages = []
+        for i, (cfg, name, st) in enumerate(zip(recipe.stages, self.names, self.stats)):
+            ctx = StageContext(name, None, st, self.seeds, recipe.seed,  # type: ignore[arg-type]
+                               self.base_dir)
+            try:
+                self.stages.append(METHODS[cfg.method](cfg, ctx))
+            except TaneError as e:
+                if e.field:
+                    e = TaneError(e.message, path=e.path, line=e.line,
+                                  field=f"stages.{i}.{e.field}")
+                raise e from None
 
-    def _manifest(self, status: str, extra: dict[str, Any] | None = None) -> None:
-        self.run_dir.write_json("manifest.json", {
+    def _manifest(self, rd: RunDir, status: str, extra: dict[str, Any] | None = None) -> None:
+        rd.write_json("manifest.json", {
             "tane_version": __version__,
             "status": status,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -81,18 +98,15 @@ class Runner:
         } | (extra or {}))
 
     async def run(self) -> dict[str, Any]:
-        recipe, rd, state = self.recipe, self.run_dir, self.state
-        self._manifest("running")
-        backend = build_backend(recipe.llm, state.llm)
-        llm = CachedBackend(backend, rd)
-        names = _stage_names(recipe)
-        stats = [StageStats(n) for n in names]
-        stages = [METHODS[cfg.method](cfg, StageContext(n, llm, st, self.seeds, recipe.seed,
-                                                        self.base_dir))
-                  for cfg, n, st in zip(recipe.stages, names, stats)]
+        recipe, state, names, stats = self.recipe, self.state, self.names, self.stats
+        rd = self.run_dir = RunDir(self.out_dir)
+        self._manifest(rd, "running")
+        llm = CachedBackend(build_backend(recipe.llm, state.llm), rd)
+        for stage in self.stages:
+            stage.ctx.llm = llm
         rd.reset_ledger()
         final: list[Record] = []
-        gen, rest = stages[0], list(zip(stages[1:], stats[1:], names[1:]))
+        gen, rest = self.stages[0], list(zip(self.stages[1:], stats[1:], names[1:]))
         max_rounds = recipe.stages[0].max_rounds
         try:
             for r in range(max_rounds):
@@ -120,8 +134,9 @@ class Runner:
         rd.write_jsonl("rejected.jsonl", (dumps(d) for d in rd.drops()))
         result = self._stats(names, stats, final, wall)
         rd.write_json("stats.json", result)
-        self._manifest("complete" if len(final) >= recipe.target else "incomplete",
+        self._manifest(rd, "complete" if len(final) >= recipe.target else "incomplete",
                        {"kept": len(final), "rounds": state.round + 1})
+        rd.close()
         return result
 
     async def _timed(self, st: StageStats, coro) -> Batch:

@@ -1,7 +1,7 @@
 """Prompt templates: Jinja files per method and language, overridable from a recipe.
 
 ``templates/<method>/<name>.j2`` ships with the package. A recipe stage may map a template
-name to a file of its own (``templates: {generate: my_prompt.j2}``); paths are relative to
+name to a file of its own (``templates: {ja_generate: my_prompt.j2}``; an unknown name is an error); paths are relative to
 the recipe file. Each rendered prompt carries a template id (name + content hash) into
 provenance, so a dataset card can say which prompt made which record.
 """
@@ -29,6 +29,14 @@ class Template:
 
     def render(self, **ctx: Any) -> str:
         return self.template.render(**ctx)
+
+
+def check_overrides(overrides: dict[str, str] | None, known: list[str]) -> None:
+    """An override for a template the stage does not use would be silently ignored."""
+    for name in overrides or {}:
+        if name not in known:
+            raise TaneError(f"no template of this name in this stage; known: {', '.join(known)}",
+                            field=f"templates.{name}")
 
 
 def load_template(method: str, name: str, overrides: dict[str, str] | None = None,
