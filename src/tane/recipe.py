@@ -12,6 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import TaneError
+from .llm.base import GenParams
 
 
 class Strict(BaseModel):
@@ -22,6 +23,11 @@ class Sampling(Strict):
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     top_p: float = Field(0.95, gt=0.0, le=1.0)
     max_tokens: int = Field(256, ge=1, le=32768)
+    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
+
+    def to_params(self, stop: tuple[str, ...] = (), seed: int | None = None) -> GenParams:
+        return GenParams(**self.model_dump(), stop=tuple(stop), seed=seed)
 
 
 class LLMConfig(Strict):
@@ -63,7 +69,9 @@ class SelfInstructStage(Strict):
     max_rounds: int = Field(200, ge=1)
     instances: Literal["full", "input_only"] = "full"
     truncated: Literal["response", "last_item"] = "response"
-    sampling: Sampling = Sampling(temperature=0.7, top_p=0.5, max_tokens=512)
+    # the paper's settings: temperature 0.7, top_p 0.5, presence penalty 2
+    sampling: Sampling = Sampling(temperature=0.7, top_p=0.5, max_tokens=1024,
+                                  presence_penalty=2.0)
     instance_sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_tokens=300)
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict,

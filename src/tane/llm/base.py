@@ -25,6 +25,8 @@ class GenParams:
     max_tokens: int = 256
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -132,6 +132,10 @@ class EmbeddedBackend:
             req["stop"] = list(params.stop)
         if params.seed is not None:
             req["seed"] = params.seed
+        if params.presence_penalty:
+            req["presence_penalty"] = params.presence_penalty
+        if params.frequency_penalty:
+            req["frequency_penalty"] = params.frequency_penalty
         return req
 
     async def _run(self, fn, *args):

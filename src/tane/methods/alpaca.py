@@ -13,7 +13,7 @@ import re
 
 from ..curate.instruction_filters import EN_BLACKLIST, check_instruction
 from ..curate.rouge import NoveltyIndex
-from ..llm.base import GenParams, LLMError
+from ..llm.base import LLMError
 from ..prompts import check_overrides, load_template
 from ..recipe import AlpacaStage
 from ..schema import Provenance, Record, stable_hash
@@ -73,9 +73,8 @@ class Alpaca:
             seed_ids.append([e.id for e in exs])
             n = cfg.tasks_per_request
             s = cfg.sampling
-            params.append(GenParams(temperature=s.temperature, top_p=s.top_p,
-                                    max_tokens=s.max_tokens, stop=(f"\n{n}", f"{n}.", f"{n} ."),
-                                    seed=ctx.seed_for("alpaca", r, i)))
+            params.append(s.to_params((f"\n{n}", f"{n}.", f"{n} ."),
+                                      ctx.seed_for("alpaca", r, i)))
         results = await ctx.call_all("completion", prompts, params)
         kept = 0
         for ids, p, res in zip(seed_ids, params, results):

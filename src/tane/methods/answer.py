@@ -7,7 +7,7 @@ instruction/response pairs as demonstrations; chat style sends the task as the u
 
 from __future__ import annotations
 
-from ..llm.base import Completion, GenParams, LLMError
+from ..llm.base import Completion, LLMError
 from ..prompts import check_overrides, load_template
 from ..recipe import AnswerStage
 from ..schema import Record
@@ -41,8 +41,7 @@ class Answer:
         ctx.stats.items_in += len(records)
         built = [self._prompt(r) for r in todo]
         s = self.cfg.sampling
-        params = [GenParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                            stop=self.stop, seed=ctx.seed_for("answer", r.id)) for r in todo]
+        params = [s.to_params(self.stop, ctx.seed_for("answer", r.id)) for r in todo]
         results = await ctx.call_all(self.kind, [b[0] for b in built], params)
         answered = {}
         for rec, (_, ex_ids), p, res in zip(todo, built, params, results):

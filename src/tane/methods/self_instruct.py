@@ -194,8 +194,7 @@ class SelfInstruct:
         return prompt if self.kind == "completion" else as_messages(prompt)
 
     def _params(self, s, *parts: Any, stop: tuple[str, ...] = ()) -> GenParams:
-        return GenParams(temperature=s.temperature, top_p=s.top_p, max_tokens=s.max_tokens,
-                         stop=stop, seed=self.ctx.seed_for(*parts))
+        return s.to_params(stop, self.ctx.seed_for(*parts))
 
     async def round(self, r: int, need: int) -> Batch:
         ctx, cfg, batch = self.ctx, self.cfg, Batch()

