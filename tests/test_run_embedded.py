@@ -40,6 +40,9 @@ def test_run_writes_dataset_stats_and_drops(whole):
         assert prov["seed_ids"] and all(s.startswith("ja-") for s in prov["seed_ids"])
         assert {"temperature", "top_p", "max_tokens", "seed"} <= set(prov["sampling"])
         assert prov["max_rouge_l"] <= 0.7
+        assert prov["most_similar"], "the most similar seeds/instructions are kept"
+        assert prov["most_similar"][0]["rouge_l"] == prov["max_rouge_l"]
+        assert prov["novelty"]["tokenizer"] in ("morph", "char")
         assert [s["stage"] for s in prov["steps"]] in ([], ["answer"])
     assert len({r["id"] for r in rows}) == 4
 

@@ -50,7 +50,8 @@ class Alpaca:
         self.tpl = load_template("alpaca", cfg.mode, cfg.templates, ctx.base_dir)
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.index = NoveltyIndex(tokenizer=cfg.novelty.tokenizer, lang=cfg.mode,
-                                  threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k)
+                                  threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k,
+                                  report_floor=0.0)  # exact top-k scores for provenance
         for s in self.human:
             self.index.add(s.instruction, key=f"seed:{s.id}")
         self.blacklist = re.compile(r"\b(" + "|".join(EXTRA_BLACKLIST) + r")\b", re.I)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
+from ..curate.tokenize import resolve_tokenizer_name
 from ..llm.base import Completion, GenParams, LLMError
 from ..prompts import check_overrides, load_template
 from ..recipe import SelfInstructStage
@@ -86,7 +87,10 @@ class SelfInstruct:
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.machine: list[tuple[str, str]] = []  # (instruction, record id)
         self.index = NoveltyIndex(tokenizer=cfg.novelty.tokenizer, lang=lang,
-                                  threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k)
+                                  threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k,
+                                  report_floor=0.0)  # exact top-k scores for provenance
+        self.novelty = {"tokenizer": resolve_tokenizer_name(cfg.novelty.tokenizer, lang),
+                        "threshold": cfg.novelty.threshold}
         for s in self.human:
             self.index.add(self._norm(s.instruction), key=f"seed:{s.id}")
 
@@ -251,7 +255,7 @@ class SelfInstruct:
                     i.split(":", 1)[1] for i in c.seed_ids if i.startswith("machine:")],
                 is_classification=clf,
                 classification_raw=cr.text.strip() if isinstance(cr, Completion) else None,
-                max_rouge_l=c.max_rouge, most_similar=c.similar,
+                max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
                 instance_template=(self.tpl_out_first if clf else self.tpl_in_first).id,
                 instance_order="output_first" if clf else "input_first")
             batch.records.append(Record(id=rid, instruction=c.instruction, input=parsed[0],
