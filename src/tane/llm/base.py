@@ -69,9 +69,11 @@ class LLMError(Exception):
     ``http_429``, ``http_500``, ``timeout``, ``connection``, ``http_400``, ``bad_response``.
     ``retryable`` says whether the retry wrapper may try again."""
 
-    def __init__(self, reason: str, message: str = "", *, retryable: bool = False):
+    def __init__(self, reason: str, message: str = "", *, retryable: bool = False,
+                 retry_after: float | None = None):
         self.reason = reason
         self.retryable = retryable
+        self.retry_after = retry_after  # seconds the server asked us to wait (429)
         super().__init__(f"{reason}: {message}" if message else reason)
 
 

@@ -1,0 +1,114 @@
+"""Bounded concurrency and classified retries around any :class:`Backend`.
+
+``RetryingBackend`` speaks the same protocol as the backend it wraps. It
+
+* bounds the number of calls in flight with an ``asyncio.Semaphore`` (held only while an
+  attempt is running, not while backing off, so a waiting retry does not idle a slot);
+* retries an :class:`LLMError` whose ``retryable`` is true (429, 5xx, timeouts, connection
+  errors, bad responses), up to ``max_retries`` times, after an exponential backoff with
+  full jitter: ``uniform(0, min(max_delay, base_delay * 2**attempt))``; a ``retry_after``
+  attribute on the error (from a Retry-After header) is honoured instead, capped at
+  ``max_delay``;
+* counts every retry in ``stats.retries[reason]`` and every call that gives up (retries
+  exhausted or a non-retryable error such as ``http_400``) in ``stats.failures[reason]``,
+  then re-raises the error: a failed call is never turned into ``None``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .base import Backend, CallStats, Completion, GenParams, LLMError, ModelInfo
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[Any]]
+
+
+class RetryingBackend:
+    """Wraps ``inner``; shares ``stats`` with whoever reports progress."""
+
+    def __init__(self, inner: Backend, stats: CallStats, *, concurrency: int = 8,
+                 max_retries: int = 4, base_delay: float = 0.5, max_delay: float = 10.0,
+                 sleep: Sleep = asyncio.sleep, rng: random.Random | None = None):
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self.inner = inner
+        self.stats = stats
+        self.concurrency = concurrency
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._sem = asyncio.Semaphore(concurrency)
+
+    def __repr__(self) -> str:
+        return (f"RetryingBackend({self.inner!r}, concurrency={self.concurrency}, "
+                f"max_retries={self.max_retries})")
+
+    # -- delegated protocol attributes -------------------------------------------------
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.inner.info
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        return self.inner.capabilities
+
+    def model_for(self, kind: str) -> ModelInfo:
+        return self.inner.model_for(kind)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    # -- calls -------------------------------------------------------------------------
+
+    async def complete(self, prompt: str, params: GenParams) -> Completion:
+        return await self._call(lambda: self.inner.complete(prompt, params))
+
+    async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
+        return await self._call(lambda: self.inner.chat(messages, params))
+
+    def backoff(self, attempt: int, err: LLMError) -> float:
+        """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
+        retry_after = err.retry_after
+        if retry_after is not None:
+            return min(max(0.0, float(retry_after)), self.max_delay)
+        cap = min(self.max_delay, self.base_delay * (2 ** attempt))
+        return self._rng.uniform(0.0, cap)
+
+    async def _call(self, attempt_fn: Callable[[], Awaitable[Completion]]) -> Completion:
+        stats = self.stats
+        attempt = 0
+        while True:
+            async with self._sem:
+                stats.in_flight += 1
+                try:
+                    result = await attempt_fn()
+                except LLMError as e:
+                    err = e
+                else:
+                    stats.calls += 1
+                    stats.prompt_tokens += result.prompt_tokens
+                    stats.completion_tokens += result.completion_tokens
+                    return result
+                finally:
+                    stats.in_flight -= 1
+            if not err.retryable or attempt >= self.max_retries:
+                stats.count(stats.failures, err.reason)
+                log.warning("LLM call failed (%s) after %d retries", err.reason, attempt)
+                raise err
+            delay = self.backoff(attempt, err)
+            stats.count(stats.retries, err.reason)
+            attempt += 1
+            log.info("LLM call: %s, retry %d/%d in %.2fs", err.reason, attempt,
+                     self.max_retries, delay)
+            await self._sleep(delay)
