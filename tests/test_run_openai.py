@@ -1,0 +1,59 @@
+"""`tane run` over the real OpenAI-compatible HTTP path: a llama.cpp server on 127.0.0.1,
+reached directly and through the fault proxy (500/429/503 and dropped connections)."""
+
+from __future__ import annotations
+
+import pytest
+
+from faultproxy import FaultProxy
+from helpers import DATA, read_jsonl, read_stats, run_tane
+
+pytestmark = pytest.mark.slow
+RECIPE = str(DATA / "small_ja.yaml")
+
+
+def _run(url: str, out, *extra: str):
+    res = run_tane("run", RECIPE, "--out", str(out), "--llm", url, "--model", "gemma-3-270m",
+                   "--target", "2", "--no-progress", *extra)
+    assert res.returncode == 0, res.stderr
+    return read_stats(out)
+
+
+def test_run_against_a_server_through_faults(llama_server, tmp_path):
+    schedule = ["500", "ok", "429", "drop", "ok", "503", "drop"]
+    with FaultProxy(llama_server.removesuffix("/v1"), schedule) as proxy:
+        st = _run(proxy.url + "/v1", tmp_path / "run")
+        assert proxy.counts["ok"] >= st["llm"]["calls"]
+    assert st["kept"] == 2
+    # every injected fault was retried, counted by its reason, and nothing failed for good
+    assert st["llm"]["retries"] == {"http_500": 1, "http_429": 1, "connection": 2,
+                                    "http_503": 1}
+    assert st["llm"]["failures"] == {}
+    rows = read_jsonl(tmp_path / "run" / "dataset.jsonl")
+    assert len(rows) == 2
+    prov = rows[0]["provenance"]
+    assert prov["backend"] == "openai" and prov["model"] == "gemma-3-270m"
+    # a rerun against the bare server replays every call from the journal
+    again = _run(llama_server, tmp_path / "run")
+    assert again["llm"]["calls"] == 0 and again["llm"]["cache_hits"] == st["llm"]["calls"]
+
+
+def test_a_call_that_keeps_failing_is_a_recorded_drop(llama_server, tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text((DATA / "small_ja.yaml").read_text(encoding="utf-8")
+                      .replace("seeds:", "llm: {max_retries: 1, concurrency: 1}\nseeds:", 1),
+                      encoding="utf-8")
+    # round 0 sends two calls; a call gives its slot up while it waits to retry, so the
+    # four 500s hit both calls' first attempt and both retries: both fail for good
+    with FaultProxy(llama_server.removesuffix("/v1"), ["500"] * 4) as proxy:
+        res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"), "--llm",
+                       proxy.url + "/v1", "--model", "gemma-3-270m", "--target", "2",
+                       "--no-progress")
+    assert res.returncode == 0, res.stderr
+    st = read_stats(tmp_path / "run")
+    assert st["llm"]["retries"] == {"http_500": 2}
+    assert st["llm"]["failures"] == {"http_500": 2}
+    assert st["stages"]["self_instruct"]["dropped"]["llm_error:http_500"] == 2
+    drops = read_jsonl(tmp_path / "run" / "rejected.jsonl")
+    assert [d["reason"] for d in drops].count("llm_error:http_500") == 2
+    assert st["kept"] == 2
