@@ -1,0 +1,59 @@
+"""`tane dedup` end to end through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from tane.cli import app
+
+ROWS = [
+    {"id": 1, "instruction": "日本の四季について説明してください。"},
+    {"id": 2, "instruction": "日本の四季について説明して下さい。"},  # near duplicate of 1
+    {"id": 3, "instruction": "Pythonでリストを逆順にする方法を教えてください。"},
+    {"id": 4, "instruction": ""},
+    {"id": 5},
+]
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                    encoding="utf-8")
+
+
+def test_dedup_reports_counts_by_reason_and_writes_both_files(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, ROWS)
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), "--field", "instruction",
+                                   "--threshold", "0.7", "--tokenizer", "char"])
+    assert res.exit_code == 0, res.output
+    assert "5 rows in, 2 kept, 3 dropped" in res.output
+    for reason in ("near_duplicate: 1", "empty: 1", "missing_field: 1"):
+        assert reason in res.output
+    kept = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in kept] == [1, 3]
+    rejected = [json.loads(x) for x in
+                (tmp_path / "out.rejected.jsonl").read_text(encoding="utf-8").splitlines()]
+    near = [r for r in rejected if r["_drop"]["reason"] == "near_duplicate"]
+    assert near[0]["id"] == 2 and near[0]["_drop"]["detail"]["score"] > 0.7
+
+
+def test_rouge_tokenizer_on_japanese_keeps_duplicates_which_is_why_auto_exists(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, ROWS[:2])
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), "--tokenizer", "rouge"])
+    assert res.exit_code == 0 and "2 kept" in res.output
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), "--tokenizer", "auto"])
+    assert res.exit_code == 0 and "1 kept" in res.output
+
+
+def test_bad_tokenizer_and_broken_line_exit_2(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, ROWS[:1])
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), "--tokenizer", "bpe"])
+    assert res.exit_code == 2 and "tokenizer" in res.output
+    src.write_text('{"instruction": "a"}\n{"instruction": \n', encoding="utf-8")
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out)])
+    assert res.exit_code == 2 and ":2" in res.output
+    assert not out.exists()
