@@ -76,7 +76,8 @@ def test_quickstart_loads():
     si, ans = rec.stages
     assert isinstance(si, SelfInstructStage) and isinstance(ans, AnswerStage)
     assert si.truncated == "last_item" and si.instances == "input_only"
-    assert (si.sampling.temperature, si.sampling.top_p, si.sampling.max_tokens) == (0.7, 0.5, 384)
+    assert (si.sampling.temperature, si.sampling.top_p, si.sampling.max_tokens) == (0.7, 0.5, 320)
+    assert si.sampling.presence_penalty == 2.0  # the paper's value, kept when max_tokens is set
     # keys the recipe leaves out take the stage's own defaults, not Sampling's
     assert si.instance_sampling.temperature == 0.0
     assert ans.sampling.max_tokens == 256

@@ -86,14 +86,21 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
           tokenizer: str = typer.Option("auto", help="auto, char, morph, whitespace or rouge"),
           lang: Optional[str] = typer.Option(None, help="language for tokenizer 'auto'")) -> None:
     """Drop near-duplicates (greedy ROUGE-L, the Self-Instruct novelty filter)."""
+    from rich.progress import Progress
+
     from .curate.dedup import dedup_file
 
-    try:
-        rep = dedup_file(in_path, output, field=field, threshold=threshold,
-                         tokenizer=tokenizer, lang=lang)
-    except TaneError as e:
-        _fail(e)
-        return
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task("dedup", total=None)
+        try:
+            rep = dedup_file(in_path, output, field=field, threshold=threshold,
+                             tokenizer=tokenizer, lang=lang,
+                             on_progress=lambda done, total: bar.update(task, completed=done,
+                                                                        total=total))
+        except TaneError as e:
+            bar.stop()
+            _fail(e)
+            return
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(rep.dropped_by_reason.items())) or "none"
     dropped = sum(rep.dropped_by_reason.values())
     out.print(f"{rep.rows_in} rows in, {rep.kept} kept, {dropped} dropped ({reasons}); "
