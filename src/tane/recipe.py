@@ -93,6 +93,8 @@ class SelfInstructStage(Strict):
     num_machine_instructions: int = Field(2, ge=0, le=32)
     request_batch_size: int = Field(4, ge=1, le=256)
     max_rounds: int = Field(200, ge=1)
+    classify: bool = Field(True, description="identify classification tasks (output-first "
+                                              "instances); false treats all as open-ended")
     instances: Literal["full", "input_only"] = "full"
     truncated: Literal["response", "last_item"] = "response"
     sampling: GenerateSampling = GenerateSampling()

@@ -13,8 +13,6 @@ from ..recipe import AnswerStage
 from ..schema import Record
 from .base import KINDS, Batch, StageContext, as_messages
 
-HEADERS = {"en": ("### Instruction:", "### Response:"), "ja": ("### 指示:", "### 回答:")}
-
 
 class Answer:
     def __init__(self, cfg: AnswerStage, ctx: StageContext):
@@ -24,8 +22,8 @@ class Answer:
         check_overrides(cfg.templates, [name])
         self.tpl = load_template("answer", name, cfg.templates, ctx.base_dir)
         self.examples = [s for s in ctx.seeds if s.output.strip()]
-        instr_header = HEADERS[cfg.mode][0]
-        self.stop = ("\n" + instr_header, "\n\n\n") if self.kind == "completion" else ()
+        # any "###" header ends the answer: the next example, or a repeated "### 回答:"
+        self.stop = ("\n###", "\n\n\n") if self.kind == "completion" else ()
 
     def _prompt(self, rec: Record):
         rng = self.ctx.rng("answer", rec.id)

@@ -219,11 +219,14 @@ class SelfInstruct:
             return batch
         rids = [f"si-{stable_hash(c.instruction, 10)}" for c in kept]
         lab, icfg = self.labels, cfg.instance_sampling
-        clf_params = [GenParams(temperature=0.0, top_p=1.0, max_tokens=4, stop=("\n",),
-                                seed=ctx.seed_for("classify", rid)) for rid in rids]
-        clf_res = await ctx.call_all(
-            self.kind, [self._wrap(self._classify_prompt(c, rid)) for c, rid in zip(kept, rids)],
-            clf_params)
+        if cfg.classify:
+            clf_params = [GenParams(temperature=0.0, top_p=1.0, max_tokens=4, stop=("\n",),
+                                    seed=ctx.seed_for("classify", rid)) for rid in rids]
+            clf_res: list[Any] = await ctx.call_all(
+                self.kind, [self._wrap(self._classify_prompt(c, rid))
+                            for c, rid in zip(kept, rids)], clf_params)
+        else:  # every task is treated as open-ended: input first
+            clf_res = [None] * len(kept)
         clfs = [self._is_yes(x.text) if isinstance(x, Completion) else None for x in clf_res]
         stop = ("\n\n" + lab["task"], "\n" + lab["task"])
         if cfg.instances == "input_only":
