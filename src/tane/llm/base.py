@@ -33,6 +33,21 @@ class GenParams:
         d["stop"] = list(self.stop)
         return d
 
+    def to_request(self) -> dict[str, Any]:
+        """The OpenAI-style request fields (llama.cpp's server reads the same names);
+        optional ones only when set."""
+        req: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
+                               "top_p": self.top_p}
+        if self.stop:
+            req["stop"] = list(self.stop)
+        if self.seed is not None:
+            req["seed"] = self.seed
+        if self.presence_penalty:
+            req["presence_penalty"] = self.presence_penalty
+        if self.frequency_penalty:
+            req["frequency_penalty"] = self.frequency_penalty
+        return req
+
 
 @dataclass
 class Completion:

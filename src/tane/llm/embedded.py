@@ -124,26 +124,12 @@ class EmbeddedBackend:
                     path, slots=self.slots, ctx_per_slot=self.ctx_per_slot, threads=self.threads)
             return self._servers[model.key]
 
-    @staticmethod
-    def _request(params: GenParams) -> dict[str, Any]:
-        req: dict[str, Any] = {"max_tokens": params.max_tokens, "temperature": params.temperature,
-                               "top_p": params.top_p}
-        if params.stop:
-            req["stop"] = list(params.stop)
-        if params.seed is not None:
-            req["seed"] = params.seed
-        if params.presence_penalty:
-            req["presence_penalty"] = params.presence_penalty
-        if params.frequency_penalty:
-            req["frequency_penalty"] = params.frequency_penalty
-        return req
-
     async def _run(self, fn, *args):
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
 
     async def complete(self, prompt: str, params: GenParams) -> Completion:
-        req = self._request(params) | {"prompt": prompt}
+        req = params.to_request() | {"prompt": prompt}
 
         def call():
             return self._server(GEMMA).handle_completions(req)
@@ -151,7 +137,7 @@ class EmbeddedBackend:
         return _to_completion(await self._run(call), GEMMA.id, chat=False)
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
-        req = self._request(params) | {"messages": messages}
+        req = params.to_request() | {"messages": messages}
 
         def call():
             return self._server(SMOLLM2).handle_chat_completions(req)

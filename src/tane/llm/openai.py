@@ -92,17 +92,7 @@ class OpenAIBackend:
     # -- internals --------------------------------------------------------------------
 
     def _body(self, params: GenParams) -> dict[str, Any]:
-        body: dict[str, Any] = {"model": self.model, "max_tokens": params.max_tokens,
-                                "temperature": params.temperature, "top_p": params.top_p}
-        if params.stop:
-            body["stop"] = list(params.stop)
-        if params.seed is not None:
-            body["seed"] = params.seed
-        if params.presence_penalty:
-            body["presence_penalty"] = params.presence_penalty
-        if params.frequency_penalty:
-            body["frequency_penalty"] = params.frequency_penalty
-        return body
+        return {"model": self.model} | params.to_request()
 
     def _redact(self, text: str) -> str:
         if self._secret and self._secret in text:
