@@ -193,9 +193,9 @@ def test_stages_missing_or_empty(tmp_path):
 # --------------------------------------------------------------------- semantic errors
 
 def test_unknown_method(tmp_path):
-    text = GOOD.replace("method: self_instruct", "method: evol_instruct")
+    text = GOOD.replace("method: self_instruct", "method: no_such_method")
     p = write(tmp_path, text)
-    assert_points_at(error_of(p), p, 5, "stages.0", "unknown method 'evol_instruct'")
+    assert_points_at(error_of(p), p, 5, "stages.0", "unknown method 'no_such_method'")
 
 
 def test_answer_stage_first(tmp_path):

@@ -132,7 +132,40 @@ class AnswerStage(Strict):
     templates: dict[str, str] = Field(default_factory=dict)
 
 
-Stage = Annotated[Union[SelfInstructStage, AlpacaStage, AnswerStage],
+class EvolInstructStage(Strict):
+    """Evol-Instruct (WizardLM): see methods/evol_instruct.py. Fields owned by that module."""
+
+    method: Literal["evol_instruct"]
+    mode: Literal["en", "ja"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "chat"
+    epochs: int = Field(1, ge=1, le=10)
+    operations: list[Literal["add_constraints", "deepen", "concretize", "increase_reasoning",
+                             "complicate_input", "breadth"]] = Field(
+        default_factory=lambda: ["add_constraints", "deepen", "concretize",
+                                 "increase_reasoning", "complicate_input", "breadth"])
+    keep_parents: bool = True
+    judge_equality: bool = True
+    sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=512)
+    templates: dict[str, str] = Field(default_factory=dict)
+
+
+class CurateStep(BaseModel):
+    """One curation step: ``name`` picks it, the other keys are its parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str
+
+
+class CurateStage(Strict):
+    """A list of curation steps (curate/steps.py), each dropping with a recorded reason."""
+
+    method: Literal["curate"]
+    lang: Literal["ja", "en", "any"] = "ja"
+    steps: list[CurateStep] = Field(min_length=1)
+
+
+Stage = Annotated[Union[SelfInstructStage, AlpacaStage, AnswerStage, EvolInstructStage,
+                        CurateStage],
                   Field(discriminator="method")]
 GENERATORS = ("self_instruct", "alpaca")
 
@@ -176,9 +209,12 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
+TAGS = ("self_instruct", "alpaca", "answer", "evol_instruct", "curate")
+
+
 def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     # pydantic puts the union's tag ("self_instruct") after ``stages.N``; only that goes
-    if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int):
+    if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int) and loc[2] in TAGS:
         return loc[:2] + loc[3:]
     return loc
 
