@@ -9,6 +9,7 @@ deterministic backend the rerun ends with the same dataset as an uninterrupted r
 
 from __future__ import annotations
 
+import importlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -29,11 +30,22 @@ from ..schema import Record, dumps
 from ..seeds.loader import load_seeds
 from ..store.rundir import RunDir
 
-METHODS: dict[str, Callable[..., Any]] = {
+METHODS: dict[str, Callable[..., Any] | str] = {
     "self_instruct": SelfInstruct,
     "alpaca": Alpaca,
     "answer": Answer,
+    # imported when a recipe uses them
+    "evol_instruct": "tane.methods.evol_instruct:EvolInstruct",
+    "curate": "tane.curate.stage:CurateStage",
 }
+
+
+def method_class(name: str) -> Callable[..., Any]:
+    target = METHODS[name]
+    if isinstance(target, str):
+        module, _, attr = target.partition(":")
+        target = getattr(importlib.import_module(module), attr)
+    return target
 
 
 @dataclass
@@ -81,7 +93,7 @@ class Runner:
             ctx = StageContext(name, None, st, self.seeds, recipe.seed,  # type: ignore[arg-type]
                                self.base_dir)
             try:
-                self.stages.append(METHODS[cfg.method](cfg, ctx))
+                self.stages.append(method_class(cfg.method)(cfg, ctx))
             except TaneError as e:
                 if e.field:
                     e = TaneError(e.message, path=e.path, line=e.line,
