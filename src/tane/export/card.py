@@ -1,0 +1,215 @@
+"""The Hugging Face dataset card (README.md) and NOTICE written beside an export.
+
+Everything in the card comes from the run directory: the recipe from ``manifest.json``, the
+models and their roles from each record's provenance (``model`` for the generating stage,
+``steps`` for later ones such as ``answer``), drops per reason from ``stats.json``, and the
+licences from :mod:`tane.export.licences`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..errors import TaneError
+from .formats import ExportReport, RunData, write_text
+from .licences import Match, combination_warnings, lookup
+
+MARKER = "<!-- written by tane export; rerunning the export overwrites this file -->"
+GENERATORS = {"self_instruct", "alpaca", "evol_instruct"}
+METHOD_TEXT = {
+    "self_instruct": "Self-Instruct (Wang et al. 2023): the model continues a numbered list "
+                     "of seed and machine-written instructions; new instructions are "
+                     "filtered and dropped when their ROUGE-L against any earlier one is "
+                     "above the threshold; instances are then generated per instruction.",
+    "alpaca": "Stanford Alpaca's variant of Self-Instruct: 3 seed tasks per prompt, 20 new "
+              "tasks with input and output asked per request, ROUGE-L novelty filter.",
+    "answer": "Answer: a separate prompt writes the output for each instruction that has "
+              "none, so questions and answers may come from different models.",
+    "evol_instruct": "Evol-Instruct: instructions rewritten to be deeper or broader.",
+    "curate": "Curation: rule-based filters, each drop recorded with its reason.",
+}
+
+
+def check_card_target(directory: Path) -> None:
+    """Refuse to overwrite a README.md that tane did not write."""
+    readme = directory / "README.md"
+    if readme.exists() and MARKER not in readme.read_text(encoding="utf-8", errors="replace"):
+        raise TaneError("a README.md that tane did not write is already there; export into "
+                        "its own directory (or pass --no-card)", path=str(readme))
+
+
+def size_category(n: int) -> str:
+    for limit, cat in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                       (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M")):
+        if n < limit:
+            return cat
+    return "10M<n<100M"
+
+
+def model_roles(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """model id -> {roles: {role: records}, licence (declared), backend}."""
+    models: dict[str, dict[str, Any]] = {}
+
+    def add(model: str, role: str, licence: str, backend: str) -> None:
+        m = models.setdefault(model or "(not recorded)",
+                              {"roles": {}, "declared": licence, "backend": backend})
+        m["roles"][role] = m["roles"].get(role, 0) + 1
+
+    for rec in records:
+        prov = rec.get("provenance") or {}
+        method = prov.get("method", "")
+        add(prov.get("model", ""), "generation" if method in GENERATORS else method,
+            prov.get("license", ""), prov.get("backend", ""))
+        for step in prov.get("steps") or []:
+            add(step.get("model", ""), step.get("method") or step.get("stage", "step"),
+                step.get("license", ""), step.get("backend", ""))
+    return models
+
+
+def card_licence(matches: list[Match], seeds_apache: bool) -> dict[str, Any]:
+    ids = {m.licence.hf_id for m in matches}
+    if not seeds_apache:
+        ids.add("other")
+    if len(ids) == 1 and "other" not in ids:
+        return {"license": ids.pop()}
+    return {"license": "other", "license_name": "mixed-see-card"}
+
+
+def _languages(manifest: dict[str, Any]) -> list[str]:
+    recipe = manifest.get("recipe") or {}
+    langs = [s.get("mode") for s in recipe.get("stages") or [] if s.get("mode")]
+    seeds = (recipe.get("seeds") or {}).get("path", "")
+    if seeds.startswith("bundled:"):
+        langs.append(seeds.split(":", 1)[1])
+    return sorted(set(langs)) or ["ja"]
+
+
+def build_card(run: RunData, report: ExportReport, commercial: bool = True
+               ) -> tuple[str, str | None, list[str]]:
+    """(README.md text, NOTICE text or None, warnings)."""
+    manifest, stats = run.manifest, run.stats
+    recipe = manifest.get("recipe") or {}
+    models = model_roles(run.records)
+    matches = {m: lookup(m, info["declared"]) for m, info in models.items()}
+    warnings: list[str] = []
+    for m in matches.values():
+        warnings.extend(m.warnings)
+    warnings += combination_warnings([m.licence for m in matches.values()], commercial)
+    seeds_path = (manifest.get("seeds") or {}).get("path") or \
+        (recipe.get("seeds") or {}).get("path", "")
+    bundled = seeds_path.startswith("bundled:")
+    if seeds_path and not bundled:
+        warnings.append(f"seed file {seeds_path}: its licence is not recorded; state it in "
+                        "the card before publishing")
+    n = sum(report.counts.values())
+    methods = [s.get("method", "") for s in recipe.get("stages") or []]
+    header = card_licence(list(matches.values()), bundled) | {
+        "language": _languages(manifest),
+        "task_categories": ["text-generation"],
+        "size_categories": [size_category(n)],
+        "annotations_creators": ["machine-generated"],
+        "language_creators": ["machine-generated"],
+        "pretty_name": recipe.get("name") or run.path.name,
+        "tags": ["synthetic", "tane", "instruction-tuning", *dict.fromkeys(methods)],
+        "configs": [{"config_name": "default", "data_files": [
+            {"split": s, "path": p.name} for s, p in report.files.items()]}],
+    }
+    L: list[str] = ["---", yaml.safe_dump(header, allow_unicode=True, sort_keys=False).strip(),
+                    "---", MARKER, "", f"# {header['pretty_name']}", ""]
+    L.append(f"{n} machine-generated instruction/response pairs "
+             f"({', '.join(f'{s}: {c}' for s, c in report.counts.items())}) written by "
+             f"[tane](https://pypi.org/project/tane/) {manifest.get('tane_version', '')} "
+             f"in the `{report.format}` format. Run status: "
+             f"{manifest.get('status', 'unknown')}. No human has reviewed them.")
+    if report.skipped_no_output:
+        L.append(f"\n{report.skipped_no_output} record(s) of the run had no output and are "
+                 "not in this export.")
+    L += ["", "## Recipe", "", "From the run's `manifest.json`:", "", "```yaml",
+          yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False).strip(), "```", ""]
+    L += ["## Methods", ""]
+    for i, s in enumerate(recipe.get("stages") or []):
+        m = s.get("method", "?")
+        extra = f" (mode `{s['mode']}`, prompt style `{s.get('prompt_style', '')}`)" \
+            if s.get("mode") else ""
+        L.append(f"{i + 1}. `{m}`{extra}: {METHOD_TEXT.get(m, 'see the recipe.')}")
+    L += ["", "## Models", "", "| model | role (records) | backend | licence |",
+          "|---|---|---|---|"]
+    for model, info in models.items():
+        roles = ", ".join(f"{r} ({c})" for r, c in info["roles"].items())
+        lic = matches[model].licence
+        lic_text = f"[{lic.name}]({lic.url})" if lic.url else lic.name
+        if not lic.certain and lic.id != "unknown":
+            lic_text += " (uncertain)"
+        L.append(f"| {model} | {roles} | {info['backend'] or '-'} | {lic_text} |")
+    L += ["", "### Licence obligations", ""]
+    for lic in {m.licence.id: m.licence for m in matches.values()}.values():
+        users = [mod for mod, mt in matches.items() if mt.licence.id == lic.id]
+        L.append(f"**{lic.name}** ({', '.join(users)}):")
+        L += [f"- {o}" for o in lic.obligations]
+        if lic.note:
+            L.append(f"- Note: {lic.note}.")
+        L.append("")
+    L.append("This is tane's summary, not legal advice: read each licence.")
+    L += ["", "## Sampling parameters", "", "| stage | parameters |", "|---|---|"]
+    for i, s in enumerate(recipe.get("stages") or []):
+        for key in ("sampling", "instance_sampling"):
+            if s.get(key):
+                params = ", ".join(f"{k}={v}" for k, v in s[key].items())
+                L.append(f"| {i + 1}. {s.get('method')} ({key}) | {params} |")
+    L.append(f"\nRecipe seed: {recipe.get('seed')}; every call's own seed is in the record's "
+             "`provenance`.")
+    L += ["", "## Seeds", ""]
+    count = (manifest.get("seeds") or {}).get("count")
+    if bundled:
+        L.append(f"`{seeds_path}` ({count} tasks): written for tane by its authors, licence "
+                 "Apache-2.0 like the project.")
+    else:
+        L.append(f"`{seeds_path or 'not recorded'}` ({count} tasks): user-supplied; licence "
+                 "not recorded.")
+    L += ["", "## Filtering", "", "| stage | in | kept | dropped: reason (count) |",
+          "|---|---|---|---|"]
+    for name, st in (stats.get("stages") or {}).items():
+        drops = ", ".join(f"{r} ({c})" for r, c in (st.get("dropped") or {}).items()) or "-"
+        L.append(f"| {name} | {st.get('items_in', '')} | {st.get('kept', '')} | {drops} |")
+    if not stats:
+        L.append("| (stats.json missing) | | | |")
+    if report.skipped_no_output:
+        L.append(f"| export | {n + report.skipped_no_output} | {n} | "
+                 f"no_output ({report.skipped_no_output}) |")
+    L += ["", "`over_target` drops are items generated after the target count was reached.",
+          "", "## Human review", "", "0 records reviewed (not reviewed).", "",
+          "## Known limitations", "",
+          "- Machine-generated text: instructions and answers can be wrong, repetitive or "
+          "ungrammatical; nothing was checked by a person."]
+    if any(i["backend"] == "embedded" for i in models.values()):
+        L.append("- Written by tane's small embedded models (Gemma 3 270M / SmolLM2-135M), "
+                 "meant for trying the pipeline, not for training data.")
+    L.append("- Filters are rule-based (length, script share, keyword blacklist, ROUGE-L "
+             "novelty); they do not judge correctness or safety.")
+    if warnings:
+        L += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
+    notice = None
+    needing = [lic for lic in {m.licence.id: m.licence for m in matches.values()}.values()
+               if lic.notice_required]
+    if needing:
+        notice = ("This dataset contains outputs of models distributed under the terms "
+                  "below; see README.md for the models and the obligations.\n\n"
+                  + "\n\n".join(f"{lic.name} ({lic.url})\n{lic.notice}" for lic in needing)
+                  + "\n")
+        L += ["", "## Notice", "", "A NOTICE file accompanies this dataset: "
+              + "; ".join(lic.notice for lic in needing)]
+    return "\n".join(L) + "\n", notice, warnings
+
+
+def write_card(run: RunData, report: ExportReport, directory: Path,
+               commercial: bool = True) -> Path:
+    check_card_target(directory)
+    text, notice, warnings = build_card(run, report, commercial)
+    report.card = write_text(directory / "README.md", text)
+    if notice:
+        report.notice = write_text(directory / "NOTICE", notice)
+    report.warnings += warnings
+    return report.card

@@ -1,0 +1,278 @@
+"""``tane export``: a run directory's ``dataset.jsonl`` in the formats trainers read.
+
+* ``messages``: TRL's chat format, ``{"messages": [{"role", "content"}, ...]}``.
+* ``alpaca`` / ``sharegpt``: LLaMA-Factory's two formats, with the ``dataset_info.json``
+  entry that registers the file written beside it.
+* ``jsonl``: tane's own records, provenance included (in Parquet the provenance is one JSON
+  string column, so every split has the same schema).
+
+The output is JSONL or Parquet by the extension of the target path; UTF-8 without ``\\u``
+escapes, written atomically. Records without an output are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TaneError
+from ..schema import dumps
+
+FORMATS = ("messages", "alpaca", "sharegpt", "jsonl")
+SUFFIXES = (".jsonl", ".parquet")
+
+
+@dataclass
+class RunData:
+    path: Path
+    records: list[dict[str, Any]]
+    stats: dict[str, Any]
+    manifest: dict[str, Any]
+
+
+@dataclass
+class ExportReport:
+    format: str
+    files: dict[str, Path] = field(default_factory=dict)   # split -> file
+    counts: dict[str, int] = field(default_factory=dict)   # split -> rows
+    skipped_no_output: int = 0
+    dataset_info: Path | None = None
+    card: Path | None = None
+    notice: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    pushed_to: str | None = None
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise TaneError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno) from None
+
+
+def load_run(run_dir: str | Path) -> RunData:
+    d = Path(run_dir)
+    ds = d / "dataset.jsonl"
+    if not ds.exists():
+        raise TaneError(f"no dataset.jsonl in {d}: is it a tane run directory "
+                        "(and has the run finished)?", path=str(d))
+    records = []
+    with ds.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise TaneError(f"not valid JSON: {e.msg}", path=str(ds), line=n) from None
+    return RunData(d, records, _read_json(d / "stats.json"), _read_json(d / "manifest.json"))
+
+
+# -- conversion -----------------------------------------------------------------------
+def user_text(rec: dict[str, Any]) -> str:
+    inp = rec.get("input") or ""
+    return rec["instruction"] + ("\n\n" + inp if inp else "")
+
+
+def convert(rec: dict[str, Any], fmt: str, system: str | None = None) -> dict[str, Any]:
+    if fmt == "messages":
+        msgs = [{"role": "system", "content": system}] if system else []
+        msgs += [{"role": "user", "content": user_text(rec)},
+                 {"role": "assistant", "content": rec["output"]}]
+        return {"messages": msgs}
+    if fmt == "alpaca":
+        return {"instruction": rec["instruction"], "input": rec.get("input") or "",
+                "output": rec["output"], "system": system or "", "history": []}
+    if fmt == "sharegpt":
+        return {"conversations": [{"from": "human", "value": user_text(rec)},
+                                  {"from": "gpt", "value": rec["output"]}],
+                "system": system or ""}
+    if fmt == "jsonl":
+        return dict(rec)
+    raise TaneError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})",
+                    field="format")
+
+
+def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:
+    """LLaMA-Factory's ``dataset_info.json`` description of one exported file."""
+    if fmt == "alpaca":
+        return {"file_name": file_name, "formatting": "alpaca",
+                "columns": {"prompt": "instruction", "query": "input", "response": "output",
+                            "system": "system", "history": "history"}}
+    if fmt == "sharegpt":
+        return {"file_name": file_name, "formatting": "sharegpt",
+                "columns": {"messages": "conversations", "system": "system"},
+                "tags": {"role_tag": "from", "content_tag": "value",
+                         "user_tag": "human", "assistant_tag": "gpt"}}
+    raise ValueError(fmt)
+
+
+# -- split ----------------------------------------------------------------------------
+def seed_group(rec: dict[str, Any]) -> str:
+    ids = (rec.get("provenance") or {}).get("seed_ids") or []
+    return ids[0] if ids else "none"
+
+
+def split_records(records: list[dict[str, Any]], val_ratio: float, seed: int
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Stratified by the first seed id. The validation set gets ``round(N * ratio)``
+    records: each group gives ``floor(len * ratio)``, and the rest goes one each to the
+    groups with the largest remainders (ties in a seeded order); a group's records are
+    picked with ``random.Random(f"{seed}:{group}")``. Train keeps at least one record when
+    N > 1. Both lists keep the input order."""
+    if not 0.0 <= val_ratio < 1.0:
+        raise TaneError(f"--val-ratio must be in [0, 1), got {val_ratio}", field="val_ratio")
+    groups: dict[str, list[int]] = {}
+    for i, rec in enumerate(records):
+        groups.setdefault(seed_group(rec), []).append(i)
+    total = int(len(records) * val_ratio + 0.5)
+    if total >= len(records) > 1:
+        total = len(records) - 1
+    names = sorted(groups)
+    quota = {g: int(len(groups[g]) * val_ratio) for g in names}
+    order = names[:]
+    random.Random(f"{seed}:order").shuffle(order)
+    order.sort(key=lambda g: -(len(groups[g]) * val_ratio - quota[g]))  # stable
+    for g in order[:max(0, total - sum(quota.values()))]:
+        quota[g] += 1
+    val: set[int] = set()
+    for g in names:
+        val.update(random.Random(f"{seed}:{g}").sample(groups[g], quota[g]))
+    return ([r for i, r in enumerate(records) if i not in val],
+            [r for i, r in enumerate(records) if i in val])
+
+
+# -- writing --------------------------------------------------------------------------
+def _atomic_bytes(target: Path, write) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(target: Path, text: str) -> Path:
+    def w(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+    _atomic_bytes(target, w)
+    return target
+
+
+def write_json(target: Path, obj: Any) -> Path:
+    return write_text(target, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
+
+
+def _pyarrow():
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise TaneError("writing Parquet needs pyarrow: run `pip install pyarrow` "
+                        "(or `pip install datasets`), or export to .jsonl") from None
+    return pa, pq
+
+
+def write_rows(target: Path, rows: list[dict[str, Any]], fmt: str) -> Path:
+    if target.suffix == ".jsonl":
+        return write_text(target, "".join(dumps(r) + "\n" for r in rows))
+    pa, pq = _pyarrow()
+    if fmt == "jsonl":  # nested, open-ended provenance: one JSON string column
+        rows = [r | {"provenance": dumps(r.get("provenance") or {})} for r in rows]
+    table = pa.Table.from_pylist(rows)
+    _atomic_bytes(target, lambda tmp: pq.write_table(table, tmp))
+    return target
+
+
+def split_path(path: Path, split: str) -> Path:
+    return path.with_name(f"{path.stem}.{split}{path.suffix}")
+
+
+def check_target(to: Path) -> None:
+    if to.suffix not in SUFFIXES:
+        raise TaneError(f"the output path must end in .jsonl or .parquet, got '{to.name}'",
+                        path=str(to))
+
+
+def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None = None,
+           val_ratio: float = 0.0, seed: int = 0, card: bool = True,
+           commercial: bool = True) -> ExportReport:
+    """Write ``run_dir``'s kept records to ``to`` in ``fmt`` (plus the LLaMA-Factory
+    ``dataset_info.json`` entry, the dataset card README.md and, when a licence asks for
+    one, a NOTICE file, all beside it)."""
+    to = Path(to)
+    if fmt not in FORMATS:
+        raise TaneError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})",
+                        field="format")
+    check_target(to)
+    if card:
+        from .card import check_card_target
+
+        check_card_target(to.parent)
+    run = load_run(run_dir)
+    usable = [r for r in run.records if (r.get("output") or "").strip()]
+    report = ExportReport(fmt, skipped_no_output=len(run.records) - len(usable))
+    if val_ratio > 0:
+        train, val = split_records(usable, val_ratio, seed)
+        parts = {"train": (split_path(to, "train"), train),
+                 "validation": (split_path(to, "validation"), val)}
+    else:
+        split_records(usable, val_ratio, seed)  # validates the ratio
+        parts = {"train": (to, usable)}
+    for split, (path, recs) in parts.items():
+        write_rows(path, [convert(r, fmt, system) for r in recs], fmt)
+        report.files[split] = path
+        report.counts[split] = len(recs)
+    if fmt in ("alpaca", "sharegpt"):
+        info_path = to.parent / "dataset_info.json"
+        info = _read_json(info_path)
+        for split, path in report.files.items():
+            name = to.stem if len(report.files) == 1 else f"{to.stem}_{split}"
+            info[name] = dataset_info_entry(fmt, path.name)
+        report.dataset_info = write_json(info_path, info)
+    if card:
+        from .card import write_card
+
+        exported = RunData(run.path, usable, run.stats, run.manifest)
+        write_card(exported, report, to.parent, commercial=commercial)
+    return report
+
+
+def push_to_hub(report: ExportReport | None, repo: str, private: bool = True,
+                check_only: bool = False) -> str:
+    """Upload the exported files (data, card, NOTICE) to a Hugging Face dataset repo.
+    Needs ``HF_TOKEN``; never reads any other credential. ``check_only``: only check that
+    a push could start (token, library), before anything is written."""
+    token = os.environ.get("HF_TOKEN")
+    if not token:
+        raise TaneError("--push-to-hub needs a Hugging Face token in the HF_TOKEN "
+                        "environment variable")
+    try:
+        from huggingface_hub import HfApi
+    except ImportError:
+        raise TaneError("--push-to-hub needs huggingface_hub: run "
+                        "`pip install datasets`") from None
+    if check_only or report is None:
+        return repo
+    api = HfApi(token=token)
+    api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+    files = list(report.files.values()) + [p for p in (report.card, report.notice,
+                                                       report.dataset_info) if p]
+    for p in files:
+        api.upload_file(path_or_fileobj=str(p), path_in_repo=p.name, repo_id=repo,
+                        repo_type="dataset")
+    report.pushed_to = repo
+    return repo
