@@ -1,4 +1,4 @@
-"""Command line: ``tane run``, ``tane dedup``, ``tane seeds``."""
+"""Command line: ``tane run``, ``tane dedup``, ``tane curate``, ``tane seeds``, ``tane export``."""
 
 from __future__ import annotations
 
@@ -110,6 +110,34 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
 
 
 @app.command()
+def curate(in_path: Path = typer.Argument(..., help="input JSONL (or Parquet with pyarrow)"),
+           recipe: Path = typer.Option(..., "--recipe", "-r",
+                                       help="CURATE.yaml: lang and steps"),
+           output: Path = typer.Option(..., "-o", "--output", help="output JSONL"),
+           seeds_path: Optional[str] = typer.Option(None, "--seeds",
+                                                    help="seed file or bundled:ja "
+                                                         "(for the seed_copy step)"),
+           seeds_format: str = typer.Option("auto", help="seed file format")) -> None:
+    """Apply curation heuristics; dropped rows go to OUT.rejected.jsonl with reasons."""
+    from .curate.apply import curate_file
+    from .seeds.loader import load_seeds
+
+    try:
+        seed_items = load_seeds(seeds_path, seeds_format) if seeds_path else None
+        rep = curate_file(in_path, recipe, output, seeds=seed_items)
+    except TaneError as e:
+        _fail(e)
+        return
+    dropped = sum(rep.dropped_by_reason.values())
+    out.print(f"{rep.rows_in} rows in, {rep.kept} kept, {dropped} dropped; "
+              f"{rep.seconds:.2f}s", highlight=False)
+    for reason, n in rep.dropped_by_reason.items():
+        out.print(f"  {reason}: {n}", highlight=False, markup=False)
+    out.print(f"kept: {output}; dropped rows with reasons: {rep.rejected_path}",
+              highlight=False)
+
+
+@app.command()
 def seeds(path: str = typer.Argument(..., help="seed file or bundled:ja / bundled:en"),
           format: str = typer.Option("auto", help="auto, self_instruct, elyza, ichikara, alpaca")
           ) -> None:
@@ -124,6 +152,44 @@ def seeds(path: str = typer.Argument(..., help="seed file or bundled:ja / bundle
     with_input = sum(1 for s in items if s.input)
     clf = sum(1 for s in items if s.is_classification)
     out.print(f"{len(items)} seeds from {path}: {with_input} with input, {clf} classification")
+
+
+@app.command()
+def export(run_dir: Path = typer.Argument(..., help="run directory"),
+           format: str = typer.Option(..., "--format", "-f",
+                                      help="messages, alpaca, sharegpt or jsonl"),
+           to: Path = typer.Option(..., "--to", help="output file, .jsonl or .parquet"),
+           system: Optional[str] = typer.Option(None, help="system prompt to add"),
+           val_ratio: float = typer.Option(0.0, help="validation share, stratified by seed"),
+           seed: int = typer.Option(0, help="seed for the train/validation split"),
+           card: bool = typer.Option(True, help="write README.md (dataset card) and NOTICE"),
+           commercial: bool = typer.Option(True, help="warn about non-commercial sources"),
+           push_to_hub: Optional[str] = typer.Option(None, help="Hugging Face dataset repo "
+                                                              "(needs HF_TOKEN)")) -> None:
+    """Export a run's records for training, with a dataset card."""
+    from .export.formats import export as do_export, push_to_hub as push
+
+    try:
+        if push_to_hub:
+            push(None, push_to_hub, check_only=True)
+        rep = do_export(run_dir, format, to, system=system, val_ratio=val_ratio, seed=seed,
+                        card=card, commercial=commercial)
+        if push_to_hub:
+            push(rep, push_to_hub)
+    except TaneError as e:
+        _fail(e)
+        return
+    files = ", ".join(f"{p} ({rep.counts[s]} {s})" for s, p in rep.files.items())
+    out.print(f"{format}: {files}", highlight=False)
+    if rep.skipped_no_output:
+        err.print(f"[yellow]skipped:[/] {rep.skipped_no_output} record(s) without output")
+    extra = [str(p) for p in (rep.dataset_info, rep.card, rep.notice) if p]
+    if extra:
+        out.print("also wrote: " + ", ".join(extra), highlight=False)
+    for w in rep.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    if rep.pushed_to:
+        out.print(f"pushed to https://huggingface.co/datasets/{rep.pushed_to}")
 
 
 def main() -> None:
