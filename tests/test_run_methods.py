@@ -58,3 +58,24 @@ def test_alpaca_ja_one_round(llama_server, tmp_path):
     assert st["stages"]["alpaca"]["items_in"] > 0
     for row in read_jsonl(tmp_path / "run" / "dataset.jsonl"):
         assert row["provenance"]["method"] == "alpaca" and len(row["provenance"]["seed_ids"]) == 3
+
+
+def test_curate_stage_in_a_recipe(llama_server, tmp_path):
+    recipe = tmp_path / "curated.yaml"
+    recipe.write_text((Path(__file__).parent / "data" / "small_ja.yaml").read_text(
+        encoding="utf-8") + """  - method: curate
+    lang: ja
+    steps:
+      - {name: length}
+      - {name: refusal}
+      - {name: restates_question}
+      - {name: exact_dup, fields: both}
+""", encoding="utf-8")
+    res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"), "--llm", llama_server,
+                   "--model", "gemma-3-270m", "--no-progress", "--target", "2")
+    assert res.returncode == 0, res.stderr
+    st = read_stats(tmp_path / "run")
+    _accounted(st, tmp_path / "run")
+    assert st["kept"] == 2 and st["stages"]["curate"]["kept"] == 2
+    known = {"length", "refusal", "restates_question", "exact_dup"}
+    assert all(r.split(":")[0] in known for r in st["stages"]["curate"]["dropped"])
