@@ -145,7 +145,12 @@ class EvolInstructStage(Strict):
                                  "increase_reasoning", "complicate_input", "breadth"])
     keep_parents: bool = True
     judge_equality: bool = True
+    retry_failed: bool = Field(True, description="an instruction whose evolution failed is "
+                                                 "tried again in the next epoch (the paper)")
     sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=512)
+    stop: list[str] = Field(default_factory=list, max_length=8,
+                            description="more stop strings for the rewrite call (completion "
+                                        "style already stops at a blank line + '#')")
     templates: dict[str, str] = Field(default_factory=dict)
 
 

@@ -24,11 +24,15 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
+from tane.curate.prefilter import PrefixFilter
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
 _MAX_CELLS = 16_000_000  # float32 cells per cdist matrix (64 MiB)
 _CUT_MARGIN = 1e-6       # rapidfuzz cutoff slack; survivors are re-scored exactly
+_AUTO_PREFILTER = 20_000  # method="auto": prefix-filter once this many texts are indexed
+_MAX_PAIRS = 2_000_000    # candidate pairs scored per rapidfuzz cpdist call
+METHODS = ("auto", "scan", "prefilter")
 
 
 def _fmeasure(lcs: int, n_pred: int, n_target: int) -> float:
@@ -92,12 +96,18 @@ class NoveltyIndex:
     tokenizer: a name for `get_tokenizer` or a ``text -> list[str]`` callable.
     report_floor: lowest F reported in `NoveltyResult.top`/`max_score`; defaults to the
     threshold. Lower values report more context for kept texts but prune less work.
+    method: how a query finds the indexed texts to score. ``scan`` scores every indexed
+    text of a feasible length (C++ cdist); ``prefilter`` generates candidates from an
+    inverted index of rare-token prefixes (`tane.curate.prefilter`: exact, it never
+    skips a pair that can reach the cutoff, so results are identical) and scores only
+    those; ``auto`` (default) scans small indexes and prefix-filters once
+    20,000 texts are indexed. With ``report_floor=0`` every method scans.
     """
 
     def __init__(self, tokenizer: str | Callable[[str], list[str]] = "auto",
                  lang: str | None = None, threshold: float = 0.7, top_k: int = 3,
                  report_floor: float | None = None, chunk_size: int = 1024,
-                 workers: int = -1):
+                 workers: int = -1, method: str = "auto"):
         if callable(tokenizer):
             self._tokenize = tokenizer
             self.tokenizer_name = getattr(tokenizer, "__name__", "custom")
@@ -111,6 +121,12 @@ class NoveltyIndex:
         self._cut = max(0.0, min(self.report_floor, self.threshold) - _CUT_MARGIN)
         self.chunk_size = max(1, int(chunk_size))
         self.workers = workers
+        if method not in METHODS:
+            raise TaneError(f"method must be one of {', '.join(METHODS)}, got {method!r}",
+                            field="method")
+        self.method = method
+        self._encs: list[str] = []  # global id -> encoded text
+        self._pf: PrefixFilter | None = None
         self._vocab: dict[str, str] = {}
         self._keys: list[Hashable] = []
         self._lens = np.zeros(1024, dtype=np.int64)  # token count per global id
@@ -177,6 +193,9 @@ class NoveltyIndex:
         if gid == len(self._lens):
             self._lens = np.concatenate([self._lens, np.zeros_like(self._lens)])
         self._lens[gid] = len(enc)
+        self._encs.append(enc)
+        if self._pf is not None:
+            self._pf.add(gid, enc)
         bucket = self._by_len.get(len(enc))
         if bucket is None:
             bucket = self._by_len[len(enc)] = ([], [])
@@ -203,8 +222,71 @@ class NoveltyIndex:
         lcs = np.rint(sims.astype(np.float64) * (la + lbs) / 2).astype(np.int64)
         return _fmeasure_np(lcs, lbs.astype(np.float64), float(la))
 
+    def _use_prefilter(self) -> bool:
+        if self._cut <= 0 or self.method == "scan":
+            return False
+        if self.method == "auto" and len(self._keys) < _AUTO_PREFILTER:
+            return False
+        if self._pf is None:  # built lazily from what is indexed so far
+            self._pf = PrefixFilter(self._cut, self._len_range)
+            for gid, enc in enumerate(self._encs):
+                self._pf.add(gid, enc)
+        return True
+
+    def _vs_index_prefilter(self, encs: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        empty = (np.zeros(0, np.int64), np.zeros(0))
+        hits = [empty] * len(encs)
+        pf, lens, stored = self._pf, self._lens, self._encs
+        pend_q: list[int] = []
+        pend_ids: list[np.ndarray] = []
+        n_pairs = 0
+
+        def flush() -> None:
+            if not pend_q:
+                return
+            qs: list[str] = []
+            cs: list[str] = []
+            for qi, ids in zip(pend_q, pend_ids):
+                qs.extend([encs[qi]] * len(ids))
+                cs.extend([stored[g] for g in ids.tolist()])
+            sims = process.cpdist(qs, cs, scorer=Indel.normalized_similarity,
+                                  score_cutoff=self._cut, dtype=np.float32,
+                                  workers=self.workers)
+            pos = 0
+            for qi, ids in zip(pend_q, pend_ids):
+                seg = sims[pos:pos + len(ids)]
+                pos += len(ids)
+                nz = np.flatnonzero(seg)
+                if len(nz):
+                    gids = ids[nz]
+                    hits[qi] = (gids, self._sparse_f(seg[nz], len(encs[qi]), lens[gids]))
+            pend_q.clear()
+            pend_ids.clear()
+
+        for qi, enc in enumerate(encs):
+            if not enc:
+                continue
+            ids = pf.candidates(enc)
+            if not len(ids):
+                continue
+            lo, hi = self._len_range(len(enc))
+            lb = lens[ids]
+            ids = ids[(lb >= lo) & (lb <= hi)]
+            if not len(ids):
+                continue
+            pend_q.append(qi)
+            pend_ids.append(ids)
+            n_pairs += len(ids)
+            if n_pairs >= _MAX_PAIRS:
+                flush()
+                n_pairs = 0
+        flush()
+        return hits
+
     def _vs_index(self, encs: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(global ids, F) of indexed items reaching the cutoff, per query."""
+        if self._keys and self._use_prefilter():
+            return self._vs_index_prefilter(encs)
         empty = (np.zeros(0, np.int64), np.zeros(0))
         hits = [empty] * len(encs)
         rows = sorted((i for i, e in enumerate(encs) if e), key=lambda i: len(encs[i]))

@@ -8,6 +8,7 @@ Retries, concurrency limits and the call cache wrap any backend (see ``retry.py`
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -27,15 +28,36 @@ class GenParams:
     seed: int | None = None
     presence_penalty: float = 0.0
     frequency_penalty: float = 0.0
+    # constrain the output to this JSON schema; pass a dict, stored as canonical JSON text
+    # so the frozen dataclass stays hashable. Only in to_dict() when set, so cache keys
+    # of calls without a schema are unchanged.
+    json_schema: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.json_schema is not None and not isinstance(self.json_schema, str):
+            object.__setattr__(self, "json_schema", json.dumps(
+                self.json_schema, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        return json.loads(self.json_schema) if self.json_schema else None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        if self.json_schema is None:
+            del d["json_schema"]
+        else:
+            d["json_schema"] = self.schema
         return d
 
-    def to_request(self) -> dict[str, Any]:
+    def to_request(self, chat: bool = False) -> dict[str, Any]:
         """The OpenAI-style request fields (llama.cpp's server reads the same names);
-        optional ones only when set."""
+        optional ones only when set.
+
+        A JSON schema goes out as ``response_format: {"type": "json_schema", ...}`` (OpenAI,
+        vLLM; llama.cpp's chat endpoint reads it too) and, for raw completions, also as
+        llama.cpp's top-level ``json_schema`` (its /completions ignores response_format)."""
         req: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                "top_p": self.top_p}
         if self.stop:
@@ -46,6 +68,13 @@ class GenParams:
             req["presence_penalty"] = self.presence_penalty
         if self.frequency_penalty:
             req["frequency_penalty"] = self.frequency_penalty
+        if self.json_schema is not None:
+            schema = self.schema
+            name = (schema.get("title") if isinstance(schema, dict) else None) or "response"
+            req["response_format"] = {"type": "json_schema",
+                                      "json_schema": {"name": str(name), "schema": schema}}
+            if not chat:
+                req["json_schema"] = schema
         return req
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError
-from .base import CHAT, COMPLETION, Completion, GenParams, LLMError, ModelInfo
+from .base import CHAT, COMPLETION, JSON_SCHEMA, Completion, GenParams, LLMError, ModelInfo
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,8 @@ def _to_completion(resp: dict[str, Any], model: str, chat: bool) -> Completion:
 class EmbeddedBackend:
     """In-process llama.cpp. Calls run on worker threads; llama.cpp batches them."""
 
-    capabilities = frozenset({COMPLETION, CHAT})
+    # llama.cpp: /completions reads `json_schema`, chat reads `response_format` (verified)
+    capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA})
 
     def __init__(self, slots: int = 1, threads: int = 2, ctx_per_slot: int = 2048):
         self.slots = slots
@@ -140,7 +141,7 @@ class EmbeddedBackend:
         return _to_completion(await self._run(call), GEMMA.id, chat=False)
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
-        req = params.to_request() | {"messages": messages}
+        req = params.to_request(chat=True) | {"messages": messages}
 
         def call():
             return self._server(SMOLLM2).handle_chat_completions(req)

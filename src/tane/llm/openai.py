@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from .base import CHAT, COMPLETION, Completion, GenParams, LLMError, ModelInfo
+from .base import CHAT, COMPLETION, JSON_SCHEMA, Completion, GenParams, LLMError, ModelInfo
 
 _BODY_EXCERPT = 200
 
@@ -54,15 +54,18 @@ def parse_retry_after(value: str | None) -> float | None:
 class OpenAIBackend:
     """Async client of one model on an OpenAI-compatible server."""
 
-    capabilities = frozenset({COMPLETION, CHAT})
+    capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA})
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 120.0, license: str = "unknown", revision: str = ""):
+                 timeout: float = 120.0, license: str = "unknown", revision: str = "",
+                 json_schema: bool = True):
         self.base_url = normalise_base_url(base_url)
         self.model = model
         self.api_key_env = api_key_env
         self.timeout = timeout
         self.info = ModelInfo(id=model, revision=revision, license=license, backend="openai")
+        if not json_schema:  # a server that rejects response_format / json_schema
+            self.capabilities = frozenset({COMPLETION, CHAT})
         key = os.environ.get(api_key_env) or ""
         self._secret = key  # kept only for redaction; never shown
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -80,7 +83,7 @@ class OpenAIBackend:
         return await self._post("/completions", body, chat=False)
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
-        body = self._body(params) | {"messages": messages}
+        body = self._body(params, chat=True) | {"messages": messages}
         return await self._post("/chat/completions", body, chat=True)
 
     def model_for(self, kind: str) -> ModelInfo:
@@ -91,8 +94,8 @@ class OpenAIBackend:
 
     # -- internals --------------------------------------------------------------------
 
-    def _body(self, params: GenParams) -> dict[str, Any]:
-        return {"model": self.model} | params.to_request()
+    def _body(self, params: GenParams, chat: bool = False) -> dict[str, Any]:
+        return {"model": self.model} | params.to_request(chat=chat)
 
     def _redact(self, text: str) -> str:
         if self._secret and self._secret in text:

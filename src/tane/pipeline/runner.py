@@ -29,6 +29,7 @@ from ..errors import TaneError
 from ..schema import Record, dumps
 from ..seeds.loader import load_seeds
 from ..store.rundir import RunDir
+from ..store.revisions import rewrite_outputs, write_outputs  # noqa: F401
 
 METHODS: dict[str, Callable[..., Any] | str] = {
     "self_instruct": SelfInstruct,
@@ -142,8 +143,8 @@ class Runner:
         finally:
             await llm.aclose()
         wall = time.perf_counter() - state.started
-        rd.write_jsonl("dataset.jsonl", (r.to_json() for r in final))
-        rd.write_jsonl("rejected.jsonl", (dumps(d) for d in rd.drops()))
+        # machine copies + human review revisions (kept across reruns) applied on top
+        write_outputs(rd, final, rd.drops())
         result = self._stats(names, stats, final, wall)
         rd.write_json("stats.json", result)
         self._manifest(rd, "complete" if len(final) >= recipe.target else "incomplete",

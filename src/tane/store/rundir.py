@@ -41,6 +41,19 @@ CREATE TABLE IF NOT EXISTS ledger (
     detail TEXT,
     body TEXT NOT NULL
 );
+-- human review decisions: never cleared by a rerun (see tane.store.revisions)
+CREATE TABLE IF NOT EXISTS revisions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    status TEXT NOT NULL,          -- keep | drop | edit
+    fields TEXT NOT NULL,          -- JSON: instruction/input/output as reviewed
+    note TEXT NOT NULL DEFAULT '',
+    source TEXT NOT NULL DEFAULT '',
+    source_sha256 TEXT NOT NULL DEFAULT '',
+    created REAL NOT NULL,
+    UNIQUE(record_id, revision)
+);
 """
 
 
@@ -94,6 +107,18 @@ class RunDir:
                               "WHERE status='dropped' ORDER BY seq")
         return [{"stage": s, "record_id": rid, "reason": r, "detail": json.loads(d or "{}"),
                  "text": b} for s, rid, r, d, b in cur]
+
+    # -- human review revisions (kept across reruns) -------------------------------
+    def add_revisions(self, revisions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Append revisions in one transaction; each gets the record's next revision
+        number. Items: record_id, status, fields, note, source, source_sha256."""
+        from .revisions import add_revisions
+        return add_revisions(self.db, revisions)
+
+    def latest_revisions(self) -> dict[str, dict[str, Any]]:
+        """record_id -> its latest revision."""
+        from .revisions import latest_revisions
+        return latest_revisions(self.db)
 
     # -- files --------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
