@@ -192,6 +192,82 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
         out.print(f"pushed to https://huggingface.co/datasets/{rep.pushed_to}")
 
 
+@app.command()
+def stats(dataset: Path = typer.Argument(..., help="run directory or JSONL file"),
+          out_dir: Optional[Path] = typer.Option(None, "--out", "-o",
+                                                 help="chart/report folder (default: stats/ "
+                                                      "in the run dir or beside the file)"),
+          field: str = typer.Option("instruction", help="field for language, verbs and "
+                                                        "duplicates"),
+          charts: bool = typer.Option(True, help="draw PNG charts (needs tane[report])")) -> None:
+    """Counts, lengths, leading verbs, duplicate clusters and drops; report.json + charts."""
+    from .report.stats import compute_stats, load_dataset, print_report, write_report
+
+    try:
+        rows, rejected, stats_json, source = load_dataset(dataset)
+        st = compute_stats(rows, rejected, stats_json, field=field, source=source)
+        info = write_report(st, out_dir or Path(source["default_out"]), charts=charts)
+    except TaneError as e:
+        _fail(e)
+        return
+    print_report(st, info, out)
+    if info["charts"]:
+        f = info["font"] or {}
+        out.print(f"charts: {len(info['charts'])} PNG in {info['report'].parent} "
+                  f"(Japanese font: {f.get('family') or 'none, labels as ids'})",
+                  highlight=False)
+    elif info["charts_error"]:
+        err.print(f"[yellow]note:[/] {info['charts_error']}", highlight=False)
+    out.print(f"report: {info['report']}", highlight=False)
+
+
+review_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                         help="Human review round trip: export a run to XLSX/CSV, import "
+                              "the reviewed file as persistent revisions.")
+app.add_typer(review_app, name="review")
+
+
+@review_app.command("export")
+def review_export(run_dir: Path = typer.Argument(..., help="run directory"),
+                  output: Path = typer.Option(..., "-o", "--output",
+                                              help="review file, .xlsx or .csv"),
+                  include_dropped: bool = typer.Option(False, help="also list the rows "
+                                                       "the pipeline dropped (read only)")
+                  ) -> None:
+    """Write a run's records to a spreadsheet for human review."""
+    from .review import export_review
+
+    try:
+        rep = export_review(run_dir, output, include_dropped=include_dropped)
+    except TaneError as e:
+        _fail(e)
+        return
+    out.print(f"review file: {rep.path} ({rep.rows - rep.dropped_rows} records"
+              + (f", {rep.dropped_rows} dropped rows" if include_dropped else "") + ")",
+              highlight=False)
+
+
+@review_app.command("import")
+def review_import(run_dir: Path = typer.Argument(..., help="run directory"),
+                  review_file: Path = typer.Argument(..., help="reviewed .xlsx or .csv")
+                  ) -> None:
+    """Validate a reviewed file, store its decisions as revisions (all or nothing) and
+    rewrite dataset.jsonl / rejected.jsonl (no model is run)."""
+    from .review import import_review
+
+    try:
+        rep = import_review(run_dir, review_file)
+    except TaneError as e:
+        _fail(e)
+        return
+    by: dict[str, int] = {}
+    for r in rep.revisions:
+        by[r["status"]] = by.get(r["status"], 0) + 1
+    what = ", ".join(f"{k}: {v}" for k, v in sorted(by.items())) or "no changes"
+    out.print(f"{len(rep.revisions)} new revision(s) ({what}); dataset: {rep.kept} "
+              f"records, {rep.dropped} dropped by review", highlight=False)
+
+
 def main() -> None:
     try:
         app()

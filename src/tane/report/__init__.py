@@ -1,0 +1,1 @@
+"""Dataset reports: ``tane stats``."""

@@ -1,0 +1,206 @@
+"""PNG charts for ``tane stats`` (matplotlib, Agg, no pyplot state; the ``report`` extra).
+
+Japanese labels need a font with Japanese glyphs. In order:
+
+1. a system font that covers Japanese (``fc-list :lang=ja``, or a known family matplotlib
+   already sees: Noto Sans CJK JP, IPAexGothic, Hiragino, Yu Gothic, ...);
+2. IPAexGothic from the ``matplotlib-fontja`` package (a dependency of the ``report``
+   extra; its font file is used directly, the package is not imported, so matplotlib's
+   global settings are left alone);
+3. none: non-ASCII labels are drawn as ids (``#1``, ``#2``, ...) with a warning; the id ->
+   label mapping is in report.json (``font.label_ids``) and in the printed tables.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shutil
+import subprocess
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg", force=False)
+from matplotlib import font_manager  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+_KNOWN_JA = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "TakaoGothic",
+             "Hiragino Sans", "Hiragino Maru Gothic Pro", "Yu Gothic", "Meiryo", "MS Gothic",
+             "Source Han Sans JP", "VL Gothic", "Droid Sans Japanese")
+_PROBE = "あア漢"
+
+
+def _covers_japanese(path: str) -> bool:
+    try:
+        from matplotlib.ft2font import FT2Font
+
+        font = FT2Font(path)
+        cmap = font.get_charmap()
+        return all(ord(c) in cmap for c in _PROBE)
+    except Exception:  # noqa: BLE001 - unreadable/odd font files are simply skipped
+        return False
+
+
+def _fc_list_ja() -> list[str]:
+    if not shutil.which("fc-list"):
+        return []
+    try:
+        res = subprocess.run(["fc-list", ":lang=ja", "file"], capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    paths = [line.split(":")[0].strip() for line in res.stdout.splitlines() if line.strip()]
+    return sorted(p for p in paths if re.search(r"\.(ttf|otf|ttc)$", p, re.I))
+
+
+def _fontja_path() -> str | None:
+    spec = importlib.util.find_spec("matplotlib_fontja")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for loc in spec.submodule_search_locations:
+        p = Path(loc) / "fonts" / "ipaexg.ttf"
+        if p.exists():
+            return str(p)
+    return None
+
+
+@lru_cache(maxsize=1)
+def find_japanese_font() -> dict[str, Any]:
+    """{"family", "path", "source"} of a font with Japanese glyphs, or family None."""
+    for path in _fc_list_ja():
+        if _covers_japanese(path):
+            try:
+                font_manager.fontManager.addfont(path)
+                name = font_manager.FontProperties(fname=path).get_name()
+            except Exception:  # noqa: BLE001
+                continue
+            return {"family": name, "path": path, "source": "system (fc-list :lang=ja)"}
+    for entry in font_manager.fontManager.ttflist:
+        if entry.name in _KNOWN_JA and _covers_japanese(entry.fname):
+            return {"family": entry.name, "path": entry.fname, "source": "system"}
+    path = _fontja_path()
+    if path and _covers_japanese(path):
+        font_manager.fontManager.addfont(path)
+        name = font_manager.FontProperties(fname=path).get_name()
+        return {"family": name, "path": path, "source": "matplotlib-fontja (PyPI)"}
+    return {"family": None, "path": None, "source": "none"}
+
+
+class _Labeler:
+    """Maps labels to what can be drawn: themselves, or ids when no CJK font exists."""
+
+    def __init__(self, can_cjk: bool):
+        self.can_cjk = can_cjk
+        self.ids: dict[str, str] = {}
+
+    def __call__(self, label: str) -> str:
+        label = str(label)
+        if self.can_cjk or label.isascii():
+            return label
+        if label not in self.ids:
+            self.ids[label] = f"#{len(self.ids) + 1}"
+        return self.ids[label]
+
+
+def _rc(font: dict[str, Any]) -> dict[str, Any]:
+    rc: dict[str, Any] = {"axes.unicode_minus": False}
+    if font.get("family"):
+        rc["font.family"] = [font["family"], "DejaVu Sans"]
+    return rc
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def bar_chart(path: Path, title: str, counts: list[tuple[str, int]], font: dict[str, Any],
+              labeler: _Labeler, xlabel: str = "count") -> Path:
+    labels = [labeler(k) for k, _ in counts][::-1]
+    values = [v for _, v in counts][::-1]
+    with matplotlib.rc_context(_rc(font)):
+        fig = Figure(figsize=(7, max(2.5, 0.35 * len(labels) + 1.2)))
+        ax = fig.add_subplot()
+        ax.barh(range(len(values)), values, color="#4C72B0")
+        ax.set_yticks(range(len(values)), labels)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        for i, v in enumerate(values):
+            ax.text(v, i, f" {v}", va="center", fontsize=8)
+        return _save(fig, path)
+
+
+def histogram(path: Path, title: str, values: list[int], unit: str,
+              font: dict[str, Any]) -> Path:
+    with matplotlib.rc_context(_rc(font)):
+        fig = Figure(figsize=(7, 4))
+        ax = fig.add_subplot()
+        bins = min(30, max(5, len(set(values))))
+        ax.hist(values, bins=bins, color="#55A868", edgecolor="white")
+        ax.set_xlabel(f"length ({unit})")
+        ax.set_ylabel("records")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_title(title)
+        return _save(fig, path)
+
+
+def draw_all(st, out_dir: Path) -> tuple[dict[str, Any], list[Path]]:
+    """Every chart of a DatasetStats into out_dir; returns (font info, paths)."""
+    font = dict(find_japanese_font())
+    labeler = _Labeler(can_cjk=font["family"] is not None)
+    if font["family"] is None:
+        warnings.warn("no font with Japanese glyphs found: non-ASCII chart labels are drawn "
+                      "as ids (#1, #2, ...); see font.label_ids in report.json. "
+                      "Install 'tane[report]' (ships IPAexGothic) to draw them.",
+                      stacklevel=2)
+    rep = st.report
+    paths: list[Path] = []
+
+    def top(d: dict[str, int], n: int = 25) -> list[tuple[str, int]]:
+        return list(d.items())[:n]
+
+    for key in ("method", "language", "category"):
+        d = rep["counts"][key]
+        if d:
+            paths.append(bar_chart(out_dir / f"counts_{key}.png", f"records by {key}",
+                                   top(d), font, labeler))
+    for lang, per in st.lengths_raw.items():
+        unit = rep["lengths"][lang]["unit"]
+        for f, vals in per.items():
+            if vals and any(vals):
+                paths.append(histogram(out_dir / f"length_{lang}_{f}.png",
+                                       f"{f} length ({lang}, {unit})", vals, unit, font))
+    lv = rep["leading_verbs"]
+    if lv["ja"]["top"]:
+        paths.append(bar_chart(out_dir / "verbs_ja.png",
+                               f"final predicates (ja, {lv['ja']['method']})",
+                               [(x["verb"], x["count"]) for x in lv["ja"]["top"]],
+                               font, labeler))
+    if lv["en"]["top"]:
+        paths.append(bar_chart(out_dir / "verbs_en.png", "leading verbs (en, heuristic)",
+                               [(x["verb"], x["count"]) for x in lv["en"]["top"]],
+                               font, labeler))
+    if lv["en"]["top_verb_object"]:
+        paths.append(bar_chart(out_dir / "verb_object_en.png",
+                               "leading verb + object (en, heuristic)",
+                               [(x["pair"], x["count"]) for x in lv["en"]["top_verb_object"]],
+                               font, labeler))
+    drops = rep["drops"]["rejected_by_reason"]
+    if not drops:
+        merged: dict[str, int] = {}
+        for stage in (rep["drops"].get("stats_json_by_stage") or {}).values():
+            for k, v in stage.items():
+                merged[k] = merged.get(k, 0) + int(v)
+        drops = dict(sorted(merged.items(), key=lambda kv: -kv[1]))
+    if drops:
+        paths.append(bar_chart(out_dir / "drop_reasons.png", "drops by reason",
+                               top(drops), font, labeler))
+    font["label_ids"] = dict(labeler.ids)
+    return font, paths

@@ -1,0 +1,326 @@
+"""``tane stats``: what a dataset looks like, in numbers (report.json) and charts (PNG).
+
+Input: a run directory (``dataset.jsonl`` and, when present, ``rejected.jsonl`` and
+``stats.json``) or a JSONL file of records / rows with instruction, input, output (a
+``NAME.rejected.jsonl`` beside it, as ``tane dedup``/``tane curate`` write, is read too).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tane.curate.langid import detect
+from tane.errors import TaneError
+from tane.report import verbs
+
+LENGTH_FIELDS = ("instruction", "input", "output")
+CHAR_LANGS = frozenset({"ja", "zh", "ko"})  # lengths in characters; else in words
+DUP_THRESHOLD = 0.7
+
+
+@dataclass
+class DatasetStats:
+    source: dict[str, Any]
+    report: dict[str, Any]
+    # per language -> field -> list of lengths (for the charts)
+    lengths_raw: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaneError(f"invalid JSON: {e.msg}", path=str(path), line=n) from None
+            if isinstance(row, dict):
+                rows.append(row)
+    return rows
+
+
+def load_dataset(path: Path) -> tuple[list[dict], list[dict], dict | None, dict[str, Any]]:
+    """(rows, rejected rows, stats.json or None, source description) for a run dir/file."""
+    path = Path(path)
+    if path.is_dir():
+        data = path / "dataset.jsonl"
+        if not data.exists():
+            raise TaneError(f"no dataset.jsonl in {path}", path=str(path))
+        rej = path / "rejected.jsonl"
+        st = path / "stats.json"
+        default_out = path / "stats"
+    elif path.is_file():
+        data = path
+        rej = path.with_name(path.stem + ".rejected.jsonl")
+        st = path.with_name("stats.json") if (path.name == "dataset.jsonl") else None
+        if path.name == "dataset.jsonl" and not rej.exists():
+            rej = path.with_name("rejected.jsonl")  # a run directory's file named directly
+        default_out = path.parent / "stats"
+    else:
+        raise TaneError(f"not found: {path}", path=str(path))
+    rows = _read_jsonl(data)
+    rejected = _read_jsonl(rej) if rej.exists() else []
+    stats_json = None
+    if st is not None and st.exists():
+        try:
+            stats_json = json.loads(st.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            stats_json = None
+    source = {"dataset": str(data), "rejected": str(rej) if rej.exists() else None,
+              "stats_json": str(st) if st is not None and st.exists() else None,
+              "default_out": str(default_out)}
+    return rows, rejected, stats_json, source
+
+
+def _text(row: dict, key: str) -> str:
+    v = row.get(key)
+    return v if isinstance(v, str) else ("" if v is None else str(v))
+
+
+def _prov(row: dict) -> dict:
+    p = row.get("provenance")
+    return p if isinstance(p, dict) else {}
+
+
+def _length(text: str, lang: str) -> int:
+    return len(text) if lang in CHAR_LANGS else len(text.split())
+
+
+def describe(values: list[int]) -> dict[str, Any]:
+    """min, quartiles, mean, max (and n, empty) of a list of lengths."""
+    if not values:
+        return {"n": 0}
+    v = sorted(values)
+    if len(v) >= 2:
+        q1, q2, q3 = statistics.quantiles(v, n=4, method="inclusive")
+    else:
+        q1 = q2 = q3 = float(v[0])
+    return {"n": len(v), "empty": sum(1 for x in v if x == 0), "min": v[0],
+            "q1": round(q1, 2), "median": round(q2, 2), "q3": round(q3, 2),
+            "mean": round(statistics.fmean(v), 2), "max": v[-1]}
+
+
+def _counter_dict(c: Counter) -> dict[str, int]:
+    return dict(sorted(c.items(), key=lambda kv: (-kv[1], str(kv[0]))))
+
+
+def duplicate_clusters(texts: list[str], threshold: float = DUP_THRESHOLD,
+                       top: int = 10, samples: int = 3) -> dict[str, Any]:
+    """Greedy ROUGE-L clusters: a text joins the cluster of the earlier kept text it
+    matches best with F > threshold (the NoveltyIndex rule), else starts its own."""
+    from tane.curate.rouge import NoveltyIndex
+
+    index = NoveltyIndex("auto", threshold=threshold, top_k=1)
+    results = index.check_batch_and_add(texts, keys=list(range(len(texts))))
+    members: dict[int, list[tuple[int, float]]] = {}
+    for i, res in enumerate(results):
+        if not res.keep and res.top:
+            rep, score = res.top[0]
+            members.setdefault(int(rep), []).append((i, round(score, 4)))
+    clusters = [{"size": 1 + len(m), "representative_index": rep,
+                 "representative": texts[rep],
+                 "samples": [{"index": j, "text": texts[j], "rouge_l": s}
+                             for j, s in m[:samples]]}
+                for rep, m in members.items()]
+    clusters.sort(key=lambda c: (-c["size"], c["representative_index"]))
+    return {"threshold": threshold, "tokenizer": index.tokenizer_name,
+            "n_clusters": len(clusters),
+            "n_duplicates": sum(c["size"] - 1 for c in clusters),
+            "clusters": clusters[:top]}
+
+
+def drop_reasons(rejected: list[dict], stats_json: dict | None) -> dict[str, Any]:
+    by_reason: Counter = Counter()
+    by_stage: dict[str, Counter] = {}
+    for r in rejected:
+        d = r.get("_drop") if isinstance(r.get("_drop"), dict) else r
+        reason = str(d.get("reason") or "unknown")
+        stage = str(d.get("stage") or r.get("stage") or "-")
+        by_reason[reason] += 1
+        by_stage.setdefault(stage, Counter())[reason] += 1
+    out: dict[str, Any] = {"rejected_total": sum(by_reason.values()),
+                           "rejected_by_reason": _counter_dict(by_reason),
+                           "rejected_by_stage": {s: _counter_dict(c)
+                                                 for s, c in by_stage.items()}}
+    if stats_json and isinstance(stats_json.get("stages"), dict):
+        out["stats_json_by_stage"] = {
+            name: dict(s.get("dropped") or {}) for name, s in stats_json["stages"].items()
+            if isinstance(s, dict)}
+        llm = stats_json.get("llm") or {}
+        if llm.get("failures"):
+            out["llm_failures"] = dict(llm["failures"])
+    return out
+
+
+def compute_stats(rows: list[dict], rejected: list[dict] | None = None,
+                  stats_json: dict | None = None, field: str = "instruction",
+                  top_verbs: int = 20, source: dict | None = None) -> DatasetStats:
+    """All the numbers of the report (no printing, no files)."""
+    by_method: Counter = Counter()
+    by_category: Counter = Counter()
+    by_lang: Counter = Counter()
+    lengths: dict[str, dict[str, list[int]]] = {}
+    en_verbs: Counter = Counter()
+    en_pairs: Counter = Counter()
+    ja_preds: Counter = Counter()
+    texts = []
+    for row in rows:
+        prov = _prov(row)
+        by_method[str(prov.get("method") or row.get("method") or "unknown")] += 1
+        judge = prov.get("judge") if isinstance(prov.get("judge"), dict) else {}
+        by_category[str(judge.get("category") or "unscored")] += 1
+        text = _text(row, field)
+        texts.append(text)
+        lang = detect(text)[0]
+        by_lang[lang] += 1
+        per = lengths.setdefault(lang, {f: [] for f in LENGTH_FIELDS})
+        for f in LENGTH_FIELDS:
+            per[f].append(_length(_text(row, f), lang))
+        if lang == "en":
+            got = verbs.en_leading_verb(text)
+            if got:
+                en_verbs[got[0]] += 1
+                if got[1]:
+                    en_pairs[f"{got[0]} {got[1]}"] += 1
+        elif lang == "ja":
+            pred = verbs.ja_predicate(text)
+            if pred:
+                ja_preds[pred] += 1
+    report: dict[str, Any] = {
+        "n_records": len(rows),
+        "field": field,
+        "counts": {"method": _counter_dict(by_method),
+                   "category": _counter_dict(by_category),
+                   "language": _counter_dict(by_lang)},
+        "lengths": {lang: {"unit": "chars" if lang in CHAR_LANGS else "words",
+                           **{f: describe(v) for f, v in per.items()}}
+                    for lang, per in sorted(lengths.items())},
+        "leading_verbs": {
+            "ja": {"method": verbs.ja_method(),
+                   "note": "final predicate, dictionary form with fugashi, "
+                           "surface form with the regex fallback",
+                   "top": [{"verb": k, "count": n} for k, n in ja_preds.most_common(top_verbs)]},
+            "en": {"method": "heuristic (no parser): first word of the imperative and the "
+                             "next noun-like word",
+                   "top": [{"verb": k, "count": n} for k, n in en_verbs.most_common(top_verbs)],
+                   "top_verb_object": [{"pair": k, "count": n}
+                                       for k, n in en_pairs.most_common(top_verbs)]},
+        },
+        "duplicates": duplicate_clusters(texts),
+        "drops": drop_reasons(rejected or [], stats_json),
+    }
+    return DatasetStats(source=source or {}, report=report, lengths_raw=lengths)
+
+
+def write_report(st: DatasetStats, out_dir: Path, charts: bool = True) -> dict[str, Any]:
+    """Write report.json (and the PNG charts when matplotlib is there) into out_dir.
+
+    Returns {"report": path, "charts": [paths], "charts_error": str|None, "font": {...}}.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    info: dict[str, Any] = {"charts": [], "charts_error": None, "font": None}
+    if charts:
+        try:
+            from tane.report import charts as ch
+        except ImportError:
+            info["charts_error"] = ("charts need matplotlib: pip install 'tane[report]'")
+        else:
+            info["font"], info["charts"] = ch.draw_all(st, out_dir)
+    else:
+        info["charts_error"] = "charts disabled"
+    payload = {"source": st.source, **st.report,
+               "charts": [str(Path(p).name) for p in info["charts"]],
+               "charts_error": info["charts_error"], "font": info["font"]}
+    path = out_dir / "report.json"
+    path.write_text(json.dumps(payload, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    info["report"] = path
+    return info
+
+
+def print_report(st: DatasetStats, info: dict[str, Any] | None, console) -> None:
+    """Rich tables of the report on `console`."""
+    from rich.table import Table
+
+    rep = st.report
+    ids = ((info or {}).get("font") or {}).get("label_ids") or {}
+
+    def lbl(s: str) -> str:
+        return f"{s} ({ids[s]})" if s in ids else s
+
+    console.print(f"{rep['n_records']} records from {st.source.get('dataset', '?')}",
+                  highlight=False)
+    for key in ("method", "category", "language"):
+        t = Table(title=f"by {key}")
+        t.add_column(key)
+        t.add_column("records", justify="right")
+        for k, n in rep["counts"][key].items():
+            t.add_row(lbl(k), str(n))
+        console.print(t)
+    t = Table(title="lengths (ja/zh/ko: characters, else words)")
+    for col in ("lang", "field", "unit", "n", "empty", "min", "q1", "median", "q3",
+                "mean", "max"):
+        t.add_column(col, justify="left" if col in ("lang", "field", "unit") else "right")
+    for lang, per in rep["lengths"].items():
+        for f in LENGTH_FIELDS:
+            d = per[f]
+            t.add_row(lang, f, per["unit"], *[str(d.get(c, "-")) for c in
+                                              ("n", "empty", "min", "q1", "median", "q3",
+                                               "mean", "max")])
+    console.print(t)
+    lv = rep["leading_verbs"]
+    if lv["ja"]["top"]:
+        t = Table(title=f"final predicates (ja, {lv['ja']['method']})")
+        t.add_column("predicate")
+        t.add_column("records", justify="right")
+        for x in lv["ja"]["top"]:
+            t.add_row(lbl(x["verb"]), str(x["count"]))
+        console.print(t)
+    t = Table(title="leading verbs (en, heuristic: first word + next noun-like word)")
+    t.add_column("verb")
+    t.add_column("records", justify="right")
+    t.add_column("verb + object")
+    t.add_column("records", justify="right")
+    pairs = lv["en"]["top_verb_object"]
+    if not lv["en"]["top"]:
+        t = None
+    for i in range(max(len(lv["en"]["top"]), len(pairs))):
+        v = lv["en"]["top"][i] if i < len(lv["en"]["top"]) else None
+        p = pairs[i] if i < len(pairs) else None
+        t.add_row(v["verb"] if v else "", str(v["count"]) if v else "",
+                  p["pair"] if p else "", str(p["count"]) if p else "")
+    if t is not None:
+        console.print(t)
+    dup = rep["duplicates"]
+    t = Table(title=f"duplicate clusters (greedy ROUGE-L > {dup['threshold']}, "
+                    f"tokenizer {dup['tokenizer']}): {dup['n_clusters']} clusters, "
+                    f"{dup['n_duplicates']} duplicates")
+    t.add_column("size", justify="right")
+    t.add_column("representative")
+    t.add_column("sample (ROUGE-L)")
+    for c in dup["clusters"]:
+        s = c["samples"][0] if c["samples"] else None
+        t.add_row(str(c["size"]), c["representative"][:60],
+                  f"{s['text'][:60]} ({s['rouge_l']})" if s else "")
+    console.print(t)
+    drops = rep["drops"]
+    if drops["rejected_total"] or drops.get("stats_json_by_stage"):
+        t = Table(title=f"drops ({drops['rejected_total']} in rejected file)")
+        t.add_column("source")
+        t.add_column("stage")
+        t.add_column("reason")
+        t.add_column("count", justify="right")
+        for stage, c in drops["rejected_by_stage"].items():
+            for reason, n in c.items():
+                t.add_row("rejected", stage, lbl(reason), str(n))
+        for stage, c in (drops.get("stats_json_by_stage") or {}).items():
+            for reason, n in c.items():
+                t.add_row("stats.json", stage, lbl(reason), str(n))
+        console.print(t)
