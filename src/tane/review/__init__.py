@@ -1,0 +1,303 @@
+"""Human review round trip: ``tane review export`` / ``tane review import``.
+
+Export writes one row per record of a run (XLSX or CSV) with the columns in
+:data:`COLUMNS`; a reviewer edits ``instruction``/``input``/``output``, sets ``status``
+(keep, drop, edit; blank = no decision) and ``note``. Import validates the whole file
+first (run id, columns, ids, statuses, cell sizes) and then stores the decisions as new
+revisions in ``run.sqlite`` in one transaction and rewrites ``dataset.jsonl`` /
+``rejected.jsonl`` without running any model. A row identical to the record's latest
+revision adds nothing, so importing the same file twice changes nothing.
+
+Machine-dropped rows (``--include-dropped``) are shown for context, with id
+``rejected:N`` (N = line in the machine ``rejected.jsonl``); they cannot be revived here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TaneError
+from ..store.revisions import FIELDS, STATUSES, machine_output, rewrite_outputs, run_id
+
+COLUMNS = ("id", "instruction", "input", "output", "method", "judge_score", "judge_reason",
+           "drop_reason", "status", "note")
+EDITABLE = ("instruction", "input", "output", "status", "note")
+SHEET = "review"
+META_SHEET = "_meta"
+MAX_CELL = 32_000  # Excel holds at most 32,767 characters in a cell
+TRUNCATED = "…[truncated by tane: too long for a spreadsheet cell]"
+DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+REJECTED_PREFIX = "rejected:"
+HELP = {
+    "id": "record id: do not change",
+    "method": "generation method (read only)",
+    "judge_score": "judge score from provenance (read only)",
+    "judge_reason": "judge reason from provenance (read only)",
+    "drop_reason": "why the pipeline dropped this row (read only; --include-dropped)",
+    "status": "keep, drop or edit (blank: no decision; changed text counts as edit)",
+    "note": "free text, stored with the revision",
+}
+
+
+@dataclass
+class Row:
+    id: str
+    values: dict[str, str]      # column -> text shown
+    locked: bool = False        # machine-dropped context rows
+    raw: dict[str, Any] = field(default_factory=dict)   # current fields, uncut
+    machine: dict[str, str] = field(default_factory=dict)  # pipeline's fields, as shown
+
+
+class FormulaText(str):
+    """A cell that held a formula (readers return it so import can refuse it)."""
+
+
+@dataclass
+class Table:
+    """A review file as read: what import validates."""
+
+    path: Path
+    sheet: str                  # for error messages: "Sheet!Column"
+    header: list[str]
+    rows: list[tuple[int, list[Any]]]   # (line/row number, cell values)
+    run_id: str | None
+    run_id_where: tuple[int, str] = (2, "_meta!run_id")
+
+
+@dataclass
+class ExportReport:
+    path: Path
+    rows: int
+    dropped_rows: int
+
+
+@dataclass
+class ImportReport:
+    path: Path
+    rows: int
+    revisions: list[dict[str, Any]] = field(default_factory=list)
+    kept: int = 0
+    dropped: int = 0
+
+
+# -- helpers --------------------------------------------------------------------------
+def _judge(prov: dict[str, Any]) -> tuple[str, str]:
+    j = prov.get("judge")
+    if not isinstance(j, dict):
+        j = next((s for s in reversed(prov.get("steps") or []) if isinstance(s, dict)
+                  and "judge" in str(s.get("stage") or s.get("method") or "")), None)
+    if not isinstance(j, dict):
+        return "", ""
+    score = j.get("score", "")
+    return ("" if score is None else str(score)), str(j.get("reason") or "")
+
+
+def clean(text: Any) -> str:
+    """What a cell can hold: no XML-illegal control characters, at most MAX_CELL chars."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    s = "" if text is None else str(text)
+    s = ILLEGAL_CHARACTERS_RE.sub("", s)
+    if len(s) > MAX_CELL:
+        s = s[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
+    return s
+
+
+def norm(text: Any) -> str:
+    return ("" if text is None else str(text)).replace("\r\n", "\n")
+
+
+def build_rows(run_dir: str | Path, include_dropped: bool = False) -> tuple[str, list[Row]]:
+    """The run id and the rows to export: machine records with their latest revision."""
+    from ..store.rundir import RunDir
+
+    d = Path(run_dir)
+    records, drops = machine_output(d)
+    rid = run_id(d)
+    rd = RunDir(d)
+    try:
+        latest = rd.latest_revisions()
+    finally:
+        rd.close()
+    rows = []
+    for rec in records:
+        prov = rec.get("provenance") or {}
+        rev = latest.get(rec["id"])
+        fields = {k: rec.get(k) for k in FIELDS}
+        for k, v in ((rev or {}).get("fields") or {}).items():
+            if k in FIELDS:
+                fields[k] = v
+        score, reason = _judge(prov)
+        vals = {"id": rec["id"], **{k: clean(v) for k, v in fields.items()},
+                "method": str(prov.get("method") or ""), "judge_score": score,
+                "judge_reason": clean(reason), "drop_reason": "",
+                "status": (rev or {}).get("status", ""), "note": clean((rev or {}).get("note"))}
+        rows.append(Row(rec["id"], vals, raw=fields,
+                        machine={k: clean(rec.get(k)) for k in FIELDS}))
+    if include_dropped:
+        for n, dr in enumerate(drops, 1):
+            rid_ = f"{REJECTED_PREFIX}{n}"
+            detail = dr.get("detail") or {}
+            vals = {"id": rid_, "instruction": clean(dr.get("text")), "input": "",
+                    "output": "", "method": str(dr.get("stage") or ""),
+                    "judge_score": "", "judge_reason": "",
+                    "drop_reason": clean(dr.get("reason")
+                                         + (f" ({detail.get('note')})"
+                                            if dr.get("reason") == "human"
+                                            and detail.get("note") else "")),
+                    "status": "drop", "note": ""}
+            rows.append(Row(rid_, vals, locked=True))
+    return rid, rows
+
+
+# -- export / import ------------------------------------------------------------------
+def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = False
+                  ) -> ExportReport:
+    out = Path(out)
+    suffix = out.suffix.lower()
+    if suffix not in (".xlsx", ".csv"):
+        raise TaneError("review file must end in .xlsx or .csv", path=str(out))
+    rid, rows = build_rows(run_dir, include_dropped)
+    if suffix == ".xlsx":
+        from .xlsx import write_xlsx
+        write_xlsx(out, rid, rows)
+    else:
+        from .csvio import write_csv
+        write_csv(out, rid, rows)
+    return ExportReport(out, len(rows), sum(1 for r in rows if r.locked))
+
+
+def read_table(path: str | Path) -> Table:
+    p = Path(path)
+    if not p.exists():
+        raise TaneError("review file not found", path=str(p))
+    suffix = p.suffix.lower()
+    if suffix == ".xlsx":
+        from .xlsx import read_xlsx
+        return read_xlsx(p)
+    if suffix == ".csv":
+        from .csvio import read_csv
+        return read_csv(p)
+    raise TaneError("review file must end in .xlsx or .csv", path=str(p))
+
+
+def plan_import(run_dir: str | Path, table: Table) -> list[dict[str, Any]]:
+    """Validate the whole table against the run; return the revisions to add. Raises
+    TaneError (path=file, line=row, field="Sheet!Column") on the first problem."""
+    from ..store.rundir import RunDir
+
+    path, sheet = str(table.path), table.sheet
+
+    def fail(msg: str, line: int | None, col: str | None) -> TaneError:
+        return TaneError(msg, path=path, line=line, field=f"{sheet}!{col}" if col else sheet)
+
+    rid, rows = build_rows(run_dir, include_dropped=True)
+    if table.run_id is None:
+        raise TaneError("not a tane review file: no run id", path=path,
+                        line=table.run_id_where[0], field=table.run_id_where[1])
+    if table.run_id != rid:
+        raise TaneError(f"this review file is from another run (its run id "
+                        f"{table.run_id[:12]}…, this run {rid[:12]}…); export a new one",
+                        path=path, line=table.run_id_where[0], field=table.run_id_where[1])
+    header = [norm(h).strip() for h in table.header]
+    index: dict[str, int] = {}
+    for i, h in enumerate(header):
+        if h in COLUMNS and h not in index:
+            index[h] = i
+        elif h in COLUMNS:
+            raise fail(f"column '{h}' appears twice", 1, h)
+    for c in COLUMNS:
+        if c not in index:
+            extra = [h for h in header if h and h not in COLUMNS and h != "run_id"]
+            raise fail(f"missing column '{c}' (columns must not be renamed or removed"
+                       + (f"; found unexpected {', '.join(repr(e) for e in extra)}"
+                          if extra else "") + ")", 1, c)
+    known = {r.id: r for r in rows}
+    latest = {}
+    rd = RunDir(run_dir)
+    try:
+        latest = rd.latest_revisions()
+    finally:
+        rd.close()
+    seen: dict[str, int] = {}
+    plan: list[dict[str, Any]] = []
+    for line, cells in table.rows:
+        def cell(c: str) -> Any:
+            i = index[c]
+            return cells[i] if i < len(cells) else None
+        vals = {c: cell(c) for c in COLUMNS}
+        if all(v is None or str(v).strip() == "" for v in vals.values()):
+            continue  # blank row
+        for c in COLUMNS:
+            v = vals[c]
+            if isinstance(v, FormulaText):
+                raise fail("cell holds a formula; type plain text", line, c)
+            if v is not None and len(str(v)) > MAX_CELL:
+                raise fail(f"cell has {len(str(v))} characters, more than the limit "
+                           f"{MAX_CELL}", line, c)
+        rec_id = norm(vals["id"]).strip()
+        if not rec_id:
+            raise fail("empty id (ids must not be changed or removed)", line, "id")
+        if rec_id not in known:
+            raise fail(f"unknown id '{rec_id}': not a record of this run (ids must not "
+                       "be changed)", line, "id")
+        if rec_id in seen:
+            raise fail(f"duplicate id '{rec_id}' (also on row {seen[rec_id]})", line, "id")
+        seen[rec_id] = line
+        status = norm(vals["status"]).strip().lower()
+        if status not in ("",) + STATUSES:
+            raise fail(f"invalid status '{norm(vals['status']).strip()}' (use keep, drop "
+                       "or edit, or leave blank)", line, "status")
+        row = known[rec_id]
+        if row.locked:
+            if status not in ("", "drop"):
+                raise fail("a row the pipeline dropped cannot be revived by review; "
+                           "leave its status as drop", line, "status")
+            continue
+        shown = {k: norm(row.values[k]) for k in FIELDS}
+        sheet_fields = {k: norm(vals[k]) for k in FIELDS}
+        changed = {k for k in FIELDS if sheet_fields[k] != shown[k]}
+        note = norm(vals["note"]).strip()
+        rev = latest.get(rec_id)
+        base = {k: norm(row.raw.get(k)) for k in FIELDS}
+        new_fields = {k: (sheet_fields[k] if k in changed else base[k]) for k in FIELDS}
+        if not status:
+            if not changed and note == ((rev or {}).get("note") or ""):
+                continue
+            status = "edit" if changed else ((rev or {}).get("status") or "keep")
+        elif status == "keep" and (changed or any(
+                norm(clean(row.raw.get(k))) != norm(row.machine[k]) for k in FIELDS)):
+            status = "edit"   # changed text is an edit, whatever the status says
+        if rev is not None and (rev["status"], rev.get("note") or "",
+                                {k: norm(v) for k, v in rev["fields"].items()}) == \
+                (status, note, new_fields):
+            continue  # identical to the latest revision
+        plan.append({"record_id": rec_id, "status": status, "fields": new_fields,
+                     "note": note, "line": line})
+    return plan
+
+
+def import_review(run_dir: str | Path, path: str | Path) -> ImportReport:
+    """Validate ``path`` against the run, then add its decisions as revisions (one
+    transaction) and rewrite dataset.jsonl / rejected.jsonl. All or nothing."""
+    from ..store.rundir import RunDir
+
+    p = Path(path)
+    table = read_table(p)
+    plan = plan_import(run_dir, table)
+    sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    added: list[dict[str, Any]] = []
+    if plan:
+        rd = RunDir(run_dir)
+        try:
+            added = rd.add_revisions([{k: v for k, v in it.items() if k != "line"}
+                                      | {"source": p.name, "source_sha256": sha}
+                                      for it in plan])
+        finally:
+            rd.close()
+    records, drops = rewrite_outputs(run_dir)
+    return ImportReport(p, len(table.rows), added, len(records),
+                        sum(1 for d in drops if d.get("reason") == "human"))

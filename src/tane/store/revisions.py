@@ -1,0 +1,204 @@
+"""Human review decisions: persistent revisions and how they shape a run's outputs.
+
+The ``ledger`` in ``run.sqlite`` is rebuilt by replay on every run, so human decisions live
+in their own ``revisions`` table, which no rerun clears. Each revision says, for one record,
+``keep``, ``drop`` or ``edit`` (with the reviewed instruction/input/output), a note, and the
+file it came from (name + sha256).
+
+The machine output is kept untouched beside the reviewed one::
+
+    dataset.machine.jsonl / rejected.machine.jsonl   what the pipeline produced
+    dataset.jsonl / rejected.jsonl                   the same with the latest revisions
+
+so applying revisions is idempotent (always from the machine copy), ``tane review import``
+rewrites the outputs without rerunning any model (:func:`rewrite_outputs`), and a resumed
+``tane run`` ends with the reviewed dataset too (:func:`write_outputs`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+from ..errors import TaneError
+from ..schema import Record, dumps
+
+STATUSES = ("keep", "drop", "edit")
+FIELDS = ("instruction", "input", "output")
+MACHINE_DATASET = "dataset.machine.jsonl"
+MACHINE_REJECTED = "rejected.machine.jsonl"
+
+
+# -- the table ------------------------------------------------------------------------
+def _row(r: tuple) -> dict[str, Any]:
+    rid, rev, status, fields, note, source, sha, created = r
+    return {"record_id": rid, "revision": rev, "status": status,
+            "fields": json.loads(fields or "{}"), "note": note or "", "source": source or "",
+            "source_sha256": sha or "", "created": created}
+
+
+_COLS = "record_id, revision, status, fields, note, source, source_sha256, created"
+
+
+def add_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    items = list(revisions)
+    added = []
+    now = time.time()
+    with db:  # one transaction: all or nothing
+        db.execute("BEGIN IMMEDIATE")
+        for it in items:
+            status = it["status"]
+            if status not in STATUSES:
+                raise ValueError(f"revision status must be one of {STATUSES}: {status!r}")
+            last = db.execute("SELECT MAX(revision) FROM revisions WHERE record_id=?",
+                              (it["record_id"],)).fetchone()[0] or 0
+            row = (it["record_id"], last + 1, status,
+                   dumps({k: it.get("fields", {}).get(k) for k in FIELDS
+                          if k in it.get("fields", {})}),
+                   it.get("note") or "", it.get("source") or "",
+                   it.get("source_sha256") or "", now)
+            db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?)", row)
+            added.append(_row(row))
+    return added
+
+
+def latest_revisions(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    cur = db.execute(f"SELECT {_COLS} FROM revisions r WHERE revision = "
+                     "(SELECT MAX(revision) FROM revisions WHERE record_id = r.record_id) "
+                     "ORDER BY seq")
+    return {r[0]: _row(r) for r in cur}
+
+
+def all_revisions(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [_row(r) for r in db.execute(f"SELECT {_COLS} FROM revisions ORDER BY seq")]
+
+
+# -- applying -------------------------------------------------------------------------
+def _as_dict(rec: Record | dict[str, Any]) -> dict[str, Any]:
+    return rec.model_dump(mode="json") if isinstance(rec, Record) else json.loads(dumps(rec))
+
+
+def apply_revisions(records: Iterable[Record | dict[str, Any]],
+                    drops: Iterable[dict[str, Any]],
+                    revisions: dict[str, dict[str, Any]]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The machine ``records``/``drops`` with each record's latest revision applied.
+
+    Reviewed fields that differ replace the record's (``edit``; a ``keep`` after an edit
+    keeps it); ``drop`` moves the record to the drops (stage
+    ``review``, reason ``human``); every reviewed record's provenance gets ``human_review``
+    (revision, status, note, source, and for edits the original fields). Inputs are not
+    modified; revisions for ids not in ``records`` are ignored."""
+    out_records: list[dict[str, Any]] = []
+    out_drops = [dict(d) for d in drops]
+    for rec in records:
+        r = _as_dict(rec)
+        rev = revisions.get(r.get("id"))
+        if rev is None:
+            out_records.append(r)
+            continue
+        review: dict[str, Any] = {"revision": rev["revision"], "status": rev["status"],
+                                  "note": rev.get("note") or "",
+                                  "source": rev.get("source") or "",
+                                  "source_sha256": rev.get("source_sha256") or ""}
+        original = {k: r.get(k) for k in FIELDS}
+        changed = False
+        for k, v in (rev.get("fields") or {}).items():
+            if k not in FIELDS or (v or "") == (r.get(k) or ""):
+                continue  # unchanged (keeps a missing output as null)
+            r[k] = v if v is not None else ("" if k != "output" else None)
+            changed = True
+        if changed or rev["status"] == "edit":
+            review["original"] = original
+        prov = dict(r.get("provenance") or {})
+        prov["human_review"] = review
+        r["provenance"] = prov
+        if rev["status"] == "drop":
+            out_drops.append({"stage": "review", "record_id": r.get("id"), "reason": "human",
+                              "detail": {"note": review["note"],
+                                         "revision": rev["revision"], "record": r},
+                              "text": r.get("instruction") or ""})
+        else:
+            out_records.append(r)
+    return out_records, out_drops
+
+
+# -- files ----------------------------------------------------------------------------
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    if not path.exists():
+        return rows
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise TaneError(f"not valid JSON: {e.msg}", path=str(path), line=n) from None
+    return rows
+
+
+def machine_output(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The pipeline's own records and drops, before any human revision. Run directories
+    written before review existed have no machine copy: their dataset.jsonl is it."""
+    d = Path(run_dir)
+    ds = d / MACHINE_DATASET if (d / MACHINE_DATASET).exists() else d / "dataset.jsonl"
+    if not ds.exists():
+        raise TaneError(f"no dataset.jsonl in {d}: is it a tane run directory "
+                        "(and has the run finished)?", path=str(d))
+    rj = d / MACHINE_REJECTED if (d / MACHINE_DATASET).exists() else d / "rejected.jsonl"
+    return _read_jsonl(ds), _read_jsonl(rj)
+
+
+def run_id(run_dir: str | Path) -> str:
+    """Identifies a run's machine output: sha256 of the manifest's recipe and the machine
+    records (canonical JSON). Unchanged by reviews; changed by a rerun that produces other
+    records."""
+    d = Path(run_dir)
+    recipe: Any = {}
+    manifest = d / "manifest.json"
+    if manifest.exists():
+        try:
+            recipe = json.loads(manifest.read_text(encoding="utf-8")).get("recipe") or {}
+        except json.JSONDecodeError:
+            recipe = {}
+    records, _ = machine_output(d)
+    h = hashlib.sha256()
+    for obj in [recipe, *records]:
+        h.update(json.dumps(obj, ensure_ascii=False, sort_keys=True,
+                            separators=(",", ":")).encode("utf-8") + b"\n")
+    return h.hexdigest()
+
+
+def write_outputs(rd: Any, records: Iterable[Record | dict[str, Any]],
+                  drops: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                             list[dict[str, Any]]]:
+    """Write the machine copies, then dataset.jsonl / rejected.jsonl with the latest
+    revisions applied. ``rd`` is an open :class:`~tane.store.rundir.RunDir`."""
+    recs = [_as_dict(r) for r in records]
+    drops = list(drops)
+    rd.write_jsonl(MACHINE_DATASET, (dumps(r) for r in recs))
+    rd.write_jsonl(MACHINE_REJECTED, (dumps(d) for d in drops))
+    final, final_drops = apply_revisions(recs, drops, rd.latest_revisions())
+    rd.write_jsonl("dataset.jsonl", (dumps(r) for r in final))
+    rd.write_jsonl("rejected.jsonl", (dumps(d) for d in final_drops))
+    return final, final_drops
+
+
+def rewrite_outputs(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rewrite dataset.jsonl / rejected.jsonl from the machine output and the latest
+    revisions, without running any model. Idempotent."""
+    from .rundir import RunDir
+
+    records, drops = machine_output(run_dir)
+    rd = RunDir(run_dir)
+    try:
+        return write_outputs(rd, records, drops)
+    finally:
+        rd.close()
