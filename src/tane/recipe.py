@@ -66,6 +66,8 @@ class LLMConfig(Strict):
     slots: int = Field(1, ge=1, le=64, description="embedded only: parallel decode slots")
     timeout: float = Field(120.0, gt=0)
     max_retries: int = Field(4, ge=0, le=20)
+    json_schema: bool = Field(True, description="openai only: false for a server that "
+                                                "rejects JSON-schema constrained output")
 
     @model_validator(mode="after")
     def _server_needs_url(self) -> "LLMConfig":
@@ -154,6 +156,38 @@ class EvolInstructStage(Strict):
     templates: dict[str, str] = Field(default_factory=dict)
 
 
+JUDGE_CATEGORIES = ("information seeking", "reasoning", "planning", "editing",
+                    "coding & debugging", "math", "role playing", "data analysis",
+                    "creative writing", "advice seeking", "brainstorming", "others")
+JUDGE_DIFFICULTIES = ("very easy", "easy", "medium", "hard", "very hard")
+
+
+class JudgeSampling(Sampling):
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(384, ge=16, le=32768)
+
+
+class JudgeStage(Strict):
+    """LLM judge (curate/judge.py): quality 1-5 + reason, difficulty, task category;
+    thresholds select rows. Without any threshold every row is kept (scored or not)."""
+
+    method: Literal["judge"]
+    mode: Literal["en", "ja"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    min_quality: int | None = Field(None, ge=1, le=5)
+    max_difficulty: Literal[JUDGE_DIFFICULTIES] | None = None  # type: ignore[valid-type]
+    categories: list[Literal[JUDGE_CATEGORIES]] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, description="keep only rows judged to be in these categories")
+    json_schema: bool = Field(True, description="constrain the verdict with a JSON schema "
+                                                "where the backend supports it")
+    reason_max_chars: int = Field(200, ge=10, le=2000)
+    retry_temperature: float = Field(0.7, ge=0.0, le=2.0, description=(
+        "temperature of the one retry after an unparseable verdict when sampling is greedy"))
+    sampling: JudgeSampling = JudgeSampling()
+    templates: dict[str, str] = Field(default_factory=dict)
+
+
 class CurateStep(BaseModel):
     """One curation step: ``name`` picks it, the other keys are its parameters."""
 
@@ -170,7 +204,7 @@ class CurateStage(Strict):
 
 
 Stage = Annotated[Union[SelfInstructStage, AlpacaStage, AnswerStage, EvolInstructStage,
-                        CurateStage],
+                        CurateStage, JudgeStage],
                   Field(discriminator="method")]
 GENERATORS = ("self_instruct", "alpaca")
 
@@ -214,7 +248,7 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-TAGS = ("self_instruct", "alpaca", "answer", "evol_instruct", "curate")
+TAGS = ("self_instruct", "alpaca", "answer", "evol_instruct", "curate", "judge")
 
 
 def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -35,8 +35,9 @@ class GenParams:
 
     def __post_init__(self) -> None:
         if self.json_schema is not None and not isinstance(self.json_schema, str):
+            # key order kept: servers generate properties in the schema's order
             object.__setattr__(self, "json_schema", json.dumps(
-                self.json_schema, ensure_ascii=False, sort_keys=True, separators=(",", ":")))
+                self.json_schema, ensure_ascii=False, separators=(",", ":")))
 
     @property
     def schema(self) -> dict[str, Any] | None:

@@ -38,6 +38,7 @@ def build_backend(cfg: LLMConfig, stats: CallStats) -> Backend:
         from .openai import OpenAIBackend
 
         inner = OpenAIBackend(cfg.base_url or "", cfg.model or "", api_key_env=cfg.api_key_env,
-                              timeout=cfg.timeout, license=cfg.license)
+                              timeout=cfg.timeout, license=cfg.license,
+                              json_schema=cfg.json_schema)
         concurrency = cfg.concurrency
     return RetryingBackend(inner, stats, concurrency=concurrency, max_retries=cfg.max_retries)

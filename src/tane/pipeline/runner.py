@@ -38,6 +38,7 @@ METHODS: dict[str, Callable[..., Any] | str] = {
     # imported when a recipe uses them
     "evol_instruct": "tane.methods.evol_instruct:EvolInstruct",
     "curate": "tane.curate.stage:CurateStage",
+    "judge": "tane.curate.judge:Judge",
 }
 
 

@@ -1,0 +1,227 @@
+"""The LLM judge: a transform stage that grades each record and selects by thresholds.
+
+For each record the judge renders a rubric (``prompts/judge/{ja,en}_{completion,chat}.j2``)
+and asks for a verdict::
+
+    {"reason": str, "quality": 1-5, "difficulty": "very easy".."very hard",
+     "category": one of the Magpie-style task tags}
+
+Where the backend declares JSON_SCHEMA the output is constrained by :func:`verdict_schema`;
+either way it is parsed strictly (:func:`parse_verdict`: the first ``{...}`` block through
+``json.loads``, every field and range checked). An unparseable verdict is retried ONCE with
+a different seed (and ``retry_temperature`` when sampling is greedy, since a greedy rerun
+would repeat the same text). A verdict that still does not parse is never a score: it is
+recorded as ``provenance["judge"] = {"status": "unparseable", "raw": ...}``; such rows are
+dropped (``judge_unparseable``) only when a threshold is configured, else kept unscored.
+
+Drop reasons: ``judge_low_quality`` (quality < min_quality), ``judge_difficulty``
+(harder than max_difficulty), ``judge_category`` (not in categories),
+``judge_unparseable``, ``llm_error:<reason>`` (a failed call, thresholds configured).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from ..llm.base import JSON_SCHEMA, Completion, GenParams, LLMError
+from ..prompts import check_overrides, load_template
+from ..recipe import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage
+from ..schema import Drop, Record
+from ..methods.base import KINDS, Batch, StageContext, as_messages
+
+RAW_KEEP = 2000  # characters of raw judge output kept in provenance
+
+
+class VerdictError(ValueError):
+    """The judge's output is not a valid verdict."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    quality: int
+    reason: str
+    difficulty: str
+    category: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def verdict_schema(reason_max_chars: int = 200) -> dict[str, Any]:
+    """The JSON schema of a verdict (``reason`` first, so the model explains, then scores)."""
+    return {
+        "title": "verdict",
+        "type": "object",
+        "properties": {
+            "reason": {"type": "string", "minLength": 1, "maxLength": reason_max_chars},
+            "quality": {"type": "integer", "minimum": 1, "maximum": 5},
+            "difficulty": {"type": "string", "enum": list(JUDGE_DIFFICULTIES)},
+            "category": {"type": "string", "enum": list(JUDGE_CATEGORIES)},
+        },
+        "required": ["reason", "quality", "difficulty", "category"],
+        "additionalProperties": False,
+    }
+
+
+def _label(value: Any, allowed: tuple[str, ...], field: str) -> str:
+    if not isinstance(value, str):
+        raise VerdictError(f"{field} is not a string: {value!r}")
+    norm = " ".join(value.strip().lower().replace("_", " ").split())
+    if norm not in allowed:
+        raise VerdictError(f"{field} {value!r} is not one of {', '.join(allowed)}")
+    return norm
+
+
+def parse_verdict(text: str) -> Verdict:
+    """The first ``{...}`` block of ``text`` as a verdict; VerdictError if anything is off."""
+    start = text.find("{")
+    if start < 0:
+        raise VerdictError("no JSON object in the output")
+    try:
+        obj, _ = json.JSONDecoder().raw_decode(text, start)
+    except json.JSONDecodeError as e:
+        raise VerdictError(f"invalid JSON: {e.msg} at {e.pos}") from None
+    if not isinstance(obj, dict):
+        raise VerdictError("the JSON is not an object")
+    missing = [k for k in ("quality", "reason", "difficulty", "category") if k not in obj]
+    if missing:
+        raise VerdictError(f"missing fields: {', '.join(missing)}")
+    q = obj["quality"]
+    if isinstance(q, bool) or not isinstance(q, (int, float)) or q != int(q):
+        raise VerdictError(f"quality is not an integer: {q!r}")
+    if not 1 <= int(q) <= 5:
+        raise VerdictError(f"quality {q} is out of range 1-5")
+    reason = obj["reason"]
+    if not isinstance(reason, str) or not reason.strip():
+        raise VerdictError("reason is empty or not a string")
+    return Verdict(quality=int(q), reason=reason.strip(),
+                   difficulty=_label(obj["difficulty"], JUDGE_DIFFICULTIES, "difficulty"),
+                   category=_label(obj["category"], JUDGE_CATEGORIES, "category"))
+
+
+class Judge:
+    """Transform stage: ``process(records) -> Batch`` (kept records in order + drops)."""
+
+    def __init__(self, cfg: JudgeStage, ctx: StageContext):
+        self.cfg, self.ctx = cfg, ctx
+        self.kind = KINDS[cfg.prompt_style]
+        name = f"{cfg.mode}_{cfg.prompt_style}"
+        check_overrides(cfg.templates, [name])
+        self.tpl = load_template("judge", name, cfg.templates, ctx.base_dir)
+        self.stop = ("\n###", "\n\n\n") if self.kind == "completion" else ()
+        self.schema = verdict_schema(cfg.reason_max_chars)
+        self.max_rank = (JUDGE_DIFFICULTIES.index(cfg.max_difficulty)
+                         if cfg.max_difficulty else None)
+
+    @property
+    def selects(self) -> bool:
+        c = self.cfg
+        return c.min_quality is not None or c.max_difficulty is not None or bool(c.categories)
+
+    def _constrained(self) -> bool:
+        caps = getattr(self.ctx.llm, "capabilities", frozenset()) or frozenset()
+        return self.cfg.json_schema and JSON_SCHEMA in caps
+
+    def prompt(self, rec: Record) -> tuple[str, Any]:
+        """(rendered text, what is sent: the text or chat messages)."""
+        text = self.tpl.render(instruction=rec.instruction, input=rec.input, output=rec.output)
+        return text, (text if self.kind == "completion" else as_messages(text))
+
+    def params(self, rec: Record, attempt: int) -> GenParams:
+        s = self.cfg.sampling
+        p = s.to_params(self.stop, self.ctx.seed_for("judge", rec.id, attempt))
+        if attempt > 0 and p.temperature == 0.0:
+            p = replace(p, temperature=self.cfg.retry_temperature)
+        if self._constrained():
+            # not sort_keys: "reason" must stay first (explain, then score)
+            p = replace(p, json_schema=json.dumps(self.schema, ensure_ascii=False,
+                                                  separators=(",", ":")))
+        return p
+
+    async def _judge_all(self, records: list[Record], sent: list[Any]) -> list[dict[str, Any]]:
+        """One verdict dict per record: status ok | unparseable | error, with attempts."""
+        ctx = self.ctx
+        out: list[dict[str, Any]] = [{"attempts": []} for _ in records]
+        todo = list(range(len(records)))
+        for attempt in (0, 1):
+            if not todo:
+                break
+            params = [self.params(records[i], attempt) for i in todo]
+            results = await ctx.call_all(self.kind, [sent[i] for i in todo], params)
+            retry = []
+            for i, p, res in zip(todo, params, results):
+                info: dict[str, Any] = {"seed": p.seed, "temperature": p.temperature,
+                                        "constrained": p.json_schema is not None}
+                v = out[i]
+                if isinstance(res, LLMError):
+                    info["error"] = res.reason
+                    v["attempts"].append(info)
+                    v.update(status="error", error=res.reason)
+                    continue  # the retry wrapper has already retried the call itself
+                assert isinstance(res, Completion)
+                info |= {"raw": res.text[:RAW_KEEP], "finish_reason": res.finish_reason}
+                try:
+                    verdict = parse_verdict(res.text)
+                except VerdictError as e:
+                    info["parse_error"] = str(e)
+                    v["attempts"].append(info)
+                    v.update(status="unparseable", raw=res.text[:RAW_KEEP], parse_error=str(e))
+                    retry.append(i)
+                    continue
+                v["attempts"].append(info)
+                v.pop("parse_error", None)
+                v.update(status="ok", raw=res.text[:RAW_KEEP], finish_reason=res.finish_reason,
+                         **verdict.to_dict())
+            todo = retry
+        return out
+
+    def _select(self, v: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+        """Drop (reason, detail) for a verdict, or None to keep."""
+        c = self.cfg
+        if not self.selects:
+            return None
+        if v["status"] == "error":
+            return f"llm_error:{v.get('error')}", {}
+        if v["status"] != "ok":
+            return "judge_unparseable", {"raw": (v.get("raw") or "")[:500],
+                                         "parse_error": v.get("parse_error", "")}
+        if c.min_quality is not None and v["quality"] < c.min_quality:
+            return "judge_low_quality", {"score": v["quality"], "min_quality": c.min_quality,
+                                         "reason": v["reason"]}
+        if self.max_rank is not None and \
+                JUDGE_DIFFICULTIES.index(v["difficulty"]) > self.max_rank:
+            return "judge_difficulty", {"difficulty": v["difficulty"],
+                                        "max_difficulty": c.max_difficulty}
+        if c.categories and v["category"] not in c.categories:
+            return "judge_category", {"category": v["category"], "categories": c.categories}
+        return None
+
+    async def process(self, records: list[Record]) -> Batch:
+        ctx, batch = self.ctx, Batch()
+        ctx.stats.items_in += len(records)
+        built = [self.prompt(r) for r in records]
+        verdicts = await self._judge_all(records, [b[1] for b in built])
+        for rec, (text, sent), v in zip(records, built, verdicts):
+            judge = {"stage": ctx.name, "status": v["status"], **ctx.model_provenance(self.kind),
+                     "template": self.tpl.id, "prompt_style": self.cfg.prompt_style,
+                     "prompt": text if self.kind == "completion" else sent,
+                     "sampling": self.cfg.sampling.model_dump()}
+            judge |= {k: v[k] for k in ("quality", "reason", "difficulty", "category",
+                                        "raw", "parse_error", "error", "finish_reason")
+                      if k in v}
+            judge["attempts"] = v["attempts"]
+            prov = rec.provenance.model_copy(deep=True)
+            setattr(prov, "judge", judge)
+            new = rec.model_copy(update={"provenance": prov})
+            res = self._select(v)
+            if res is None:
+                batch.records.append(new)
+                continue
+            reason, detail = res
+            # built directly: the detail has its own "reason" (the judge's), which
+            # ctx.drop(**detail) cannot take
+            batch.drops.append(Drop(stage=ctx.name, reason=reason, text=rec.instruction,
+                                    record_id=rec.id, detail=detail))
+        return batch
