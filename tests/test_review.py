@@ -441,3 +441,12 @@ def test_libreoffice_does_not_evaluate_injected_text(run: Path, tmp_path: Path) 
     for i, text in enumerate(INJECT, 3):
         assert outs[f"si-{i:04d}"] == text, (text, outs[f"si-{i:04d}"])
     assert outs["si-0000"] == "東京です。"
+
+
+def test_judge_quality_from_the_judge_stage_fills_the_score_column():
+    from tane.review import _judge
+
+    prov = {"judge": {"status": "ok", "quality": 4, "reason": "自然な日本語",
+                      "difficulty": "easy", "category": "editing"}}
+    assert _judge(prov) == ("4", "自然な日本語")
+    assert _judge({"judge": {"status": "unparseable", "raw": "??"}}) == ("", "")

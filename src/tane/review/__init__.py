@@ -91,7 +91,7 @@ def _judge(prov: dict[str, Any]) -> tuple[str, str]:
                   and "judge" in str(s.get("stage") or s.get("method") or "")), None)
     if not isinstance(j, dict):
         return "", ""
-    score = j.get("score", "")
+    score = j.get("quality", j.get("score", ""))  # the judge stage writes "quality"
     return ("" if score is None else str(score)), str(j.get("reason") or "")
 
 
