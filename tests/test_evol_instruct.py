@@ -326,7 +326,7 @@ def test_evol_recipe_end_to_end(llama_server, tmp_path):
     recipe.write_text(RECIPE, encoding="utf-8")
     out = tmp_path / "run"
     res = run_tane("run", str(recipe), "--out", str(out), "--llm", llama_server,
-                   "--model", "gemma-3-270m", "--no-progress", timeout=300)
+                   "--model", "gemma-3-270m", "--no-progress", timeout=600)
     assert res.returncode == 0, res.stderr
     st = read_stats(out)
     for s in st["stages"].values():
