@@ -1,11 +1,19 @@
 """Benchmark: tane's NoveltyIndex vs a plain rouge_score greedy loop (Self-Instruct style).
 
     python bench/dedup.py [--n-compare 700] [--n-large 100000] [--skip-compare]
+        [--million [--n-million 1000000] [--langs en,ja]] [--n-minhash 20000]
 
 Generates deterministic synthetic instruction sets (English and Japanese, templated, with
 near-duplicates), dedups the same data with both implementations, reports times, speed
 ratio and whether the kept sets are identical; then times tane alone on --n-large items
 and reports peak RSS. Needs the dev dependency rouge-score.
+
+--million: exact greedy ROUGE-L with the prefix prefilter (method="prefilter") on
+--n-million items per language (time, peak RSS via resource.getrusage).
+--n-minhash N (> 0): MinHash-LSH (extra `dedup`) vs exact ROUGE-L on N items: recall =
+share of exact drops MinHash also drops, precision = share of MinHash drops that exact
+drops too, and times. Peak RSS is per process (ru_maxrss): run one language per process
+(--langs en) for separate figures.
 """
 
 from __future__ import annotations
@@ -152,9 +160,57 @@ def rouge_score_greedy(texts: list[str], tokenizer, threshold: float = 0.7) -> l
     return decisions
 
 
-def tane_greedy(texts: list[str], tokenizer: str, lang: str | None) -> list[bool]:
-    index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=0.7)
-    return [r.keep for r in index.check_batch_and_add(texts)]
+def tane_greedy(texts: list[str], tokenizer: str, lang: str | None,
+                method: str = "auto", on_progress=None) -> list[bool]:
+    index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=0.7, method=method)
+    return [r.keep for r in index.check_batch_and_add(texts, on_progress=on_progress)]
+
+
+def _progress(label: str):
+    t0 = time.perf_counter()
+    step = [0]
+
+    def cb(done: int, total: int) -> None:
+        if done * 10 // total > step[0] or done == total:
+            step[0] = done * 10 // total
+            print(f"  [{label}] {done}/{total} after {time.perf_counter() - t0:.0f}s, "
+                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+    return cb
+
+
+def million_case(lang: str, tok: str, tlang: str | None, n: int) -> None:
+    t0 = time.perf_counter()
+    texts = make_instructions(n, lang, seed=2)
+    gen = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    kept = tane_greedy(texts, tok, tlang, method="prefilter",
+                       on_progress=_progress(f"million {lang}"))
+    dt, ct = time.perf_counter() - t0, time.process_time() - c0
+    print(f"[million {lang}] n={n} tokenizer={tok} method=prefilter: {dt:.1f}s "
+          f"(cpu {ct:.1f}s; generating the data {gen:.1f}s), kept {sum(kept)}, "
+          f"peak RSS so far {peak_rss_mib():.0f} MiB, load average "
+          f"{os.getloadavg()[0]:.1f}", flush=True)
+
+
+def minhash_case(lang: str, tok: str, tlang: str | None, n: int) -> None:
+    from tane.curate.minhash import MinHashIndex
+
+    texts = make_instructions(n, lang, seed=3)
+    t0 = time.perf_counter()
+    exact = tane_greedy(texts, tok, tlang)
+    t_exact = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    mh = MinHashIndex(num_perm=128, threshold=0.7, lang=tlang or lang)
+    approx = mh.check_batch_and_add(texts)
+    t_mh = time.perf_counter() - t0
+    ex_drop = {i for i, k in enumerate(exact) if not k}
+    mh_drop = {i for i, k in enumerate(approx) if not k}
+    both = len(ex_drop & mh_drop)
+    print(f"[minhash {lang}] n={n} shingles={'char' if mh._char_mode(texts[0]) else 'word'}"
+          f" {mh.ngram or (2 if mh._char_mode(texts[0]) else 1)}-grams num_perm=128 "
+          f"jaccard>=0.7: exact drops {len(ex_drop)} ({t_exact:.1f}s), minhash drops "
+          f"{len(mh_drop)} ({t_mh:.1f}s); recall {both / max(1, len(ex_drop)):.3f}, "
+          f"precision {both / max(1, len(mh_drop)):.3f}", flush=True)
 
 
 def peak_rss_mib() -> float:
@@ -166,11 +222,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-compare", type=int, default=700)
     ap.add_argument("--n-large", type=int, default=100_000)
     ap.add_argument("--skip-compare", action="store_true")
+    ap.add_argument("--skip-large", action="store_true")
+    ap.add_argument("--million", action="store_true")
+    ap.add_argument("--n-million", type=int, default=1_000_000)
+    ap.add_argument("--n-minhash", type=int, default=0)
+    ap.add_argument("--langs", default="en,ja")
     args = ap.parse_args(argv)
     print(f"python {platform.python_version()}, {os.cpu_count()} cpu(s), load average "
           f"{os.getloadavg()[0]:.1f}; rouge_score side single-process, tane side "
           f"rapidfuzz workers=-1; threshold 0.7")
     cases = [("en", "rouge", None, None), ("ja", "char", "ja", CharTokenizer())]
+    cases = [c for c in cases if c[0] in args.langs.split(",")]
     if not args.skip_compare:
         for lang, tok, tlang, rs_tok in cases:
             texts = make_instructions(args.n_compare, lang)
@@ -186,7 +248,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"speedup {t_ref / max(t_tane, 1e-9):.0f}x wall / "
                   f"{c_ref / max(c_tane, 1e-9):.0f}x cpu; kept {sum(ref)} vs {sum(ours)}; "
                   f"kept sets identical: {ours == ref}")
-    for lang, tok, tlang, _ in cases:
+    for lang, tok, tlang, _ in cases if not args.skip_large else []:
         texts = make_instructions(args.n_large, lang, seed=1)
         t0, c0 = time.perf_counter(), time.process_time()
         kept = tane_greedy(texts, tok, tlang)
@@ -194,6 +256,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[large {lang}] n={len(texts)} tokenizer={tok}: tane {dt:.1f}s "
               f"(cpu {ct:.1f}s), kept {sum(kept)}, "
               f"peak RSS so far {peak_rss_mib():.0f} MiB")
+
+    if args.n_minhash > 0:
+        for lang, tok, tlang, _ in cases:
+            minhash_case(lang, tok, tlang, args.n_minhash)
+    if args.million:
+        for lang, tok, tlang, _ in cases:
+            million_case(lang, tok, tlang, args.n_million)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ stage may run before the answer stage. An empty string output is an output.
 
 Steps (parameters and defaults on each ``Params`` class; ``STEPS`` maps names):
 length, script_ratio, mixed_language, chinese_drift, repetition, truncated,
-restates_question, meta_text, refusal, seed_copy, exact_dup, near_dup, language.
+restates_question, meta_text, refusal, seed_copy, exact_dup, near_dup, minhash_dup,
+language.
 """
 
 from __future__ import annotations
@@ -694,6 +695,48 @@ class NearDup(Step):
             self.index.add(text, key=key)
 
 
+class MinHashDup(Step):
+    """Approximate greedy near-duplicates on ``field`` with MinHash-LSH (`MinHashIndex`,
+    needs the ``dedup`` extra): dropped when the estimated Jaccard similarity of shingle
+    sets (character n-grams for ja, word n-grams otherwise) with an earlier kept record
+    is at least ``threshold``. Recall against exact ROUGE-L (``near_dup``) is below 1."""
+
+    name = "minhash_dup"
+    stateful = True
+
+    class Params(Params):
+        field: FieldName = "instruction"
+        threshold: float = Field(0.7, gt=0.0, le=1.0)
+        num_perm: int = Field(128, ge=2, le=1024)
+        ngram: Optional[int] = Field(None, ge=1)
+
+    def __init__(self, lang, params, seeds=()):
+        super().__init__(lang, params, seeds)
+        from tane.curate.minhash import MinHashIndex
+
+        self.index = MinHashIndex(num_perm=params.num_perm, threshold=params.threshold,
+                                  ngram=params.ngram, lang=None if lang == "any" else lang)
+        self.texts: dict[Any, str] = {}
+
+    def check(self, f: Fields) -> Result:
+        text = f.get(self.p.field)
+        if not text:
+            return None
+        keep, key, score = self.index.check(text)
+        if keep:
+            return None
+        return self.fail(None, field=self.p.field, jaccard=round(score, 4),
+                         threshold=self.p.threshold, similar_to=key[1],
+                         similar_text=self.texts[key])
+
+    def commit(self, f: Fields) -> None:
+        text = f.get(self.p.field)
+        if text:
+            key = (len(self.texts), f.id)
+            if self.index.check_and_add(text, key=key)[0]:
+                self.texts[key] = text
+
+
 class Language(Step):
     """The detected language (langid, by script) of ``fields`` differs from the stage's
     language (``expect`` overrides it). Texts with fewer than ``min_letters`` letters and
@@ -727,7 +770,8 @@ class Language(Step):
 
 STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (
     Length, ScriptRatio, MixedLanguage, ChineseDrift, Repetition, Truncated,
-    RestatesQuestion, MetaText, Refusal, SeedCopy, ExactDup, NearDup, Language)}
+    RestatesQuestion, MetaText, Refusal, SeedCopy, ExactDup, NearDup, MinHashDup,
+    Language)}
 
 
 def make_step(name: str, lang: str = "ja", seeds: Sequence[Any] = (), **params: Any) -> Step:

@@ -1,0 +1,157 @@
+"""The exact prefix prefilter keeps exactly what brute-force greedy ROUGE-L keeps."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tane.curate.prefilter import PrefixFilter, elements
+from tane.curate.rouge import NoveltyIndex, rouge_l_f
+
+VOCAB = [f"w{i}" for i in range(8)]
+
+
+def split(text: str) -> list[str]:
+    return text.split()
+
+
+def brute_greedy(token_lists, threshold):
+    kept, keep = [], []
+    for toks in token_lists:
+        k = not any(rouge_l_f(toks, other) > threshold for other in kept)
+        keep.append(k)
+        if k:
+            kept.append(toks)
+    return keep
+
+
+# corpora: random token lists over a small vocabulary, plus edits of earlier lists
+corpus = st.lists(
+    st.one_of(
+        st.lists(st.sampled_from(VOCAB), max_size=14),
+        st.tuples(st.integers(0, 10_000), st.lists(st.sampled_from(VOCAB), max_size=3),
+                  st.integers(0, 3)),
+    ),
+    min_size=1, max_size=60)
+
+
+def materialise(spec):
+    out: list[list[str]] = []
+    for item in spec:
+        if isinstance(item, tuple) and out:
+            src, extra, drop = item
+            base = list(out[src % len(out)])
+            del base[:drop]
+            out.append(base + extra)
+        elif isinstance(item, tuple):
+            out.append(list(item[1]))
+        else:
+            out.append(item)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(corpus, st.sampled_from([0.5, 0.7, 0.85]), st.sampled_from([1, 5, 1024]))
+def test_prefilter_greedy_equals_brute_force(spec, threshold, chunk_size):
+    lists = materialise(spec)
+    texts = [" ".join(t) for t in lists]
+    ref = brute_greedy(lists, threshold)
+    pre = NoveltyIndex(split, threshold=threshold, method="prefilter", chunk_size=chunk_size)
+    scan = NoveltyIndex(split, threshold=threshold, method="scan", chunk_size=chunk_size)
+    got = pre.check_batch_and_add(texts)
+    assert [r.keep for r in got] == ref
+    assert got == scan.check_batch_and_add(texts)  # same scores and top lists too
+
+
+@settings(max_examples=150, deadline=None)
+@given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]))
+def test_candidates_never_miss_a_pair_at_or_above_the_cutoff(spec, threshold):
+    lists = [t for t in materialise(spec) if t]
+    index = NoveltyIndex(split, threshold=threshold, method="prefilter")
+    for t in lists:
+        index.add(" ".join(t))
+    index._use_prefilter()
+    pf = index._pf
+    for q in lists:
+        enc = index._encode(q)
+        cands = set(pf.candidates(enc, index._lens).tolist())
+        for gid, other in enumerate(lists):
+            if rouge_l_f(q, other) >= threshold:
+                assert gid in cands, (q, other)
+
+
+def tie_pair(lcs, la, lb):
+    first = [f"w{i}" for i in range(lb)]
+    second = first[:lcs] + [f"x{i}" for i in range(la - lcs)]
+    return " ".join(first), " ".join(second)
+
+
+@pytest.mark.parametrize("lcs,la,lb", [(7, 10, 10), (14, 20, 20), (21, 30, 30),
+                                       (7, 12, 8), (7, 9, 11), (6, 10, 10), (8, 10, 10)])
+def test_exact_threshold_ties(lcs, la, lb):
+    first, second = tie_pair(lcs, la, lb)
+    ref = brute_greedy([first.split(), second.split()], 0.7)
+    for method in ("prefilter", "scan"):
+        res = NoveltyIndex(split, method=method).check_batch_and_add([first, second])
+        assert [r.keep for r in res] == ref
+    # shuffled token order inside the shared part changes the LCS but not the multiset
+    rng = random.Random(lcs * 100 + la)
+    toks = second.split()
+    rng.shuffle(toks)
+    pair = [first, " ".join(toks)]
+    ref = brute_greedy([p.split() for p in pair], 0.7)
+    assert [r.keep for r in NoveltyIndex(split, method="prefilter")
+            .check_batch_and_add(pair)] == ref
+
+
+def test_multiset_elements_and_overlap_bound():
+    assert len(set(elements("aab"))) == 3
+    pf = PrefixFilter(0.7 - 1e-6, lambda n: (1, n * 3))
+    assert pf.min_overlap(10, 10) == 7  # F = 0.7 needs LCS >= 7 (ties included)
+
+
+def test_auto_switches_to_prefilter_on_large_indexes(monkeypatch):
+    import tane.curate.rouge as rouge_mod
+
+    monkeypatch.setattr(rouge_mod, "_AUTO_PREFILTER", 50)
+    rng = random.Random(3)
+    lists = [[rng.choice(VOCAB) for _ in range(rng.randint(0, 12))] for _ in range(400)]
+    texts = [" ".join(t) for t in lists]
+    auto = NoveltyIndex(split, method="auto", chunk_size=32)
+    got = [r.keep for r in auto.check_batch_and_add(texts)]
+    assert auto._pf is not None
+    assert got == brute_greedy(lists, 0.7)
+
+
+def test_report_floor_zero_scans_and_bad_method():
+    from tane.errors import TaneError
+
+    index = NoveltyIndex(split, method="prefilter", report_floor=0.0)
+    res = index.check_batch_and_add(["a b c", "a x y", "a b c"])
+    assert [r.keep for r in res] == [True, True, False] and index._pf is None
+    with pytest.raises(TaneError):
+        NoveltyIndex(split, method="fast")
+
+
+def test_minhash_index_and_step():
+    pytest.importorskip("datasketch")
+    from tane.curate.heuristics import Fields, make_step
+    from tane.curate.minhash import MinHashIndex
+
+    ja = "日本の首都について小学生にもわかるように説明してください。"
+    idx = MinHashIndex(lang="ja")
+    assert idx.check_batch_and_add([ja, ja + "！", "猫の俳句を詠んでください。", ""]) \
+        == [True, False, True, True]
+    assert idx.shingles("ab") == {"ab".encode()}  # shorter than n: one shingle
+    en = MinHashIndex(lang="en")
+    assert en.check_batch_and_add(["Write a poem about the sea", "write a poem about the sea!",
+                                   "List five facts about volcanoes"]) == [True, False, True]
+    step = make_step("minhash_dup", lang="ja", threshold=0.7)
+    first = Fields(instruction=ja, id="r1")
+    assert step.check(first) is None
+    step.commit(first)
+    reason, detail = step.check(Fields(instruction=ja, id="r2"))
+    assert reason == "minhash_dup" and detail["similar_to"] == "r1" and detail["jaccard"] == 1.0
