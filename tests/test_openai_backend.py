@@ -15,7 +15,8 @@ import socket
 import pytest
 from faultproxy import FaultProxy
 
-from tane.llm.base import CHAT, COMPLETION, CallStats, Completion, GenParams, LLMError, ModelInfo
+from tane.llm.base import (CHAT, COMPLETION, JSON_SCHEMA, CallStats, Completion, GenParams,
+                           LLMError, ModelInfo)
 from tane.llm.openai import OpenAIBackend, normalise_base_url, parse_retry_after
 from tane.llm.retry import RetryingBackend
 
@@ -202,7 +203,7 @@ def test_complete_and_chat_against_real_server(llama_server):
 
     b, c, h, s = run(go())
     assert b.info == ModelInfo("gemma-test", "q4", "gemma", "openai") and b.model_for(CHAT) is b.info
-    assert b.capabilities == {COMPLETION, CHAT}
+    assert b.capabilities == {COMPLETION, CHAT, JSON_SCHEMA}
     for out in (c, h):
         assert isinstance(out.text, str) and out.text
         assert out.finish_reason == "length" and out.completion_tokens == 4
@@ -275,8 +276,9 @@ def test_scheduled_faults_are_retried_and_counted(llama_server):
 @pytest.mark.slow
 def test_timeouts_are_retried(llama_server):
     stats = CallStats()
-    with FaultProxy(root(llama_server), ["slow", "ok", "slow"], slow_delay=4.5) as proxy:
-        outs = run(_many(proxy.url, 3, stats, timeout=3.0))
+    # timeouts sized so a loaded machine still answers the real requests in time
+    with FaultProxy(root(llama_server), ["slow", "ok", "slow"], slow_delay=12.0) as proxy:
+        outs = run(_many(proxy.url, 3, stats, timeout=10.0))
     assert len(outs) == 3
     assert stats.retries == {"timeout": 2} and stats.failures == {} and stats.calls == 3
     assert proxy.counts == {"slow": 2, "ok": 3}
@@ -300,8 +302,8 @@ def test_api_key_is_sent_but_never_leaks(llama_server, monkeypatch, caplog):
     stats = CallStats()
     errors: list[LLMError] = []
     schedule = ["401", "500", "drop", "429", "ok", "slow"]
-    with FaultProxy(root(llama_server), schedule, slow_delay=4.5, echo_auth=True) as proxy:
-        inner = OpenAIBackend(proxy.url, "m", timeout=3.0)
+    with FaultProxy(root(llama_server), schedule, slow_delay=12.0, echo_auth=True) as proxy:
+        inner = OpenAIBackend(proxy.url, "m", timeout=10.0)
         rb = RetryingBackend(inner, stats, base_delay=0.01, max_retries=0)
 
         async def go():
