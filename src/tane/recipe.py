@@ -258,10 +258,11 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
-def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    """(node tree for line numbers, data) of a YAML file that must hold a mapping."""
     p = Path(path)
     if not p.is_file():
-        raise TaneError("recipe file not found", path=str(p))
+        raise TaneError(f"{what} file not found", path=str(p))
     text = p.read_text(encoding="utf-8-sig")
     try:
         root = yaml.compose(text)
@@ -271,7 +272,13 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
                         line=mark.line + 1 if mark else None) from None
     if not isinstance(data, dict):
-        raise TaneError("a recipe must be a YAML mapping", path=str(p), line=1)
+        raise TaneError(f"a {what} must be a YAML mapping", path=str(p), line=1)
+    return root, data
+
+
+def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    p = Path(path)
+    root, data = read_yaml_mapping(p, "recipe")
     for key, value in (overrides or {}).items():
         data[key] = value
     try:

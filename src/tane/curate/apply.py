@@ -18,14 +18,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Sequence
 
-import yaml
 from pydantic import Field, ValidationError
 
 from tane.curate.dedup import _read_jsonl, _write_atomically, rejected_path_for
 from tane.curate.heuristics import Fields
 from tane.curate.stage import build_steps, run_steps
 from tane.errors import TaneError
-from tane.recipe import CurateStep, Strict, _line_of
+from tane.recipe import CurateStep, Strict, _line_of, read_yaml_mapping
 
 
 class CurateConfig(Strict):
@@ -53,18 +52,7 @@ def _loc(field_path: str) -> tuple[Any, ...]:
 def load_curate_config(path: str | os.PathLike, seeds: Sequence[Any] = ()):
     """(CurateConfig, built steps); errors name the file, the YAML line and the field."""
     p = Path(path)
-    if not p.is_file():
-        raise TaneError("curate config not found", path=str(p))
-    text = p.read_text(encoding="utf-8-sig")
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
-                        line=mark.line + 1 if mark else None) from None
-    if not isinstance(data, dict):
-        raise TaneError("a curate config must be a YAML mapping", path=str(p), line=1)
+    root, data = read_yaml_mapping(p, "curate config")
     try:
         cfg = CurateConfig.model_validate(data)
     except ValidationError as e:
