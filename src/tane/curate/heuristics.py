@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Literal, Optional, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from tane.curate.langid import SIMPLIFIED_ONLY, detect, is_han, is_kana, is_latin
+from tane.curate.langid import SIMPLIFIED_ONLY, detect, is_han, is_kana
 from tane.curate.rouge import NoveltyIndex, rouge_l_f
 from tane.curate.tokenize import get_tokenizer
 

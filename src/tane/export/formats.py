@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TaneError
 from ..schema import dumps
+from ..store.files import atomic_write, read_jsonl
 
 FORMATS = ("messages", "alpaca", "sharegpt", "jsonl")
 SUFFIXES = (".jsonl", ".parquet")
@@ -63,15 +63,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if not ds.exists():
         raise TaneError(f"no dataset.jsonl in {d}: is it a tane run directory "
                         "(and has the run finished)?", path=str(d))
-    records = []
-    with ds.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise TaneError(f"not valid JSON: {e.msg}", path=str(ds), line=n) from None
+    records = read_jsonl(ds)
     return RunData(d, records, _read_json(d / "stats.json"), _read_json(d / "manifest.json"))
 
 
@@ -150,25 +142,11 @@ def split_records(records: list[dict[str, Any]], val_ratio: float, seed: int
 
 
 # -- writing --------------------------------------------------------------------------
-def _atomic_bytes(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_text(target: Path, text: str) -> Path:
     def w(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
-    _atomic_bytes(target, w)
+    atomic_write(target, w)
     return target
 
 
@@ -193,7 +171,7 @@ def write_rows(target: Path, rows: list[dict[str, Any]], fmt: str) -> Path:
     if fmt == "jsonl":  # nested, open-ended provenance: one JSON string column
         rows = [r | {"provenance": dumps(r.get("provenance") or {})} for r in rows]
     table = pa.Table.from_pylist(rows)
-    _atomic_bytes(target, lambda tmp: pq.write_table(table, tmp))
+    atomic_write(target, lambda tmp: pq.write_table(table, tmp))
     return target
 
 

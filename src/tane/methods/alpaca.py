@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from ..curate.instruction_filters import EN_BLACKLIST, check_instruction
+from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..llm.base import LLMError
 from ..prompts import check_overrides, load_template

@@ -26,7 +26,7 @@ from ..methods.base import Batch, StageContext, StageStats
 from ..methods.self_instruct import SelfInstruct
 from ..recipe import Recipe
 from ..errors import TaneError
-from ..schema import Record, dumps
+from ..schema import Record
 from ..seeds.loader import load_seeds
 from ..store.rundir import RunDir
 from ..store.revisions import rewrite_outputs, write_outputs  # noqa: F401

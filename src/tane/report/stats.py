@@ -17,6 +17,7 @@ from typing import Any
 from tane.curate.langid import detect
 from tane.errors import TaneError
 from tane.report import verbs
+from tane.store.files import read_jsonl
 
 LENGTH_FIELDS = ("instruction", "input", "output")
 CHAR_LANGS = frozenset({"ja", "zh", "ko"})  # lengths in characters; else in words
@@ -32,18 +33,7 @@ class DatasetStats:
 
 
 def _read_jsonl(path: Path) -> list[dict]:
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaneError(f"invalid JSON: {e.msg}", path=str(path), line=n) from None
-            if isinstance(row, dict):
-                rows.append(row)
-    return rows
+    return [row for row in read_jsonl(path) if isinstance(row, dict)]
 
 
 def load_dataset(path: Path) -> tuple[list[dict], list[dict], dict | None, dict[str, Any]]:

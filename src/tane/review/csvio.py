@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 from ..errors import TaneError
+from ..store.files import atomic_write
 from . import COLUMNS, DANGEROUS, Row, Table
 
 RUN_ID_COLUMN = "run_id"
@@ -41,15 +40,11 @@ def write_csv(out: Path, run_id: str, rows: list[Row]) -> Path:
     w.writerow(list(COLUMNS) + [RUN_ID_COLUMN])
     for row in rows:
         w.writerow([protect(row.values.get(c, "") or "") for c in COLUMNS] + [run_id])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8-sig", newline="") as f:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
             f.write(buf.getvalue())
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(out, write)
     return out
 
 

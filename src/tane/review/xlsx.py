@@ -10,12 +10,11 @@ so neither Excel nor LibreOffice evaluates LLM output. Read-only columns are gre
 from __future__ import annotations
 
 import datetime as _dt
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import TaneError
+from ..store.files import atomic_write
 from . import (COLUMNS, DANGEROUS, EDITABLE, HELP, META_SHEET, SHEET, FormulaText, Row,
                Table)
 
@@ -95,15 +94,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
     meta.sheet_state = "hidden"
     meta.protection.sheet = True
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        wb.save(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(out, wb.save)
     return out
 
 

@@ -26,6 +26,7 @@ from typing import Any, Iterable
 
 from ..errors import TaneError
 from ..schema import Record, dumps
+from .files import read_jsonl
 
 STATUSES = ("keep", "drop", "edit")
 FIELDS = ("instruction", "input", "output")
@@ -129,21 +130,6 @@ def apply_revisions(records: Iterable[Record | dict[str, Any]],
 
 
 # -- files ----------------------------------------------------------------------------
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    if not path.exists():
-        return rows
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise TaneError(f"not valid JSON: {e.msg}", path=str(path), line=n) from None
-    return rows
-
-
 def machine_output(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """The pipeline's own records and drops, before any human revision. Run directories
     written before review existed have no machine copy: their dataset.jsonl is it."""
@@ -153,7 +139,7 @@ def machine_output(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict
         raise TaneError(f"no dataset.jsonl in {d}: is it a tane run directory "
                         "(and has the run finished)?", path=str(d))
     rj = d / MACHINE_REJECTED if (d / MACHINE_DATASET).exists() else d / "rejected.jsonl"
-    return _read_jsonl(ds), _read_jsonl(rj)
+    return read_jsonl(ds), read_jsonl(rj)
 
 
 def run_id(run_dir: str | Path) -> str:

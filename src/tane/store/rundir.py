@@ -14,14 +14,13 @@ is emitted, so ``kill -9`` loses at most the calls that were in flight.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..schema import Drop, Record, dumps
+from .files import atomic_write
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -129,18 +128,11 @@ class RunDir:
 
     def write_text(self, name: str, text: str) -> Path:
         """Atomic: a reader sees the old file or the new one, never half of it."""
-        target = self.path / name
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
+        def write(tmp: str) -> None:
+            with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+
+        return atomic_write(self.path / name, write)
 
     def close(self) -> None:
         self.db.close()
