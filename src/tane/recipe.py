@@ -156,6 +156,27 @@ class EvolInstructStage(Strict):
     templates: dict[str, str] = Field(default_factory=dict)
 
 
+class MagpieStage(Strict):
+    """Magpie (methods/magpie.py). Fields owned by that module."""
+
+    method: Literal["magpie"]
+    max_rounds: int = Field(200, ge=1)
+
+
+class GridStage(Strict):
+    """Requirement grid, task x theme (methods/grid.py). Fields owned by that module."""
+
+    method: Literal["grid"]
+    max_rounds: int = Field(200, ge=1)
+
+
+class AgentInstructStage(Strict):
+    """AgentInstruct flows (methods/agent_instruct.py). Fields owned by that module."""
+
+    method: Literal["agent_instruct"]
+    max_rounds: int = Field(200, ge=1)
+
+
 JUDGE_CATEGORIES = ("information seeking", "reasoning", "planning", "editing",
                     "coding & debugging", "math", "role playing", "data analysis",
                     "creative writing", "advice seeking", "brainstorming", "others")
@@ -203,10 +224,11 @@ class CurateStage(Strict):
     steps: list[CurateStep] = Field(min_length=1)
 
 
-Stage = Annotated[Union[SelfInstructStage, AlpacaStage, AnswerStage, EvolInstructStage,
-                        CurateStage, JudgeStage],
+Stage = Annotated[Union[SelfInstructStage, AlpacaStage, MagpieStage, GridStage,
+                        AgentInstructStage, AnswerStage, EvolInstructStage, CurateStage,
+                        JudgeStage],
                   Field(discriminator="method")]
-GENERATORS = ("self_instruct", "alpaca")
+GENERATORS = ("self_instruct", "alpaca", "magpie", "grid", "agent_instruct")
 
 
 class Recipe(Strict):
@@ -248,7 +270,8 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-TAGS = ("self_instruct", "alpaca", "answer", "evol_instruct", "curate", "judge")
+TAGS = ("self_instruct", "alpaca", "magpie", "grid", "agent_instruct", "answer",
+        "evol_instruct", "curate", "judge")
 
 
 def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:

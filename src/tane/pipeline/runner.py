@@ -36,6 +36,9 @@ METHODS: dict[str, Callable[..., Any] | str] = {
     "alpaca": Alpaca,
     "answer": Answer,
     # imported when a recipe uses them
+    "magpie": "tane.methods.magpie:Magpie",
+    "grid": "tane.methods.grid:Grid",
+    "agent_instruct": "tane.methods.agent_instruct:AgentInstruct",
     "evol_instruct": "tane.methods.evol_instruct:EvolInstruct",
     "curate": "tane.curate.stage:CurateStage",
     "judge": "tane.curate.judge:Judge",
