@@ -11,23 +11,11 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from .config.agent_instruct import AgentInstructStage
+from .config.base import Sampling, Strict
+from .config.grid import GridStage
+from .config.magpie import MagpieStage
 from .errors import TaneError
-from .llm.base import GenParams
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Sampling(Strict):
-    temperature: float = Field(0.7, ge=0.0, le=2.0)
-    top_p: float = Field(0.95, gt=0.0, le=1.0)
-    max_tokens: int = Field(256, ge=1, le=32768)
-    presence_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-    frequency_penalty: float = Field(0.0, ge=-2.0, le=2.0)
-
-    def to_params(self, stop: tuple[str, ...] = (), seed: int | None = None) -> GenParams:
-        return GenParams(**self.model_dump(), stop=tuple(stop), seed=seed)
 
 
 class GenerateSampling(Sampling):
@@ -154,27 +142,6 @@ class EvolInstructStage(Strict):
                             description="more stop strings for the rewrite call (completion "
                                         "style already stops at a blank line + '#')")
     templates: dict[str, str] = Field(default_factory=dict)
-
-
-class MagpieStage(Strict):
-    """Magpie (methods/magpie.py). Fields owned by that module."""
-
-    method: Literal["magpie"]
-    max_rounds: int = Field(200, ge=1)
-
-
-class GridStage(Strict):
-    """Requirement grid, task x theme (methods/grid.py). Fields owned by that module."""
-
-    method: Literal["grid"]
-    max_rounds: int = Field(200, ge=1)
-
-
-class AgentInstructStage(Strict):
-    """AgentInstruct flows (methods/agent_instruct.py). Fields owned by that module."""
-
-    method: Literal["agent_instruct"]
-    max_rounds: int = Field(200, ge=1)
 
 
 JUDGE_CATEGORIES = ("information seeking", "reasoning", "planning", "editing",

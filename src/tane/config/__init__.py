@@ -1,0 +1,1 @@
+"""Recipe sections, one module per method where the method owns its fields."""
