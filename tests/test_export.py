@@ -283,3 +283,34 @@ def test_parquet_without_pyarrow(run_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", fake)
     with pytest.raises(TaneError, match="pip install pyarrow"):
         export(run_dir, "messages", tmp_path / "p" / "d.parquet", card=False)
+
+
+def test_card_judge_scores_and_judge_model(tmp_path):
+    recs = [_rec(i, "ja-001", answer_model=None) for i in range(6)]
+    verdicts = [{"status": "ok", "quality": q, "reason": "r", "difficulty": "easy",
+                 "category": "math"} for q in (5, 4, 4, 2)]
+    verdicts += [{"status": "unparseable", "raw": "{oops"}, None]
+    for r, v in zip(recs, verdicts):
+        if v is not None:
+            r["provenance"]["judge"] = v | {"stage": "judge", "model": "Qwen/Qwen3-8B",
+                                            "license": "apache-2.0", "backend": "openai"}
+    d = make_run(tmp_path / "j", recs)
+    m = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    m["recipe"]["stages"].append({"method": "judge", "mode": "ja", "min_quality": 2})
+    (d / "manifest.json").write_text(json.dumps(m, ensure_ascii=False), encoding="utf-8")
+    export(d, "messages", tmp_path / "jo" / "d.jsonl")
+    card = (tmp_path / "jo" / "README.md").read_text(encoding="utf-8")
+    assert "## Judge scores" in card
+    assert "5 exported records were graded by Qwen/Qwen3-8B; 4 have a quality score " \
+           "(mean 3.75)" in card
+    assert "unparseable 1" in card
+    assert "| records | 0 | 1 | 0 | 2 | 1 |" in card
+    assert "Difficulty: easy 4." in card and "Category: math 4." in card
+    assert "Selection: min_quality=2" in card
+    assert "| Qwen/Qwen3-8B | judge (5) | openai |" in card
+    assert "0 records reviewed" in card
+
+
+def test_card_without_judge_has_no_judge_section(run_dir, tmp_path):
+    export(run_dir, "messages", tmp_path / "nj" / "d.jsonl")
+    assert "## Judge scores" not in (tmp_path / "nj" / "README.md").read_text(encoding="utf-8")

@@ -213,6 +213,15 @@ def test_xlsx_round_trip(run: Path, tmp_path: Path) -> None:
     assert "東京都です。" in [r["output"] for r in rows]
     assert "=計算してください" in [r["instruction"] for r in rows]
 
+    # the dataset card counts the review from the revisions table
+    res = CliRunner().invoke(app, ["export", str(run), "-f", "alpaca", "--to",
+                                   str(tmp_path / "carded" / "a.jsonl")])
+    assert res.exit_code == 0, res.output
+    card = (tmp_path / "carded" / "README.md").read_text(encoding="utf-8")
+    assert "5 records reviewed by a person: keep 2, edit 3, drop 0." in card
+    assert "| edited.xlsx |" in card and "| undo.xlsx |" in card
+    assert "A person reviewed 5 records" in card and "0 records reviewed" not in card
+
 
 def test_apply_revisions_unit() -> None:
     recs = [_rec(0, "A"), _rec(1, None)]

@@ -16,9 +16,10 @@ import yaml
 from ..errors import TaneError
 from .formats import ExportReport, RunData, write_text
 from .licences import Match, combination_warnings, lookup
+from .summaries import judge_lines, judge_summary, read_reviews, review_lines
 
 MARKER = "<!-- written by tane export; rerunning the export overwrites this file -->"
-GENERATORS = {"self_instruct", "alpaca", "evol_instruct"}
+GENERATORS = {"self_instruct", "alpaca", "evol_instruct", "magpie", "grid", "agent_instruct"}
 METHOD_TEXT = {
     "self_instruct": "Self-Instruct (Wang et al. 2023): the model continues a numbered list "
                      "of seed and machine-written instructions; new instructions are "
@@ -29,7 +30,16 @@ METHOD_TEXT = {
     "answer": "Answer: a separate prompt writes the output for each instruction that has "
               "none, so questions and answers may come from different models.",
     "evol_instruct": "Evol-Instruct: instructions rewritten to be deeper or broader.",
+    "magpie": "Magpie (Xu et al. 2024): an aligned model is given only its chat template up "
+              "to the user turn and writes the instruction itself; it then answers it.",
+    "grid": "Requirement grid: questions written per cell of declared axes (for example "
+            "task x theme), then answered in a separate step under declared conventions.",
+    "agent_instruct": "AgentInstruct flows (Mitra et al. 2024): documents rewritten by "
+                      "transformation agents, questions drawn from a taxonomy of question "
+                      "types, refined by a suggester and an editor, answered from the text.",
     "curate": "Curation: rule-based filters, each drop recorded with its reason.",
+    "judge": "LLM judge: each record graded (quality 1-5 with a reason, difficulty, "
+             "category) from a rubric; thresholds select rows.",
 }
 
 
@@ -63,6 +73,9 @@ def model_roles(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         method = prov.get("method", "")
         add(prov.get("model", ""), "generation" if method in GENERATORS else method,
             prov.get("license", ""), prov.get("backend", ""))
+        judge = prov.get("judge")
+        if isinstance(judge, dict) and judge.get("model"):
+            add(judge["model"], "judge", judge.get("license", ""), judge.get("backend", ""))
         for step in prov.get("steps") or []:
             add(step.get("model", ""), step.get("method") or step.get("stage", "step"),
                 step.get("license", ""), step.get("backend", ""))
@@ -105,6 +118,7 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
         warnings.append(f"seed file {seeds_path}: its licence is not recorded; state it in "
                         "the card before publishing")
     n = sum(report.counts.values())
+    reviews = read_reviews(run.path)
     methods = [s.get("method", "") for s in recipe.get("stages") or []]
     header = card_licence(list(matches.values()), bundled) | {
         "language": _languages(manifest),
@@ -123,7 +137,9 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
              f"({', '.join(f'{s}: {c}' for s, c in report.counts.items())}) written by "
              f"[tane](https://pypi.org/project/tane/) {manifest.get('tane_version', '')} "
              f"in the `{report.format}` format. Run status: "
-             f"{manifest.get('status', 'unknown')}. No human has reviewed them.")
+             f"{manifest.get('status', 'unknown')}. "
+             + (f"A person reviewed {len(reviews)} records of the run (see Human review)."
+                if reviews else "No human has reviewed them."))
     if report.skipped_no_output:
         L.append(f"\n{report.skipped_no_output} record(s) of the run had no output and are "
                  "not in this export.")
@@ -180,15 +196,20 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
         L.append(f"| export | {n + report.skipped_no_output} | {n} | "
                  f"no_output ({report.skipped_no_output}) |")
     L += ["", "`over_target` drops are items generated after the target count was reached.",
-          "", "## Human review", "", "0 records reviewed (not reviewed).", "",
-          "## Known limitations", "",
+          ""]
+    L += judge_lines(judge_summary(run.records),
+                     [s for s in recipe.get("stages") or [] if s.get("method") == "judge"])
+    L += ["## Human review", "", *review_lines(reviews), "", "## Known limitations", "",
           "- Machine-generated text: instructions and answers can be wrong, repetitive or "
-          "ungrammatical; nothing was checked by a person."]
+          "ungrammatical; " + ("only the reviewed rows were read by a person."
+                               if reviews else "nothing was checked by a person.")]
     if any(i["backend"] == "embedded" for i in models.values()):
         L.append("- Written by tane's small embedded models (Gemma 3 270M / SmolLM2-135M), "
                  "meant for trying the pipeline, not for training data.")
     L.append("- Filters are rule-based (length, script share, keyword blacklist, ROUGE-L "
-             "novelty); they do not judge correctness or safety.")
+             "novelty); they do not judge correctness or safety."
+             + (" The LLM judge's grades are a model's opinion, not a check."
+                if "judge" in methods else ""))
     if warnings:
         L += ["", "## Warnings", ""] + [f"- {w}" for w in warnings]
     notice = None
