@@ -64,7 +64,9 @@ def test_auto_by_language():
     assert get_tokenizer("auto", "en")(EN) == rouge_tokenize(EN)
     assert get_tokenizer("auto", "zh")("你好，世界") == ["你", "好", "世", "界"]
     assert get_tokenizer("auto", "ko")("안녕 하세요") == ["안", "녕", "하", "세", "요"]
-    assert resolve_tokenizer_name("auto", "fr") == "rouge"
+    assert resolve_tokenizer_name("auto", "en-US") == "rouge"
+    assert resolve_tokenizer_name("auto", "fr") == "whitespace"
+    assert resolve_tokenizer_name("auto", "ru") == "whitespace"
     assert resolve_tokenizer_name("auto", "zh-TW") == "char"
     ja_name = resolve_tokenizer_name("auto", "ja-JP")
     assert ja_name == ("morph" if tok.morph_available() else "char")
@@ -78,7 +80,15 @@ def test_auto_without_language_detects_per_text():
     assert f(JA) == get_tokenizer(ja_name)(JA)
     assert f("カタカナだけ") == get_tokenizer(ja_name)("カタカナだけ")
     assert f("안녕하세요") == char_tokenize("안녕하세요")
-    assert resolve_tokenizer_name("auto") == f"auto:ja={ja_name},ko/th=char,other=rouge"
+    assert f("Привет, как дела") == ["Привет,", "как", "дела"]   # rouge would see nothing
+    assert resolve_tokenizer_name("auto") == \
+        f"auto:ja={ja_name},ko/th=char,ascii=rouge,other=whitespace"
+
+
+def test_auto_named_language_without_ascii_tokens_sees_words():
+    ru = "Объясните, что такое дисперсия"
+    assert rouge_tokenize(ru) == []
+    assert get_tokenizer("auto", "ru")(ru) == ["Объясните,", "что", "такое", "дисперсия"]
 
 
 def test_unknown_tokenizer_name():

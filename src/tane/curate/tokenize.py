@@ -9,7 +9,11 @@ duplicate. This module offers tokenizers that see non-ASCII text:
 - ``char``: NFKC, one token per character, whitespace and punctuation (``P*``) dropped.
 - ``morph``: fugashi + unidic-lite surface forms (NFKC, punctuation/whitespace dropped);
   falls back to ``char`` with a warning when fugashi or unidic-lite is unavailable.
-- ``auto``: picks one of the above from the language (or, without a language, per text).
+- ``auto``: picks one of the above from the language (or, without a language, per text):
+  ``ja`` morph, ``zh``/``ko``/``th`` char, ``en`` rouge, any other language whitespace
+  (rouge's ``[a-z0-9]`` would see no tokens in Cyrillic or Greek and split accented
+  words). Per text: Japanese script morph, Hangul/Thai char, text with ``[a-z0-9]`` rouge,
+  other text whitespace.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ Tokenizer = Callable[[str], list[str]]
 TOKENIZER_NAMES = ("auto", "char", "morph", "whitespace", "rouge")
 CHAR_LANGS = frozenset({"zh", "ko", "th"})
 MORPH_LANGS = frozenset({"ja"})
+ROUGE_LANGS = frozenset({"en"})
 
 _ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
 # Hiragana, Katakana (+ phonetic extensions, half-width), CJK ideographs (+ ext. A,
@@ -135,12 +140,12 @@ def resolve_tokenizer_name(name: str, lang: str | None = None) -> str:
         return name
     if lang is None:
         ja = "morph" if morph_available() else "char"
-        return f"auto:ja={ja},ko/th=char,other=rouge"
+        return f"auto:ja={ja},ko/th=char,ascii=rouge,other=whitespace"
     if lang in MORPH_LANGS:
         return "morph" if morph_available() else "char"
     if lang in CHAR_LANGS:
         return "char"
-    return "rouge"
+    return "rouge" if lang in ROUGE_LANGS else "whitespace"
 
 
 def get_tokenizer(name: str, lang: str | None = None) -> Tokenizer:
@@ -165,7 +170,7 @@ def get_tokenizer(name: str, lang: str | None = None) -> Tokenizer:
             return _morph_or_char(warn=True)[1]
         if lang in CHAR_LANGS:
             return char_tokenize
-        return rouge_tokenize
+        return rouge_tokenize if lang in ROUGE_LANGS else whitespace_tokenize
     ja_tok = _morph_or_char(warn=True)[1]
 
     def auto_tokenize(text: str) -> list[str]:
@@ -173,6 +178,6 @@ def get_tokenizer(name: str, lang: str | None = None) -> Tokenizer:
             return ja_tok(text)
         if _CHAR_SCRIPT.search(text):
             return char_tokenize(text)
-        return rouge_tokenize(text)
+        return rouge_tokenize(text) or whitespace_tokenize(text)
 
     return auto_tokenize
