@@ -1,10 +1,10 @@
-"""Curation heuristics (curate/heuristics.py) and offline language ID (curate/langid.py)."""
+"""Curation steps (curate/steps/) and offline language ID (curate/langid.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from tane.curate.heuristics import STEPS, Fields, make_step
+from tane.curate.steps import STEPS, Fields, make_step
 from tane.curate.langid import detect
 from tane.seeds.formats import Seed
 

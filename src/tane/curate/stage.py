@@ -1,9 +1,11 @@
-"""The ``curate`` stage: configured heuristics (curate/heuristics.py) run in order.
+"""The ``curate`` stage: configured steps (curate/steps/) run in order.
 
 A record is dropped at the first step that fails, with reason ``<step>`` or
 ``<step>:<sub-reason>`` and the step's detail; records that pass every step are kept in
-their order and remembered by the stateful steps (``exact_dup``, ``near_dup``), whose
-state lasts across ``process`` calls (the runner feeds the stage round by round).
+their order and remembered by the stateful (dedup) steps, whose state lasts across
+``process`` calls (the runner feeds the stage round by round). Records of a batch are
+checked in input order, or, when the dedup steps keep the best-scored record
+(``keep: best``), from the highest score down (curate/steps/dedup_steps.py).
 
 Configuration errors (unknown step, unknown or bad parameter, a ja-only step in an en
 stage) are raised in ``__init__`` as TaneError with field ``steps.N.name`` or
@@ -16,7 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from pydantic import ValidationError
 
-from tane.curate.heuristics import STEPS, Fields, Step
+from tane.curate.steps import STEPS, Fields, Step, check_consistent, rank_order
 from tane.errors import TaneError
 from tane.methods.base import Batch, StageContext
 from tane.schema import Record
@@ -55,6 +57,7 @@ def build_steps(lang: str, steps: Iterable[Any], seeds: Sequence[Any] = ()) -> l
             msg = e.message if isinstance(e, TaneError) else str(e)
             sub = getattr(e, "field", None)
             raise TaneError(msg, field=f"steps.{i}.{sub or 'name'}") from None
+    check_consistent(built)
     return built
 
 
@@ -72,6 +75,20 @@ def run_steps(steps: list[Step], f: Fields) -> tuple[str, dict[str, Any]] | None
     return None
 
 
+def run_batch(steps: list[Step], batch: list[Fields]
+              ) -> list[tuple[str, dict[str, Any]] | None]:
+    """`run_steps` over a batch in the stage's order (input order, or best score first
+    for ``keep: best``); results in input order."""
+    order = rank_order(steps, batch)
+    ordered = [batch[i] for i in order]
+    for step in steps:
+        step.prepare(ordered)
+    results: list[tuple[str, dict[str, Any]] | None] = [None] * len(batch)
+    for i in order:
+        results[i] = run_steps(steps, batch[i])
+    return results
+
+
 def record_fields(r: Record) -> Fields:
     return Fields(instruction=r.instruction, input=r.input, output=r.output,
                   provenance=r.provenance.model_dump(mode="json"), id=r.id)
@@ -87,8 +104,8 @@ class CurateStage:
     async def process(self, records: list[Record]) -> Batch:
         ctx, batch = self.ctx, Batch()
         ctx.stats.items_in += len(records)
-        for r in records:
-            res = run_steps(self.steps, record_fields(r))
+        results = run_batch(self.steps, [record_fields(r) for r in records])
+        for r, res in zip(records, results):
             if res is None:
                 batch.records.append(r)
                 continue

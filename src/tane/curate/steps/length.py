@@ -1,0 +1,44 @@
+"""Length limits in characters (ja) or words (en)."""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field
+
+from tane.curate.steps.base import Fields, Params, Result, Step, is_cjk_lang, text_lang
+
+class Length(Step):
+    """Too short / too long, in characters (ja) or words (en); ``any`` decides per text."""
+
+    name = "length"
+
+    class Params(Params):
+        unit: Literal["auto", "chars", "words"] = "auto"
+        instruction_min: Optional[int] = Field(None, ge=0)
+        instruction_max: Optional[int] = Field(None, ge=1)
+        output_min: Optional[int] = Field(None, ge=0)
+        output_max: Optional[int] = Field(None, ge=1)
+
+    DEFAULTS = {"chars": {"instruction": (5, 1000), "output": (1, 4000)},
+                "words": {"instruction": (3, 300), "output": (1, 1500)}}
+
+    def check(self, f: Fields) -> Result:
+        for name in ("instruction", "output"):
+            text = f.get(name)
+            if text is None:
+                continue
+            unit = self.p.unit
+            if unit == "auto":
+                unit = "chars" if is_cjk_lang(text_lang(text or f.instruction, self.lang)) \
+                    else "words"
+            lo_d, hi_d = self.DEFAULTS[unit][name]
+            lo = getattr(self.p, f"{name}_min")
+            hi = getattr(self.p, f"{name}_max")
+            lo, hi = (lo_d if lo is None else lo), (hi_d if hi is None else hi)
+            n = len(text.strip()) if unit == "chars" else len(text.split())
+            if n < lo:
+                return self.fail(f"{name}_too_short", **{unit: n, "min": lo})
+            if n > hi:
+                return self.fail(f"{name}_too_long", **{unit: n, "max": hi})
+        return None
