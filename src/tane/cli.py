@@ -110,21 +110,31 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
 
 
 @app.command()
-def curate(in_path: Path = typer.Argument(..., help="input JSONL (or Parquet with pyarrow)"),
+def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/JSON, or a "
+                                                    "local Hugging Face dataset directory "
+                                                    "(save_to_disk or data files)"),
            recipe: Path = typer.Option(..., "--recipe", "-r",
                                        help="CURATE.yaml: lang and steps"),
            output: Path = typer.Option(..., "-o", "--output", help="output JSONL"),
            seeds_path: Optional[str] = typer.Option(None, "--seeds",
                                                     help="seed file or bundled:ja "
                                                          "(for the seed_copy step)"),
-           seeds_format: str = typer.Option("auto", help="seed file format")) -> None:
-    """Apply curation heuristics; dropped rows go to OUT.rejected.jsonl with reasons."""
+           seeds_format: str = typer.Option("auto", help="seed file format"),
+           field: list[str] = typer.Option([], "--field",
+                                           help="map a column: instruction=prompt, "
+                                                "output=response, input=..., id=... "
+                                                "(repeatable)"),
+           split: Optional[str] = typer.Option(None, help="split of a dataset directory "
+                                                          "(default train, or its only "
+                                                          "split)")) -> None:
+    """Apply curation steps; dropped rows go to OUT.rejected.jsonl with reasons."""
     from .curate.apply import curate_file
     from .seeds.loader import load_seeds
 
     try:
         seed_items = load_seeds(seeds_path, seeds_format) if seeds_path else None
-        rep = curate_file(in_path, recipe, output, seeds=seed_items)
+        rep = curate_file(in_path, recipe, output, seeds=seed_items, field_map=field,
+                          split=split)
     except TaneError as e:
         _fail(e)
         return

@@ -1,12 +1,16 @@
-"""`tane curate IN --recipe CURATE.yaml -o OUT.jsonl`: the curate steps over a file.
+"""`tane curate IN --recipe CURATE.yaml -o OUT.jsonl`: the curate steps over a dataset.
 
 CURATE.yaml holds ``lang:`` and ``steps:`` (the ``curate`` stage of a recipe without
-``method``). Input: JSONL (tane records or any rows with ``instruction`` and optional
-``input`` / ``output`` / ``provenance``) or Parquet (needs pyarrow). Kept rows are
-written unchanged to OUT.jsonl (JSONL lines byte for byte, minus a BOM); dropped rows go
-to OUT.rejected.jsonl with ``_drop: {reason, detail}``. Rows without a string
-``instruction`` are dropped as ``missing_field``. Both files are written to temporary
-files and moved into place only when everything succeeded.
+``method``). Input: any local dataset `curate/sources.py` reads (JSONL, Parquet, CSV/JSON,
+a ``save_to_disk`` directory; ``split`` picks a split) with rows holding ``instruction``
+and optional ``input`` / ``output`` / ``id`` / ``provenance``, or other column names
+mapped with ``field_map`` (``{"instruction": "prompt", "output": "response"}``; a mapped
+column that no row has is an error). The whole input is one batch (``keep: best`` ranks
+all of it). Kept rows are written unchanged to OUT.jsonl (JSONL lines byte for byte,
+minus a BOM; other rows as JSON objects with their original columns); dropped rows go to
+OUT.rejected.jsonl with ``_drop: {reason, detail}``. Rows without a string instruction
+are dropped as ``missing_field``. Both files are written to temporary files and moved
+into place only when everything succeeded.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, ValidationError
 
-from tane.curate.dedup import _read_jsonl, _write_atomically, rejected_path_for
-from tane.curate.heuristics import Fields
-from tane.curate.stage import build_steps, run_steps
+from tane.curate.dedup import _write_atomically, rejected_path_for
+from tane.curate.sources import read_rows
+from tane.curate.stage import build_steps, run_batch
+from tane.curate.steps import Fields
 from tane.errors import TaneError
 from tane.recipe import CurateStep, Strict, _line_of, read_yaml_mapping
 
@@ -70,63 +75,91 @@ def load_curate_config(path: str | os.PathLike, seeds: Sequence[Any] = ()):
     return cfg, steps
 
 
-def _read_parquet(path: Path) -> list[tuple[int, str | None, dict]]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise TaneError("reading Parquet needs pyarrow (pip install pyarrow), or convert "
-                        "the file to JSONL", path=str(path)) from None
-    try:
-        rows = pq.read_table(path).to_pylist()
-    except Exception as e:  # pyarrow raises several types for a bad file
-        raise TaneError(f"cannot read Parquet: {e}", path=str(path)) from None
-    return [(i, None, r) for i, r in enumerate(rows, start=1)]
+FIELD_TARGETS = ("instruction", "input", "output", "id", "provenance")
 
 
-def _fields(obj: dict) -> Fields | str:
-    inst = obj.get("instruction")
+def parse_field_map(specs: Sequence[str] | dict[str, str] | None) -> dict[str, str]:
+    """``["instruction=prompt", "output=response"]`` -> ``{"instruction": "prompt", ...}``."""
+    if not specs:
+        return {}
+    if isinstance(specs, dict):
+        items = list(specs.items())
+    else:
+        items = []
+        for spec in specs:
+            target, sep, column = spec.partition("=")
+            if not sep or not target.strip() or not column.strip():
+                raise TaneError(f"--field wants TANE_FIELD=COLUMN, got {spec!r}",
+                                field="field")
+            items.append((target.strip(), column.strip()))
+    out: dict[str, str] = {}
+    for target, column in items:
+        if target not in FIELD_TARGETS:
+            raise TaneError(f"--field {target}={column}: {target!r} is not one of "
+                            f"{', '.join(FIELD_TARGETS)}", field="field")
+        if target in out:
+            raise TaneError(f"--field {target} given twice", field="field")
+        out[target] = column
+    return out
+
+
+def _fields(obj: dict, names: dict[str, str]) -> Fields | str:
+    """The record view of a row, or the name of the column that is missing or wrong."""
+    col = {t: names.get(t, t) for t in FIELD_TARGETS}
+    inst = obj.get(col["instruction"])
     if not isinstance(inst, str):
-        return "instruction"
-    inp = obj.get("input") or ""
-    out = obj.get("output")
+        return col["instruction"]
+    inp = obj.get(col["input"]) or ""
+    out = obj.get(col["output"])
     if not isinstance(inp, str):
-        return "input"
+        return col["input"]
     if out is not None and not isinstance(out, str):
-        return "output"
-    prov = obj.get("provenance")
-    rid = obj.get("id")
+        return col["output"]
+    prov = obj.get(col["provenance"])
+    rid = obj.get(col["id"])
     return Fields(instruction=inst, input=inp, output=out,
                   provenance=prov if isinstance(prov, dict) else {},
-                  id=rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None)
+                  id=rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
+                  row=obj)
 
 
 def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
-                out_path: str | os.PathLike, seeds: Sequence[Any] | None = None
-                ) -> CurateReport:
+                out_path: str | os.PathLike, seeds: Sequence[Any] | None = None,
+                field_map: Sequence[str] | dict[str, str] | None = None,
+                split: str | None = None) -> CurateReport:
     """Run the steps of `recipe_path` over `in_path`; see the module doc."""
     started = time.perf_counter()
     in_path, out_path = Path(in_path), Path(out_path)
+    names = parse_field_map(field_map)
     _cfg, steps = load_curate_config(recipe_path, seeds or ())
     if not out_path.parent.is_dir():
         raise TaneError("output directory does not exist", path=str(out_path.parent))
-    if in_path.suffix.lower() == ".parquet":
-        rows = _read_parquet(in_path)
-    else:
-        rows = _read_jsonl(in_path)
-    kept, rejected = [], []
-    by_reason: dict[str, int] = {}
-    for lineno, line, obj in rows:
-        f = _fields(obj)
+    rows = read_rows(in_path, split)
+    for target, column in names.items():
+        if rows and not any(column in obj for _, _, obj in rows):
+            raise TaneError(f"no row has a column {column!r} (--field {target}={column})",
+                            path=str(in_path), field="field")
+    drops: dict[int, dict] = {}
+    views: list[tuple[int, Fields]] = []
+    for pos, (rowno, _line, obj) in enumerate(rows):
+        f = _fields(obj, names)
         if isinstance(f, str):
             found = obj.get(f)
-            drop = {"reason": "missing_field",
-                    "detail": {"field": f, "found": None if found is None
-                               else type(found).__name__}}
-        else:
-            if f.id is None:
-                f.id = lineno
-            res = run_steps(steps, f)
-            drop = None if res is None else {"reason": res[0], "detail": res[1]}
+            drops[pos] = {"reason": "missing_field",
+                          "detail": {"field": f, "found": None if found is None
+                                     else type(found).__name__}}
+            continue
+        if f.id is None:
+            f.id = rowno
+        views.append((pos, f))
+    results = run_batch(steps, [f for _, f in views])
+    for (pos, _f), res in zip(views, results):
+        if res is not None:
+            drops[pos] = {"reason": res[0], "detail": res[1]}
+    kept, rejected = [], []
+    by_reason: dict[str, int] = {}
+    for pos, (_rowno, line, obj) in enumerate(rows):
+        drop = drops.get(pos)
         if drop is None:
             kept.append(line if line is not None
                         else json.dumps(obj, ensure_ascii=False, default=str))

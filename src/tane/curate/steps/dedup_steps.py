@@ -262,7 +262,7 @@ class EmbeddingDup(IndexDup):
 
     class Params(DedupParams):
         field: DedupField = "instruction"
-        threshold: float = Field(0.9, gt=0.0, le=1.0)
+        threshold: float = Field(0.85, gt=0.0, le=1.0)
         batch_size: int = Field(64, ge=1, le=4096)
 
     def __init__(self, lang, params, seeds=()):
