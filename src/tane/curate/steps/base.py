@@ -117,6 +117,7 @@ class Step:
     langs: ClassVar[tuple[str, ...] | None] = None
     Params: ClassVar[type[BaseModel]] = Params
     stateful: ClassVar[bool] = False
+    reasons: ClassVar[tuple[str, ...]] = ()  # sub-reasons: drops read "<name>:<sub>"
 
     def __init__(self, lang: str, params: BaseModel, seeds: Sequence[Any] = ()):
         self.lang = lang

@@ -264,6 +264,7 @@ class EmbeddingDup(IndexDup):
         field: DedupField = "instruction"
         threshold: float = Field(0.85, gt=0.0, le=1.0)
         batch_size: int = Field(64, ge=1, le=4096)
+        threads: int = Field(1, ge=1, le=256, description="BLAS threads of the encoder")
 
     def __init__(self, lang, params, seeds=()):
         super().__init__(lang, params, seeds)
@@ -273,7 +274,7 @@ class EmbeddingDup(IndexDup):
             raise TaneError(f"step {self.name!r} needs the embed extra: {PIP}",
                             field="name")
         self.index = EmbeddingIndex(threshold=params.threshold,
-                                    batch_size=params.batch_size)
+                                    batch_size=params.batch_size, threads=params.threads)
 
     def prepare(self, batch: Sequence[Fields]) -> None:
         self.index.prepare(batch, [self.text_of(f) for f in batch])

@@ -19,6 +19,7 @@ class RestatesQuestion(Step):
     length (so a label quoted among the options, 「ポジティブ」, is not a restatement)."""
 
     name = "restates_question"
+    reasons = ("contained", "rouge")
 
     class Params(Params):
         threshold: float = Field(0.8, ge=0.0, le=1.0)
@@ -69,6 +70,7 @@ class MetaText(Step):
     ``extra_openers``. The detail names the pattern and the matched text."""
 
     name = "meta_text"
+    reasons = ("pattern", "opener")
 
     class Params(Params):
         fields: list[FieldName] = ["instruction", "output"]

@@ -12,13 +12,18 @@ class Length(Step):
     """Too short / too long, in characters (ja) or words (en); ``any`` decides per text."""
 
     name = "length"
+    reasons = ("instruction_too_short", "instruction_too_long", "output_too_short",
+               "output_too_long")
 
     class Params(Params):
         unit: Literal["auto", "chars", "words"] = "auto"
-        instruction_min: Optional[int] = Field(None, ge=0)
-        instruction_max: Optional[int] = Field(None, ge=1)
-        output_min: Optional[int] = Field(None, ge=0)
-        output_max: Optional[int] = Field(None, ge=1)
+        instruction_min: Optional[int] = Field(None, ge=0,
+                                               description="unset: 5 chars / 3 words")
+        instruction_max: Optional[int] = Field(None, ge=1,
+                                               description="unset: 1000 chars / 300 words")
+        output_min: Optional[int] = Field(None, ge=0, description="unset: 1 char / 1 word")
+        output_max: Optional[int] = Field(None, ge=1,
+                                          description="unset: 4000 chars / 1500 words")
 
     DEFAULTS = {"chars": {"instruction": (5, 1000), "output": (1, 4000)},
                 "words": {"instruction": (3, 300), "output": (1, 1500)}}

@@ -16,6 +16,7 @@ class Repetition(Step):
     earlier line (with at least ``min_lines`` lines)."""
 
     name = "repetition"
+    reasons = ("lines", "ngram")
 
     class Params(Params):
         fields: list[FieldName] = ["instruction", "output"]

@@ -17,6 +17,7 @@ class ScriptRatio(Step):
     URLs ignored). Texts with fewer than ``min_letters`` letters are not judged."""
 
     name = "script_ratio"
+    reasons = ("low_japanese", "low_kana")
     langs = ("ja",)
 
     class Params(Params):
@@ -65,6 +66,7 @@ class MixedLanguage(Step):
     """
 
     name = "mixed_language"
+    reasons = ("chinese", "english")
     langs = ("ja",)
 
     class Params(Params):
@@ -144,6 +146,7 @@ class ChineseDrift(MixedLanguage):
     """`mixed_language` with only the Chinese checks (its sub-reason is ``chinese``)."""
 
     name = "chinese_drift"
+    reasons = ("chinese",)
 
     class Params(MixedLanguage.Params):
         english: bool = False

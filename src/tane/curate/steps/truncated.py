@@ -22,6 +22,7 @@ class Truncated(Step):
     not when the output ends in a code block, a list item or a table row."""
 
     name = "truncated"
+    reasons = ("finish_reason", "open_code_block", "unfinished_sentence")
 
     class Params(Params):
         finish_reason: bool = True
