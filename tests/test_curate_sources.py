@@ -129,3 +129,15 @@ def test_cli_field_mapping_and_a_column_no_row_has(tmp_path, cfg):
     out.unlink()
     res = CliRunner().invoke(app, args + ["--split", "train"])
     assert res.exit_code == 2 and "--split" in res.output and not out.exists()
+
+
+def test_unreadable_dataset_is_one_line_and_writes_nothing(tmp_path, cfg):
+    d = tmp_path / "broken"
+    d.mkdir()
+    (d / "state.json").write_text("{not json", encoding="utf-8")
+    (d / "dataset_info.json").write_text("{}", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    res = CliRunner().invoke(app, ["curate", str(d), "-r", str(cfg), "-o", str(out)])
+    assert res.exit_code == 2
+    assert "cannot read the dataset" in res.output and str(d.name) in res.output
+    assert not out.exists() and not (tmp_path / "out.rejected.jsonl").exists()

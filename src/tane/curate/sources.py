@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -81,29 +82,30 @@ def _is_saved_dataset(path: Path) -> bool:
 
 def _read_with_datasets(path: Path, split: str | None) -> list[Row]:
     datasets = _need_datasets(path)
-    try:
-        if path.is_dir() and _is_saved_dataset(path):
-            ds = datasets.load_from_disk(str(path))
-        elif path.is_dir():
-            ds = datasets.load_dataset(str(path))
-        else:
-            builder = _BUILDERS[path.suffix.lower()]
-            kw = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
-            ds = datasets.load_dataset(builder, data_files=str(path), **kw)
-    except TaneError:
-        raise
-    except Exception as e:  # datasets/pyarrow raise many types for unreadable data
-        raise TaneError(f"cannot read the dataset: {type(e).__name__}: "
-                        f"{str(e).splitlines()[0] if str(e) else ''}", path=str(path)) \
-            from None
-    if isinstance(ds, (datasets.DatasetDict, dict)):
-        ds = _pick_split(ds, split, path)
-    elif split is not None and split != "train":
-        raise TaneError(f"no split {split!r}; the dataset has one split", path=str(path),
-                        field="split")
-    if not isinstance(ds, datasets.Dataset):
-        raise TaneError(f"not a dataset: {type(ds).__name__}", path=str(path))
-    return _rows(ds)
+    # load_dataset converts data files to Arrow in a cache: a temporary one, removed
+    # once the rows are read, so curating leaves nothing behind
+    with tempfile.TemporaryDirectory(prefix="tane-curate-") as cache:
+        try:
+            if path.is_dir() and _is_saved_dataset(path):
+                ds = datasets.load_from_disk(str(path))
+            elif path.is_dir():
+                ds = datasets.load_dataset(str(path), cache_dir=cache)
+            else:
+                kw = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
+                ds = datasets.load_dataset(_BUILDERS[path.suffix.lower()],
+                                           data_files=str(path), cache_dir=cache, **kw)
+        except Exception as e:  # datasets/pyarrow raise many types for unreadable data
+            first = str(e).splitlines()[0] if str(e) else ""
+            raise TaneError(f"cannot read the dataset: {type(e).__name__}: {first}",
+                            path=str(path)) from None
+        if isinstance(ds, (datasets.DatasetDict, dict)):
+            ds = _pick_split(ds, split, path)
+        elif split is not None and split != "train":
+            raise TaneError(f"no split {split!r}; the dataset has one split",
+                            path=str(path), field="split")
+        if not isinstance(ds, datasets.Dataset):
+            raise TaneError(f"not a dataset: {type(ds).__name__}", path=str(path))
+        return _rows(ds)
 
 
 def read_rows(path: str | os.PathLike, split: str | None = None) -> list[Row]:
