@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from tane.curate.prefilter import PrefixFilter, elements
 from tane.curate.rouge import NoveltyIndex, rouge_l_f
+from tane.curate.simjoin import candidate_pairs
 
 VOCAB = [f"w{i}" for i in range(8)]
 
@@ -66,6 +67,54 @@ def test_prefilter_greedy_equals_brute_force(spec, threshold, chunk_size):
     assert got == scan.check_batch_and_add(texts)  # same scores and top lists too
 
 
+@settings(max_examples=200, deadline=None)
+@given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.85, 1.0]), st.integers(0, 60),
+       st.sampled_from([0.0, 0.7]))
+def test_join_greedy_equals_brute_force(spec, threshold, split_at, floor):
+    """The batch join (all pairs at once, then the greedy walk) decides as brute force
+    and reports the same scores and top lists as a scan, also when part of the corpus
+    is indexed by an earlier call (old-new pairs) and for check() without adding."""
+    lists = materialise(spec)
+    texts = [" ".join(t) for t in lists]
+    ref = brute_greedy(lists, threshold)
+    join = NoveltyIndex(split, threshold=threshold, method="join")
+    scan = NoveltyIndex(split, threshold=threshold, method="scan")
+    k = min(split_at, len(texts))
+    got = join.check_batch_and_add(texts[:k]) + join.check_batch_and_add(texts[k:])
+    assert [r.keep for r in got] == ref
+    assert got == scan.check_batch_and_add(texts)
+    assert len(join) == len(scan) == sum(ref)
+    if floor == 0.0:  # report_floor 0: every pair counts, the join is not used
+        low = NoveltyIndex(split, threshold=threshold, method="join", report_floor=0.0)
+        assert [r.keep for r in low.check_batch_and_add(texts)] == ref
+    probe = NoveltyIndex(split, threshold=threshold, method="join")
+    for t in texts[:k]:
+        probe.add(t)
+    checked = [probe.check(t) for t in texts[k:]]
+    again = NoveltyIndex(split, threshold=threshold, method="scan")
+    for t in texts[:k]:
+        again.add(t)
+    assert checked == [again.check(t) for t in texts[k:]]
+
+
+@settings(max_examples=200, deadline=None)
+@given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]), st.integers(0, 60))
+def test_join_candidates_never_miss_a_pair_at_or_above_the_cutoff(spec, threshold, n_old):
+    lists = [t for t in materialise(spec) if t]
+    index = NoveltyIndex(split, threshold=threshold)
+    encs = [index._encode(t) for t in lists]
+    n_old = min(n_old, len(encs))
+    u, v = candidate_pairs(encs, index._cut, index._len_range, n_old=n_old)
+    pairs = set(zip(u.tolist(), v.tolist()))
+    assert len(pairs) == len(u) and all(a < b for a, b in pairs)
+    for b in range(len(lists)):
+        for a in range(b):
+            if rouge_l_f(lists[b], lists[a]) >= threshold and b >= n_old:
+                assert (a, b) in pairs, (lists[a], lists[b])
+            if b < n_old:
+                assert (a, b) not in pairs  # old-old pairs are never produced
+
+
 @settings(max_examples=150, deadline=None)
 @given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]))
 def test_candidates_never_miss_a_pair_at_or_above_the_cutoff(spec, threshold):
@@ -94,7 +143,7 @@ def tie_pair(lcs, la, lb):
 def test_exact_threshold_ties(lcs, la, lb):
     first, second = tie_pair(lcs, la, lb)
     ref = brute_greedy([first.split(), second.split()], 0.7)
-    for method in ("prefilter", "scan"):
+    for method in ("prefilter", "scan", "join"):
         res = NoveltyIndex(split, method=method).check_batch_and_add([first, second])
         assert [r.keep for r in res] == ref
     # shuffled token order inside the shared part changes the LCS but not the multiset
@@ -103,8 +152,9 @@ def test_exact_threshold_ties(lcs, la, lb):
     rng.shuffle(toks)
     pair = [first, " ".join(toks)]
     ref = brute_greedy([p.split() for p in pair], 0.7)
-    assert [r.keep for r in NoveltyIndex(split, method="prefilter")
-            .check_batch_and_add(pair)] == ref
+    for method in ("prefilter", "join"):
+        assert [r.keep for r in NoveltyIndex(split, method=method)
+                .check_batch_and_add(pair)] == ref
 
 
 def test_multiset_elements_and_overlap_bound():
@@ -123,6 +173,29 @@ def test_auto_switches_to_prefilter_on_large_indexes(monkeypatch):
     auto = NoveltyIndex(split, method="auto", chunk_size=32)
     got = [r.keep for r in auto.check_batch_and_add(texts)]
     assert auto._pf is not None
+    assert got == brute_greedy(lists, 0.7)
+
+
+def test_auto_uses_the_join_for_large_batches(monkeypatch):
+    import tane.curate.rouge as rouge_mod
+    import tane.curate.simjoin as simjoin_mod
+
+    calls = []
+    real = simjoin_mod.candidate_pairs
+
+    def counting(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rouge_mod, "candidate_pairs", counting)
+    monkeypatch.setattr(rouge_mod, "_AUTO_JOIN", 100)
+    rng = random.Random(4)
+    lists = [[rng.choice(VOCAB) for _ in range(rng.randint(0, 12))] for _ in range(300)]
+    texts = [" ".join(t) for t in lists]
+    auto = NoveltyIndex(split, method="auto")
+    got = [r.keep for r in auto.check_batch_and_add(texts[:250])]
+    got += [r.keep for r in auto.check_batch_and_add(texts[250:])]  # small batch: scan
+    assert calls == [sum(1 for t in lists[:250] if t)]
     assert got == brute_greedy(lists, 0.7)
 
 

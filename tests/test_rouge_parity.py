@@ -120,22 +120,24 @@ def ja_corpus(n, seed):
 
 
 @pytest.mark.parametrize("seed", [1, 2])
-@pytest.mark.parametrize("chunk_size", [1, 7, 1024])
-def test_greedy_decisions_match_rouge_score_english(seed, chunk_size):
+@pytest.mark.parametrize("chunk_size,method", [(1, "auto"), (7, "auto"), (1024, "auto"),
+                                               (1024, "join")])
+def test_greedy_decisions_match_rouge_score_english(seed, chunk_size, method):
     texts = en_corpus(300, seed)
     ref = ref_greedy(EN_SCORER, texts)
-    index = NoveltyIndex("rouge", chunk_size=chunk_size)
+    index = NoveltyIndex("rouge", chunk_size=chunk_size, method=method)
     assert [r.keep for r in index.check_batch_and_add(texts)] == ref
     assert len(index) == sum(ref)
     assert 0 < sum(ref) < len(texts)
 
 
 @pytest.mark.parametrize("seed", [3, 4])
-@pytest.mark.parametrize("chunk_size", [1, 16, 1024])
-def test_greedy_decisions_match_rouge_score_japanese(seed, chunk_size):
+@pytest.mark.parametrize("chunk_size,method", [(1, "auto"), (16, "auto"), (1024, "auto"),
+                                               (1024, "join")])
+def test_greedy_decisions_match_rouge_score_japanese(seed, chunk_size, method):
     texts = ja_corpus(250, seed)
     ref = ref_greedy(JA_SCORER, texts)
-    index = NoveltyIndex("char", chunk_size=chunk_size)
+    index = NoveltyIndex("char", chunk_size=chunk_size, method=method)
     assert [r.keep for r in index.check_batch_and_add(texts)] == ref
     assert 0 < sum(ref) < len(texts)
 
@@ -163,20 +165,22 @@ def test_threshold_ties(lcs, la, lb, dropped):
     assert same_float(rouge_l_f(second.split(), first.split()), ref)
     assert (ref > 0.7) == dropped
     assert ref_greedy(EN_SCORER, [first, second]) == [True, not dropped]
-    index = NoveltyIndex("rouge")
-    res = index.check_batch_and_add([first, second])
-    assert [r.keep for r in res] == [True, not dropped]
-    if ref >= 0.7:  # ties reach report_floor (== threshold by default)
-        assert same_float(res[1].max_score, ref) and res[1].top == [(first, ref)]
-    else:
-        assert res[1].max_score == 0.0 and res[1].top == []
+    for method in ("scan", "join"):
+        index = NoveltyIndex("rouge", method=method)
+        res = index.check_batch_and_add([first, second])
+        assert [r.keep for r in res] == [True, not dropped]
+        if ref >= 0.7:  # ties reach report_floor (== threshold by default)
+            assert same_float(res[1].max_score, ref) and res[1].top == [(first, ref)]
+        else:
+            assert res[1].max_score == 0.0 and res[1].top == []
     low = NoveltyIndex("rouge", report_floor=0.0).check_batch_and_add([first, second])
     assert same_float(low[1].max_score, ref) and low[1].top == [(first, ref)]
 
 
-def test_empty_never_matches():
+@pytest.mark.parametrize("method", ["auto", "join"])
+def test_empty_never_matches(method):
     assert rouge_l_f([], []) == 0.0 and ref_f(EN_SCORER, "", "") == 0
-    index = NoveltyIndex("rouge")
+    index = NoveltyIndex("rouge", method=method)
     results = index.check_batch_and_add(["", "!!!", "", "a cat", "a cat", "   "])
     assert [r.keep for r in results] == [True, True, True, True, False, True]
     assert results[0].max_score == 0.0 and results[0].top == []
@@ -232,3 +236,25 @@ def test_parameter_validation():
         NoveltyIndex("rouge", report_floor=2)
     res = NoveltyIndex("rouge", top_k=0).check_batch_and_add(["a b c", "a b c"])
     assert res[1] == type(res[1])(False, 1.0, [])
+
+
+FEW_EN = ["the", "cat", "sat", "Mat", "on", "!", ","]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(FEW_EN), max_size=12), max_size=30),
+       st.sampled_from([0.5, 0.7]))
+def test_join_matches_rouge_score_english_property(word_lists, threshold):
+    """method=join on the rouge tokenizer (empty token lists included) decides as a
+    rouge_score greedy loop."""
+    texts = [" ".join(w) for w in word_lists]
+    got = NoveltyIndex("rouge", threshold=threshold, method="join").check_batch_and_add(texts)
+    assert [r.keep for r in got] == ref_greedy(EN_SCORER, texts, threshold)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet="あいのを日本、。 ", max_size=16), max_size=30),
+       st.sampled_from([0.5, 0.7]))
+def test_join_matches_rouge_score_japanese_char_property(texts, threshold):
+    got = NoveltyIndex("char", threshold=threshold, method="join").check_batch_and_add(texts)
+    assert [r.keep for r in got] == ref_greedy(JA_SCORER, texts, threshold)

@@ -25,6 +25,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
 from tane.curate.prefilter import PrefixFilter
+from tane.curate.simjoin import candidate_pairs, pair_lcs
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -35,7 +36,11 @@ _CUT_MARGIN = 1e-6       # rapidfuzz cutoff slack; survivors are re-scored exact
 # 100k texts (English: 76 s vs 49 s wall, equal CPU time), so auto scans for now.
 _AUTO_PREFILTER: int | None = None
 _MAX_PAIRS = 2_000_000    # candidate pairs scored per rapidfuzz cpdist call
-METHODS = ("auto", "scan", "prefilter")
+# method="auto": a batch of at least this many texts (and at least 1/_AUTO_JOIN_RATIO of
+# the indexed ones) is resolved with the batch join (`tane.curate.simjoin`).
+_AUTO_JOIN = 2000
+_AUTO_JOIN_RATIO = 8
+METHODS = ("auto", "scan", "prefilter", "join")
 
 
 def _fmeasure(lcs: int, n_pred: int, n_target: int) -> float:
@@ -101,10 +106,14 @@ class NoveltyIndex:
     threshold. Lower values report more context for kept texts but prune less work.
     method: how a query finds the indexed texts to score. ``scan`` scores every indexed
     text of a feasible length (C++ cdist); ``prefilter`` generates candidates from an
-    inverted index of rare-token prefixes (`tane.curate.prefilter`: exact, it never
-    skips a pair that can reach the cutoff, so results are identical) and scores only
-    those; ``auto`` (default) currently scans (``_AUTO_PREFILTER``: the prefilter was not
-    faster on the synthetic bench data). With ``report_floor=0`` every method scans.
+    inverted index of rare-token prefixes (`tane.curate.prefilter`) and scores only
+    those; ``join`` finds every pair of a whole batch (and of the batch with the index)
+    that can reach the cutoff at once (`tane.curate.simjoin`: a vectorised prefix and
+    positional filter over texts in length order), scores those pairs, then walks the
+    batch in order. All three are exact: they never skip a pair that can reach the
+    cutoff, so decisions, scores and top lists are identical. ``auto`` (default) joins
+    batches of at least ``_AUTO_JOIN`` texts (and not much smaller than the index) and
+    scans otherwise. With ``report_floor=0`` every method scans.
     """
 
     def __init__(self, tokenizer: str | Callable[[str], list[str]] = "auto",
@@ -327,12 +336,69 @@ class NoveltyIndex:
         top = [(self._keys[int(gids[o])], float(fs[o])) for o in order]
         return NoveltyResult(keep, float(fs.max()), top)
 
+    def _use_join(self, n_batch: int) -> bool:
+        if self._cut <= 0:
+            return False
+        if self.method == "join":
+            return True
+        return (self.method == "auto" and n_batch >= _AUTO_JOIN
+                and n_batch * _AUTO_JOIN_RATIO >= len(self._encs))
+
+    def _run_join(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
+                  encs: list[str], on_progress: Callable[[int, int], None] | None
+                  ) -> list[NoveltyResult]:
+        """All pairs reaching the cutoff at once (`tane.curate.simjoin`), then the greedy
+        walk in order over those pairs: same decisions, scores and top lists as a scan."""
+        n_old = len(self._encs)
+        new = [i for i, e in enumerate(encs) if e]
+        everything = self._encs + [encs[i] for i in new]
+        u, v = candidate_pairs(everything, self._cut, self._len_range, n_old=n_old,
+                               new_vs_new=add)
+        lcs = pair_lcs(everything, u, v, self.workers)
+        lens = np.fromiter((len(e) for e in everything), dtype=np.float64,
+                           count=len(everything))
+        # u precedes v in greedy order: v is the text checked, u the indexed one
+        fs = _fmeasure_np(lcs, lens[u], lens[v])
+        ok = fs >= self._cut
+        u, v, fs = u[ok], v[ok], fs[ok]
+        order = np.lexsort((u, v))
+        u, v, fs = u[order], v[order], fs[order]
+        bounds = np.searchsorted(v, np.arange(n_old, len(everything) + 1))
+        gid_of = np.full(len(everything), -1, dtype=np.int64)  # -1: not indexed
+        gid_of[:n_old] = np.arange(n_old)
+        results: list[NoveltyResult] = []
+        k = 0
+        n = len(encs)
+        for i, enc in enumerate(encs):
+            if enc:
+                a, b = bounds[k], bounds[k + 1]
+                if a == b:
+                    res = NoveltyResult(True, 0.0, [])
+                else:
+                    gids = gid_of[u[a:b]]
+                    sel = gids >= 0
+                    res = self._result(gids[sel], fs[a:b][sel])
+            else:
+                res = NoveltyResult(True, 0.0, [])
+            results.append(res)
+            if add and res.keep:
+                self._n_items += 1
+                if enc:
+                    gid_of[n_old + k] = self._append(enc, texts[i] if keys is None
+                                                     else keys[i])
+            k += bool(enc)
+            if on_progress is not None and ((i + 1) % self.chunk_size == 0 or i + 1 == n):
+                on_progress(i + 1, n)
+        return results
+
     def _run(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
              on_progress: Callable[[int, int], None] | None = None) -> list[NoveltyResult]:
         token_lists = [self._tokenize(t) for t in texts]
         self._learn(token_lists)
         encs = [self._encode(toks) for toks in token_lists]
         n = len(encs)
+        if self._use_join(n):
+            return self._run_join(texts, keys, add, encs, on_progress)
         results: list[NoveltyResult] = []
         for c0 in range(0, n, self.chunk_size):
             chunk = encs[c0:c0 + self.chunk_size]

@@ -1,0 +1,223 @@
+"""Exact ROUGE-L candidate pairs for a whole batch at once (a vectorised similarity join).
+
+Greedy near-duplicate removal is order-dependent, but the set of *pairs* whose F reaches
+the cutoff is not: `NoveltyIndex` (method ``join``) finds every such pair among a batch
+(and between the batch and what is already indexed) with this module, scores them
+exactly, and then walks the batch in order, keeping a text iff none of its pairs with an
+earlier *kept* text scores above the threshold. Decisions equal brute force because no
+pair that can reach the cutoff is ever skipped:
+
+- Bound. ROUGE-L F = 2·LCS/(la+lb) (rouge_score's 2PR/(P+R) is the same number up to a
+  few ulps, and ``cut`` sits 1e-6 below every F that matters), so a pair reaching the
+  cutoff has ``LCS >= need(la, lb) = floor(cut·(la+lb)/2) + 1``. The LCS is a common
+  sub-multiset of both token lists, so the multiset intersection is at least as large.
+- Multisets as sets: the i-th occurrence of token t is the element (t, i). Elements are
+  ordered globally by how many texts of the batch hold them, rarest first.
+- Length order. Texts are ranked by (length, position). A pair is found once, from its
+  later-ranked (longer or equal) side x probing the earlier-ranked side y, and only y
+  with ``len(y) >= lo(len(x))`` (the shortest partner length that can reach the cutoff).
+- Prefix filter. If |A ∩ B| >= k, the first |A|-k+1 elements of A and the first |B|-k+1
+  elements of B share one. For y every partner is at least as long, so k >= need(ly, ly)
+  and y is indexed under its first ``ly - need(ly, ly) + 1`` elements (about 30 % at
+  0.7); x probes with its first ``lx - need(lx, lo(lx)) + 1`` (about 46 %). Longer
+  prefixes than the pair's own k only add candidates.
+- Positional filter (PPJoin). With c shared prefix elements, the last at position i in
+  x and j in y, every common element earlier in the order lies in both prefixes (so it
+  was counted), hence the overlap is at most ``c + min(lx-i-1, ly-j-1)``; pairs whose
+  bound is below ``need(lx, ly)`` are dropped.
+
+Everything runs on numpy arrays (no Python loop per text or per pair); the surviving
+pairs are scored by rapidfuzz (``LCSseq.similarity``: the integer LCS) in C++.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from rapidfuzz import process
+from rapidfuzz.distance import LCSseq
+
+_SLACK = 1 - 1e-12           # never let rounding in cut*(la+lb)/2 raise the bound
+_MAX_CANDIDATES = 12_000_000  # candidate (x, y) rows expanded per block
+_MAX_SCORE = 4_000_000        # pairs per rapidfuzz cpdist call
+
+
+def need(cut: float, la, lb):
+    """Fewest common elements a pair of lengths can have and still reach ``cut``
+    (numpy-vectorised; a lower bound by at most one near exact integers)."""
+    return np.floor(cut * (np.asarray(la) + np.asarray(lb)) / 2 * _SLACK).astype(np.int64) + 1
+
+
+def _tokens(encs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenated code points (one per token) and per-text lengths."""
+    lens = np.fromiter((len(e) for e in encs), dtype=np.int64, count=len(encs))
+    codes = np.frombuffer("".join(encs).encode("utf-32-le"), dtype=np.uint32)
+    return codes, lens
+
+
+def _ordered_elements(codes: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per text, its elements (token, occurrence) as dense ids ranked rarest first
+    (ties by id), sorted ascending; returns (rank per token slot, position in text)."""
+    n = len(lens)
+    item = np.repeat(np.arange(n, dtype=np.int64), lens)
+    starts = np.concatenate(([0], np.cumsum(lens)[:-1])) if n else np.zeros(0, np.int64)
+    # occurrence numbers: group equal tokens inside a text
+    order = np.argsort((item << 21) | codes.astype(np.int64))
+    sc = codes[order].astype(np.int64)
+    si = item[order]
+    brk = np.ones(len(sc), dtype=bool)
+    brk[1:] = (sc[1:] != sc[:-1]) | (si[1:] != si[:-1])
+    run_start = np.maximum.accumulate(np.where(brk, np.arange(len(sc)), 0))
+    occ = np.arange(len(sc)) - run_start
+    del brk, run_start
+    # dense element id = offset[code] + occurrence
+    vmax = int(sc.max()) + 1 if len(sc) else 1
+    maxocc = np.zeros(vmax, dtype=np.int64)
+    np.maximum.at(maxocc, sc, occ)
+    offset = np.concatenate(([0], np.cumsum(maxocc + 1)[:-1]))
+    dense = offset[sc] + occ
+    del sc, occ, maxocc, offset
+    freq = np.bincount(dense)  # each element occurs at most once per text
+    erank = np.empty(len(freq), dtype=np.int64)
+    erank[np.argsort(freq, kind="stable")] = np.arange(len(freq))
+    rank = erank[dense]
+    del dense, erank, freq
+    # sort each text's elements by rank
+    order2 = np.argsort((si << 32) | rank)
+    rank = rank[order2]
+    pos = np.arange(len(rank)) - starts[si[order2]]
+    return rank, pos
+
+
+def candidate_pairs(encs: list[str], cut: float,
+                    len_range: Callable[[int], tuple[int, float]],
+                    n_old: int = 0, new_vs_new: bool = True
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (u, v), u < v, of non-empty `encs` that may reach ``cut`` (> 0).
+
+    The first `n_old` texts are "old": pairs of two old texts are not produced; with
+    ``new_vs_new=False`` only old-new pairs are. `len_range(l)` gives (lo, hi), the
+    partner lengths that can reach the cutoff (NoveltyIndex._len_range)."""
+    if not cut > 0:
+        raise ValueError("candidate_pairs needs a cutoff above 0")
+    n = len(encs)
+    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if n < 2:
+        return empty
+    codes, lens = _tokens(encs)
+    if (lens == 0).any():
+        raise ValueError("candidate_pairs needs non-empty texts")
+    rank, pos = _ordered_elements(codes, lens)
+    del codes
+    item = np.repeat(np.arange(n, dtype=np.int64), lens)
+
+    # texts ranked by (length, index); r_of[text] = its rank
+    by_len = np.lexsort((np.arange(n), lens))
+    r_of = np.empty(n, dtype=np.int64)
+    r_of[by_len] = np.arange(n)
+    sorted_lens = lens[by_len]
+
+    ulens = np.unique(lens)
+    lo_of = {int(l): int(len_range(int(l))[0]) for l in ulens}
+    lo_arr = np.fromiter((lo_of[int(l)] for l in ulens), dtype=np.int64, count=len(ulens))
+    k_probe = need(cut, ulens, lo_arr)
+    k_index = need(cut, ulens, ulens)
+    p_probe = np.clip(ulens - k_probe + 1, 1, ulens)
+    p_index = np.clip(ulens - k_index + 1, 1, ulens)
+    li = np.searchsorted(ulens, lens)
+    lo_rank_of_text = np.searchsorted(sorted_lens, lo_arr[li], side="left")
+
+    tok_len_idx = li[item]
+    is_old = item < n_old
+    in_index = pos < p_index[tok_len_idx]
+    in_probe = pos < p_probe[tok_len_idx]
+    del tok_len_idx
+
+    n_ranks = n + 1
+    pairs_u, pairs_v = [], []
+
+    def join(probe_sel: np.ndarray, index_sel: np.ndarray) -> None:
+        if not probe_sel.any() or not index_sel.any():
+            return
+        # index postings sorted by (element, text rank)
+        ikey = rank[index_sel] * n_ranks + r_of[item[index_sel]]
+        ipos = pos[index_sel]
+        o = np.argsort(ikey)
+        ikey, ipos = ikey[o], ipos[o]
+        # probe postings sorted by (text rank, position)
+        px = item[probe_sel]
+        pr = r_of[px]
+        pe = rank[probe_sel]
+        pp = pos[probe_sel]
+        o = np.lexsort((pp, pr))
+        px, pr, pe, pp = px[o], pr[o], pe[o], pp[o]
+        start = np.searchsorted(ikey, pe * n_ranks + lo_rank_of_text[px], side="left")
+        stop = np.searchsorted(ikey, pe * n_ranks + pr, side="left")
+        cnt = np.maximum(stop - start, 0)
+        # blocks of whole probe texts, about _MAX_CANDIDATES rows each
+        csum = np.cumsum(cnt)
+        ends = np.flatnonzero(np.concatenate((pr[1:] != pr[:-1], [True]))) + 1
+        b0 = 0
+        while b0 < len(pr):
+            base = int(csum[b0 - 1]) if b0 else 0
+            fit = int(np.searchsorted(csum, base + _MAX_CANDIDATES, side="right"))
+            k = int(np.searchsorted(ends, fit, side="right")) - 1
+            if k < 0 or ends[k] <= b0:  # one text alone exceeds the budget
+                k = int(np.searchsorted(ends, b0, side="right"))
+            b1 = int(ends[k])
+            if csum[b1 - 1] > base:
+                _expand(px[b0:b1], pp[b0:b1], start[b0:b1], cnt[b0:b1], ikey, ipos)
+            b0 = b1
+
+    def _expand(px, pp, start, cnt, ikey, ipos) -> None:
+        tot = int(cnt.sum())
+        if not tot:
+            return
+        row = np.repeat(np.arange(len(cnt)), cnt)
+        first = np.concatenate(([0], np.cumsum(cnt)[:-1]))
+        idx = start[row] + (np.arange(tot) - first[row])
+        y_rank = ikey[idx] % n_ranks
+        x = px[row]
+        qi = pp[row]
+        pj = ipos[idx]
+        del idx, row
+        key = x * n_ranks + y_rank
+        o = np.argsort(key, kind="stable")  # stable: positions ascend within a pair
+        key = key[o]
+        brk = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+        last = np.concatenate((brk[1:], [len(key)])) - 1
+        c = last - brk + 1
+        qi_last = qi[o[last]]
+        pj_last = pj[o[last]]
+        ukey = key[brk]
+        xs = ukey // n_ranks
+        ys = by_len[ukey % n_ranks]
+        lx, ly = lens[xs], lens[ys]
+        bound = c + np.minimum(lx - qi_last - 1, ly - pj_last - 1)
+        ok = bound >= need(cut, lx, ly)
+        xs, ys = xs[ok], ys[ok]
+        pairs_u.append(np.minimum(xs, ys))
+        pairs_v.append(np.maximum(xs, ys))
+
+    if new_vs_new:
+        join(in_probe & ~is_old, in_index)  # new x against old and new y
+    else:
+        join(in_probe & ~is_old, in_index & is_old)
+    if n_old:
+        join(in_probe & is_old, in_index & ~is_old)  # old x against shorter new y
+    if not pairs_u:
+        return empty
+    return np.concatenate(pairs_u), np.concatenate(pairs_v)
+
+
+def pair_lcs(encs: list[str], u: np.ndarray, v: np.ndarray, workers: int = -1) -> np.ndarray:
+    """Integer LCS of each pair (encs[u[k]], encs[v[k]]) (rapidfuzz, C++)."""
+    out = np.zeros(len(u), dtype=np.int64)
+    for s in range(0, len(u), _MAX_SCORE):
+        uu = u[s:s + _MAX_SCORE].tolist()
+        vv = v[s:s + _MAX_SCORE].tolist()
+        out[s:s + len(uu)] = process.cpdist([encs[i] for i in uu], [encs[j] for j in vv],
+                                            scorer=LCSseq.similarity, dtype=np.int32,
+                                            workers=workers)
+    return out
