@@ -4,9 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from .base import Strict
+from .base import Sampling, Strict
+
+AGENTS = ("argument", "debate", "conversation", "meeting", "poem", "satire", "instructional",
+          "long_text", "identity")
+DOC_TYPES = (".txt", ".md", ".html", ".htm", ".pdf")
+
+
+class AgentNovelty(Strict):
+    """Near-duplicate questions (ROUGE-L F above ``threshold``); ``scope: chunk`` compares
+    questions about the same document chunk, ``all`` compares every question."""
+
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
+    top_k: int = Field(3, ge=0, le=20)
+    scope: Literal["chunk", "all"] = "chunk"
 
 
 class AgentInstructStage(Strict):
@@ -14,3 +28,37 @@ class AgentInstructStage(Strict):
 
     method: Literal["agent_instruct"]
     max_rounds: int = Field(200, ge=1)
+    mode: Literal["ja", "en"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    # the documents
+    documents: str = Field(description="folder of .txt/.md/.html/.pdf files, relative to "
+                                       "the recipe file")
+    file_types: list[Literal[DOC_TYPES]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(DOC_TYPES), min_length=1)
+    on_bad_file: Literal["error", "skip"] = Field(
+        "error", description="skip: record an unreadable file as a drop and go on")
+    chunk_chars: int = Field(600, ge=50, le=20000, description="most characters per chunk")
+    min_chunk_chars: int = Field(40, ge=1, description="shorter chunks are recorded as drops")
+    # 1. content transformation, 2. seed instructions, 3. refinement
+    agents: list[Literal[AGENTS]] = Field(  # type: ignore[valid-type]
+        default_factory=lambda: list(AGENTS), min_length=1)
+    skill: str = "reading_comprehension"
+    question_types: list[str] | None = Field(None, min_length=1, description=(
+        "types of the skill to draw from; all of them when left out"))
+    taxonomy: str | None = Field(None, description="YAML file adding skills or question "
+                                                   "types, relative to the recipe file")
+    refinement_rounds: int = Field(1, ge=0, le=5, description="Suggester/Editor rounds; 0 = off")
+    request_batch_size: int = Field(4, ge=1, le=256, description="draws per round")
+    transform_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=384)
+    question_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=160)
+    refine_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=160)
+    answer_sampling: Sampling = Sampling(temperature=0.3, top_p=0.9, max_tokens=256)
+    novelty: AgentNovelty = AgentNovelty()
+    templates: dict[str, str] = Field(default_factory=dict,
+                                      description="override template files by name")
+
+    @model_validator(mode="after")
+    def _chunk_sizes(self) -> "AgentInstructStage":
+        if self.min_chunk_chars > self.chunk_chars:
+            raise ValueError("min_chunk_chars cannot exceed chunk_chars")
+        return self
