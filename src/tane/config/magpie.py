@@ -4,13 +4,52 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from .base import Strict
+from .base import Sampling, Strict
+
+
+class MagpieNovelty(Strict):
+    """ROUGE-L near-duplicate filter on first-turn instructions (drop above threshold)."""
+
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
+    top_k: int = Field(3, ge=0, le=20)
 
 
 class MagpieStage(Strict):
-    """Magpie (methods/magpie.py). Fields owned by that module."""
+    """Magpie (methods/magpie.py): the chat model writes the user turn itself from the
+    pre-query template, then answers it. Fields owned by that module."""
 
     method: Literal["magpie"]
     max_rounds: int = Field(200, ge=1)
+    mode: Literal["ja", "en"] = Field("ja", description=(
+        "language of the bundled default system prompt and of the novelty tokenizer"))
+    template: str = Field("auto", description=(
+        "chat template: 'auto' (chat_template_path if set, else the model's own: the "
+        "embedded chat model's GGUF, or a llama.cpp server's /props) or a built-in name "
+        "(chatml, qwen2, qwen3, llama3, gemma, mistral, llm-jp)"))
+    chat_template_path: str | None = Field(None, description=(
+        "a .gguf, a tokenizer_config.json or a Jinja file holding the model's chat template "
+        "(relative to the recipe)"))
+    system_prompt: str | list[str] | None = Field(None, description=(
+        "None: the bundled default for the mode (ja steers to Japanese; en is empty, the "
+        "paper's setting); '': no system turn; a list: one drawn per conversation"))
+    turns: int = Field(1, ge=1, le=8, description="user/assistant turns per conversation")
+    batch_size: int = Field(8, ge=1, le=1024, description="conversations started per round")
+    min_instruction_chars: int = Field(6, ge=1, le=1000)
+    instruction_sampling: Sampling = Sampling(temperature=1.0, top_p=1.0, max_tokens=256)
+    response_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=512)
+    stop: list[str] = Field(default_factory=list, max_length=8, description=(
+        "more stop strings for both calls (the template's own end-of-turn markers are "
+        "always used)"))
+    novelty: MagpieNovelty = MagpieNovelty()
+    templates: dict[str, str] = Field(default_factory=dict, description=(
+        "override the bundled system prompt files (ja_system, en_system)"))
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _non_empty_list(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if isinstance(v, list) and not v:
+            raise ValueError("system_prompt list is empty")
+        return v

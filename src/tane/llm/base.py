@@ -2,6 +2,12 @@
 
 A backend offers ``complete`` (raw text completion) and/or ``chat`` (messages), both
 async, both returning a :class:`Completion` with text, token usage and finish reason.
+
+A backend may serve completion and chat with different models (the embedded one does).
+``complete(prompt, params, target=CHAT)`` asks for a raw completion on the model that
+serves chat, with the prompt already in that model's chat format (Magpie needs this); a
+backend that can do it declares ``RAW_CHAT``. Callers above the backend name such calls
+with the kind ``RAW_CHAT`` (journal keys, provenance, ``StageContext.call``).
 Retries, concurrency limits and the call cache wrap any backend (see ``retry.py`` and
 ``cache.py``); backends do not re-implement them.
 """
@@ -15,6 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 COMPLETION = "completion"
 CHAT = "chat"
 JSON_SCHEMA = "json_schema"
+RAW_CHAT = "raw_chat"  # raw completion on the chat model: a call kind and a capability
 
 
 @dataclass(frozen=True)
@@ -140,15 +147,31 @@ class Backend(Protocol):
     info: ModelInfo
     capabilities: frozenset[str]
 
-    async def complete(self, prompt: str, params: GenParams) -> Completion: ...
+    async def complete(self, prompt: str, params: GenParams,
+                       target: str = COMPLETION) -> Completion:
+        """Raw completion on the model that serves ``target`` (COMPLETION or CHAT). Wrappers
+        pass ``target`` on only when it is not COMPLETION."""
+        ...
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion: ...
 
     def model_for(self, kind: str) -> ModelInfo:
-        """The model that serves calls of ``kind`` (COMPLETION or CHAT), for provenance."""
+        """The model that serves calls of ``kind`` (COMPLETION, CHAT or RAW_CHAT), for
+        provenance."""
         ...
 
     async def aclose(self) -> None: ...
+
+
+@dataclass
+class TemplateSource:
+    """A chat template as a backend knows it: from the model file or the server."""
+
+    template: str
+    source: str  # "gguf:PATH" or "server:URL"
+    name: str = ""
+    bos_token: str = ""
+    eos_token: str = ""
 
 
 @dataclass

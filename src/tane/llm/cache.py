@@ -3,6 +3,8 @@
 The key is a hash of (call kind, model id, prompt or messages, sampling parameters), so
 a rerun in the same run directory replays completed calls for free, and changing a later
 stage reuses every call of the earlier ones. Failed calls are never journaled.
+A raw completion on the chat model is journaled as kind ``raw_chat`` (its own keys, the
+chat model's id), never mixed with completions on the completion model.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import time
 from typing import Protocol
 
 from ..schema import stable_hash
-from .base import CHAT, COMPLETION, Backend, CallStats, Completion, GenParams, ModelInfo
+from .base import (CHAT, COMPLETION, RAW_CHAT, Backend, CallStats, Completion, GenParams,
+                   ModelInfo, TemplateSource)
 
 
 class Journal(Protocol):
@@ -28,13 +31,23 @@ class CachedBackend:
         self.capabilities = inner.capabilities
 
     def model_for(self, kind: str) -> ModelInfo:
-        return self.inner.model_for(kind)
+        return self.inner.model_for(CHAT if kind == RAW_CHAT else kind)
+
+    async def chat_template(self) -> TemplateSource | None:
+        fn = getattr(self.inner, "chat_template", None)
+        return await fn() if fn is not None else None
 
     async def complete(self, prompt: str, params: GenParams,
-                       stats: CallStats | None = None) -> Completion:
+                       stats: CallStats | None = None,
+                       target: str = COMPLETION) -> Completion:
         request = {"prompt": prompt, "params": params.to_dict()}
-        return await self._call(COMPLETION, request, stats,
-                                lambda: self.inner.complete(prompt, params))
+        if target == COMPLETION:
+            return await self._call(COMPLETION, request, stats,
+                                    lambda: self.inner.complete(prompt, params))
+        if target != CHAT:
+            raise ValueError(f"unknown completion target {target!r}")
+        return await self._call(RAW_CHAT, request, stats,
+                                lambda: self.inner.complete(prompt, params, target=CHAT))
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams,
                    stats: CallStats | None = None) -> Completion:

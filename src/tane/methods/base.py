@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..llm.base import CHAT, COMPLETION, CallStats, Completion, GenParams, LLMError
+from ..llm.base import CHAT, COMPLETION, RAW_CHAT, CallStats, Completion, GenParams, LLMError
 from ..llm.cache import CachedBackend
 from ..schema import Drop, Record, stable_hash
 from ..seeds.loader import Seed
@@ -73,10 +73,15 @@ class StageContext:
                 "backend": info.backend}
 
     async def call(self, kind: str, prompt: Any, params: GenParams) -> Completion | LLMError:
-        """One call; a failure that survived the retries comes back as the LLMError."""
+        """One call; a failure that survived the retries comes back as the LLMError.
+        ``kind``: COMPLETION, CHAT, or RAW_CHAT (a raw text prompt in the chat model's own
+        format, completed by the model that serves chat)."""
         try:
             if kind == CHAT:
                 return await self.llm.chat(prompt, params, stats=self.stats.llm)
+            if kind == RAW_CHAT:
+                return await self.llm.complete(prompt, params, stats=self.stats.llm,
+                                               target=CHAT)
             return await self.llm.complete(prompt, params, stats=self.stats.llm)
         except LLMError as e:
             return e
