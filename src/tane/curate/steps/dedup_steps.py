@@ -255,7 +255,7 @@ class EmbeddingDup(IndexDup):
     (Universal Sentence Encoder multilingual v3, numpy only; needs the ``embed`` extra)
     with a kept record at least ``threshold``. Texts are encoded ``batch_size`` at a
     time; cosines are computed blockwise. Catches paraphrases and translations that
-    share few characters; also pairs that differ only in a number or a name."""
+    share few characters."""
 
     name = "embedding_dup"
     score_name = "cosine"
