@@ -149,6 +149,15 @@ def drop_reasons(rejected: list[dict], stats_json: dict | None) -> dict[str, Any
     return out
 
 
+def _grid_coverage(rows: list[dict], rejected: list[dict], source: dict | None):
+    """Per-cell coverage when the records came from a requirement grid (else None)."""
+    from tane.report.coverage import grid_coverage
+
+    ds = (source or {}).get("dataset")
+    run_dir = Path(ds).parent if ds and Path(ds).name == "dataset.jsonl" else None
+    return grid_coverage(rows, rejected, run_dir)
+
+
 def compute_stats(rows: list[dict], rejected: list[dict] | None = None,
                   stats_json: dict | None = None, field: str = "instruction",
                   top_verbs: int = 20, source: dict | None = None) -> DatasetStats:
@@ -206,6 +215,9 @@ def compute_stats(rows: list[dict], rejected: list[dict] | None = None,
         "duplicates": duplicate_clusters(texts),
         "drops": drop_reasons(rejected or [], stats_json),
     }
+    cov = _grid_coverage(rows, rejected or [], source)
+    if cov is not None:
+        report["grid_coverage"] = cov
     return DatasetStats(source=source or {}, report=report, lengths_raw=lengths)
 
 
@@ -314,3 +326,7 @@ def print_report(st: DatasetStats, info: dict[str, Any] | None, console) -> None
             for reason, n in c.items():
                 t.add_row("stats.json", stage, lbl(reason), str(n))
         console.print(t)
+    if rep.get("grid_coverage"):
+        from tane.report.coverage import print_coverage
+
+        print_coverage(rep["grid_coverage"], console)

@@ -1,0 +1,234 @@
+"""Requirement grid (task x theme): domain questions per cell, then answers to conventions.
+
+The recipe declares axes (e.g. tasks {explain, fix, write code} x themes {mean/variance,
+hypothesis tests, regression}); every combination of one value per axis is a cell with a
+requested count. Each round:
+
+1. Pick up to ``request_batch_size`` cells, the least filled first (kept / requested; the
+   weights are in the requested counts), never more than a cell still needs, never a cell
+   that is full or has used up its attempts.
+2. Ask for one question per pick from the cell's requirements (descriptions and details
+   of its values) with code-free example questions: no code snippet is in this prompt.
+   With ``snippets`` (OSS-Instruct style) each question is inspired by one user-supplied
+   snippet instead, taken in a seeded rotation so every snippet is used evenly.
+3. Drop empty, cut, off-language questions and near-duplicates (ROUGE-L against the
+   questions and few-shot questions of the cell, or of the whole run); beyond what the
+   runner still needs, the least needed become ``over_target``.
+4. Answer each question with the conventions (coding rules, answer format) and the
+   cell's few-shot pairs (most specific pattern first).
+
+Every drop carries its cell in ``detail``; every record its cell and axes in provenance.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..config.grid import GridStage
+from ..curate.langid import detect
+from ..curate.rouge import NoveltyIndex
+from ..curate.tokenize import resolve_tokenizer_name
+from ..llm.base import Completion, LLMError
+from ..prompts import check_overrides, load_template
+from ..schema import Provenance, Record, stable_hash
+from .base import KINDS, Batch, StageContext, as_messages
+from .grid_spec import (Fill, Shot, Snippet, has_code, load_shots, load_snippets, pick_shots,
+                        prose, requirements, shots_for)
+
+HEADS = {"ja": ("### 条件:", "### 質問:", "### 回答:", "### 参考のコード:"),
+         "en": ("### Requirements:", "### Question:", "### Answer:", "### Reference code:")}
+_LABEL = re.compile(r"^\s*(質問|問題|Question)\s*[:：]\s*", re.I)
+OTHER_LANGS = {"ja": ("en", "zh", "ko"), "en": ("ja", "zh", "ko")}
+
+
+@dataclass
+class Candidate:
+    cell: int
+    question: str
+    call_seed: int | None
+    example_ids: list[str]
+    snippet: Snippet | None
+    max_rouge: float = 0.0
+    similar: list[dict[str, Any]] | None = None
+
+
+def clean_question(text: str) -> str:
+    return _LABEL.sub("", text.strip(), count=1).strip()
+
+
+class Grid:
+    def __init__(self, cfg: GridStage, ctx: StageContext):
+        self.cfg, self.ctx = cfg, ctx
+        lang, style = cfg.mode, cfg.prompt_style
+        self.kind = KINDS[style]
+        q_name = f"{lang}_question{'_snippet' if cfg.snippets else ''}_{style}"
+        a_name = f"{lang}_answer_{style}"
+        check_overrides(cfg.templates, [q_name, a_name])
+        self.tpl_question = load_template("grid", q_name, cfg.templates, ctx.base_dir)
+        self.tpl_answer = load_template("grid", a_name, cfg.templates, ctx.base_dir)
+        self.cells = cfg.cells()
+        self.fill = Fill([cfg.quota(c) for c in self.cells], cfg.max_attempts)
+        self.shots: list[Shot] = load_shots(cfg, ctx.base_dir)
+        self.cell_shots = [shots_for(c, self.shots) for c in self.cells]
+        self.snippets: list[Snippet] = []
+        if cfg.snippets:
+            self.snippets = load_snippets(cfg.snippets, ctx.base_dir)
+            ctx.rng("snippets").shuffle(self.snippets)
+        self.sent = 0  # question prompts so far (the snippet rotation)
+        heads = HEADS[lang]
+        self.q_stop = (tuple("\n" + h for h in heads) + ("\n\n\n",)
+                       if self.kind == "completion" else ())
+        self.a_stop = tuple("\n" + h for h in heads) if self.kind == "completion" else ()
+        nov = cfg.novelty
+        self.novelty = {"tokenizer": resolve_tokenizer_name(nov.tokenizer, lang),
+                        "threshold": nov.threshold, "scope": nov.scope}
+        self.conventions_id = stable_hash(cfg.conventions.model_dump(), 10)
+        n_idx = len(self.cells) if nov.scope == "cell" else 1
+        self.indexes = [NoveltyIndex(tokenizer=nov.tokenizer, lang=lang,
+                                     threshold=nov.threshold, top_k=nov.top_k,
+                                     report_floor=0.0) for _ in range(n_idx)]
+        for i, own in enumerate(self.cell_shots if nov.scope == "cell" else [self.shots]):
+            for s in own:
+                self.indexes[i].add(s.question, key=f"fewshot:{s.id}")
+
+    # -- prompts -------------------------------------------------------------------
+    def _index(self, cell: int) -> NoveltyIndex:
+        return self.indexes[cell if self.cfg.novelty.scope == "cell" else 0]
+
+    def _wrap(self, text: str) -> Any:
+        # a completion prompt ends with the label the model continues ("### 質問:")
+        return text if self.kind == "completion" else as_messages(text)
+
+    def question_examples(self, cell: int, rng) -> list[Shot]:
+        """Code-free example questions: the cell's own (most specific first) last, nearest
+        the question asked; others' before them, so the format is shown either way."""
+        k = self.cfg.num_question_examples
+        own = [s for s in self.cell_shots[cell] if not has_code(s.question)]
+        mine = pick_shots(own, k, rng)
+        rest = [s for s in self.shots if s not in own and not has_code(s.question)]
+        others = rng.sample(rest, min(k - len(mine), len(rest)))
+        return others + mine[::-1]
+
+    def question_prompt(self, r: int, j: int, cell: int) -> tuple[str, list[str],
+                                                                  Snippet | None]:
+        """(prompt text, example ids, snippet) for the j-th question of round r."""
+        rng = self.ctx.rng("question", r, j)
+        exs = self.question_examples(cell, rng)
+        snippet = self.snippets[self.sent % len(self.snippets)] if self.snippets else None
+        text = self.tpl_question.render(
+            requirements=requirements(self.cfg, self.cells[cell].values),
+            examples=[{"requirements": requirements(self.cfg, s.pattern),
+                       "question": s.question} for s in exs],
+            snippet=snippet)
+        return text, [s.id for s in exs], snippet
+
+    def answer_prompt(self, c: Candidate, rid: str) -> tuple[str, list[str]]:
+        rng = self.ctx.rng("answer", rid)
+        exs = pick_shots(self.cell_shots[c.cell], self.cfg.num_examples, rng)
+        text = self.tpl_answer.render(
+            conventions=self.cfg.conventions, question=c.question,
+            requirements=requirements(self.cfg, self.cells[c.cell].values),
+            examples=[{"question": s.question, "answer": s.answer} for s in exs])
+        return text, [s.id for s in exs]
+
+    # -- checks --------------------------------------------------------------------
+    def _text_problem(self, what: str, res: Completion, text: str) -> tuple[str, dict] | None:
+        if res.finish_reason == "length":
+            return f"truncated_{what}", {"raw": res.text[:500]}
+        if not text:
+            return f"empty_{what}", {}
+        if self.cfg.check_language:
+            lang, conf = detect(prose(text))
+            if lang in OTHER_LANGS[self.cfg.mode]:
+                return "off_language", {"field": what, "detected": lang,
+                                        "confidence": round(conf, 3)}
+        return None
+
+    def _drop(self, batch: Batch, reason: str, text: str, cell: int,
+              rid: str | None = None, **detail: Any) -> None:
+        batch.drops.append(self.ctx.drop(reason, text, rid, cell=self.cells[cell].key,
+                                         **detail))
+
+    # -- one round -----------------------------------------------------------------
+    async def round(self, r: int, need: int) -> Batch:
+        ctx, cfg, batch, fill = self.ctx, self.cfg, Batch(), self.fill
+        picks = fill.allocate(cfg.request_batch_size, ctx.rng("allocate", r)) if need > 0 else []
+        if not picks:
+            return batch
+        built = []
+        for j, cell in enumerate(picks):
+            built.append(self.question_prompt(r, j, cell))
+            fill.attempts[cell] += 1
+            self.sent += 1
+        ctx.stats.items_in += len(picks)
+        params = [cfg.question_sampling.to_params(self.q_stop, ctx.seed_for("question", r, j))
+                  for j in range(len(picks))]
+        results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
+        cands: list[Candidate] = []
+        for cell, (_, ex_ids, snip), p, res in zip(picks, built, params, results):
+            extra = {"round": r} | ({"snippet": snip.id} if snip else {})
+            if isinstance(res, LLMError):
+                self._drop(batch, f"llm_error:{res.reason}", "", cell, **extra)
+                continue
+            q = clean_question(res.text)
+            bad = self._text_problem("question", res, q)
+            if bad:
+                self._drop(batch, bad[0], q or res.text, cell, **extra, **bad[1])
+                continue
+            c = Candidate(cell, q, p.seed, ex_ids, snip)
+            nov = self._index(cell).check(q)
+            c.max_rouge = round(nov.max_score, 4)
+            c.similar = [{"text": str(k), "rouge_l": round(s, 4)} for k, s in nov.top]
+            if not nov.keep:
+                self._drop(batch, "near_duplicate", q, cell, max_rouge=c.max_rouge,
+                           similar=c.similar, scope=cfg.novelty.scope, **extra)
+                continue
+            self._index(cell).add(q, key=q)
+            cands.append(c)
+        chosen = fill.choose([c.cell for c in cands], need)
+        for k, c in enumerate(cands):
+            if k not in chosen:
+                self._drop(batch, "over_target", c.question, c.cell, round=r)
+        cands = [c for k, c in enumerate(cands) if k in chosen]
+        if cands:
+            await self._answer(r, cands, batch)
+        return batch
+
+    async def _answer(self, r: int, cands: list[Candidate], batch: Batch) -> None:
+        ctx, cfg = self.ctx, self.cfg
+        rids = [f"grid-{stable_hash([self.cells[c.cell].key, c.question], 10)}" for c in cands]
+        built = [self.answer_prompt(c, rid) for c, rid in zip(cands, rids)]
+        params = [cfg.answer_sampling.to_params(self.a_stop, ctx.seed_for("answer", rid))
+                  for rid in rids]
+        results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
+        for c, rid, (_, shot_ids), p, res in zip(cands, rids, built, params, results):
+            if isinstance(res, LLMError):
+                self._drop(batch, f"llm_error:{res.reason}", c.question, c.cell, rid, round=r)
+                continue
+            text = res.text.strip()
+            bad = self._text_problem("answer", res, text)
+            if bad:
+                self._drop(batch, bad[0], c.question, c.cell, rid, round=r, **bad[1])
+                continue
+            self.fill.kept[c.cell] += 1
+            cell = self.cells[c.cell]
+            snip = c.snippet
+            prov = Provenance(
+                method="grid", **ctx.model_provenance(self.kind),
+                template=self.tpl_question.id, answer_template=self.tpl_answer.id,
+                sampling=cfg.question_sampling.model_dump() | {
+                    "seed": c.call_seed, "stop": list(self.q_stop)},
+                answer_sampling=cfg.answer_sampling.model_dump() | {
+                    "seed": p.seed, "stop": list(p.stop)},
+                mode=cfg.mode, prompt_style=cfg.prompt_style, round=r,
+                cell=cell.key, axes=cell.axes(cfg.axis_names),
+                question_example_ids=c.example_ids, fewshot_ids=shot_ids,
+                conventions=self.conventions_id,
+                snippet=({"id": snip.id, "path": snip.path, "sha256": snip.sha256,
+                          "truncated": snip.truncated} if snip else None),
+                max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
+                finish_reason=res.finish_reason)
+            batch.records.append(Record(id=rid, instruction=c.question, output=text,
+                                        provenance=prov))
