@@ -132,6 +132,33 @@ def test_candidates_never_miss_a_pair_at_or_above_the_cutoff(spec, threshold):
                 assert gid in cands, (q, other)
 
 
+@settings(max_examples=150, deadline=None)
+@given(corpus, st.sampled_from([0.5, 0.7, 0.85]), st.sampled_from([1, 5, 1024]),
+       st.sampled_from([(0, 1), (2, 2), (192, 64)]))
+def test_folded_scan_equals_brute_force(spec, threshold, chunk_size, fold):
+    """The scan runs on folded codes (upper bounds) and re-scores survivors exactly; a
+    low fold point makes almost every token collide."""
+    import tane.curate.rouge as rouge_mod
+
+    lists = materialise(spec)
+    texts = [" ".join(t) for t in lists]
+    saved = rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS
+    rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS = fold  # (0, 1): every token collides
+    try:
+        folded = NoveltyIndex(split, threshold=threshold, method="scan", chunk_size=chunk_size)
+        got = folded.check_batch_and_add(texts)
+    finally:
+        rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS = saved
+    rouge_mod._FOLD = False
+    try:
+        plain = NoveltyIndex(split, threshold=threshold, method="scan", chunk_size=chunk_size)
+        want = plain.check_batch_and_add(texts)
+    finally:
+        rouge_mod._FOLD = True
+    assert [r.keep for r in got] == brute_greedy(lists, threshold)
+    assert got == want
+
+
 def tie_pair(lcs, la, lb):
     first = [f"w{i}" for i in range(lb)]
     second = first[:lcs] + [f"x{i}" for i in range(la - lcs)]

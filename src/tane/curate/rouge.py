@@ -25,7 +25,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
 from tane.curate.prefilter import PrefixFilter
-from tane.curate.simjoin import candidate_pairs, pair_lcs
+from tane.curate.simjoin import TooCostly, candidate_pairs, pair_lcs
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -36,10 +36,24 @@ _CUT_MARGIN = 1e-6       # rapidfuzz cutoff slack; survivors are re-scored exact
 # 100k texts (English: 76 s vs 49 s wall, equal CPU time), so auto scans for now.
 _AUTO_PREFILTER: int | None = None
 _MAX_PAIRS = 2_000_000    # candidate pairs scored per rapidfuzz cpdist call
+# Scan on folded codes: rapidfuzz compares characters below 256 through a flat table and
+# the others through a hash map (about 3x slower on Japanese). The scan therefore runs on
+# a copy of each text whose codes >= _FOLD_AT are folded onto _FOLD_SLOTS codes from
+# _FOLD_AT on (below 256); merging tokens can only add matches, so the folded LCS is an
+# upper bound of the true one, and the few pairs it lets through are re-scored on the
+# real codes. _FOLD = False: plain scan.
+_FOLD = True
+_FOLD_AT = 192
+_FOLD_SLOTS = 64
 # method="auto": a batch of at least this many texts (and at least 1/_AUTO_JOIN_RATIO of
 # the indexed ones) is resolved with the batch join (`tane.curate.simjoin`).
+# It also estimates the pairs a scan would score and gives up on the join (and scans)
+# when it would expand more than 1/_JOIN_ROW_COST candidate rows per such pair: measured
+# on bench/dedup.py's data, a join row costs about 200 ns on one core, a scanned pair
+# (folded codes, both cores) about 11 ns of wall time.
 _AUTO_JOIN = 2000
 _AUTO_JOIN_RATIO = 8
+_JOIN_ROW_COST = 16
 METHODS = ("auto", "scan", "prefilter", "join")
 
 
@@ -138,11 +152,12 @@ class NoveltyIndex:
                             field="method")
         self.method = method
         self._encs: list[str] = []  # global id -> encoded text
+        self._fold_table: dict[int, int] = {}
         self._pf: PrefixFilter | None = None
         self._vocab: dict[str, str] = {}
         self._keys: list[Hashable] = []
         self._lens = np.zeros(1024, dtype=np.int64)  # token count per global id
-        self._by_len: dict[int, tuple[list[str], list[int]]] = {}
+        self._by_len: dict[int, tuple[list[str], list[int]]] = {}  # folded texts, ids
         self._sorted_lens: list[int] = []
         self._range_cache: dict[int, tuple[int, float]] = {}
         self._n_items = 0
@@ -156,7 +171,12 @@ class NoveltyIndex:
         cp = n if n < 0xD800 else n + 0x800  # skip the surrogate range
         if cp > 0x10FFFF:
             raise RuntimeError("NoveltyIndex: more than 1,112,064 distinct tokens")
+        if cp >= _FOLD_AT:
+            self._fold_table[cp] = _FOLD_AT + (cp - _FOLD_AT) % _FOLD_SLOTS
         return chr(cp)
+
+    def _folding(self) -> bool:
+        return _FOLD and self._cut > 0
 
     def _learn(self, token_lists: Iterable[list[str]]) -> None:
         # Most frequent tokens get the lowest code points: rapidfuzz looks up characters
@@ -212,7 +232,7 @@ class NoveltyIndex:
         if bucket is None:
             bucket = self._by_len[len(enc)] = ([], [])
             bisect.insort(self._sorted_lens, len(enc))
-        bucket[0].append(enc)
+        bucket[0].append(enc.translate(self._fold_table) if self._folding() else enc)
         bucket[1].append(gid)
         return gid
 
@@ -228,6 +248,18 @@ class NoveltyIndex:
         return process.cdist(queries, choices, scorer=Indel.normalized_similarity,
                              score_cutoff=self._cut, dtype=np.float32,
                              workers=self.workers)
+
+    def _exact_hits(self, enc: str, sims: np.ndarray, gids: np.ndarray,
+                    others: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(gids, F) of the candidates `others` (scored `sims` by the scan) that reach
+        the cutoff. Folded scores are upper bounds: re-score on the real codes."""
+        lbs = np.fromiter((len(o) for o in others), dtype=np.int64, count=len(others))
+        if not self._folding():
+            return gids, self._sparse_f(sims, len(enc), lbs)
+        lcs = process.cdist([enc], others, scorer=LCSseq.similarity, dtype=np.int32)[0]
+        fs = _fmeasure_np(lcs, lbs.astype(np.float64), float(len(enc)))
+        ok = fs >= self._cut
+        return gids[ok], fs[ok]
 
     def _sparse_f(self, sims: np.ndarray, la: int, lbs: np.ndarray) -> np.ndarray:
         # sims = 2*LCS/(la+lb) rounded to float32: the integer LCS is recovered exactly
@@ -315,13 +347,16 @@ class NoveltyIndex:
             if not choices:
                 continue
             ids_arr = np.asarray(ids, dtype=np.int64)
-            mat = self._cdist([encs[i] for i in grp], choices)
+            queries = [encs[i] for i in grp]
+            if self._folding():
+                queries = [q.translate(self._fold_table) for q in queries]
+            mat = self._cdist(queries, choices)
             rowmax = mat.max(axis=1)
             for r in np.flatnonzero(rowmax > 0):
                 cols = np.flatnonzero(mat[r])
                 gids = ids_arr[cols]
-                la = len(encs[grp[r]])
-                hits[grp[r]] = (gids, self._sparse_f(mat[r, cols], la, self._lens[gids]))
+                hits[grp[r]] = self._exact_hits(encs[grp[r]], mat[r, cols], gids,
+                                                [self._encs[g] for g in gids.tolist()])
         return hits
 
     def _result(self, gids: np.ndarray, fs: np.ndarray) -> NoveltyResult:
@@ -344,16 +379,38 @@ class NoveltyIndex:
         return (self.method == "auto" and n_batch >= _AUTO_JOIN
                 and n_batch * _AUTO_JOIN_RATIO >= len(self._encs))
 
+    def _scan_pairs(self, new_lens: np.ndarray, add: bool) -> int:
+        """Roughly how many pairs a scan of this batch would score (length filter)."""
+        old = np.sort(self._lens[:len(self._encs)])
+        new = np.sort(new_lens)
+        total = 0.0
+        for ln in np.unique(new).tolist():
+            lo, hi = self._len_range(ln)
+            hi = min(hi, 1 << 40)
+            per = np.searchsorted(old, hi, "right") - np.searchsorted(old, lo, "left")
+            if add:
+                per += (np.searchsorted(new, hi, "right") - np.searchsorted(new, lo)) / 2
+            total += float(per) * int(np.count_nonzero(new == ln))
+        return int(total)
+
     def _run_join(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
                   encs: list[str], on_progress: Callable[[int, int], None] | None
-                  ) -> list[NoveltyResult]:
+                  ) -> list[NoveltyResult] | None:
         """All pairs reaching the cutoff at once (`tane.curate.simjoin`), then the greedy
-        walk in order over those pairs: same decisions, scores and top lists as a scan."""
+        walk in order over those pairs: same decisions, scores and top lists as a scan.
+        None (method auto) when the join would cost more than a scan."""
         n_old = len(self._encs)
         new = [i for i, e in enumerate(encs) if e]
         everything = self._encs + [encs[i] for i in new]
-        u, v = candidate_pairs(everything, self._cut, self._len_range, n_old=n_old,
-                               new_vs_new=add)
+        max_rows = None
+        if self.method == "auto":
+            new_lens = np.fromiter((len(encs[i]) for i in new), np.int64, len(new))
+            max_rows = self._scan_pairs(new_lens, add) // _JOIN_ROW_COST
+        try:
+            u, v = candidate_pairs(everything, self._cut, self._len_range, n_old=n_old,
+                                   new_vs_new=add, max_rows=max_rows)
+        except TooCostly:
+            return None
         lcs = pair_lcs(everything, u, v, self.workers)
         lens = np.fromiter((len(e) for e in everything), dtype=np.float64,
                            count=len(everything))
@@ -398,13 +455,18 @@ class NoveltyIndex:
         encs = [self._encode(toks) for toks in token_lists]
         n = len(encs)
         if self._use_join(n):
-            return self._run_join(texts, keys, add, encs, on_progress)
+            joined = self._run_join(texts, keys, add, encs, on_progress)
+            if joined is not None:
+                return joined
         results: list[NoveltyResult] = []
         for c0 in range(0, n, self.chunk_size):
             chunk = encs[c0:c0 + self.chunk_size]
             hits = self._vs_index(chunk)
-            intra = self._cdist(chunk, chunk) if add and len(chunk) > 1 else None
-            chunk_lens = np.asarray([len(e) for e in chunk], dtype=np.int64)
+            intra = None
+            if add and len(chunk) > 1:
+                folded = ([e.translate(self._fold_table) for e in chunk]
+                          if self._folding() else chunk)
+                intra = self._cdist(folded, folded)
             local_gid = np.full(len(chunk), -1, dtype=np.int64)  # -1: not indexed
             for i, enc in enumerate(chunk):
                 gids, fs = hits[i]
@@ -412,8 +474,9 @@ class NoveltyIndex:
                     js = np.flatnonzero(intra[i, :i])
                     js = js[local_gid[js] >= 0]
                     if len(js):
-                        f2 = self._sparse_f(intra[i, js], len(enc), chunk_lens[js])
-                        gids = np.concatenate([gids, local_gid[js]])
+                        g2, f2 = self._exact_hits(enc, intra[i, js], local_gid[js],
+                                                  [chunk[j] for j in js.tolist()])
+                        gids = np.concatenate([gids, g2])
                         fs = np.concatenate([fs, f2])
                 res = self._result(gids, fs)
                 results.append(res)

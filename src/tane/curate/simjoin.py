@@ -90,15 +90,21 @@ def _ordered_elements(codes: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, 
     return rank, pos
 
 
+class TooCostly(Exception):
+    """The join would expand more candidate rows than the caller's budget."""
+
+
 def candidate_pairs(encs: list[str], cut: float,
                     len_range: Callable[[int], tuple[int, float]],
-                    n_old: int = 0, new_vs_new: bool = True
-                    ) -> tuple[np.ndarray, np.ndarray]:
+                    n_old: int = 0, new_vs_new: bool = True,
+                    max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Index pairs (u, v), u < v, of non-empty `encs` that may reach ``cut`` (> 0).
 
     The first `n_old` texts are "old": pairs of two old texts are not produced; with
     ``new_vs_new=False`` only old-new pairs are. `len_range(l)` gives (lo, hi), the
-    partner lengths that can reach the cutoff (NoveltyIndex._len_range)."""
+    partner lengths that can reach the cutoff (NoveltyIndex._len_range). Raises
+    `TooCostly` before the expensive part when the candidate rows (one per shared
+    prefix element and pair, the main cost) would exceed `max_rows`."""
     if not cut > 0:
         raise ValueError("candidate_pairs needs a cutoff above 0")
     n = len(encs)
@@ -136,6 +142,7 @@ def candidate_pairs(encs: list[str], cut: float,
 
     n_ranks = n + 1
     pairs_u, pairs_v = [], []
+    rows = [0]
 
     def join(probe_sel: np.ndarray, index_sel: np.ndarray) -> None:
         if not probe_sel.any() or not index_sel.any():
@@ -155,6 +162,9 @@ def candidate_pairs(encs: list[str], cut: float,
         start = np.searchsorted(ikey, pe * n_ranks + lo_rank_of_text[px], side="left")
         stop = np.searchsorted(ikey, pe * n_ranks + pr, side="left")
         cnt = np.maximum(stop - start, 0)
+        rows[0] += int(cnt.sum())
+        if max_rows is not None and rows[0] > max_rows:
+            raise TooCostly(rows[0])
         # blocks of whole probe texts, about _MAX_CANDIDATES rows each
         csum = np.cumsum(cnt)
         ends = np.flatnonzero(np.concatenate((pr[1:] != pr[:-1], [True]))) + 1
