@@ -116,6 +116,7 @@ def test_reads_each_document_type(tmp_path):
 
 @pytest.mark.parametrize("name,body,msg", [
     ("bad.txt", b"ok line\n\xff\xfe\xfa broken", "cannot read as UTF-8 or Shift_JIS"),
+    ("pua.txt", b"ok\n\xff bad", "cannot read as UTF-8 or Shift_JIS"),  # CP932 maps 0xFF
     ("bad.pdf", b"%PDF-1.4\nthis is not a pdf", "cannot read the PDF"),
     ("empty.md", b"   \n\n", "no text in this document"),
 ])
@@ -125,7 +126,7 @@ def test_bad_file_is_one_line_error_or_recorded_skip(tmp_path, name, body, msg):
         load_corpus(folder, [".txt", ".md", ".pdf"], 600, 10, False)
     line = e.value.one_line()
     assert str(folder / name) in line and msg in line and "\n" not in line
-    if name == "bad.txt":
+    if name.endswith(".txt"):
         assert e.value.line == 2  # the line of the bad byte
     corpus = load_corpus(folder, [".txt", ".md", ".pdf"], 600, 10, True)
     assert [c.document for c in corpus.chunks] == ["good.txt"]
@@ -139,6 +140,9 @@ def test_folder_errors(tmp_path):
         load_corpus(tmp_path / "nope", [".txt"], 600, 10, False)
     folder = docs(tmp_path, {"x.csv": "a,b"})
     with pytest.raises(TaneError, match="no documents"):
+        load_corpus(folder, [".txt"], 600, 10, False)
+    folder = docs(tmp_path, {"tiny.txt": "短い。"})
+    with pytest.raises(TaneError, match=r"no usable text .*\(tiny.txt: short_chunk\)"):
         load_corpus(folder, [".txt"], 600, 10, False)
     # the stage names the recipe field
     with pytest.raises(TaneError) as e:

@@ -88,11 +88,16 @@ def decode_text(raw: bytes, path: Path) -> str:
     except UnicodeDecodeError as e:
         first = e
     try:
-        return raw.decode("cp932")
+        text = raw.decode("cp932")
+        # Python's CP932 maps a few bytes that are never Japanese text (0x80, 0xA0, 0xFD-0xFF)
+        # to private-use characters: such a file is not Shift_JIS either
+        if not re.search("[\ue000-\uf8ff]", text):
+            return text
     except UnicodeDecodeError:
-        line = raw[:first.start].count(b"\n") + 1
-        raise TaneError(f"cannot read as UTF-8 or Shift_JIS (bad byte 0x{raw[first.start]:02x} "
-                        f"at offset {first.start})", path=str(path), line=line) from None
+        pass
+    line = raw[:first.start].count(b"\n") + 1
+    raise TaneError(f"cannot read as UTF-8 or Shift_JIS (bad byte 0x{raw[first.start]:02x} "
+                    f"at offset {first.start})", path=str(path), line=line)
 
 
 def html_text(source: str) -> str:
@@ -248,6 +253,7 @@ def load_corpus(folder: Path, file_types: list[str], chunk_chars: int, min_chunk
         raise TaneError(f"no documents ({', '.join(file_types)}) in this folder",
                         path=str(folder), field="documents")
     if not corpus.chunks:
-        raise TaneError("no usable text in any document of this folder", path=str(folder),
-                        field="documents")
+        why = ", ".join(f"{s.document}: {s.reason}" for s in corpus.skipped[:3])
+        raise TaneError(f"no usable text in any document of this folder ({why})",
+                        path=str(folder), field="documents")
     return corpus
