@@ -53,7 +53,7 @@ class FewShot(Strict):
     examples: list[Example] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _something(self) -> "FewShot":
+    def _something(self) -> FewShot:
         if not self.file and not self.examples:
             raise ValueError("give a file or examples")
         return self
@@ -128,6 +128,8 @@ class GridStage(Strict):
     conventions: Conventions = Conventions()
     few_shots: list[FewShot] = Field(default_factory=list)
     num_examples: int = Field(2, ge=0, le=16, description="few-shot pairs in an answer prompt")
+    borrow_examples: bool = Field(True, description="a cell with fewer pairs than "
+                                                    "num_examples borrows other cells' pairs")
     num_question_examples: int = Field(3, ge=0, le=16,
                                        description="code-free example questions in a "
                                                    "question prompt")
@@ -160,7 +162,7 @@ class GridStage(Strict):
         return out
 
     @model_validator(mode="after")
-    def _names_and_patterns(self) -> "GridStage":
+    def _names_and_patterns(self) -> GridStage:
         errors: list[InitErrorDetails] = []
 
         def err(loc: tuple[Any, ...], msg: str, value: Any) -> None:
@@ -266,4 +268,4 @@ class GridStage(Strict):
                 best, best_spec = n, self.specificity(parsed)
         if best is not None:
             return best
-        return int(math.floor(self.count * cell.weight + 0.5))
+        return math.floor(self.count * cell.weight + 0.5)

@@ -34,12 +34,22 @@ from ..llm.base import Completion, LLMError
 from ..prompts import check_overrides, load_template
 from ..schema import Provenance, Record, stable_hash
 from .base import KINDS, Batch, StageContext, as_messages
-from .grid_spec import (Fill, Shot, Snippet, has_code, load_shots, load_snippets, pick_shots,
-                        prose, requirements, shots_for)
+from .grid_spec import (
+    Fill,
+    Shot,
+    Snippet,
+    has_code,
+    load_shots,
+    load_snippets,
+    pick_shots,
+    prose,
+    requirements,
+    shots_for,
+)
 
 HEADS = {"ja": ("### 条件:", "### 質問:", "### 回答:", "### 参考のコード:"),
          "en": ("### Requirements:", "### Question:", "### Answer:", "### Reference code:")}
-_LABEL = re.compile(r"^\s*(質問|問題|Question)\s*[:：]\s*", re.I)
+_LABEL = re.compile(r"^\s*(質問|問題|Question)\s*[:：]\s*", re.IGNORECASE)
 OTHER_LANGS = {"ja": ("en", "zh", "ko"), "en": ("ja", "zh", "ko")}
 
 
@@ -126,7 +136,11 @@ class Grid:
 
     def answer_prompt(self, c: Candidate, rid: str) -> tuple[str, list[str]]:
         rng = self.ctx.rng("answer", rid)
-        exs = pick_shots(self.cell_shots[c.cell], self.cfg.num_examples, rng)
+        k = self.cfg.num_examples
+        exs = pick_shots(self.cell_shots[c.cell], k, rng)
+        if self.cfg.borrow_examples and len(exs) < k:
+            rest = [s for s in self.shots if s not in self.cell_shots[c.cell]]
+            exs = rng.sample(rest, min(k - len(exs), len(rest))) + exs
         text = self.tpl_answer.render(
             conventions=self.cfg.conventions, question=c.question,
             requirements=requirements(self.cfg, self.cells[c.cell].values),
@@ -146,10 +160,11 @@ class Grid:
                                         "confidence": round(conf, 3)}
         return None
 
-    def _drop(self, batch: Batch, reason: str, text: str, cell: int,
-              rid: str | None = None, **detail: Any) -> None:
+    def _drop(self, batch: Batch, reason: str, text: str, cell: int, rid: str | None = None,
+              snippet: Snippet | None = None, **detail: Any) -> None:
+        extra = {"snippet": snippet.id} if snippet else {}
         batch.drops.append(self.ctx.drop(reason, text, rid, cell=self.cells[cell].key,
-                                         **detail))
+                                         **extra, **detail))
 
     # -- one round -----------------------------------------------------------------
     async def round(self, r: int, need: int) -> Batch:
@@ -168,7 +183,7 @@ class Grid:
         results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         cands: list[Candidate] = []
         for cell, (_, ex_ids, snip), p, res in zip(picks, built, params, results):
-            extra = {"round": r} | ({"snippet": snip.id} if snip else {})
+            extra = {"round": r, "snippet": snip}
             if isinstance(res, LLMError):
                 self._drop(batch, f"llm_error:{res.reason}", "", cell, **extra)
                 continue
@@ -190,7 +205,8 @@ class Grid:
         chosen = fill.choose([c.cell for c in cands], need)
         for k, c in enumerate(cands):
             if k not in chosen:
-                self._drop(batch, "over_target", c.question, c.cell, round=r)
+                self._drop(batch, "over_target", c.question, c.cell, round=r,
+                           snippet=c.snippet)
         cands = [c for k, c in enumerate(cands) if k in chosen]
         if cands:
             await self._answer(r, cands, batch)
@@ -205,12 +221,14 @@ class Grid:
         results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         for c, rid, (_, shot_ids), p, res in zip(cands, rids, built, params, results):
             if isinstance(res, LLMError):
-                self._drop(batch, f"llm_error:{res.reason}", c.question, c.cell, rid, round=r)
+                self._drop(batch, f"llm_error:{res.reason}", c.question, c.cell, rid,
+                           c.snippet, round=r)
                 continue
             text = res.text.strip()
             bad = self._text_problem("answer", res, text)
             if bad:
-                self._drop(batch, bad[0], c.question, c.cell, rid, round=r, **bad[1])
+                self._drop(batch, bad[0], c.question, c.cell, rid, c.snippet, round=r,
+                           **bad[1])
                 continue
             self.fill.kept[c.cell] += 1
             cell = self.cells[c.cell]

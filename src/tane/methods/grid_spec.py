@@ -16,12 +16,12 @@ from typing import Any
 
 import yaml
 
-from ..config.grid import Cell, Example, FewShot, GridStage, Snippets
+from ..config.grid import Cell, Example, GridStage, Snippets
 from ..errors import TaneError
 from ..schema import stable_hash
 
 # fenced blocks (``` or ~~~) and inline `code`
-_FENCE = re.compile(r"(```|~~~)[^\n]*\n.*?(\1|\Z)", re.S)
+_FENCE = re.compile(r"(```|~~~)[^\n]*\n.*?(\1|\Z)", re.DOTALL)
 _INLINE = re.compile(r"`[^`\n]+`")
 EXT_LANG = {".py": "python", ".js": "javascript", ".ts": "typescript", ".r": "r",
             ".sql": "sql", ".sh": "bash", ".java": "java", ".go": "go", ".rs": "rust",
@@ -106,7 +106,7 @@ def load_file_examples(path: Path, field_name: str) -> list[tuple[Example, int |
                                 path=str(path), line=line, field=field_name)
         unknown = set(item) - {"question", "answer", "id"}
         if unknown:
-            raise TaneError(f"example {i + 1}: unknown key {sorted(unknown)[0]!r} "
+            raise TaneError(f"example {i + 1}: unknown key {min(unknown)!r} "
                             "(question, answer, id)", path=str(path), line=line,
                             field=field_name)
         out.append((Example(question=item["question"], answer=item["answer"],
