@@ -18,6 +18,8 @@ from tane.methods.grid import Candidate, Grid, clean_question
 from tane.methods.grid_spec import Fill, has_code, prose
 from tane.recipe import load_recipe
 from tane.report.coverage import grid_coverage
+from tane.schema import Provenance, Record
+from tane.store.rundir import RunDir
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPES = ROOT / "recipes"
@@ -289,6 +291,21 @@ def test_coverage_counts_kept_and_drops_per_cell(tmp_path):
                          None) is None
 
 
+def test_coverage_traces_later_drops_through_the_ledger(tmp_path):
+    recipe = {"stages": [{"method": "grid", "axes": {"task": ["a", "b"]}},
+                         {"method": "curate", "steps": [{"name": "length"}]}]}
+    (tmp_path / "manifest.json").write_text(json.dumps({"recipe": recipe}))
+    rd = RunDir(tmp_path)
+    rd.log_kept("grid", [Record(id="grid-1", instruction="q", output="a",
+                                provenance=Provenance(method="grid", cell="b"))])
+    rd.close()
+    rejected = [{"stage": "curate", "reason": "length", "record_id": "grid-1", "detail": {}}]
+    cov = grid_coverage([], rejected, tmp_path)
+    by = {c["cell"]: c for c in cov["cells"]}
+    assert by["b"]["drop_reasons"] == {"length": 1} and cov["unattributed_drops"] == {}
+    assert cov["kept"] == 0 and cov["requested"] == 2
+
+
 # -- end to end on the embedded models --------------------------------------------------
 
 E2E_JA = """\
@@ -395,7 +412,7 @@ stages:
     few_shots:
       - match: "*"
         examples:
-          - {id: x1, question: What does len() return for a list?, answer: The number of items.}
+          - {id: x1, question: "What does len() return for a list?", answer: The number of items.}
     novelty: {scope: run}
     request_batch_size: 2
     max_rounds: 2
