@@ -1,140 +1,204 @@
-"""Benchmark: tane's NoveltyIndex vs a plain rouge_score greedy loop (Self-Instruct style).
+"""Benchmark: tane's exact greedy ROUGE-L dedup (NoveltyIndex) at scale, and vs rouge_score.
 
-    python bench/dedup.py [--n-compare 700] [--n-large 100000] [--skip-compare]
-        [--million [--n-million 1000000] [--langs en,ja]] [--n-minhash 20000]
+    python bench/dedup.py [--n-compare 700] [--n-large 100000] [--methods baseline,scan,join,auto]
+        [--million [--n-million 1000000] [--million-methods auto]] [--langs en,ja]
+        [--timeout SECONDS] [--skip-compare] [--skip-large] [--n-minhash 20000]
 
-Generates deterministic synthetic instruction sets (English and Japanese, templated, with
-near-duplicates), dedups the same data with both implementations, reports times, speed
-ratio and whether the kept sets are identical; then times tane alone on --n-large items
-and reports peak RSS. Needs the dev dependency rouge-score.
+Generates deterministic synthetic instruction sets (English with the rouge tokenizer,
+Japanese with the char tokenizer; how they are built: see "synthetic instructions"
+below) with a known share of planted near-duplicates.
 
---million: exact greedy ROUGE-L with the prefix prefilter (method="prefilter") on
---n-million items per language (time, peak RSS via resource.getrusage).
---n-minhash N (> 0): MinHash-LSH (extra `dedup`) vs exact ROUGE-L on N items: recall =
-share of exact drops MinHash also drops, precision = share of MinHash drops that exact
-drops too, and times. Peak RSS is per process (ru_maxrss): run one language per process
-(--langs en) for separate figures.
+- compare: tane vs a plain rouge_score greedy loop on --n-compare items: times and
+  whether the kept sets are identical (needs the dev dependency rouge-score).
+- large: each of --methods on --n-large items, each run in its own process (wall and
+  cpu time, peak RSS, kept count, dropped planted duplicates, load average before and
+  after) with ratios against ``baseline`` (the plain C++ scan, no folded codes) and a
+  check that every method keeps exactly the same items.
+- --million: --million-methods on --n-million items the same way.
+- --n-minhash N (> 0): MinHash-LSH (extra `dedup`) vs exact ROUGE-L on N items: recall =
+  share of exact drops MinHash also drops, precision = share of MinHash drops that exact
+  drops too, and times.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import itertools
+import json
 import os
 import platform
 import random
+import re
 import resource
+import subprocess
 import sys
 import time
+from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
 from tane.curate.rouge import NoveltyIndex  # noqa: E402
 from tane.curate.tokenize import char_tokenize  # noqa: E402
 
-EN_OPENERS = [
-    "Write a short story about", "Explain to a child why", "List five facts about",
-    "Summarize the debate over", "Give me three tips for handling", "Compare",
-    "Describe the history of", "Write a haiku about", "Draft an email asking about",
-    "Create a quiz on", "What are common mistakes with", "Suggest a name for",
-    "Plan a weekend trip around", "Classify the tone of a review of", "Translate into French:",
-    "Write a product description for", "Outline a lesson plan on", "Argue against",
-    "Rewrite formally a complaint about", "Generate interview questions about",
-    "Explain the difference between", "Brainstorm slogans for", "Write a recipe using",
-    "Design a workout inspired by", "Tell a joke involving"]
-EN_TAILS = [
-    "", "in under 50 words.", "using bullet points.", "for a beginner audience.",
-    "and keep it friendly.", "with one concrete example.", "in the style of a news report.",
-    "without technical jargon.", "as a numbered list.", "and cite the key assumptions."]
-EN_FUNC = "the a of and with for in on near from".split()
-_SYL = "ka lo mi ren tor va shi pe dun gra lix mor sen tu bel cor fa nim ost rue".split()
-JA_OPENERS = ["について", "に関して", "をテーマに", "の観点から", "と比較して"]
-JA_ACTIONS = [
-    "短い物語を書いてください。", "小学生にもわかるように説明してください。",
-    "重要な点を五つ挙げてください。", "賛否両論をまとめてください。", "俳句を詠んでください。",
-    "問い合わせのメールを書いてください。", "クイズを三問作ってください。",
-    "よくある失敗と対策を教えてください。", "新しい名前を提案してください。",
-    "週末の旅行計画を立ててください。", "商品説明文を書いてください。",
-    "授業の指導案を作ってください。", "反対の立場から論じてください。",
-    "面接の質問を考えてください。", "違いを説明してください。", "標語を考えてください。"]
-JA_MODS = ["簡潔に", "具体例を交えて", "丁寧な言葉で", "箇条書きで", "百字以内で", ""]
-_KANJI = ("山川田林森海空雨雪風花鳥魚犬猫牛馬米茶酒塩糖紙本机窓門道駅町村都市港橋船車"
-          "電気光音色形力法律医薬病院学校会社銀行市場価格税金農業工業商業歴史文化芸術"
-          "科学数理化物生地宇宙星月火水木金土石鉄銅")
-_KANA = "アイウエオカキクケコサシスセソタチツテトナニヌネノハヒフヘホマミムメモラリルレロン"
+# -- synthetic instructions ---------------------------------------------------------
+# Built from real text, deterministic for a seed:
+# - skeletons: the 68 human-written seed instructions of the language
+#   (src/tane/seeds/data/<lang>.jsonl);
+# - vocabulary, ranked: English: words of the seeds and of Python's own documentation
+#   (pydoc_data.topics) by frequency, then the English glosses of UniDic's katakana
+#   loanwords (unidic-lite, the `ja` extra); Japanese: kanji/katakana words of the seeds
+#   by frequency, then UniDic's common nouns. Words are drawn Zipf-like (weight
+#   1/(rank+10)).
+# - a fresh instruction is a skeleton (40 %: the head of one spliced onto the tail of
+#   another) whose content words (English: alphabetic, over 3 letters, not a stop
+#   word; Japanese: runs of 2+ kanji/katakana) are each replaced with probability 0.7
+#   (Japanese 0.9) by a vocabulary word, plus 0-3 (Japanese 2-5) inserted words;
+# - near-duplicates, planted at known rates: dup_rate (20 %) of the items are light
+#   edits of a uniformly chosen earlier item (about 10 % of the tokens deleted,
+#   inserted, replaced or swapped), hard_rate (5 %) heavier edits (about 35 %), which
+#   straddle the 0.7 threshold. Tokens are words (English) or script runs (Japanese).
+SEEDS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "tane",
+                         "seeds", "data")
+_JA_RUN = re.compile(r"[\u4e00-\u9fff\u3005]+|[\u3040-\u309f]+|[\u30a0-\u30ff\u30fc]+"
+                     r"|[A-Za-z0-9]+|\s+|.")
+_JA_CONTENT = re.compile(r"[\u4e00-\u9fff\u3005\u30a0-\u30ff\u30fc]{2,}$")
+_EN_WORD = re.compile(r"[A-Za-z]+")
+_EN_STOP = frozenset("the a an of and or to in on for with as is are be this that it by from "
+                     "at into your you its their".split())
 
 
-def _vocab(rng: random.Random, lang: str, size: int) -> list[str]:
-    words: dict[str, None] = {}  # insertion-ordered: rank = order of invention
-    while len(words) < size:
-        if lang == "ja":
-            w = ("".join(rng.choice(_KANJI) for _ in range(2)) if rng.random() < 0.6
-                 else "".join(rng.choice(_KANA) for _ in range(rng.randint(3, 5))))
-        else:
-            w = "".join(rng.choice(_SYL) for _ in range(rng.randint(1, 3)))
-        words[w] = None
-    return list(words)
+def _seed_texts(lang: str) -> tuple[list[str], list[str]]:
+    with open(os.path.join(SEEDS_DIR, f"{lang}.jsonl"), encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh if line.strip()]
+    instr = [r["instruction"] for r in rows]
+    other = [v for r in rows for i in r.get("instances", [])
+             for v in (i.get("input", ""), i.get("output", "")) if v]
+    return instr, other
+
+
+def _ja_tokens(text: str) -> list[str]:
+    return [t for t in _JA_RUN.findall(text) if not t.isspace()]
+
+
+_UNIDIC: dict[str, list[str]] = {}
+
+
+def _unidic_words(kind: str) -> list[str]:
+    """English loanword glosses ("en") or common nouns ("ja") from unidic-lite's
+    dictionary, in dictionary order; [] without unidic-lite."""
+    if not _UNIDIC:
+        _UNIDIC["en"], _UNIDIC["ja"] = [], []
+        try:
+            import unidic_lite
+        except ImportError:
+            return []
+        with open(os.path.join(unidic_lite.DICDIR, "sys.dic"), "rb") as fh:
+            data = fh.read().decode("utf-8", "ignore")
+        _UNIDIC["en"] = list(dict.fromkeys(
+            re.findall(r",[\u30a0-\u30ff]+-([a-z]{3,})[,\x00]", data)))
+        nouns = re.findall(r"名詞,普通名詞,一般,\*,\*,\*,[^,\x00]*,([^,\x00]+)", data)
+        _UNIDIC["ja"] = list(dict.fromkeys(w for w in nouns if _JA_CONTENT.match(w)))
+    return _UNIDIC[kind]
+
+
+def vocabulary(lang: str) -> list[str]:
+    instr, other = _seed_texts(lang)
+    if lang == "en":
+        import pydoc_data.topics as topics
+
+        text = " ".join(instr + other + list(topics.topics.values()))
+        counts = Counter(w.lower() for w in _EN_WORD.findall(text) if len(w) > 2)
+        head = [w for w, _ in counts.most_common() if w not in _EN_STOP]
+    else:
+        counts = Counter(t for s in instr + other for t in _ja_tokens(s)
+                         if _JA_CONTENT.match(t))
+        head = [w for w, _ in counts.most_common()]
+    return list(dict.fromkeys(head + _unidic_words(lang)))
 
 
 class _Gen:
     def __init__(self, rng: random.Random, lang: str):
         self.rng, self.lang = rng, lang
-        self.vocab = _vocab(rng, lang, 3000)
-        self.weights = [1.0 / (i + 1) for i in range(len(self.vocab))]  # Zipf-like
+        instr, _ = _seed_texts(lang)
+        self.skeletons = [self.tokens(t) for t in instr]
+        self.vocab = vocabulary(lang)
+        self.cum = list(itertools.accumulate(1.0 / (i + 10) for i in range(len(self.vocab))))
+        self.fill = [t for s in self.skeletons for t in s]
 
-    def words(self, k: int) -> list[str]:
-        return self.rng.choices(self.vocab, weights=self.weights, k=k)
+    def tokens(self, text: str) -> list[str]:
+        return _ja_tokens(text) if self.lang == "ja" else text.split()
+
+    def join(self, toks: list[str]) -> str:
+        return "".join(toks) if self.lang == "ja" else " ".join(toks)
+
+    def word(self) -> str:
+        return self.rng.choices(self.vocab, cum_weights=self.cum)[0]
+
+    def content(self, tok: str) -> bool:
+        if self.lang == "ja":
+            return bool(_JA_CONTENT.match(tok))
+        core = tok.strip(".,:;!?\"'()").lower()
+        return len(core) > 3 and core.isalpha() and core not in _EN_STOP
 
     def fresh(self) -> str:
-        rng = self.rng
-        if self.lang == "ja":
-            topic = "の".join(self.words(rng.randint(2, 4)))
-            other = "と".join(self.words(rng.randint(1, 2)))
-            return (f"{topic}{rng.choice(JA_OPENERS)}{other}を題材に"
-                    f"{rng.choice(JA_MODS)}{rng.choice(JA_ACTIONS)}")
-        content = []
-        for w in self.words(rng.randint(4, 12)):
-            content.append(w)
-            if rng.random() < 0.5:
-                content.append(rng.choice(EN_FUNC))
-        return f"{rng.choice(EN_OPENERS)} {' '.join(content)} {rng.choice(EN_TAILS)}".strip()
-
-    def perturb(self, text: str) -> str:
-        """A near-duplicate: a few word (English) or phrase/character (Japanese) edits."""
-        rng = self.rng
-        if self.lang == "ja":
-            for _ in range(rng.randint(1, 2)):
-                op = rng.random()
-                if op < 0.3:
-                    text = rng.choice(JA_MODS) + text
-                elif op < 0.6:
-                    text = text.replace("てください", "て", 1)
-                else:
-                    pos = rng.randrange(len(text))
-                    text = text[:pos] + self.words(1)[0] + text[pos + 1:]
-            return text
-        words = text.split()
-        for _ in range(rng.randint(1, 3)):
-            op = rng.random()
-            if op < 0.35 and len(words) > 3:
-                words.pop(rng.randrange(len(words)))
-            elif op < 0.7:
-                words.insert(rng.randrange(len(words) + 1), rng.choice(EN_FUNC + ["please"]))
+        rng, ja = self.rng, self.lang == "ja"
+        toks = list(rng.choice(self.skeletons))
+        if rng.random() < 0.4:
+            other = rng.choice(self.skeletons)
+            toks = toks[:rng.randint(1, len(toks))] + other[rng.randint(0, len(other) - 1):]
+        out = []
+        for t in toks:
+            if self.content(t) and rng.random() < (0.9 if ja else 0.7):
+                w = self.word()
+                out.append(w if ja else w + t[len(t.rstrip(".,:;!?")):])
             else:
-                words[rng.randrange(len(words))] = self.words(1)[0]
-        return " ".join(words)
+                out.append(t)
+        for _ in range(rng.randint(0, 3) + (2 if ja else 0)):
+            out.insert(rng.randrange(len(out) + 1), self.word())
+        return self.join(out)
+
+    def perturb(self, text: str, rate: float) -> str:
+        rng = self.rng
+        toks = self.tokens(text)
+        for _ in range(max(1, round(len(toks) * rate * rng.uniform(0.5, 1.5)))):
+            op = rng.random()
+            if op < 0.3 and len(toks) > 2:
+                toks.pop(rng.randrange(len(toks)))
+            elif op < 0.6:
+                toks.insert(rng.randrange(len(toks) + 1), rng.choice(self.fill))
+            elif op < 0.85:
+                toks[rng.randrange(len(toks))] = self.word()
+            elif len(toks) > 1:
+                i = rng.randrange(len(toks) - 1)
+                toks[i], toks[i + 1] = toks[i + 1], toks[i]
+        return self.join(toks)
 
 
-def make_instructions(n: int, lang: str, seed: int = 0, dup_rate: float = 0.3) -> list[str]:
-    """n synthetic instructions; about dup_rate of them are edits of a recent one."""
+def make_corpus(n: int, lang: str, seed: int = 0, dup_rate: float = 0.2,
+                hard_rate: float = 0.05) -> tuple[list[str], list[int]]:
+    """n synthetic instructions and their kind: 0 fresh, 1 light edit of an earlier
+    item (planted near-duplicate), 2 heavy edit (near the threshold)."""
     rng = random.Random(f"{seed}-{lang}")
     gen = _Gen(rng, lang)
     out: list[str] = []
+    kinds: list[int] = []
     for _ in range(n):
-        if out and rng.random() < dup_rate:
-            out.append(gen.perturb(rng.choice(out[-2000:])))
+        u = rng.random()
+        if out and u < dup_rate:
+            out.append(gen.perturb(rng.choice(out), 0.1))
+            kinds.append(1)
+        elif out and u < dup_rate + hard_rate:
+            out.append(gen.perturb(rng.choice(out), 0.35))
+            kinds.append(2)
         else:
             out.append(gen.fresh())
-    return out
+            kinds.append(0)
+    return out, kinds
+
+
+def make_instructions(n: int, lang: str, seed: int = 0) -> list[str]:
+    return make_corpus(n, lang, seed)[0]
 
 
 class CharTokenizer:
@@ -166,6 +230,11 @@ def tane_greedy(texts: list[str], tokenizer: str, lang: str | None,
     return [r.keep for r in index.check_batch_and_add(texts, on_progress=on_progress)]
 
 
+CASES = {"en": ("rouge", None), "ja": ("char", "ja")}
+# "baseline": the plain scan as it was before folded codes (rouge._FOLD = False)
+METHOD_NAMES = ("baseline", "scan", "join", "prefilter", "auto")
+
+
 def _progress(label: str):
     t0 = time.perf_counter()
     step = [0]
@@ -174,22 +243,95 @@ def _progress(label: str):
         if done * 10 // total > step[0] or done == total:
             step[0] = done * 10 // total
             print(f"  [{label}] {done}/{total} after {time.perf_counter() - t0:.0f}s, "
-                  f"load {os.getloadavg()[0]:.1f}", flush=True)
+                  f"load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
     return cb
 
 
-def million_case(lang: str, tok: str, tlang: str | None, n: int) -> None:
-    t0 = time.perf_counter()
-    texts = make_instructions(n, lang, seed=2)
-    gen = time.perf_counter() - t0
+def peak_rss_mib() -> float:
+    """Peak resident set of this process image (VmHWM; ru_maxrss would carry over the
+    parent's peak through fork+exec)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def corpus_file(lang: str, n: int, seed: int) -> str:
+    """The corpus written once to a temporary file (children read it: generating it
+    reads UniDic's dictionary, which would inflate their peak RSS)."""
+    import tempfile
+
+    path = os.path.join(tempfile.gettempdir(), f"tane-bench-dedup-{lang}-{n}-{seed}.json")
+    if not os.path.exists(path):
+        texts, kinds = make_corpus(n, lang, seed=seed)
+        with open(path + ".part", "w", encoding="utf-8") as fh:
+            json.dump({"texts": texts, "kinds": kinds}, fh, ensure_ascii=False)
+        os.replace(path + ".part", path)
+    return path
+
+
+def run_case(lang: str, method: str, path: str) -> dict:
+    """One dedup run in this process (call it in a fresh process for its peak RSS)."""
+    import tane.curate.rouge as rouge_mod
+
+    tok, tlang = CASES[lang]
+    with open(path, encoding="utf-8") as fh:
+        data = json.load(fh)
+    texts, kinds = data["texts"], data["kinds"]
+    n = len(texts)
+    del data
+    if method == "baseline":
+        rouge_mod._FOLD = False
+    load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
-    kept = tane_greedy(texts, tok, tlang, method="prefilter",
-                       on_progress=_progress(f"million {lang}"))
-    dt, ct = time.perf_counter() - t0, time.process_time() - c0
-    print(f"[million {lang}] n={n} tokenizer={tok} method=prefilter: {dt:.1f}s "
-          f"(cpu {ct:.1f}s; generating the data {gen:.1f}s), kept {sum(kept)}, "
-          f"peak RSS so far {peak_rss_mib():.0f} MiB, load average "
-          f"{os.getloadavg()[0]:.1f}", flush=True)
+    keep = tane_greedy(texts, tok, tlang, method="scan" if method == "baseline" else method,
+                       on_progress=_progress(f"{lang} {method} {n}"))
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    planted = Counter(k for k in kinds)
+    dropped = Counter(k for k, kp in zip(kinds, keep) if not kp)
+    return {"lang": lang, "method": method, "n": n, "wall_s": round(wall, 1),
+            "cpu_s": round(cpu, 1),
+            "peak_rss_mib": round(peak_rss_mib()), "kept": sum(keep),
+            "keep_sha1": hashlib.sha1(bytes(keep)).hexdigest()[:12],
+            "load_before": round(load0, 2), "load_after": round(os.getloadavg()[0], 2),
+            "planted": {k: planted[k] for k in (0, 1, 2)},
+            "dropped": {k: dropped[k] for k in (0, 1, 2)}}
+
+
+def run_child(lang: str, method: str, n: int, seed: int, timeout: float | None) -> dict:
+    cmd = [sys.executable, os.path.abspath(__file__), "--one", lang, method,
+           corpus_file(lang, n, seed)]
+    try:
+        out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=timeout,
+                             check=True).stdout
+    except subprocess.TimeoutExpired:
+        return {"lang": lang, "method": method, "n": n, "timeout_s": timeout}
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def report(rows: list[dict]) -> None:
+    base = {(r["lang"], r["n"]): r for r in rows if r["method"] == "baseline" and "kept" in r}
+    for r in rows:
+        if "kept" not in r:
+            print(f"[{r['lang']} {r['method']}] n={r['n']}: not finished within "
+                  f"{r['timeout_s']:.0f} s", flush=True)
+            continue
+        b = base.get((r["lang"], r["n"]))
+        vs = ""
+        if b is not None and r is not b:
+            vs = (f"; vs baseline {b['wall_s'] / max(r['wall_s'], 1e-9):.1f}x wall, "
+                  f"{b['cpu_s'] / max(r['cpu_s'], 1e-9):.1f}x cpu, same decisions: "
+                  f"{r['keep_sha1'] == b['keep_sha1']}")
+        planted, dropped = r["planted"], r["dropped"]
+        print(f"[{r['lang']} {r['method']}] n={r['n']}: {r['wall_s']:.1f} s wall "
+              f"({r['cpu_s']:.1f} s cpu), peak RSS {r['peak_rss_mib']} MiB, kept "
+              f"{r['kept']} (dropped: planted light edits {dropped['1']}/{planted['1']}, "
+              f"heavy {dropped['2']}/{planted['2']}, fresh {dropped['0']}/{planted['0']}), "
+              f"load {r['load_before']:.1f}->{r['load_after']:.1f}{vs}", flush=True)
 
 
 def minhash_case(lang: str, tok: str, tlang: str | None, n: int) -> None:
@@ -213,56 +355,67 @@ def minhash_case(lang: str, tok: str, tlang: str | None, n: int) -> None:
           f"precision {both / max(1, len(mh_drop)):.3f}", flush=True)
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n-compare", type=int, default=700)
     ap.add_argument("--n-large", type=int, default=100_000)
+    ap.add_argument("--methods", default="baseline,scan,join,auto",
+                    help=f"for --n-large, from {','.join(METHOD_NAMES)}")
     ap.add_argument("--skip-compare", action="store_true")
     ap.add_argument("--skip-large", action="store_true")
     ap.add_argument("--million", action="store_true")
     ap.add_argument("--n-million", type=int, default=1_000_000)
+    ap.add_argument("--million-methods", default="auto")
+    ap.add_argument("--timeout", type=float, default=None,
+                    help="seconds per run (child process), then reported as unfinished")
     ap.add_argument("--n-minhash", type=int, default=0)
     ap.add_argument("--langs", default="en,ja")
+    ap.add_argument("--one", nargs=3, metavar=("LANG", "METHOD", "CORPUS"),
+                    help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.one:
+        print(json.dumps(run_case(*args.one)), flush=True)
+        return
     print(f"python {platform.python_version()}, {os.cpu_count()} cpu(s), load average "
           f"{os.getloadavg()[0]:.1f}; rouge_score side single-process, tane side "
-          f"rapidfuzz workers=-1; threshold 0.7")
-    cases = [("en", "rouge", None, None), ("ja", "char", "ja", CharTokenizer())]
-    cases = [c for c in cases if c[0] in args.langs.split(",")]
+          f"rapidfuzz workers=-1; threshold 0.7; vocabulary "
+          + ", ".join(f"{lang} {len(vocabulary(lang))} words" for lang in CASES))
+    langs = [lang for lang in args.langs.split(",") if lang in CASES]
+    rs_tokenizers = {"en": None, "ja": CharTokenizer()}
     if not args.skip_compare:
-        for lang, tok, tlang, rs_tok in cases:
+        for lang in langs:
+            tok, tlang = CASES[lang]
             texts = make_instructions(args.n_compare, lang)
             t0, c0 = time.perf_counter(), time.process_time()
             ours = tane_greedy(texts, tok, tlang)
             t_tane, c_tane = time.perf_counter() - t0, time.process_time() - c0
             t0, c0 = time.perf_counter(), time.process_time()
-            ref = rouge_score_greedy(texts, rs_tok)
+            ref = rouge_score_greedy(texts, rs_tokenizers[lang])
             t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
             print(f"[compare {lang}] n={len(texts)} tokenizer={tok}: "
                   f"rouge_score {t_ref:.2f}s (cpu {c_ref:.2f}s), "
                   f"tane {t_tane:.3f}s (cpu {c_tane:.3f}s), "
                   f"speedup {t_ref / max(t_tane, 1e-9):.0f}x wall / "
                   f"{c_ref / max(c_tane, 1e-9):.0f}x cpu; kept {sum(ref)} vs {sum(ours)}; "
-                  f"kept sets identical: {ours == ref}")
-    for lang, tok, tlang, _ in cases if not args.skip_large else []:
-        texts = make_instructions(args.n_large, lang, seed=1)
-        t0, c0 = time.perf_counter(), time.process_time()
-        kept = tane_greedy(texts, tok, tlang)
-        dt, ct = time.perf_counter() - t0, time.process_time() - c0
-        print(f"[large {lang}] n={len(texts)} tokenizer={tok}: tane {dt:.1f}s "
-              f"(cpu {ct:.1f}s), kept {sum(kept)}, "
-              f"peak RSS so far {peak_rss_mib():.0f} MiB")
-
-    if args.n_minhash > 0:
-        for lang, tok, tlang, _ in cases:
-            minhash_case(lang, tok, tlang, args.n_minhash)
+                  f"kept sets identical: {ours == ref}", flush=True)
+    runs = []
+    if not args.skip_large:
+        for lang in langs:
+            for method in args.methods.split(","):
+                runs.append(run_child(lang, method, args.n_large, 1, args.timeout))
+                report(runs[-1:])
     if args.million:
-        for lang, tok, tlang, _ in cases:
-            million_case(lang, tok, tlang, args.n_million)
+        for lang in langs:
+            for method in args.million_methods.split(","):
+                runs.append(run_child(lang, method, args.n_million, 2, args.timeout))
+                report(runs[-1:])
+    if len(runs) > 1:
+        print("summary:")
+        report(runs)
+    if args.n_minhash > 0:
+        for lang in langs:
+            tok, tlang = CASES[lang]
+            minhash_case(lang, tok, tlang, args.n_minhash)
 
 
 if __name__ == "__main__":
