@@ -380,6 +380,10 @@ def test_output_checks():
                  fmt="multiple_choice")[1] == ""
     assert check(_c("正しいのはどれ？\n① 一\n② 二"), "edit", fmt="multiple_choice")[1] == ""
     assert check(_c("京都はどこ？"), "edit", before="京都は どこ？")[1] == "unchanged_edit"
+    assert check(_c("答えが毎週変わる問いにする。"), "edit", before="京都はどこ？",
+                 echoes=("答えが毎週変わる問いにする。",))[1] == "copied_input_edit"
+    assert check(_c("京都はどこ？"), "answer", echoes=("京都はどこ？",))[1] == \
+        "copied_input_answer"
 
 
 # -- the stage, with a scripted stand-in backend -----------------------------------------
@@ -533,7 +537,8 @@ def test_agent_instruct_end_to_end_embedded(tmp_path):
         assert p["refinement_rounds_asked"] == 1 and p["refinement_rounds"] in (0, 1)
         if p["agent"] == "identity":
             assert row["input"] == JA_DOC
-    known = ("truncated_", "empty_", "copied_example_", "unparseable_", "unchanged_",
+    known = ("truncated_", "empty_", "copied_example_", "copied_input_", "unparseable_",
+             "unchanged_",
              "near_duplicate", "over_target", "llm_error:")
     for d in dropped:
         assert d["reason"].startswith(known) and d["detail"]["chunk_id"] == "kyoto.txt#0"

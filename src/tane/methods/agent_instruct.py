@@ -105,6 +105,7 @@ class AgentInstruct:
         self.corpus = load_corpus(self.folder, cfg.file_types, cfg.chunk_chars,
                                   cfg.min_chunk_chars, cfg.on_bad_file == "skip")
         self.chunks = self.corpus.chunks
+        self._order: tuple[int, list[int]] = (-1, [])
         self.passages: dict[tuple[str, str], Passage] = {}
         self.indexes: dict[str, NoveltyIndex] = {}
         self.novelty = {"tokenizer": resolve_tokenizer_name(cfg.novelty.tokenizer, self.lang),
@@ -125,9 +126,11 @@ class AgentInstruct:
         p, j = divmod(i, n)
         if p >= len(self.combos):
             return None
-        order = list(range(n))
-        self.ctx.rng("chunks", p).shuffle(order)
-        chunk = self.chunks[order[j]]
+        if self._order[0] != p:  # one shuffle per pass, not per draw
+            order = list(range(n))
+            self.ctx.rng("chunks", p).shuffle(order)
+            self._order = (p, order)
+        chunk = self.chunks[self._order[1][j]]
         pairs = list(self.combos)
         self.ctx.rng("pairs", chunk.id, chunk.digest).shuffle(pairs)
         agent, qtype = pairs[p]
@@ -192,20 +195,23 @@ class AgentInstruct:
         s = {"question": self.cfg.question_sampling, "answer": self.cfg.answer_sampling}.get(
             step, self.cfg.refine_sampling)
         stop = self.stop_long if step == "answer" else self.stop_short
-        built, params = [], []
+        built, params, kws = [], [], []
         for t in tasks:
-            kw = {name: fn(t) for name, fn in vars_of.items()}
-            built.append(self.render(step, t.draw, text=t.passage.text, **kw))
+            kws.append({name: fn(t) for name, fn in vars_of.items()})
+            built.append(self.render(step, t.draw, text=t.passage.text, **kws[-1]))
             params.append(self._params(s, stop, step, t.draw.id, k))
         results = await self.ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         passed = []
-        for t, (_, fixed), p, res in zip(tasks, built, params, results):
+        for t, (_, fixed), p, res, kw in zip(tasks, built, params, results, kws):
             if isinstance(res, LLMError):
                 reason, text, detail = f"llm_error:{res.reason}", "", {}
             else:
+                # what the output must not merely repeat
+                echoes = (kw.get("suggestion", ""),) if step == "edit" else (
+                    t.passage.text,) if step == "question" else (t.question,)
                 text, reason, detail = check(res, out, fixed, t.passage.text,
                                              t.draw.qtype.format,
-                                             t.question if step == "edit" else None)
+                                             t.question if step == "edit" else None, echoes)
             if reason:
                 if step in ("suggest", "edit"):
                     # the question stays as it was; the failed attempt is an item of its own

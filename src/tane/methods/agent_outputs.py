@@ -14,7 +14,7 @@ from typing import Any
 from ..llm.base import Completion
 
 STEPS = ("transformation", "question", "suggestion", "edit", "answer")
-KINDS = ("truncated", "empty", "copied_example", "unparseable", "unchanged")
+KINDS = ("truncated", "empty", "copied_example", "copied_input", "unparseable", "unchanged")
 # a header line the model echoes or starts ("### 問題:", "## Question:")
 _HEADER = re.compile(r"^\s*#{2,}\s*[^\n]{0,40}?[:：]?\s*$")
 _LABEL = re.compile(r"^\s*\**(?:書き換えた問題|問題|質問|提案|答え|回答|rewritten question|"
@@ -69,11 +69,12 @@ def only_symbols(text: str) -> bool:
 
 
 def check(res: Completion, step: str, fixed: str = "", source: str = "",
-          fmt: str | None = None, before: str | None = None
+          fmt: str | None = None, before: str | None = None, echoes: tuple[str, ...] = ()
           ) -> tuple[str, str, dict[str, Any]]:
     """(cleaned text, reason or "", detail). ``fixed``: the prompt without the parts that
     vary (its example); ``source``: the text the output may quote; ``fmt``: a question
-    format to check; ``before``: the question an edit must change."""
+    format to check; ``before``: the question an edit must change; ``echoes``: inputs the
+    output must not merely repeat (the suggestion for an edit, the question for an answer)."""
     label = step in ("question", "edit", "suggestion", "answer")
     text = clean(res.text, label=label)
     raw = {"raw": res.text[:500]}
@@ -83,6 +84,8 @@ def check(res: Completion, step: str, fixed: str = "", source: str = "",
         return text, f"empty_{step}", raw
     if fixed and copies_example(text, fixed, source):
         return text, f"copied_example_{step}", raw
+    if any(_norm(text) == _norm(e) for e in echoes if e):
+        return text, f"copied_input_{step}", raw
     if fmt == "multiple_choice" and step in ("question", "edit") and not has_options(text):
         return text, f"unparseable_{step}", raw | {"why": "multiple choice without options"}
     if before is not None and _norm(text) == _norm(before):
