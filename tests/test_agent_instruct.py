@@ -480,6 +480,21 @@ def test_round_near_duplicate_and_transformation_failure(tmp_path):
     assert empty.records == [] and empty.drops == []
 
 
+def test_a_failed_answer_lets_the_next_question_in(tmp_path):
+    llm = ScriptedLLM({
+        "question": ["京都に都が置かれたのは何年ですか。", "紅葉の季節はいつですか。", "観光客は何人ですか。"],
+        "answer": ["LENGTH:七九", "秋です。"],
+    })
+    st = make(tmp_path, seed=0, llm=llm, agents=["identity"], refinement_rounds=0,
+              request_batch_size=3, question_types=["literal", "numerical", "paradox"])
+    batch = _round(st, 0, 1)
+    assert [r.output for r in batch.records] == ["秋です。"]
+    assert [d.reason for d in batch.drops] == ["truncated_answer", "over_target"]
+    assert batch.records[0].instruction == "紅葉の季節はいつですか。"
+    assert batch.drops[1].text == "観光客は何人ですか。" and llm.script["answer"] == []
+    assert st.ctx.stats.items_in == len(batch.records) + len(batch.drops) == 3
+
+
 def test_skipped_files_are_drops_in_round_zero(tmp_path):
     llm = ScriptedLLM({"question": ["LENGTH:x", "LENGTH:y"]})
     st = make(tmp_path, llm=llm, files={"k.txt": JA_DOC, "bad.txt": b"\xff\xfe\xfa"},

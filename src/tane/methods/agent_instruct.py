@@ -17,8 +17,9 @@ so a chunk never gets the same pair twice. For each draw:
    multiple choice ``harder_options``) and an Editor rewrites the question. A failed
    round is recorded and the question stays as it was.
 
-Then the near-duplicate check (ROUGE-L, ``novelty``), the ``need`` cut (``over_target``)
-and the answer, written from the transformed text. A record is ``instruction`` = question,
+Then, in draw order, the near-duplicate check (ROUGE-L, ``novelty``) and the answer, written
+from the transformed text, for as many questions as the run still ``need``s; a failed answer
+lets the next question in, and what is left is dropped as ``over_target``. A record is ``instruction`` = question,
 ``input`` = transformed text, ``output`` = answer. Every failure is a recorded drop.
 """
 
@@ -249,12 +250,12 @@ class AgentInstruct:
                                              report_floor=0.0)
         return self.indexes[key]
 
-    def _select(self, tasks: list[Task], need: int, batch: Batch) -> list[Task]:
-        kept: list[Task] = []
-        for t in tasks:
-            if len(kept) >= need:
-                self._drop(batch, t, "over_target", t.question)
-                continue
+    def _take(self, pending: list[Task], want: int, batch: Batch) -> list[Task]:
+        """Up to ``want`` novel questions from the front of ``pending`` (consumed);
+        near-duplicates are dropped on the way."""
+        taken: list[Task] = []
+        while pending and len(taken) < want:
+            t = pending.pop(0)
             idx = self._index(t.draw.chunk.id)
             res = idx.check(t.question)
             t.max_rouge = round(res.max_score, 4)
@@ -264,8 +265,8 @@ class AgentInstruct:
                            similar=t.similar)
                 continue
             idx.add(t.question, key=t.question)
-            kept.append(t)
-        return kept
+            taken.append(t)
+        return taken
 
     async def round(self, r: int, need: int) -> Batch:
         ctx, cfg, batch = self.ctx, self.cfg, Batch()
@@ -290,11 +291,15 @@ class AgentInstruct:
             t.question = text
         tasks = [t for t, _ in asked]
         await self._refine(tasks, batch)
-        kept = self._select(tasks, need, batch)
-        answered = await self._step("answer", kept, batch, "answer", 0,
-                                    question=lambda t: t.question)
-        for t, answer in answered:
-            batch.records.append(self._record(t, answer, r))
+        # answer only what the run still needs; a failed answer lets the next one in
+        pending = list(tasks)
+        while pending and len(batch.records) < need:
+            take = self._take(pending, need - len(batch.records), batch)
+            answered = await self._step("answer", take, batch, "answer", 0,
+                                        question=lambda t: t.question)
+            batch.records.extend(self._record(t, answer, r) for t, answer in answered)
+        for t in pending:
+            self._drop(batch, t, "over_target", t.question)
         return batch
 
     def _drop(self, batch: Batch, t: Task, reason: str, text: str, **detail: Any) -> None:
