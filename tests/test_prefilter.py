@@ -69,11 +69,23 @@ def test_prefilter_greedy_equals_brute_force(spec, threshold, chunk_size):
 
 @settings(max_examples=200, deadline=None)
 @given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.85, 1.0]), st.integers(0, 60),
-       st.sampled_from([0.0, 0.7]))
-def test_join_greedy_equals_brute_force(spec, threshold, split_at, floor):
+       st.sampled_from([0.0, 0.7]), st.sampled_from([(0, 1), (192, 64)]))
+def test_join_greedy_equals_brute_force(spec, threshold, split_at, floor, fold):
     """The batch join (all pairs at once, then the greedy walk) decides as brute force
     and reports the same scores and top lists as a scan, also when part of the corpus
-    is indexed by an earlier call (old-new pairs) and for check() without adding."""
+    is indexed by an earlier call (old-new pairs) and for check() without adding;
+    fold (0, 1) makes every token collide in the folded pre-scoring."""
+    import tane.curate.rouge as rouge_mod
+
+    saved = rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS
+    rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS = fold
+    try:
+        _join_case(spec, threshold, split_at, floor)
+    finally:
+        rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS = saved
+
+
+def _join_case(spec, threshold, split_at, floor):
     lists = materialise(spec)
     texts = [" ".join(t) for t in lists]
     ref = brute_greedy(lists, threshold)

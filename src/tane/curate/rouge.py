@@ -411,15 +411,15 @@ class NoveltyIndex:
                                    new_vs_new=add, max_rows=max_rows)
         except TooCostly:
             return None
-        lcs = pair_lcs(everything, u, v, self.workers)
+        folded = ([e.translate(self._fold_table) for e in everything]
+                  if self._folding() else None)
+        u, v, lcs = pair_lcs(everything, u, v, self._cut, folded)  # sorted by (v, u)
         lens = np.fromiter((len(e) for e in everything), dtype=np.float64,
                            count=len(everything))
         # u precedes v in greedy order: v is the text checked, u the indexed one
         fs = _fmeasure_np(lcs, lens[u], lens[v])
         ok = fs >= self._cut
         u, v, fs = u[ok], v[ok], fs[ok]
-        order = np.lexsort((u, v))
-        u, v, fs = u[order], v[order], fs[order]
         bounds = np.searchsorted(v, np.arange(n_old, len(everything) + 1))
         gid_of = np.full(len(everything), -1, dtype=np.int64)  # -1: not indexed
         gid_of[:n_old] = np.arange(n_old)

@@ -26,8 +26,9 @@ pair that can reach the cutoff is ever skipped:
   was counted), hence the overlap is at most ``c + min(lx-i-1, ly-j-1)``; pairs whose
   bound is below ``need(lx, ly)`` are dropped.
 
-Everything runs on numpy arrays (no Python loop per text or per pair); the surviving
-pairs are scored by rapidfuzz (``LCSseq.similarity``: the integer LCS) in C++.
+Candidate generation runs on numpy arrays (no Python loop per text or per pair); the
+surviving pairs are scored by rapidfuzz (``LCSseq.similarity``: the integer LCS) in C++,
+one cdist call per text against all its candidates.
 """
 
 from __future__ import annotations
@@ -39,8 +40,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
 _SLACK = 1 - 1e-12           # never let rounding in cut*(la+lb)/2 raise the bound
-_MAX_CANDIDATES = 12_000_000  # candidate (x, y) rows expanded per block
-_MAX_SCORE = 4_000_000        # pairs per rapidfuzz cpdist call
+_MAX_CANDIDATES = 6_000_000   # candidate (x, y) rows expanded per block
 
 
 def need(cut: float, la, lb):
@@ -142,6 +142,18 @@ def candidate_pairs(encs: list[str], cut: float,
 
     n_ranks = n + 1
     pairs_u, pairs_v = [], []
+
+    def longest_partner(lx: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """Largest ly with need(lx, ly) <= m (need is nondecreasing in ly)."""
+        ly = np.ceil(2 * m / (cut * _SLACK) - lx).astype(np.int64)
+        for _ in range(4):  # fix float rounding either way
+            up = need(cut, lx, ly + 1) <= m
+            ly = ly + up
+        for _ in range(4):
+            down = need(cut, lx, ly) > m
+            ly = ly - down
+        assert not (need(cut, lx, ly + 1) <= m).any() and not (need(cut, lx, ly) > m).any()
+        return ly
     rows = [0]
 
     def join(probe_sel: np.ndarray, index_sel: np.ndarray) -> None:
@@ -159,8 +171,12 @@ def candidate_pairs(encs: list[str], cut: float,
         pp = pos[probe_sel]
         o = np.lexsort((pp, pr))
         px, pr, pe, pp = px[o], pr[o], pe[o], pp[o]
+        # position i of x lies in x's prefix for a partner y iff need(lx, ly) <= lx - i:
+        # only partners up to the longest such ly (need grows with ly)
+        lx = lens[px]
+        hi_rank = np.searchsorted(sorted_lens, longest_partner(lx, lx - pp), side="right")
         start = np.searchsorted(ikey, pe * n_ranks + lo_rank_of_text[px], side="left")
-        stop = np.searchsorted(ikey, pe * n_ranks + pr, side="left")
+        stop = np.searchsorted(ikey, pe * n_ranks + np.minimum(pr, hi_rank), side="left")
         cnt = np.maximum(stop - start, 0)
         rows[0] += int(cnt.sum())
         if max_rows is not None and rows[0] > max_rows:
@@ -205,7 +221,9 @@ def candidate_pairs(encs: list[str], cut: float,
         ys = by_len[ukey % n_ranks]
         lx, ly = lens[xs], lens[ys]
         bound = c + np.minimum(lx - qi_last - 1, ly - pj_last - 1)
-        ok = bound >= need(cut, lx, ly)
+        k = need(cut, lx, ly)
+        # the first shared element must lie in y's prefix for this very pair
+        ok = (bound >= k) & (pj[o[brk]] <= ly - k)
         xs, ys = xs[ok], ys[ok]
         pairs_u.append(np.minimum(xs, ys))
         pairs_v.append(np.maximum(xs, ys))
@@ -221,13 +239,37 @@ def candidate_pairs(encs: list[str], cut: float,
     return np.concatenate(pairs_u), np.concatenate(pairs_v)
 
 
-def pair_lcs(encs: list[str], u: np.ndarray, v: np.ndarray, workers: int = -1) -> np.ndarray:
-    """Integer LCS of each pair (encs[u[k]], encs[v[k]]) (rapidfuzz, C++)."""
+def _grouped_lcs(strs: list[str], u: np.ndarray, v: np.ndarray) -> np.ndarray:
     out = np.zeros(len(u), dtype=np.int64)
-    for s in range(0, len(u), _MAX_SCORE):
-        uu = u[s:s + _MAX_SCORE].tolist()
-        vv = v[s:s + _MAX_SCORE].tolist()
-        out[s:s + len(uu)] = process.cpdist([encs[i] for i in uu], [encs[j] for j in vv],
-                                            scorer=LCSseq.similarity, dtype=np.int32,
-                                            workers=workers)
+    if not len(u):
+        return out
+    starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1])))
+    ends = np.concatenate((starts[1:], [len(v)]))
+    ul = u.tolist()
+    vl = v.tolist()
+    cdist, scorer = process.cdist, LCSseq.similarity
+    for a, b in zip(starts.tolist(), ends.tolist()):
+        out[a:b] = cdist([strs[vl[a]]], [strs[i] for i in ul[a:b]], scorer=scorer,
+                         dtype=np.int32)[0]
     return out
+
+
+def pair_lcs(encs: list[str], u: np.ndarray, v: np.ndarray, cut: float,
+             folded: list[str] | None = None
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The pairs sorted by (v, u) and the integer LCS of each (encs[u], encs[v]), exact
+    wherever the pair can reach ``cut`` (elsewhere it may be any value below need()).
+
+    rapidfuzz's cdist, one call per v against all its u. With `folded` (the same texts
+    with their codes mapped below 256, which rapidfuzz compares several times faster)
+    the folded LCS, an upper bound, is computed first and only pairs whose bound
+    reaches need() are scored again on the real codes."""
+    order = np.lexsort((u, v))
+    u, v = u[order], v[order]
+    lcs = _grouped_lcs(encs if folded is None else folded, u, v)
+    if folded is not None and len(u):
+        lens = np.fromiter((len(e) for e in encs), np.int64, len(encs))
+        again = np.flatnonzero(lcs >= need(cut, lens[u], lens[v]))
+        if len(again):
+            lcs[again] = _grouped_lcs(encs, u[again], v[again])
+    return u, v, lcs
