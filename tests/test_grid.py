@@ -156,6 +156,21 @@ def test_answer_prompt_has_conventions_and_cell_examples():
     assert g2.answer_prompt(c2, "grid-y")[1] == ["any"]
 
 
+@pytest.mark.parametrize("scope", ["cell", "run"])
+def test_novelty_index_holds_few_shots_and_requirements(scope):
+    g = make(few_shots=SHOTS, novelty={"scope": scope})
+    keys = [c.key for c in g.cells]
+    et = keys.index("explain/test")
+    # a few-shot question of another cell (shown in question prompts) is no new question
+    res = g._index(et).check("平均を返す関数を書いてください。")
+    assert not res.keep and res.top[0][0] == "fewshot:wm"
+    # nor is the cell's requirement text echoed back
+    res = g._index(et).check("コードの説明を求める質問（関数名を示す）／仮説検定")
+    assert not res.keep and res.top[0][0] == "requirements:explain/test"
+    assert g._index(et).check("t検定で等分散を仮定しないのはどんなときですか。").keep
+    assert len(g.indexes) == (len(keys) if scope == "cell" else 1)
+
+
 @pytest.mark.parametrize("lang", ["ja", "en"])
 @pytest.mark.parametrize("style", ["completion", "chat"])
 def test_templates_per_language_and_style(lang, style, tmp_path):
@@ -341,7 +356,7 @@ stages:
     answer_sampling: {max_tokens: 96, frequency_penalty: 0.5}
 """
 
-GRID_REASONS = {"truncated_question", "empty_question", "off_language", "near_duplicate",
+GRID_REASONS = {"copies_snippet", "echoes_requirements", "truncated_question", "empty_question", "off_language", "near_duplicate",
                 "over_target", "truncated_answer", "empty_answer"}
 
 
@@ -442,6 +457,9 @@ def test_oss_instruct_e2e_en_chat_snippet_provenance(tmp_path):
     for d in drops:
         assert d["detail"]["cell"] in ("explain", "write")
         assert d["detail"]["snippet"] in ("area.py", "greet.py")
+        assert d["reason"] in GRID_REASONS or d["reason"].startswith("llm_error:"), d
+        if d["reason"] == "copies_snippet":
+            assert d["detail"]["rouge_l"] > 0.7
     # the first round asks one question per cell, each inspired by a different snippet
     first = [r["provenance"]["snippet"]["id"] for r in rows if r["provenance"]["round"] == 0]
     first += [d["detail"]["snippet"] for d in drops if d["detail"]["round"] == 0]

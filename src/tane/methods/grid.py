@@ -86,6 +86,13 @@ class Grid:
         if cfg.snippets:
             self.snippets = load_snippets(cfg.snippets, ctx.base_dir)
             ctx.rng("snippets").shuffle(self.snippets)
+        # a question that only repeats its snippet is no new task
+        self.snippet_index = {}
+        for sn in self.snippets:
+            self.snippet_index[sn.id] = NoveltyIndex(
+                tokenizer=cfg.novelty.tokenizer, lang=lang, threshold=cfg.novelty.threshold,
+                top_k=1, report_floor=0.0)
+            self.snippet_index[sn.id].add(sn.code, key=sn.id)
         self.sent = 0  # question prompts so far (the snippet rotation)
         heads = HEADS[lang]
         self.q_stop = (tuple("\n" + h for h in heads) + ("\n\n\n",)
@@ -99,13 +106,21 @@ class Grid:
         self.indexes = [NoveltyIndex(tokenizer=nov.tokenizer, lang=lang,
                                      threshold=nov.threshold, top_k=nov.top_k,
                                      report_floor=0.0) for _ in range(n_idx)]
-        for i, own in enumerate(self.cell_shots if nov.scope == "cell" else [self.shots]):
-            for s in own:
-                self.indexes[i].add(s.question, key=f"fewshot:{s.id}")
+        # every few-shot question (any prompt may show it) and the cell's own requirement
+        # text: a question repeating either is not a new one
+        for i, index in enumerate(self.indexes):
+            for s in self.shots:
+                index.add(s.question, key=f"fewshot:{s.id}")
+            for ci in ([i] if nov.scope == "cell" else range(len(self.cells))):
+                index.add(self.requirement_text(ci), key=f"requirements:{self.cells[ci].key}")
 
     # -- prompts -------------------------------------------------------------------
     def _index(self, cell: int) -> NoveltyIndex:
         return self.indexes[cell if self.cfg.novelty.scope == "cell" else 0]
+
+    def requirement_text(self, cell: int) -> str:
+        return " ".join(" ".join([r["description"], *r["details"]])
+                        for r in requirements(self.cfg, self.cells[cell].values))
 
     def _wrap(self, text: str) -> Any:
         # a completion prompt ends with the label the model continues ("### 質問:")
@@ -192,13 +207,21 @@ class Grid:
             if bad:
                 self._drop(batch, bad[0], q or res.text, cell, **extra, **bad[1])
                 continue
+            if snip:
+                copy = self.snippet_index[snip.id].check(q)
+                if not copy.keep:
+                    self._drop(batch, "copies_snippet", q, cell,
+                               rouge_l=round(copy.max_score, 4), **extra)
+                    continue
             c = Candidate(cell, q, p.seed, ex_ids, snip)
             nov = self._index(cell).check(q)
             c.max_rouge = round(nov.max_score, 4)
             c.similar = [{"text": str(k), "rouge_l": round(s, 4)} for k, s in nov.top]
             if not nov.keep:
-                self._drop(batch, "near_duplicate", q, cell, max_rouge=c.max_rouge,
-                           similar=c.similar, scope=cfg.novelty.scope, **extra)
+                echo = str(nov.top[0][0]).startswith("requirements:") if nov.top else False
+                self._drop(batch, "echoes_requirements" if echo else "near_duplicate", q, cell,
+                           max_rouge=c.max_rouge, similar=c.similar, scope=cfg.novelty.scope,
+                           **extra)
                 continue
             self._index(cell).add(q, key=q)
             cands.append(c)
