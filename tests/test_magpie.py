@@ -18,8 +18,8 @@ from tane.errors import TaneError
 from tane.llm.base import CHAT, COMPLETION, RAW_CHAT, Completion, GenParams
 from tane.llm.cache import CachedBackend
 from tane.llm.gguf import chat_template, read_metadata, token_strings
-from tane.llm.templates import (BUILTINS, ChatFormat, builtin, from_file, from_gguf,
-                                from_server_props, from_tokenizer_config)
+from tane.llm.templates import (BUILTINS, builtin, from_file, from_gguf, from_server_props,
+                                from_tokenizer_config)
 from tane.methods.base import StageContext, StageStats
 from tane.methods.magpie import INSTRUCTION_DROPS, OUTPUT_DROPS, Magpie, degenerate
 
@@ -168,7 +168,7 @@ def write_gguf(path: Path, kv: list[tuple[str, int, bytes]], version: int = 3) -
 def test_gguf_reader_types_and_skipped_arrays(tmp_path, version):
     v1 = version == 1
     cnt = "<I" if v1 else "<Q"
-    tokens = [b"<pad>", "<|im_start|>".encode(), "<|im_end|>".encode()]
+    tokens = [b"<pad>", b"<|im_start|>", b"<|im_end|>"]
     arr = struct.pack("<I", 8) + struct.pack(cnt, 3) + b"".join(
         struct.pack(cnt, len(t)) + t for t in tokens)
     kv = [("general.name", 8, _gguf_string("tiny", v1)),
@@ -407,9 +407,9 @@ class RecordingJournal:
 
 
 def test_raw_chat_has_its_own_journal_key_and_model():
+    from tane.llm.base import CallStats
     from tane.llm.embedded import EmbeddedBackend
     from tane.llm.retry import RetryingBackend
-    from tane.llm.base import CallStats
 
     inner = RetryingBackend(EmbeddedBackend(), CallStats())
     j = RecordingJournal()
@@ -455,8 +455,9 @@ def _kinds(run: Path) -> dict[str, int]:
 
 @pytest.mark.slow
 def test_end_to_end_embedded_with_judge_and_resume(tmp_path):
-    stage = ("  - method: magpie\n    mode: en\n    system_prompt: ''\n    batch_size: 2\n"
-             "    max_rounds: 3\n    instruction_sampling: {max_tokens: 96}\n"
+    stage = ("  - method: magpie\n    mode: en\n    system_prompt: 'You are a helpful assistant."
+             " Every answer is short: two or three sentences.'\n    batch_size: 2\n"
+             "    max_rounds: 4\n    instruction_sampling: {max_tokens: 96}\n"
              "    response_sampling: {temperature: 0.7, max_tokens: 256}\n")
     judge = ("  - method: judge\n    mode: en\n    prompt_style: chat\n"
              "    sampling: {max_tokens: 160}\n")
@@ -477,8 +478,9 @@ def test_end_to_end_embedded_with_judge_and_resume(tmp_path):
     assert prov["template_name"] == "smollm2-135m"
     assert prov["template_source"].startswith("gguf:") and prov["template"].startswith(
         "smollm2-135m@")
-    assert prov["turns"] == 1 and prov["system_prompt"] == ""
-    assert prov["messages"] == [{"role": "user", "content": rows[0]["instruction"]},
+    assert prov["turns"] == 1 and prov["system_prompt"].startswith("You are a helpful")
+    assert prov["messages"] == [{"role": "system", "content": prov["system_prompt"]},
+                                {"role": "user", "content": rows[0]["instruction"]},
                                 {"role": "assistant", "content": rows[0]["output"]}]
     assert prov["sampling"]["calls"][0]["instruction_finish_reason"] == "stop"
     assert "<|im_" not in rows[0]["instruction"] + rows[0]["output"]
@@ -495,9 +497,10 @@ def test_end_to_end_embedded_with_judge_and_resume(tmp_path):
 
 @pytest.mark.slow
 def test_end_to_end_two_turns(tmp_path):
-    stage = ("  - method: magpie\n    mode: en\n    system_prompt: [Answer in one short "
-             "paragraph., You help with cooking.]\n    turns: 2\n    batch_size: 2\n"
-             "    max_rounds: 2\n    instruction_sampling: {max_tokens: 80}\n"
+    stage = ("  - method: magpie\n    mode: en\n    system_prompt: ['Every answer is short: two "
+             "sentences.', 'You help with cooking. Every answer is short: two sentences.']\n"
+             "    turns: 2\n    batch_size: 2\n    max_rounds: 2\n"
+             "    instruction_sampling: {max_tokens: 96}\n"
              "    response_sampling: {temperature: 0.3, max_tokens: 200}\n")
     recipe = _recipe(tmp_path, "mp2", stage, target=1)
     run = tmp_path / "run"

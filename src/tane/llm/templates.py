@@ -30,8 +30,8 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import cached_property
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +179,7 @@ class ChatFormat:
                             f"{type(e).__name__}: {e}", path=self._where(),
                             field="template") from None
         # the BOS the template writes through ``bos_token`` is the server's to add
-        if text.startswith(_BOS_MARK):
-            text = text[len(_BOS_MARK):]
+        text = text.removeprefix(_BOS_MARK)
         return text.replace(_BOS_MARK, self.bos)
 
     @staticmethod
