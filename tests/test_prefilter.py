@@ -220,13 +220,13 @@ def test_auto_uses_the_join_for_large_batches(monkeypatch):
     import tane.curate.simjoin as simjoin_mod
 
     calls = []
-    real = simjoin_mod.candidate_pairs
+    real = simjoin_mod.candidate_blocks
 
     def counting(*args, **kwargs):
         calls.append(len(args[0]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rouge_mod, "candidate_pairs", counting)
+    monkeypatch.setattr(rouge_mod, "candidate_blocks", counting)
     monkeypatch.setattr(rouge_mod, "_AUTO_JOIN", 100)
     rng = random.Random(4)
     lists = [[rng.choice(VOCAB) for _ in range(rng.randint(0, 12))] for _ in range(300)]

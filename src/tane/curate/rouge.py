@@ -25,7 +25,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
 from tane.curate.prefilter import PrefixFilter
-from tane.curate.simjoin import TooCostly, candidate_pairs, pair_lcs
+from tane.curate.simjoin import TooCostly, candidate_blocks, pair_lcs
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -406,20 +406,26 @@ class NoveltyIndex:
         if self.method == "auto":
             new_lens = np.fromiter((len(encs[i]) for i in new), np.int64, len(new))
             max_rows = self._scan_pairs(new_lens, add) // _JOIN_ROW_COST
-        try:
-            u, v = candidate_pairs(everything, self._cut, self._len_range, n_old=n_old,
-                                   new_vs_new=add, max_rows=max_rows)
-        except TooCostly:
-            return None
         folded = ([e.translate(self._fold_table) for e in everything]
                   if self._folding() else None)
-        u, v, lcs = pair_lcs(everything, u, v, self._cut, folded)  # sorted by (v, u)
-        lens = np.fromiter((len(e) for e in everything), dtype=np.float64,
+        lens = np.fromiter((len(e) for e in everything), dtype=np.int64,
                            count=len(everything))
-        # u precedes v in greedy order: v is the text checked, u the indexed one
-        fs = _fmeasure_np(lcs, lens[u], lens[v])
-        ok = fs >= self._cut
-        u, v, fs = u[ok], v[ok], fs[ok]
+        flens = lens.astype(np.float64)
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        try:
+            for u, v in candidate_blocks(everything, self._cut, self._len_range,
+                                         n_old=n_old, new_vs_new=add, max_rows=max_rows):
+                u, v, lcs = pair_lcs(everything, u, v, self._cut, folded, lens)
+                # u precedes v in greedy order: v is the text checked, u the indexed one
+                fs = _fmeasure_np(lcs, flens[u], flens[v])
+                ok = fs >= self._cut
+                found.append((u[ok], v[ok], fs[ok]))
+        except TooCostly:
+            return None
+        u, v, fs = (np.concatenate([f[i] for f in found]) if found else
+                    np.zeros(0, np.float64 if i == 2 else np.int64) for i in range(3))
+        order = np.lexsort((u, v))
+        u, v, fs = u[order], v[order], fs[order]
         bounds = np.searchsorted(v, np.arange(n_old, len(everything) + 1))
         gid_of = np.full(len(everything), -1, dtype=np.int64)  # -1: not indexed
         gid_of[:n_old] = np.arange(n_old)

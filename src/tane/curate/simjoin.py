@@ -33,7 +33,7 @@ one cdist call per text against all its candidates.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from rapidfuzz import process
@@ -98,7 +98,23 @@ def candidate_pairs(encs: list[str], cut: float,
                     len_range: Callable[[int], tuple[int, float]],
                     n_old: int = 0, new_vs_new: bool = True,
                     max_rows: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (u, v), u < v, of non-empty `encs` that may reach ``cut`` (> 0).
+    """All of `candidate_blocks` at once (sorted by (u, v))."""
+    blocks = list(candidate_blocks(encs, cut, len_range, n_old, new_vs_new, max_rows))
+    if not blocks:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    u = np.concatenate([b[0] for b in blocks])
+    v = np.concatenate([b[1] for b in blocks])
+    order = np.lexsort((v, u))
+    return u[order], v[order]
+
+
+def candidate_blocks(encs: list[str], cut: float,
+                     len_range: Callable[[int], tuple[int, float]],
+                     n_old: int = 0, new_vs_new: bool = True,
+                     max_rows: int | None = None
+                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Index pairs (u, v), u < v, of non-empty `encs` that may reach ``cut`` (> 0), in
+    blocks (each pair once; memory stays bounded by the block size).
 
     The first `n_old` texts are "old": pairs of two old texts are not produced; with
     ``new_vs_new=False`` only old-new pairs are. `len_range(l)` gives (lo, hi), the
@@ -108,9 +124,8 @@ def candidate_pairs(encs: list[str], cut: float,
     if not cut > 0:
         raise ValueError("candidate_pairs needs a cutoff above 0")
     n = len(encs)
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if n < 2:
-        return empty
+        return
     codes, lens = _tokens(encs)
     if (lens == 0).any():
         raise ValueError("candidate_pairs needs non-empty texts")
@@ -141,7 +156,6 @@ def candidate_pairs(encs: list[str], cut: float,
     del tok_len_idx
 
     n_ranks = n + 1
-    pairs_u, pairs_v = [], []
 
     def longest_partner(lx: np.ndarray, m: np.ndarray) -> np.ndarray:
         """Largest ly with need(lx, ly) <= m (need is nondecreasing in ly)."""
@@ -156,7 +170,8 @@ def candidate_pairs(encs: list[str], cut: float,
         return ly
     rows = [0]
 
-    def join(probe_sel: np.ndarray, index_sel: np.ndarray) -> None:
+    def join(probe_sel: np.ndarray, index_sel: np.ndarray
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         if not probe_sel.any() or not index_sel.any():
             return
         # index postings sorted by (element, text rank)
@@ -193,13 +208,11 @@ def candidate_pairs(encs: list[str], cut: float,
                 k = int(np.searchsorted(ends, b0, side="right"))
             b1 = int(ends[k])
             if csum[b1 - 1] > base:
-                _expand(px[b0:b1], pp[b0:b1], start[b0:b1], cnt[b0:b1], ikey, ipos)
+                yield _expand(px[b0:b1], pp[b0:b1], start[b0:b1], cnt[b0:b1], ikey, ipos)
             b0 = b1
 
-    def _expand(px, pp, start, cnt, ikey, ipos) -> None:
+    def _expand(px, pp, start, cnt, ikey, ipos) -> tuple[np.ndarray, np.ndarray]:
         tot = int(cnt.sum())
-        if not tot:
-            return
         row = np.repeat(np.arange(len(cnt)), cnt)
         first = np.concatenate(([0], np.cumsum(cnt)[:-1]))
         idx = start[row] + (np.arange(tot) - first[row])
@@ -225,18 +238,14 @@ def candidate_pairs(encs: list[str], cut: float,
         # the first shared element must lie in y's prefix for this very pair
         ok = (bound >= k) & (pj[o[brk]] <= ly - k)
         xs, ys = xs[ok], ys[ok]
-        pairs_u.append(np.minimum(xs, ys))
-        pairs_v.append(np.maximum(xs, ys))
+        return np.minimum(xs, ys), np.maximum(xs, ys)
 
     if new_vs_new:
-        join(in_probe & ~is_old, in_index)  # new x against old and new y
+        yield from join(in_probe & ~is_old, in_index)  # new x against old and new y
     else:
-        join(in_probe & ~is_old, in_index & is_old)
+        yield from join(in_probe & ~is_old, in_index & is_old)
     if n_old:
-        join(in_probe & is_old, in_index & ~is_old)  # old x against shorter new y
-    if not pairs_u:
-        return empty
-    return np.concatenate(pairs_u), np.concatenate(pairs_v)
+        yield from join(in_probe & is_old, in_index & ~is_old)  # old x, shorter new y
 
 
 def _grouped_lcs(strs: list[str], u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -255,7 +264,7 @@ def _grouped_lcs(strs: list[str], u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 
 def pair_lcs(encs: list[str], u: np.ndarray, v: np.ndarray, cut: float,
-             folded: list[str] | None = None
+             folded: list[str] | None = None, lens: np.ndarray | None = None
              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The pairs sorted by (v, u) and the integer LCS of each (encs[u], encs[v]), exact
     wherever the pair can reach ``cut`` (elsewhere it may be any value below need()).
@@ -263,12 +272,13 @@ def pair_lcs(encs: list[str], u: np.ndarray, v: np.ndarray, cut: float,
     rapidfuzz's cdist, one call per v against all its u. With `folded` (the same texts
     with their codes mapped below 256, which rapidfuzz compares several times faster)
     the folded LCS, an upper bound, is computed first and only pairs whose bound
-    reaches need() are scored again on the real codes."""
+    reaches need() are scored again on the real codes. `lens`: len of each text."""
     order = np.lexsort((u, v))
     u, v = u[order], v[order]
     lcs = _grouped_lcs(encs if folded is None else folded, u, v)
     if folded is not None and len(u):
-        lens = np.fromiter((len(e) for e in encs), np.int64, len(encs))
+        if lens is None:
+            lens = np.fromiter((len(e) for e in encs), np.int64, len(encs))
         again = np.flatnonzero(lcs >= need(cut, lens[u], lens[v]))
         if len(again):
             lcs[again] = _grouped_lcs(encs, u[again], v[again])
