@@ -6,7 +6,9 @@ F = 2*precision*recall/(precision+recall); the index computes F with exactly the
 operations from an integer LCS, so keep/drop decisions match a rouge_score loop bit for
 bit. The LCS itself comes from rapidfuzz: each distinct token is mapped to one code point,
 a token list becomes a str and ``process.cdist`` with ``Indel`` (2*LCS/(len_a+len_b))
-scores a chunk of candidates against the index in C++.
+scores a chunk of candidates against the index in C++ (on folded codes, an exact upper
+bound, with the survivors re-scored). Large batches instead go through an exact
+similarity join (`tane.curate.simjoin`) when it is cheaper; see `NoveltyIndex`.
 
 Decision rule (Self-Instruct's ``if max(rouge_scores) > 0.7``): a text is dropped iff its
 F against some indexed text is strictly greater than the threshold. A text with no
