@@ -427,9 +427,10 @@ def test_raw_chat_has_its_own_journal_key_and_model():
 
 # -- end to end on real models (slow) --------------------------------------------------------
 
-def _recipe(tmp_path: Path, name: str, stage: str, extra: str = "", target: int = 2) -> Path:
+def _recipe(tmp_path: Path, name: str, stage: str, extra: str = "", target: int = 2,
+            seed: int = 11) -> Path:
     p = tmp_path / f"{name}.yaml"
-    p.write_text(f"name: {name}\nseed: 11\ntarget: {target}\nllm: {{backend: embedded}}\n"
+    p.write_text(f"name: {name}\nseed: {seed}\ntarget: {target}\nllm: {{backend: embedded}}\n"
                  f"stages:\n{stage}{extra}", encoding="utf-8")
     return p
 
@@ -499,10 +500,10 @@ def test_end_to_end_embedded_with_judge_and_resume(tmp_path):
 def test_end_to_end_two_turns(tmp_path):
     stage = ("  - method: magpie\n    mode: en\n    system_prompt: ['Every answer is short: two "
              "sentences.', 'You help with cooking. Every answer is short: two sentences.']\n"
-             "    turns: 2\n    batch_size: 2\n    max_rounds: 2\n"
-             "    instruction_sampling: {max_tokens: 96}\n"
-             "    response_sampling: {temperature: 0.3, max_tokens: 200}\n")
-    recipe = _recipe(tmp_path, "mp2", stage, target=1)
+             "    turns: 2\n    batch_size: 2\n    max_rounds: 3\n"
+             "    instruction_sampling: {max_tokens: 128}\n"
+             "    response_sampling: {temperature: 0.3, max_tokens: 256}\n")
+    recipe = _recipe(tmp_path, "mp2", stage, target=1, seed=1)
     run = tmp_path / "run"
     res = run_tane("run", str(recipe), "--out", str(run), "--no-progress", timeout=1800)
     assert res.returncode == 0, res.stderr
@@ -510,6 +511,7 @@ def test_end_to_end_two_turns(tmp_path):
     rows = read_jsonl(run / "dataset.jsonl")
     st = read_stats(run)["stages"]["magpie"]
     assert st["items_in"] == len(rows) + len(drops)
+    assert len(rows) == 1  # seeded, one slot: reproducible on the embedded model
     for row in rows:
         prov = row["provenance"]
         msgs = prov["messages"]
@@ -520,7 +522,6 @@ def test_end_to_end_two_turns(tmp_path):
         assert len(prov["sampling"]["calls"]) == 2
     # a second-turn drop names the first instruction of its conversation
     assert all("first_instruction" in d["detail"] for d in drops if d["detail"]["turn"] == 2)
-    assert rows or drops
 
 
 @pytest.mark.slow
