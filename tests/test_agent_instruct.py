@@ -384,6 +384,9 @@ def test_output_checks():
                  echoes=("答えが毎週変わる問いにする。",))[1] == "copied_input_edit"
     assert check(_c("京都はどこ？"), "answer", echoes=("京都はどこ？",))[1] == \
         "copied_input_answer"
+    assert check(_c("794年に平安京が置かれ、"), "question", source=JA_DOC)[1] == \
+        "copied_input_question"
+    assert check(_c("794年に平安京が置かれたのはなぜか。"), "question", source=JA_DOC)[1] == ""
 
 
 # -- the stage, with a scripted stand-in backend -----------------------------------------
@@ -519,10 +522,11 @@ stages:
     documents: docs
     chunk_chars: 300
     agents: [identity, conversation]
-    question_types: [literal, numerical, critical_true_false]
+    question_types: [literal, numerical, critical_true_false, literal_list, paradox,
+                     author_purpose]
     refinement_rounds: 1
     request_batch_size: 2
-    max_rounds: 4
+    max_rounds: 6
     transform_sampling: {{temperature: 0.7, top_p: 0.95, max_tokens: 120}}
     question_sampling: {{temperature: 0.5, top_p: 0.9, max_tokens: 60}}
     refine_sampling: {{temperature: 0.5, top_p: 0.9, max_tokens: 60}}
@@ -548,7 +552,8 @@ def test_agent_instruct_end_to_end_embedded(tmp_path):
         assert p["method"] == "agent_instruct" and p["model"] and p["license"]
         assert p["document"] == "kyoto.txt" and p["chunk_id"] == "kyoto.txt#0"
         assert p["agent"] in ("identity", "conversation") and p["skill"] == "reading_comprehension"
-        assert p["question_type"] in ("literal", "numerical", "critical_true_false")
+        assert p["question_type"] in ("literal", "numerical", "critical_true_false",
+                                      "literal_list", "paradox", "author_purpose")
         assert p["refinement_rounds_asked"] == 1 and p["refinement_rounds"] in (0, 1)
         if p["agent"] == "identity":
             assert row["input"] == JA_DOC
@@ -560,3 +565,16 @@ def test_agent_instruct_end_to_end_embedded(tmp_path):
     assert sum(stats["dropped"].values()) == len(dropped)
     assert stats["items_in"] == stats["kept"] + len(dropped)
     print(json.dumps({"kept": len(rows), "dropped": stats["dropped"]}, ensure_ascii=False))
+
+
+def test_shipped_recipe_and_sample_documents_load():
+    from tane.pipeline.runner import Runner
+    from tane.recipe import load_recipe
+    path = Path(__file__).resolve().parents[1] / "recipes" / "agent_instruct_ja.yaml"
+    runner = Runner(load_recipe(path), "unused", base_dir=path.parent)
+    st = runner.stages[0]
+    assert isinstance(st, AgentInstruct) and st.corpus.skipped == []
+    assert sorted({c.document for c in st.chunks}) == ["bousai.txt", "ocha.html", "satoyama.md"]
+    assert all(len(c.text) <= st.cfg.chunk_chars for c in st.chunks)
+    assert "console.log" not in " ".join(c.text for c in st.chunks)  # scripts left out
+    assert len(st.types) >= 20 and len(st.combos) == len(AGENTS) * len(st.types)

@@ -86,6 +86,8 @@ def check(res: Completion, step: str, fixed: str = "", source: str = "",
         return text, f"copied_example_{step}", raw
     if any(_norm(text) == _norm(e) for e in echoes if e):
         return text, f"copied_input_{step}", raw
+    if step in ("question", "edit") and len(_norm(text)) >= 10 and _norm(text) in _norm(source):
+        return text, f"copied_input_{step}", raw | {"why": "a stretch of the text, not a question"}
     if fmt == "multiple_choice" and step in ("question", "edit") and not has_options(text):
         return text, f"unparseable_{step}", raw | {"why": "multiple choice without options"}
     if before is not None and _norm(text) == _norm(before):
