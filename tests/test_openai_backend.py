@@ -15,8 +15,8 @@ import socket
 import pytest
 from faultproxy import FaultProxy
 
-from tane.llm.base import (CHAT, COMPLETION, JSON_SCHEMA, CallStats, Completion, GenParams,
-                           LLMError, ModelInfo)
+from tane.llm.base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, CallStats, Completion,
+                           GenParams, LLMError, ModelInfo)
 from tane.llm.openai import OpenAIBackend, normalise_base_url, parse_retry_after
 from tane.llm.retry import RetryingBackend
 
@@ -203,7 +203,7 @@ def test_complete_and_chat_against_real_server(llama_server):
 
     b, c, h, s = run(go())
     assert b.info == ModelInfo("gemma-test", "q4", "gemma", "openai") and b.model_for(CHAT) is b.info
-    assert b.capabilities == {COMPLETION, CHAT, JSON_SCHEMA}
+    assert b.capabilities == {COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT}
     for out in (c, h):
         assert isinstance(out.text, str) and out.text
         assert out.finish_reason == "length" and out.completion_tokens == 4
