@@ -314,3 +314,31 @@ def test_card_judge_scores_and_judge_model(tmp_path):
 def test_card_without_judge_has_no_judge_section(run_dir, tmp_path):
     export(run_dir, "messages", tmp_path / "nj" / "d.jsonl")
     assert "## Judge scores" not in (tmp_path / "nj" / "README.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("fmt", ["messages", "alpaca", "sharegpt"])
+def test_multi_turn_records_export_every_turn(tmp_path, fmt):
+    rec = _rec(0, "ja-001", answer_model=None)
+    rec["instruction"], rec["output"] = "一つ目の質問（編集済み）", "一つ目の答え"
+    rec["provenance"]["messages"] = [
+        {"role": "system", "content": "日本語で答えてください。"},
+        {"role": "user", "content": "一つ目の質問"}, {"role": "assistant", "content": "一つ目の答え"},
+        {"role": "user", "content": "二つ目の質問"}, {"role": "assistant", "content": "二つ目の答え"}]
+    single = _rec(1, "ja-001", answer_model=None)
+    d = make_run(tmp_path / "mt", [rec, single])
+    out = tmp_path / "o" / "d.jsonl"
+    export(d, fmt, out, card=False)
+    ds = _load(out, tmp_path / "cache")
+    row, one = ds[0], ds[1]
+    if fmt == "messages":
+        assert [m["content"] for m in row["messages"]] == [
+            "一つ目の質問（編集済み）", "一つ目の答え", "二つ目の質問", "二つ目の答え"]
+        assert [m["role"] for m in one["messages"]] == ["user", "assistant"]
+    elif fmt == "alpaca":
+        assert (row["instruction"], row["output"]) == ("二つ目の質問", "二つ目の答え")
+        assert row["history"] == [["一つ目の質問（編集済み）", "一つ目の答え"]]
+        assert one["history"] == [] and one["instruction"].startswith("日本の首都")
+    else:
+        assert [t["from"] for t in row["conversations"]] == ["human", "gpt", "human", "gpt"]
+        assert row["conversations"][2]["value"] == "二つ目の質問"
+        assert len(one["conversations"]) == 2

@@ -73,19 +73,39 @@ def user_text(rec: dict[str, Any]) -> str:
     return rec["instruction"] + ("\n\n" + inp if inp else "")
 
 
+def turns(rec: dict[str, Any]) -> list[tuple[str, str]]:
+    """(user, assistant) pairs. A multi-turn record (Magpie ``turns > 1``) keeps its later
+    turns in ``provenance.messages``; the first pair is always the record's own fields, so
+    a human edit of the first turn is what gets exported."""
+    first = (user_text(rec), rec["output"])
+    msgs = [m for m in (rec.get("provenance") or {}).get("messages") or []
+            if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+    if len(msgs) <= 2:
+        return [first]
+    later = [(u["content"], a["content"]) for u, a in zip(msgs[2::2], msgs[3::2])
+             if u.get("role") == "user" and a.get("role") == "assistant"]
+    return [first] + later
+
+
 def convert(rec: dict[str, Any], fmt: str, system: str | None = None) -> dict[str, Any]:
+    pairs = turns(rec) if fmt != "jsonl" else []
     if fmt == "messages":
         msgs = [{"role": "system", "content": system}] if system else []
-        msgs += [{"role": "user", "content": user_text(rec)},
-                 {"role": "assistant", "content": rec["output"]}]
+        for u, a in pairs:
+            msgs += [{"role": "user", "content": u}, {"role": "assistant", "content": a}]
         return {"messages": msgs}
     if fmt == "alpaca":
+        if len(pairs) > 1:  # LLaMA-Factory: earlier turns as history, the last one as the row
+            (u, a), history = pairs[-1], [list(p) for p in pairs[:-1]]
+            return {"instruction": u, "input": "", "output": a, "system": system or "",
+                    "history": history}
         return {"instruction": rec["instruction"], "input": rec.get("input") or "",
                 "output": rec["output"], "system": system or "", "history": []}
     if fmt == "sharegpt":
-        return {"conversations": [{"from": "human", "value": user_text(rec)},
-                                  {"from": "gpt", "value": rec["output"]}],
-                "system": system or ""}
+        conv = []
+        for u, a in pairs:
+            conv += [{"from": "human", "value": u}, {"from": "gpt", "value": a}]
+        return {"conversations": conv, "system": system or ""}
     if fmt == "jsonl":
         return dict(rec)
     raise TaneError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})",
