@@ -184,7 +184,9 @@ def test_draws_are_seeded_cover_chunks_and_never_repeat_a_pair(tmp_path):
     c = make(tmp_path, seed=2, files=files, question_types=["literal", "numerical", "flaw"])
     n = a.total_draws
     assert n == 3 * len(AGENTS) * 3
-    key = lambda d: (d.chunk.id, d.agent, d.qtype.key)  # noqa: E731
+    def key(d):
+        return (d.chunk.id, d.agent, d.qtype.key)
+
     seq = [key(a.draw(i)) for i in range(n)]
     assert seq == [key(b.draw(i)) for i in range(n)] and seq != [key(c.draw(i)) for i in range(n)]
     assert len(set(seq)) == n and a.draw(n) is None
@@ -312,8 +314,8 @@ def test_user_taxonomy_adds_skills_and_types(tmp_path):
 
 
 @pytest.mark.parametrize("body,line,field,msg", [
-    ("skills:\n  reading_comprehension:\n    types:\n      literal:\n        format: list\n"
-     "        description: x\n", 4, "skills.reading_comprehension.types.literal",
+    (("skills:\n  reading_comprehension:\n    types:\n      literal:\n        format: list\n"
+      "        description: x\n"), 4, "skills.reading_comprehension.types.literal",
      "already defined at agent_instruct/taxonomy.yaml:"),
     ("skills:\n  rc2:\n    types:\n      t1:\n        format: poem\n        description: x\n",
      5, "skills.rc2.types.t1.format", "format must be one of"),
@@ -323,8 +325,8 @@ def test_user_taxonomy_adds_skills_and_types(tmp_path):
      "skills.rc2.types.t1.descr", "unknown key"),
     ("skills:\n  rc2:\n    typez: {}\n", 3, "skills.rc2.typez", "unknown key"),
     ("skills:\n  Bad-Name:\n    types: {}\n", 2, "skills.Bad-Name", "lower-case"),
-    ("skills:\n  rc2:\n    types:\n      t1:\n        format: list\n"
-     "        description: {japanese: x}\n", 6, "skills.rc2.types.t1.description.japanese",
+    (("skills:\n  rc2:\n    types:\n      t1:\n        format: list\n"
+      "        description: {japanese: x}\n"), 6, "skills.rc2.types.t1.description.japanese",
      "not a language code"),
     ("skill:\n  rc2: {}\n", 1, "skill", "unknown key"),
     ("skills: [1, 2\n", 2, None, "invalid YAML"),

@@ -19,8 +19,9 @@ so a chunk never gets the same pair twice. For each draw:
 
 Then, in draw order, the near-duplicate check (ROUGE-L, ``novelty``) and the answer, written
 from the transformed text, for as many questions as the run still ``need``s; a failed answer
-lets the next question in, and what is left is dropped as ``over_target``. A record is ``instruction`` = question,
-``input`` = transformed text, ``output`` = answer. Every failure is a recorded drop.
+lets the next question in, and what is left is dropped as ``over_target``. A record is
+``instruction`` = question, ``input`` = transformed text, ``output`` = answer. Every failure
+is a recorded drop.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from typing import Any
 from ..config.agent_instruct import AgentInstructStage
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
-from ..llm.base import Completion, GenParams, LLMError
+from ..llm.base import GenParams, LLMError
 from ..prompts import Template, check_overrides, load_template
 from ..schema import Provenance, Record, stable_hash
 from .agent_documents import Chunk, load_corpus
@@ -181,7 +182,8 @@ class AgentInstruct:
         params = [self._params(self.cfg.transform_sampling, self.stop_long, "transform",
                                d.chunk.id, d.chunk.digest, d.agent) for d in todo.values()]
         results = await self.ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
-        for (key, d), (_, fixed), p, res in zip(todo.items(), built, params, results):
+        for (key, d), (_, fixed), p, res in zip(todo.items(), built, params, results,
+                                                strict=True):
             tpl_id = self.transforms[d.agent].id
             if isinstance(res, LLMError):
                 self.passages[key] = Passage("", f"llm_error:{res.reason}", {}, p.seed, tpl_id)
@@ -203,7 +205,7 @@ class AgentInstruct:
             params.append(self._params(s, stop, step, t.draw.id, k))
         results = await self.ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         passed = []
-        for t, (_, fixed), p, res, kw in zip(tasks, built, params, results, kws):
+        for t, (_, fixed), p, res, kw in zip(tasks, built, params, results, kws, strict=True):
             if isinstance(res, LLMError):
                 reason, text, detail = f"llm_error:{res.reason}", "", {}
             else:
@@ -230,12 +232,12 @@ class AgentInstruct:
             strat = {t.draw.id: self.strategy(t.draw, k) for t in tasks}
             suggested = await self._step("suggest", tasks, batch, "suggestion", k,
                                          question=lambda t: t.question,
-                                         strategy=lambda t: strat[t.draw.id])
+                                         strategy=lambda t, st=strat: st[t.draw.id])
             sugg = {t.draw.id: s for t, s in suggested}
             edited = await self._step("edit", [t for t, _ in suggested], batch, "edit", k,
                                       question=lambda t: t.question,
-                                      strategy=lambda t: strat[t.draw.id],
-                                      suggestion=lambda t: sugg[t.draw.id])
+                                      strategy=lambda t, st=strat: st[t.draw.id],
+                                      suggestion=lambda t, sg=sugg: sg[t.draw.id])
             for t, text in edited:
                 t.refinements.append({"round": k, "strategy": strat[t.draw.id],
                                       "suggestion": sugg[t.draw.id], "before": t.question})

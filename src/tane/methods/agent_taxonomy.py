@@ -71,7 +71,8 @@ def _mapping(node: yaml.Node, path: str, fld: str) -> list[tuple[yaml.Node, yaml
         if not isinstance(k, yaml.ScalarNode):
             raise _err("keys must be plain names", path, k, fld)
         if k.value in seen:
-            raise _err(f"duplicate key {k.value!r}", path, k, f"{fld}.{k.value}" if fld else k.value)
+            raise _err(f"duplicate key {k.value!r}", path, k,
+                       f"{fld}.{k.value}" if fld else k.value)
         seen.add(k.value)
     return node.value
 
