@@ -317,6 +317,11 @@ stages:
     mode: ja
     num_examples: 2
     sampling: {temperature: 0.3, top_p: 0.9, max_tokens: 64}
+  - method: curate
+    lang: ja
+    steps:
+      - name: exact_dup
+      - name: meta_text
 """
 
 
@@ -331,6 +336,8 @@ def test_evol_recipe_end_to_end(llama_server, tmp_path):
     st = read_stats(out)
     for s in st["stages"].values():
         assert s["items_in"] == s["kept"] + sum(s["dropped"].values())
+    assert list(st["stages"]) == ["self_instruct", "evol_instruct", "answer", "curate"]
+    assert st["stages"]["curate"]["items_in"] == st["stages"]["answer"]["kept"]
     ev = st["stages"]["evol_instruct"]
     assert ev["items_in"] > 0 and ev["llm_calls"] >= 1
     drops = read_jsonl(out / "rejected.jsonl")
