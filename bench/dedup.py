@@ -38,8 +38,8 @@ from collections import Counter
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
-from tane.curate.rouge import NoveltyIndex  # noqa: E402
-from tane.curate.tokenize import char_tokenize  # noqa: E402
+from tane.curate.rouge import NoveltyIndex
+from tane.curate.tokenize import char_tokenize
 
 # -- synthetic instructions ---------------------------------------------------------
 # Built from real text, deterministic for a seed:
@@ -64,8 +64,7 @@ _JA_RUN = re.compile(r"[\u4e00-\u9fff\u3005]+|[\u3040-\u309f]+|[\u30a0-\u30ff\u3
                      r"|[A-Za-z0-9]+|\s+|.")
 _JA_CONTENT = re.compile(r"[\u4e00-\u9fff\u3005\u30a0-\u30ff\u30fc]{2,}$")
 _EN_WORD = re.compile(r"[A-Za-z]+")
-_EN_STOP = frozenset("the a an of and or to in on for with as is are be this that it by from "
-                     "at into your you its their".split())
+_EN_STOP = frozenset(["the", "a", "an", "of", "and", "or", "to", "in", "on", "for", "with", "as", "is", "are", "be", "this", "that", "it", "by", "from", "at", "into", "your", "you", "its", "their"])
 
 
 def _seed_texts(lang: str) -> tuple[list[str], list[str]]:
@@ -105,7 +104,7 @@ def _unidic_words(kind: str) -> list[str]:
 def vocabulary(lang: str) -> list[str]:
     instr, other = _seed_texts(lang)
     if lang == "en":
-        import pydoc_data.topics as topics
+        from pydoc_data import topics
 
         text = " ".join(instr + other + list(topics.topics.values()))
         counts = Counter(w.lower() for w in _EN_WORD.findall(text) if len(w) > 2)

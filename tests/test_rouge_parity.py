@@ -43,7 +43,7 @@ def same_float(a, b):
     return float(a).hex() == float(b).hex()
 
 
-EN_WORDS = "the a cat dog sat on mat big red run fast slow write poem about 1 2".split()
+EN_WORDS = ["the", "a", "cat", "dog", "sat", "on", "mat", "big", "red", "run", "fast", "slow", "write", "poem", "about", "1", "2"]
 JA_CHARS = "あいうえおかきくけこのにをはがで日本語文章書くてください、。"
 
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 from rapidfuzz import process

@@ -33,7 +33,7 @@ one cdist call per text against all its candidates.
 
 from __future__ import annotations
 
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 from rapidfuzz import process
