@@ -250,7 +250,7 @@ def test_report_floor_zero_scans_and_bad_method():
 
 def test_minhash_index_and_step():
     pytest.importorskip("datasketch")
-    from tane.curate.heuristics import Fields, make_step
+    from tane.curate.steps import Fields, make_step
     from tane.curate.minhash import MinHashIndex
 
     ja = "日本の首都について小学生にもわかるように説明してください。"
