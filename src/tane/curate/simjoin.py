@@ -28,7 +28,7 @@ pair that can reach the cutoff is ever skipped:
 
 Candidate generation runs on numpy arrays (no Python loop per text or per pair); the
 surviving pairs are scored by rapidfuzz (``LCSseq.similarity``: the integer LCS) in C++,
-one cdist call per text against all its candidates.
+element-wise over chunks of pairs (``process.cpdist``, all cores).
 """
 
 from __future__ import annotations
@@ -248,18 +248,23 @@ def candidate_blocks(encs: list[str], cut: float,
         yield from join(in_probe & is_old, in_index & ~is_old)  # old x, shorter new y
 
 
+_PAIR_CHUNK = 1 << 20  # pairs scored per rapidfuzz call
+
+
 def _grouped_lcs(strs: list[str], u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Integer LCS of each pair (strs[u[i]], strs[v[i]]): rapidfuzz's element-wise
+    ``cpdist`` in C++ on all cores, a chunk of pairs per call (one Python call per text
+    cost more than the scoring itself)."""
     out = np.zeros(len(u), dtype=np.int64)
     if not len(u):
         return out
-    starts = np.flatnonzero(np.concatenate(([True], v[1:] != v[:-1])))
-    ends = np.concatenate((starts[1:], [len(v)]))
-    ul = u.tolist()
-    vl = v.tolist()
-    cdist, scorer = process.cdist, LCSseq.similarity
-    for a, b in zip(starts.tolist(), ends.tolist()):
-        out[a:b] = cdist([strs[vl[a]]], [strs[i] for i in ul[a:b]], scorer=scorer,
-                         dtype=np.int32)[0]
+    arr = np.empty(len(strs), dtype=object)
+    arr[:] = strs
+    for a in range(0, len(u), _PAIR_CHUNK):
+        uu, vv = u[a:a + _PAIR_CHUNK], v[a:a + _PAIR_CHUNK]
+        out[a:a + len(uu)] = process.cpdist(arr[vv].tolist(), arr[uu].tolist(),
+                                            scorer=LCSseq.similarity, dtype=np.int32,
+                                            workers=-1)
     return out
 
 
@@ -269,7 +274,7 @@ def pair_lcs(encs: list[str], u: np.ndarray, v: np.ndarray, cut: float,
     """The pairs sorted by (v, u) and the integer LCS of each (encs[u], encs[v]), exact
     wherever the pair can reach ``cut`` (elsewhere it may be any value below need()).
 
-    rapidfuzz's cdist, one call per v against all its u. With `folded` (the same texts
+    rapidfuzz's cpdist over chunks of pairs. With `folded` (the same texts
     with their codes mapped below 256, which rapidfuzz compares several times faster)
     the folded LCS, an upper bound, is computed first and only pairs whose bound
     reaches need() are scored again on the real codes. `lens`: len of each text."""
