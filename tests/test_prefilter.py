@@ -267,3 +267,28 @@ def test_minhash_index_and_step():
     step.commit(first)
     reason, detail = step.check(Fields(instruction=ja, id="r2"))
     assert reason == "minhash_dup" and detail["similar_to"] == "r1" and detail["jaccard"] == 1.0
+
+
+def test_prefetch_keeps_order_raises_producer_errors_and_stops_early():
+    import threading
+
+    import numpy as np
+
+    from tane.curate.simjoin import TooCostly, prefetch
+
+    def blocks(n, fail_at=None):
+        for i in range(n):
+            if i == fail_at:
+                raise TooCostly(i)
+            yield np.array([i]), np.array([i + 1])
+
+    assert [int(u[0]) for u, _ in prefetch(blocks(5))] == [0, 1, 2, 3, 4]
+    got = []
+    with pytest.raises(TooCostly):
+        for u, _ in prefetch(blocks(5, fail_at=3)):
+            got.append(int(u[0]))
+    assert got == [0, 1, 2]
+    it = prefetch(blocks(1000))
+    next(it)
+    it.close()  # the consumer stops early: the producer thread ends too
+    assert not [t for t in threading.enumerate() if t.name == "tane-simjoin"]

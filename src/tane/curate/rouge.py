@@ -27,7 +27,7 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
 from tane.curate.prefilter import PrefixFilter
-from tane.curate.simjoin import TooCostly, candidate_blocks, pair_lcs
+from tane.curate.simjoin import TooCostly, candidate_blocks, pair_lcs, prefetch
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -415,8 +415,9 @@ class NoveltyIndex:
         flens = lens.astype(np.float64)
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         try:
-            for u, v in candidate_blocks(everything, self._cut, self._len_range,
-                                         n_old=n_old, new_vs_new=add, max_rows=max_rows):
+            for u, v in prefetch(candidate_blocks(everything, self._cut, self._len_range,
+                                                  n_old=n_old, new_vs_new=add,
+                                                  max_rows=max_rows)):
                 u, v, lcs = pair_lcs(everything, u, v, self._cut, folded, lens)
                 # u precedes v in greedy order: v is the text checked, u the indexed one
                 fs = _fmeasure_np(lcs, flens[u], flens[v])

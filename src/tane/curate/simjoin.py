@@ -33,6 +33,8 @@ element-wise over chunks of pairs (``process.cpdist``, all cores).
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -249,6 +251,51 @@ def candidate_blocks(encs: list[str], cut: float,
 
 
 _PAIR_CHUNK = 1 << 20  # pairs scored per rapidfuzz call
+
+
+def prefetch(blocks: Iterator[tuple[np.ndarray, np.ndarray]]
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Make the next candidate block on a second thread while the caller scores this one
+    (numpy and rapidfuzz release the GIL for most of their work). Errors of the producer
+    (`TooCostly`) come out of this iterator; stopping early stops the producer."""
+    q: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for block in blocks:
+                while not stop.is_set():
+                    try:
+                        q.put(block, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            item: object = done
+        except BaseException as e:  # handed to the consumer, raised there
+            item = e
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    t = threading.Thread(target=produce, name="tane-simjoin", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        t.join()
 
 
 def _grouped_lcs(strs: list[str], u: np.ndarray, v: np.ndarray) -> np.ndarray:
