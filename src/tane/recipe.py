@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .config.agent_instruct import AgentInstructStage
-from .config.base import Sampling, Strict
+from .config.base import NoveltyConfig, Sampling, Strict
 from .config.grid import GridStage
 from .config.magpie import MagpieStage
 from .errors import TaneError
@@ -67,12 +67,6 @@ class LLMConfig(Strict):
 class SeedsConfig(Strict):
     path: str = "bundled:ja"
     format: Literal["auto", "self_instruct", "elyza", "ichikara", "alpaca"] = "auto"
-
-
-class NoveltyConfig(Strict):
-    threshold: float = Field(0.7, ge=0.0, le=1.0)
-    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
-    top_k: int = Field(3, ge=0, le=20)
 
 
 class SelfInstructStage(Strict):

@@ -6,20 +6,17 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Sampling, Strict
+from .base import NoveltyConfig, Sampling, Strict
 
 AGENTS = ("argument", "debate", "conversation", "meeting", "poem", "satire", "instructional",
           "long_text", "identity")
 DOC_TYPES = (".txt", ".md", ".html", ".htm", ".pdf")
 
 
-class AgentNovelty(Strict):
+class AgentNovelty(NoveltyConfig):
     """Near-duplicate questions (ROUGE-L F above ``threshold``); ``scope: chunk`` compares
     questions about the same document chunk, ``all`` compares every question."""
 
-    threshold: float = Field(0.7, ge=0.0, le=1.0)
-    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
-    top_k: int = Field(3, ge=0, le=20)
     scope: Literal["chunk", "all"] = "chunk"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..llm.base import GenParams
@@ -20,3 +22,12 @@ class Sampling(Strict):
 
     def to_params(self, stop: tuple[str, ...] = (), seed: int | None = None) -> GenParams:
         return GenParams(**self.model_dump(), stop=tuple(stop), seed=seed)
+
+
+class NoveltyConfig(Strict):
+    """ROUGE-L near-duplicate filter (tane.curate.rouge.NoveltyIndex): drop above
+    ``threshold``; ``top_k`` most similar items kept in provenance."""
+
+    threshold: float = Field(0.7, ge=0.0, le=1.0)
+    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
+    top_k: int = Field(3, ge=0, le=20)

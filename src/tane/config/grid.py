@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from .base import Sampling, Strict
+from .base import NoveltyConfig, Sampling, Strict
 
 RESERVED = set("/,=*")
 
@@ -86,10 +86,7 @@ class GridAnswerSampling(Sampling):
     max_tokens: int = Field(768, ge=1, le=32768)
 
 
-class GridNovelty(Strict):
-    threshold: float = Field(0.7, ge=0.0, le=1.0)
-    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
-    top_k: int = Field(3, ge=0, le=20)
+class GridNovelty(NoveltyConfig):
     scope: Literal["cell", "run"] = Field("cell", description="compare a question with the "
                                                               "questions of its cell or of "
                                                               "the whole run")

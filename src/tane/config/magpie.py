@@ -6,15 +6,11 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from .base import Sampling, Strict
+from .base import NoveltyConfig, Sampling, Strict
 
 
-class MagpieNovelty(Strict):
+class MagpieNovelty(NoveltyConfig):
     """ROUGE-L near-duplicate filter on first-turn instructions (drop above threshold)."""
-
-    threshold: float = Field(0.7, ge=0.0, le=1.0)
-    tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
-    top_k: int = Field(3, ge=0, le=20)
 
 
 class MagpieStage(Strict):
