@@ -262,26 +262,25 @@ def prefetch(blocks: Iterator[tuple[np.ndarray, np.ndarray]]
     stop = threading.Event()
     done = object()
 
+    def put(item: object) -> bool:
+        """Hand one item over; False once the consumer has stopped."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def produce() -> None:
         try:
             for block in blocks:
-                while not stop.is_set():
-                    try:
-                        q.put(block, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(block):
                     return
             item: object = done
         except BaseException as e:  # handed to the consumer, raised there
             item = e
-        while not stop.is_set():
-            try:
-                q.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put(item)
 
     t = threading.Thread(target=produce, name="tane-simjoin", daemon=True)
     t.start()
