@@ -57,3 +57,36 @@ def test_bad_tokenizer_and_broken_line_exit_2(tmp_path):
     res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out)])
     assert res.exit_code == 2 and ":2" in res.output
     assert not out.exists()
+
+
+def test_keep_best_keeps_the_highest_score_of_each_group(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    rows = [{"id": 1, "instruction": "日本の四季について説明してください。",
+             "judge": {"quality": 2}},
+            {"id": 2, "instruction": "Pythonでリストを逆順にする方法を教えてください。"},
+            {"id": 3, "instruction": "日本の四季について説明して下さい。",
+             "judge": {"quality": 5}},
+            {"id": 4, "instruction": "日本の四季について説明してください！"}]  # unscored
+    _write(src, rows)
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), "--tokenizer", "char",
+                                   "--keep", "best", "--score-field", "judge.quality"])
+    assert res.exit_code == 0, res.output
+    kept = [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()]
+    assert kept == [2, 3]  # input order, the best of the group
+    rejected = {r["id"]: r["_drop"]["detail"] for r in map(
+        json.loads, (tmp_path / "out.rejected.jsonl").read_text(encoding="utf-8").splitlines())}
+    assert rejected[1]["similar_to"] == 3 and rejected[1]["own_score"] == 2.0
+    assert rejected[1]["kept_score"] == 5.0 and rejected[4]["own_score"] is None
+    # first (default) keeps the earliest instead
+    res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), "--tokenizer", "char"])
+    assert [json.loads(x)["id"] for x in out.read_text(encoding="utf-8").splitlines()] == [1, 2]
+
+
+def test_keep_options_that_do_not_fit_exit_2(tmp_path):
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, ROWS[:1])
+    for extra, word in ((["--keep", "best"], "score"), (["--score-field", "q"], "keep best"),
+                        (["--keep", "last"], "keep")):
+        res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), *extra])
+        assert res.exit_code == 2 and word in res.output, res.output
+        assert not out.exists()

@@ -141,3 +141,14 @@ def test_unreadable_dataset_is_one_line_and_writes_nothing(tmp_path, cfg):
     assert res.exit_code == 2
     assert "cannot read the dataset" in res.output and str(d.name) in res.output
     assert not out.exists() and not (tmp_path / "out.rejected.jsonl").exists()
+
+
+def test_cli_bad_field_fails_before_the_seeds_and_recipe_load(tmp_path):
+    """A malformed --field is reported even when the seeds and recipe would fail too."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    src.write_text('{"prompt": "a"}\n', encoding="utf-8")
+    res = CliRunner().invoke(app, ["curate", str(src), "-r", str(tmp_path / "missing.yaml"),
+                                   "-o", str(out), "--seeds", str(tmp_path / "nope.jsonl"),
+                                   "--field", "instruction"])
+    assert res.exit_code == 2 and "TANE_FIELD=COLUMN" in res.output, res.output
+    assert not out.exists()

@@ -84,7 +84,12 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
           field: str = typer.Option("instruction", help="field to compare"),
           threshold: float = typer.Option(0.7, help="drop when ROUGE-L F is above this"),
           tokenizer: str = typer.Option("auto", help="auto, char, morph, whitespace or rouge"),
-          lang: Optional[str] = typer.Option(None, help="language for tokenizer 'auto'")) -> None:
+          lang: Optional[str] = typer.Option(None, help="language for tokenizer 'auto'"),
+          keep: str = typer.Option("first", help="first: the earliest row of each group; "
+                                                  "best: the highest --score-field"),
+          score_field: Optional[str] = typer.Option(None, help="with --keep best: dotted "
+                                                               "path of a number, e.g. "
+                                                               "judge.quality")) -> None:
     """Drop near-duplicates (greedy ROUGE-L, the Self-Instruct novelty filter)."""
     from rich.progress import Progress
 
@@ -94,8 +99,8 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
         task = bar.add_task("dedup", total=None)
         try:
             rep = dedup_file(in_path, output, field=field, threshold=threshold,
-                             tokenizer=tokenizer, lang=lang,
-                             on_progress=lambda done, total: bar.update(task, completed=done,
+                             tokenizer=tokenizer, lang=lang, keep=keep,
+                             score_field=score_field, on_progress=lambda done, total: bar.update(task, completed=done,
                                                                         total=total))
         except TaneError as e:
             bar.stop()
@@ -128,12 +133,13 @@ def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/
                                                           "(default train, or its only "
                                                           "split)")) -> None:
     """Apply curation steps; dropped rows go to OUT.rejected.jsonl with reasons."""
-    from .curate.apply import curate_file
+    from .curate.apply import curate_file, parse_field_map
     from .seeds.loader import load_seeds
 
     try:
+        field_map = parse_field_map(field)  # a malformed --field fails before any loading
         seed_items = load_seeds(seeds_path, seeds_format) if seeds_path else None
-        rep = curate_file(in_path, recipe, output, seeds=seed_items, field_map=field,
+        rep = curate_file(in_path, recipe, output, seeds=seed_items, field_map=field_map,
                           split=split)
     except TaneError as e:
         _fail(e)

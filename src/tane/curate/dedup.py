@@ -4,7 +4,10 @@ Kept rows are written unchanged (byte for byte, minus a BOM) to the output; drop
 go to ``<out stem>.rejected.jsonl`` beside it, each with a ``_drop`` object
 ``{"reason": ..., "detail": ...}``. Reasons: ``missing_field`` (absent or not a string),
 ``empty`` (blank after stripping), ``near_duplicate`` (ROUGE-L F > threshold against an
-earlier kept row). Outputs are written to temporary files and moved into place only when
+earlier kept row). ``keep="best"`` with ``score_field`` (a dotted path into the row, e.g.
+``judge.quality``) checks rows from the highest score down (ties and unscored rows in
+input order, unscored last), so each group keeps its best-scored row; kept rows are still
+written in input order. Outputs are written to temporary files and moved into place only when
 everything succeeded, so a bad input line leaves no output behind.
 """
 
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tane.curate.rouge import NoveltyIndex
+from tane.curate.steps.base import Fields
 from tane.errors import TaneError
 
 
@@ -97,12 +101,22 @@ def _write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
 def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
                field: str = "instruction", threshold: float = 0.7,
                tokenizer: str = "auto", lang: str | None = None,
-               on_progress: Callable[[int, int], None] | None = None) -> DedupReport:
-    """Greedy near-duplicate removal on `field` of a JSONL file (first occurrence wins).
+               on_progress: Callable[[int, int], None] | None = None,
+               keep: str = "first", score_field: str | None = None) -> DedupReport:
+    """Greedy near-duplicate removal on `field` of a JSONL file (first occurrence wins,
+    or the best-scored with ``keep="best"``).
 
     Raises TaneError for unreadable/malformed input (path and line), an unknown
-    tokenizer, or an output directory that does not exist; nothing is written then.
+    tokenizer, keep/score_field that do not fit, or an output directory that does not
+    exist; nothing is written then.
     """
+    if keep not in ("first", "best"):
+        raise TaneError(f"keep must be first or best, got {keep!r}", field="keep")
+    if keep == "best" and not score_field:
+        raise TaneError("keep best needs a score field (e.g. judge.quality)",
+                        field="score_field")
+    if keep == "first" and score_field:
+        raise TaneError("a score field is used only with keep best", field="score_field")
     started = time.perf_counter()
     in_path, out_path = Path(in_path), Path(out_path)
     rej_path = rejected_path_for(out_path)
@@ -124,6 +138,11 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
         else:
             candidates.append(pos)
 
+    scores: dict[int, float | None] = {}
+    if score_field:
+        scores = {pos: Fields(instruction="", row=rows[pos][2]).score(score_field)
+                  for pos in candidates}
+        candidates.sort(key=lambda p: (scores[p] is None, -(scores[p] or 0.0), p))
     texts = [rows[pos][2][field] for pos in candidates]
     results = index.check_batch_and_add(texts, keys=candidates, on_progress=on_progress)
     for pos, res in zip(candidates, results):
@@ -131,11 +150,12 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
             continue
         other = res.top[0][0]
         other_line, _, other_obj = rows[other]
-        drops[pos] = {"reason": "near_duplicate",
-                      "detail": {"score": res.max_score,
-                                 "similar_to": _row_ref(other_line, other_obj),
-                                 "similar_line": other_line,
-                                 "similar_text": other_obj[field]}}
+        detail = {"score": res.max_score, "similar_to": _row_ref(other_line, other_obj),
+                  "similar_line": other_line, "similar_text": other_obj[field]}
+        if score_field:
+            detail.update(keep="best", score_field=score_field, own_score=scores[pos],
+                          kept_score=scores[other])
+        drops[pos] = {"reason": "near_duplicate", "detail": detail}
 
     kept_lines, rejected_lines = [], []
     by_reason: dict[str, int] = {}
