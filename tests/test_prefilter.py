@@ -67,22 +67,26 @@ def test_prefilter_greedy_equals_brute_force(spec, threshold, chunk_size):
     assert got == scan.check_batch_and_add(texts)  # same scores and top lists too
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.85, 1.0]), st.integers(0, 60),
-       st.sampled_from([0.0, 0.7]), st.sampled_from([(0, 1), (192, 64)]))
-def test_join_greedy_equals_brute_force(spec, threshold, split_at, floor, fold):
+       st.sampled_from([0.0, 0.7]), st.sampled_from([(0, 1), (192, 64)]), st.booleans())
+def test_join_greedy_equals_brute_force(spec, threshold, split_at, floor, fold, kernel):
     """The batch join (all pairs at once, then the greedy walk) decides as brute force
     and reports the same scores and top lists as a scan, also when part of the corpus
     is indexed by an earlier call (old-new pairs) and for check() without adding;
-    fold (0, 1) makes every token collide in the folded pre-scoring."""
+    fold (0, 1) makes every token collide in the folded pre-scoring; kernel: the
+    compiled join (numba) or the numpy one."""
     import tane.curate.rouge as rouge_mod
 
-    saved = rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS
+    if kernel:
+        pytest.importorskip("numba")
+    saved = rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS, rouge_mod._KERNEL
     rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS = fold
+    rouge_mod._KERNEL = kernel
     try:
         _join_case(spec, threshold, split_at, floor)
     finally:
-        rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS = saved
+        rouge_mod._FOLD_AT, rouge_mod._FOLD_SLOTS, rouge_mod._KERNEL = saved
 
 
 def _join_case(spec, threshold, split_at, floor):
@@ -215,18 +219,26 @@ def test_auto_switches_to_prefilter_on_large_indexes(monkeypatch):
     assert got == brute_greedy(lists, 0.7)
 
 
-def test_auto_uses_the_join_for_large_batches(monkeypatch):
+@pytest.mark.parametrize("kernel", [True, False])
+def test_auto_uses_the_join_for_large_batches(monkeypatch, kernel):
+    import tane.curate.joinkernel as joinkernel
     import tane.curate.rouge as rouge_mod
     import tane.curate.simjoin as simjoin_mod
 
+    if kernel:
+        pytest.importorskip("numba")
     calls = []
-    real = simjoin_mod.candidate_blocks
+    real = joinkernel.pair_blocks if kernel else simjoin_mod.candidate_blocks
 
     def counting(*args, **kwargs):
         calls.append(len(args[0]))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rouge_mod, "candidate_blocks", counting)
+    monkeypatch.setattr(rouge_mod, "_KERNEL", kernel)
+    if kernel:
+        monkeypatch.setattr(joinkernel, "pair_blocks", counting)
+    else:
+        monkeypatch.setattr(rouge_mod, "candidate_blocks", counting)
     monkeypatch.setattr(rouge_mod, "_AUTO_JOIN", 100)
     rng = random.Random(4)
     lists = [[rng.choice(VOCAB) for _ in range(rng.randint(0, 12))] for _ in range(300)]

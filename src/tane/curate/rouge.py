@@ -27,7 +27,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
 from tane.curate.prefilter import PrefixFilter
-from tane.curate.simjoin import TooCostly, candidate_blocks, pair_lcs, prefetch
+from tane.curate import joinkernel
+from tane.curate.simjoin import TooCostly, candidate_blocks, need, pair_lcs, prefetch
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -56,6 +57,11 @@ _FOLD_SLOTS = 64
 _AUTO_JOIN = 2000
 _AUTO_JOIN_RATIO = 8
 _JOIN_ROW_COST = 16
+# With numba installed (extra ``dedup``) the join runs compiled (`tane.curate.joinkernel`):
+# a posting entry visited costs about 20 ns on one core, so on two cores about as much
+# wall time as a scanned pair. _KERNEL = False: the numpy join.
+_KERNEL = True
+_KERNEL_ROW_COST = 1
 METHODS = ("auto", "scan", "prefilter", "join")
 
 
@@ -404,32 +410,24 @@ class NoveltyIndex:
         n_old = len(self._encs)
         new = [i for i, e in enumerate(encs) if e]
         everything = self._encs + [encs[i] for i in new]
+        kernel = _KERNEL and joinkernel.available()
         max_rows = None
         if self.method == "auto":
             new_lens = np.fromiter((len(encs[i]) for i in new), np.int64, len(new))
-            max_rows = self._scan_pairs(new_lens, add) // _JOIN_ROW_COST
-        folded = ([e.translate(self._fold_table) for e in everything]
-                  if self._folding() else None)
+            max_rows = self._scan_pairs(new_lens, add) // (_KERNEL_ROW_COST if kernel
+                                                           else _JOIN_ROW_COST)
         lens = np.fromiter((len(e) for e in everything), dtype=np.int64,
                            count=len(everything))
         flens = lens.astype(np.float64)
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         try:
-            for u, v in prefetch(candidate_blocks(everything, self._cut, self._len_range,
-                                                  n_old=n_old, new_vs_new=add,
-                                                  max_rows=max_rows)):
-                u, v, lcs = pair_lcs(everything, u, v, self._cut, folded, lens)
-                # u precedes v in greedy order: v is the text checked, u the indexed one
-                fs = _fmeasure_np(lcs, flens[u], flens[v])
-                ok = fs >= self._cut
-                found.append((u[ok], v[ok], fs[ok]))
+            if kernel:
+                off, gu, gl = joinkernel.group_by_v(joinkernel.pair_blocks(
+                    everything, self._cut, self._len_range, n_old=n_old, new_vs_new=add,
+                    max_rows=max_rows), len(everything))
+            else:
+                off, gu, gl = self._numpy_join(everything, n_old, add, max_rows, lens)
         except TooCostly:
             return None
-        u, v, fs = (np.concatenate([f[i] for f in found]) if found else
-                    np.zeros(0, np.float64 if i == 2 else np.int64) for i in range(3))
-        order = np.lexsort((u, v))
-        u, v, fs = u[order], v[order], fs[order]
-        bounds = np.searchsorted(v, np.arange(n_old, len(everything) + 1))
         gid_of = np.full(len(everything), -1, dtype=np.int64)  # -1: not indexed
         gid_of[:n_old] = np.arange(n_old)
         results: list[NoveltyResult] = []
@@ -437,13 +435,15 @@ class NoveltyIndex:
         n = len(encs)
         for i, enc in enumerate(encs):
             if enc:
-                a, b = bounds[k], bounds[k + 1]
+                a, b = off[n_old + k], off[n_old + k + 1]
                 if a == b:
                     res = NoveltyResult(True, 0.0, [])
                 else:
-                    gids = gid_of[u[a:b]]
-                    sel = gids >= 0
-                    res = self._result(gids[sel], fs[a:b][sel])
+                    us = gu[a:b]
+                    fs = _fmeasure_np(gl[a:b], flens[us], flens[n_old + k])
+                    gids = gid_of[us]
+                    sel = (gids >= 0) & (fs >= self._cut)
+                    res = self._result(gids[sel], fs[sel])
             else:
                 res = NoveltyResult(True, 0.0, [])
             results.append(res)
@@ -456,6 +456,26 @@ class NoveltyIndex:
             if on_progress is not None and ((i + 1) % self.chunk_size == 0 or i + 1 == n):
                 on_progress(i + 1, n)
         return results
+
+    def _numpy_join(self, everything: list[str], n_old: int, add: bool,
+                    max_rows: int | None, lens: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """`joinkernel.group_by_v`'s result from the numpy join (`simjoin`): candidate
+        blocks made on a second thread while the previous one is scored."""
+        folded = ([e.translate(self._fold_table) for e in everything]
+                  if self._folding() else None)
+        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for u, v in prefetch(candidate_blocks(everything, self._cut, self._len_range,
+                                              n_old=n_old, new_vs_new=add,
+                                              max_rows=max_rows)):
+            u, v, lcs = pair_lcs(everything, u, v, self._cut, folded, lens)
+            ok = lcs >= need(self._cut, lens[u], lens[v])
+            found.append((u[ok], v[ok], lcs[ok]))
+        u, v, lcs = (np.concatenate([f[i] for f in found]) if found else
+                     np.zeros(0, np.int64) for i in range(3))
+        order = np.argsort(v, kind="stable")
+        off = np.searchsorted(v[order], np.arange(len(everything) + 1))
+        return off, u[order], lcs[order]
 
     def _run(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
              on_progress: Callable[[int, int], None] | None = None) -> list[NoveltyResult]:
