@@ -1,12 +1,16 @@
 """Benchmark: tane's exact greedy ROUGE-L dedup (NoveltyIndex) at scale, and vs rouge_score.
 
     python bench/dedup.py [--n-compare 700] [--n-large 100000] [--methods baseline,scan,join,auto]
-        [--million [--n-million 1000000] [--million-methods auto]] [--langs en,ja]
+        [--million [--n-million 1000000] [--million-methods auto]] [--langs en,ja,ja-morph]
         [--timeout SECONDS] [--skip-compare] [--skip-large] [--n-minhash 20000]
 
-Generates deterministic synthetic instruction sets (English with the rouge tokenizer,
-Japanese with the char tokenizer; how they are built: see "synthetic instructions"
-below) with a known share of planted near-duplicates.
+Generates deterministic synthetic instruction sets (how they are built: see "synthetic
+instructions" below) with a known share of planted near-duplicates. Cases: ``en``
+(rouge tokenizer), ``ja`` (the same Japanese corpus with character tokens) and
+``ja-morph`` (MeCab morphemes, what tokenizer ``auto`` picks for Japanese with the `ja`
+extra). Methods: NoveltyIndex's (``auto``, ``scan``, ``join``, ``prefilter``), plus
+``baseline`` (the plain scan without folded codes) and ``join-numpy`` (the join without
+its compiled kernel, as without numba).
 
 - compare: tane vs a plain rouge_score greedy loop on --n-compare items: times and
   whether the kept sets are identical (needs the dev dependency rouge-score).
@@ -39,7 +43,7 @@ from collections import Counter
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
 from tane.curate.rouge import NoveltyIndex
-from tane.curate.tokenize import char_tokenize
+from tane.curate.tokenize import get_tokenizer
 
 # -- synthetic instructions ---------------------------------------------------------
 # Built from real text, deterministic for a seed:
@@ -200,11 +204,11 @@ def make_instructions(n: int, lang: str, seed: int = 0) -> list[str]:
     return make_corpus(n, lang, seed)[0]
 
 
-class CharTokenizer:
-    """A tokenizer object for rouge_score.RougeScorer(tokenizer=...)."""
+class Tokenizer:
+    """A tane tokenizer as an object for rouge_score.RougeScorer(tokenizer=...)."""
 
-    def tokenize(self, text: str) -> list[str]:
-        return char_tokenize(text)
+    def __init__(self, name: str, lang: str | None):
+        self.tokenize = get_tokenizer(name, lang)
 
 
 def rouge_score_greedy(texts: list[str], tokenizer, threshold: float = 0.7) -> list[bool]:
@@ -229,9 +233,13 @@ def tane_greedy(texts: list[str], tokenizer: str, lang: str | None,
     return [r.keep for r in index.check_batch_and_add(texts, on_progress=on_progress)]
 
 
-CASES = {"en": ("rouge", None), "ja": ("char", "ja")}
-# "baseline": the plain scan as it was before folded codes (rouge._FOLD = False)
-METHOD_NAMES = ("baseline", "scan", "join", "prefilter", "auto")
+# case -> (corpus language, tokenizer, tokenizer language); "ja-morph" is what
+# tokenizer auto picks for Japanese when fugashi is installed (extra `ja`)
+CASES = {"en": ("en", "rouge", None), "ja": ("ja", "char", "ja"),
+         "ja-morph": ("ja", "morph", "ja")}
+# "baseline": the plain scan as it was before folded codes (rouge._FOLD = False);
+# "join-numpy": the join without its compiled kernel (rouge._KERNEL = False)
+METHOD_NAMES = ("baseline", "scan", "join", "join-numpy", "prefilter", "auto")
 
 
 def _progress(label: str):
@@ -277,7 +285,7 @@ def run_case(lang: str, method: str, path: str) -> dict:
     """One dedup run in this process (call it in a fresh process for its peak RSS)."""
     import tane.curate.rouge as rouge_mod
 
-    tok, tlang = CASES[lang]
+    _, tok, tlang = CASES[lang]
     with open(path, encoding="utf-8") as fh:
         data = json.load(fh)
     texts, kinds = data["texts"], data["kinds"]
@@ -285,9 +293,12 @@ def run_case(lang: str, method: str, path: str) -> dict:
     del data
     if method == "baseline":
         rouge_mod._FOLD = False
+    if method == "join-numpy":
+        rouge_mod._KERNEL = False
     load0 = os.getloadavg()[0]
     t0, c0 = time.perf_counter(), time.process_time()
-    keep = tane_greedy(texts, tok, tlang, method="scan" if method == "baseline" else method,
+    keep = tane_greedy(texts, tok, tlang, method={"baseline": "scan", "join-numpy": "join"}
+                       .get(method, method),
                        on_progress=_progress(f"{lang} {method} {n}"))
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     planted = Counter(k for k in kinds)
@@ -303,7 +314,7 @@ def run_case(lang: str, method: str, path: str) -> dict:
 
 def run_child(lang: str, method: str, n: int, seed: int, timeout: float | None) -> dict:
     cmd = [sys.executable, os.path.abspath(__file__), "--one", lang, method,
-           corpus_file(lang, n, seed)]
+           corpus_file(CASES[lang][0], n, seed)]
     try:
         out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, timeout=timeout,
                              check=True).stdout
@@ -336,7 +347,7 @@ def report(rows: list[dict]) -> None:
 def minhash_case(lang: str, tok: str, tlang: str | None, n: int) -> None:
     from tane.curate.minhash import MinHashIndex
 
-    texts = make_instructions(n, lang, seed=3)
+    texts = make_instructions(n, CASES[lang][0], seed=3)
     t0 = time.perf_counter()
     exact = tane_greedy(texts, tok, tlang)
     t_exact = time.perf_counter() - t0
@@ -368,7 +379,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per run (child process), then reported as unfinished")
     ap.add_argument("--n-minhash", type=int, default=0)
-    ap.add_argument("--langs", default="en,ja")
+    ap.add_argument("--langs", default="en,ja,ja-morph",
+                    help=f"cases, from {','.join(CASES)}")
     ap.add_argument("--one", nargs=3, metavar=("LANG", "METHOD", "CORPUS"),
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -378,18 +390,20 @@ def main(argv: list[str] | None = None) -> None:
     print(f"python {platform.python_version()}, {os.cpu_count()} cpu(s), load average "
           f"{os.getloadavg()[0]:.1f}; rouge_score side single-process, tane side "
           f"rapidfuzz workers=-1; threshold 0.7; vocabulary "
-          + ", ".join(f"{lang} {len(vocabulary(lang))} words" for lang in CASES))
-    langs = [lang for lang in args.langs.split(",") if lang in CASES]
-    rs_tokenizers = {"en": None, "ja": CharTokenizer()}
+          + ", ".join(f"{lang} {len(vocabulary(lang))} words" for lang in ("en", "ja")))
+    langs = args.langs.split(",")
+    unknown = [lang for lang in langs if lang not in CASES]
+    if unknown:
+        ap.error(f"--langs: unknown {','.join(unknown)} (from {','.join(CASES)})")
     if not args.skip_compare:
         for lang in langs:
-            tok, tlang = CASES[lang]
-            texts = make_instructions(args.n_compare, lang)
+            clang, tok, tlang = CASES[lang]
+            texts = make_instructions(args.n_compare, clang)
             t0, c0 = time.perf_counter(), time.process_time()
             ours = tane_greedy(texts, tok, tlang)
             t_tane, c_tane = time.perf_counter() - t0, time.process_time() - c0
             t0, c0 = time.perf_counter(), time.process_time()
-            ref = rouge_score_greedy(texts, rs_tokenizers[lang])
+            ref = rouge_score_greedy(texts, None if tok == "rouge" else Tokenizer(tok, tlang))
             t_ref, c_ref = time.perf_counter() - t0, time.process_time() - c0
             print(f"[compare {lang}] n={len(texts)} tokenizer={tok}: "
                   f"rouge_score {t_ref:.2f}s (cpu {c_ref:.2f}s), "
@@ -413,7 +427,7 @@ def main(argv: list[str] | None = None) -> None:
         report(runs)
     if args.n_minhash > 0:
         for lang in langs:
-            tok, tlang = CASES[lang]
+            _, tok, tlang = CASES[lang]
             minhash_case(lang, tok, tlang, args.n_minhash)
 
 
