@@ -124,3 +124,46 @@ def test_stage_keep_best_within_a_round_and_earlier_rounds_stay_kept():
     assert [d.record_id for d in b1.drops] == ["r1"]
     b2 = asyncio.run(stage.process([_rec(4, "別の質問", 5)]))
     assert b2.records == [] and b2.drops[0].detail["duplicate_of"] == "r3"
+
+
+@pytest.mark.parametrize("kernel", [True, False])
+def test_near_dup_on_a_large_batch_joins_once_and_decides_as_record_by_record(
+        monkeypatch, kernel):
+    """A batch past the join size is resolved by one similarity join; interleaved with
+    a later step that drops records (never remembered), decisions and details equal
+    the record-by-record scan's, and keep: best orders the walk."""
+    import random
+
+    import tane.curate.rouge as rouge_mod
+
+    if kernel:
+        pytest.importorskip("numba")
+    monkeypatch.setattr(rouge_mod, "_KERNEL", kernel)
+    rng = random.Random(7)
+    words = ["日本", "四季", "説明", "東京", "料理", "歴史", "猫", "俳句", "要約", "翻訳",
+             "天気", "電車", "映画", "音楽", "科学", "数学", "経済", "旅行", "健康", "野菜",
+             "宇宙", "海洋", "森林", "言語", "文化", "技術", "教育", "医療", "農業", "建築"]
+    batch = []
+    for i in range(300):
+        if batch and rng.random() < 0.4:
+            base = batch[rng.randrange(len(batch))].instruction
+            text = base + rng.choice(["", "。", "！", "ね"])
+        else:
+            text = "".join(rng.choice(words) for _ in range(rng.randint(3, 9))) + "について"
+        batch.append(judged(i, text, q=rng.choice([None, 1, 2, 3, 4, 5])))
+
+    def run(method, keep):
+        extra = {"keep": "best", "score_field": "judge.quality"} if keep == "best" else {}
+        steps = [make_step("near_dup", "ja", tokenizer="char", **extra),
+                 make_step("length", "ja", instruction_max=18)]
+        steps[0].index.method = method  # auto joins from 2,000 texts when cheaper
+        res = run_batch(steps, batch)
+        return res, steps[0]._plan is not None
+
+    for keep in ("first", "best"):
+        joined, used = run("join", keep)
+        scanned, not_used = run("scan", keep)
+        assert used and not not_used
+        assert joined == scanned
+        got = reasons(joined)
+        assert got.count("near_dup") > 20 and got.count("length:instruction_too_long") > 5

@@ -222,6 +222,7 @@ def test_auto_switches_to_prefilter_on_large_indexes(monkeypatch):
 @pytest.mark.parametrize("kernel", [True, False])
 def test_auto_uses_the_join_for_large_batches(monkeypatch, kernel):
     import tane.curate.joinkernel as joinkernel
+    import tane.curate.novelty_join as novelty_join
     import tane.curate.rouge as rouge_mod
     import tane.curate.simjoin as simjoin_mod
 
@@ -238,7 +239,7 @@ def test_auto_uses_the_join_for_large_batches(monkeypatch, kernel):
     if kernel:
         monkeypatch.setattr(joinkernel, "pair_blocks", counting)
     else:
-        monkeypatch.setattr(rouge_mod, "candidate_blocks", counting)
+        monkeypatch.setattr(novelty_join, "candidate_blocks", counting)
     monkeypatch.setattr(rouge_mod, "_AUTO_JOIN", 100)
     rng = random.Random(4)
     lists = [[rng.choice(VOCAB) for _ in range(rng.randint(0, 12))] for _ in range(300)]

@@ -27,8 +27,8 @@ from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
 from tane.curate.prefilter import PrefixFilter
-from tane.curate import joinkernel
-from tane.curate.simjoin import TooCostly, candidate_blocks, need, pair_lcs, prefetch
+from tane.curate import novelty_join
+from tane.curate.novelty_join import JoinPlan
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -387,95 +387,39 @@ class NoveltyIndex:
         return (self.method == "auto" and n_batch >= _AUTO_JOIN
                 and n_batch * _AUTO_JOIN_RATIO >= len(self._encs))
 
-    def _scan_pairs(self, new_lens: np.ndarray, add: bool) -> int:
-        """Roughly how many pairs a scan of this batch would score (length filter)."""
-        old = np.sort(self._lens[:len(self._encs)])
-        new = np.sort(new_lens)
-        total = 0.0
-        for ln in np.unique(new).tolist():
-            lo, hi = self._len_range(ln)
-            hi = min(hi, 1 << 40)
-            per = np.searchsorted(old, hi, "right") - np.searchsorted(old, lo, "left")
-            if add:
-                per += (np.searchsorted(new, hi, "right") - np.searchsorted(new, lo)) / 2
-            total += float(per) * int(np.count_nonzero(new == ln))
-        return int(total)
+    def _plan(self, encs: Sequence[str], add: bool) -> JoinPlan | None:
+        return novelty_join.plan(self, encs, add, only_if_cheaper=self.method == "auto")
+
+    def plan_batch(self, texts: Sequence[str]) -> JoinPlan | None:
+        """The similarity join of a whole batch that will be walked in order (checked
+        and added text by text, `JoinPlan`), or None when this index would not join a
+        batch of this size (method, size, or a join costlier than a scan). While a plan
+        is walked, texts are added only through it."""
+        if not self._use_join(len(texts)):
+            return None
+        token_lists = [self._tokenize(t) for t in texts]
+        self._learn(token_lists)
+        return self._plan([self._encode(toks) for toks in token_lists], add=True)
 
     def _run_join(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
                   encs: list[str], on_progress: Callable[[int, int], None] | None
                   ) -> list[NoveltyResult] | None:
-        """All pairs reaching the cutoff at once (`tane.curate.simjoin`), then the greedy
-        walk in order over those pairs: same decisions, scores and top lists as a scan.
-        None (method auto) when the join would cost more than a scan."""
-        n_old = len(self._encs)
-        new = [i for i, e in enumerate(encs) if e]
-        everything = self._encs + [encs[i] for i in new]
-        kernel = _KERNEL and joinkernel.available()
-        max_rows = None
-        if self.method == "auto":
-            new_lens = np.fromiter((len(encs[i]) for i in new), np.int64, len(new))
-            max_rows = self._scan_pairs(new_lens, add) // (_KERNEL_ROW_COST if kernel
-                                                           else _JOIN_ROW_COST)
-        lens = np.fromiter((len(e) for e in everything), dtype=np.int64,
-                           count=len(everything))
-        flens = lens.astype(np.float64)
-        try:
-            if kernel:
-                off, gu, gl = joinkernel.group_by_v(joinkernel.pair_blocks(
-                    everything, self._cut, self._len_range, n_old=n_old, new_vs_new=add,
-                    max_rows=max_rows), len(everything))
-            else:
-                off, gu, gl = self._numpy_join(everything, n_old, add, max_rows, lens)
-        except TooCostly:
+        """All pairs reaching the cutoff at once (`JoinPlan`), then the greedy walk in
+        order over those pairs: same decisions, scores and top lists as a scan. None
+        (method auto) when the join would cost more than a scan."""
+        plan = self._plan(encs, add)
+        if plan is None:
             return None
-        gid_of = np.full(len(everything), -1, dtype=np.int64)  # -1: not indexed
-        gid_of[:n_old] = np.arange(n_old)
         results: list[NoveltyResult] = []
-        k = 0
         n = len(encs)
-        for i, enc in enumerate(encs):
-            if enc:
-                a, b = off[n_old + k], off[n_old + k + 1]
-                if a == b:
-                    res = NoveltyResult(True, 0.0, [])
-                else:
-                    us = gu[a:b]
-                    fs = _fmeasure_np(gl[a:b], flens[us], flens[n_old + k])
-                    gids = gid_of[us]
-                    sel = (gids >= 0) & (fs >= self._cut)
-                    res = self._result(gids[sel], fs[sel])
-            else:
-                res = NoveltyResult(True, 0.0, [])
+        for i in range(n):
+            res = plan.check(i)
             results.append(res)
             if add and res.keep:
-                self._n_items += 1
-                if enc:
-                    gid_of[n_old + k] = self._append(enc, texts[i] if keys is None
-                                                     else keys[i])
-            k += bool(enc)
+                plan.add(i, texts[i] if keys is None else keys[i])
             if on_progress is not None and ((i + 1) % self.chunk_size == 0 or i + 1 == n):
                 on_progress(i + 1, n)
         return results
-
-    def _numpy_join(self, everything: list[str], n_old: int, add: bool,
-                    max_rows: int | None, lens: np.ndarray
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """`joinkernel.group_by_v`'s result from the numpy join (`simjoin`): candidate
-        blocks made on a second thread while the previous one is scored."""
-        folded = ([e.translate(self._fold_table) for e in everything]
-                  if self._folding() else None)
-        found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for u, v in prefetch(candidate_blocks(everything, self._cut, self._len_range,
-                                              n_old=n_old, new_vs_new=add,
-                                              max_rows=max_rows)):
-            u, v, lcs = pair_lcs(everything, u, v, self._cut, folded, lens)
-            ok = lcs >= need(self._cut, lens[u], lens[v])
-            found.append((u[ok], v[ok], lcs[ok]))
-        u, v, lcs = (np.concatenate([f[i] for f in found]) if found else
-                     np.zeros(0, np.int64) for i in range(3))
-        order = np.argsort(v, kind="stable")
-        off = np.searchsorted(v[order], np.arange(len(everything) + 1))
-        return off, u[order], lcs[order]
 
     def _run(self, texts: Sequence[str], keys: Sequence[Hashable] | None, add: bool,
              on_progress: Callable[[int, int], None] | None = None) -> list[NoveltyResult]:

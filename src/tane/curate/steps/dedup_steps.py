@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Hashable, Literal, Optional, Sequence
 
 from pydantic import Field
 
+from tane.curate.novelty_join import JoinPlan
 from tane.curate.rouge import NoveltyIndex
 from tane.curate.steps.base import Fields, Params, Result, Step, normalize
 from tane.errors import TaneError
@@ -210,13 +211,34 @@ class NearDup(IndexDup):
         self.index = NoveltyIndex(tokenizer=params.tokenizer,
                                   lang=None if lang == "any" else lang,
                                   threshold=params.threshold, top_k=1)
+        self._plan: JoinPlan | None = None
+        self._plan_pos: dict[int, tuple[int, str]] = {}
+
+    def prepare(self, batch: Sequence[Fields]) -> None:
+        """A large batch (2,000+ texts, method auto) is joined at once (`JoinPlan`);
+        the records are then checked and added through it in order."""
+        texts = [(f, t) for f in batch if (t := self.text_of(f))]
+        self._plan = self.index.plan_batch([t for _, t in texts])
+        self._plan_pos = ({id(f): (i, t) for i, (f, t) in enumerate(texts)}
+                          if self._plan is not None else {})
+
+    def _planned(self, f: Fields, text: str) -> int | None:
+        hit = self._plan_pos.get(id(f))
+        return hit[0] if hit is not None and hit[1] == text else None
 
     def _find(self, f, text):
-        res = self.index.check(text)
+        i = self._planned(f, text)
+        res = self.index.check(text) if i is None else self._plan.check(i)
         return None if res.keep else (res.top[0][0], res.max_score)
 
     def _add(self, f, text, key):
-        self.index.add(text, key=key)
+        i = self._planned(f, text)
+        if i is None:
+            # a text the plan does not know: from here on, scan
+            self._plan, self._plan_pos = None, {}
+            self.index.add(text, key=key)
+        else:
+            self._plan.add(i, key)
         return True
 
 

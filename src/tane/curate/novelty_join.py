@@ -1,0 +1,130 @@
+"""A whole batch of `NoveltyIndex` texts resolved by the similarity join.
+
+`JoinPlan` holds every pair of the batch (and of the batch with what is already indexed)
+whose ROUGE-L F reaches the index's cutoff, grouped by the later text. Walking the batch
+in its order, `check(i)` looks only at the pairs of text i whose other side has been
+added, so decisions, scores and top lists equal a scan's; `add(i, key)` indexes text i.
+`tane dedup` (`NoveltyIndex.check_batch_and_add`) walks all of it at once; the
+``near_dup`` curation step walks it record by record, interleaved with the other steps,
+and adds only records every step kept.
+
+Pairs come from the compiled join (`tane.curate.joinkernel`, with numba) or the numpy
+join (`tane.curate.simjoin`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tane.curate import joinkernel
+from tane.curate.simjoin import TooCostly, candidate_blocks, need, pair_lcs, prefetch
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tane.curate.rouge import NoveltyIndex, NoveltyResult
+
+
+class JoinPlan:
+    """Pairs of one batch of encoded texts `encs` (empty: no tokens), for a walk in
+    batch order. Nothing else may be added to the index while the plan is walked."""
+
+    def __init__(self, index: NoveltyIndex, encs: Sequence[str], off: np.ndarray,
+                 gu: np.ndarray, gl: np.ndarray, lens: np.ndarray, n_old: int):
+        self.index = index
+        self.encs = encs
+        self.off, self.gu, self.gl = off, gu, gl
+        self.flens = lens.astype(np.float64)
+        nonempty = np.fromiter((bool(e) for e in encs), dtype=bool, count=len(encs))
+        self.row = np.where(nonempty, n_old + np.cumsum(nonempty) - 1, -1)
+        self.gid_of = np.full(len(lens), -1, dtype=np.int64)  # -1: not indexed
+        self.gid_of[:n_old] = np.arange(n_old)
+
+    def __len__(self) -> int:
+        return len(self.encs)
+
+    def check(self, i: int) -> NoveltyResult:
+        """Text i against the indexed texts (those before the batch and those of the
+        batch added so far)."""
+        from tane.curate.rouge import NoveltyResult, _fmeasure_np
+
+        r = int(self.row[i])
+        if r < 0 or self.off[r] == self.off[r + 1]:
+            return NoveltyResult(True, 0.0, [])
+        a, b = self.off[r], self.off[r + 1]
+        us = self.gu[a:b]
+        fs = _fmeasure_np(self.gl[a:b], self.flens[us], self.flens[r])
+        gids = self.gid_of[us]
+        sel = (gids >= 0) & (fs >= self.index._cut)
+        return self.index._result(gids[sel], fs[sel])
+
+    def add(self, i: int, key: Hashable) -> None:
+        """Index text i (kept) under `key`."""
+        self.index._n_items += 1
+        r = int(self.row[i])
+        if r >= 0:
+            self.gid_of[r] = self.index._append(self.encs[i], key)
+
+
+def scan_pairs(index: NoveltyIndex, new_lens: np.ndarray, add: bool) -> int:
+    """Roughly how many pairs a scan of this batch would score (length filter)."""
+    old = np.sort(index._lens[:len(index._encs)])
+    new = np.sort(new_lens)
+    total = 0.0
+    for ln in np.unique(new).tolist():
+        lo, hi = index._len_range(ln)
+        hi = min(hi, 1 << 40)
+        per = np.searchsorted(old, hi, "right") - np.searchsorted(old, lo, "left")
+        if add:
+            per += (np.searchsorted(new, hi, "right") - np.searchsorted(new, lo)) / 2
+        total += float(per) * int(np.count_nonzero(new == ln))
+    return int(total)
+
+
+def plan(index: NoveltyIndex, encs: Sequence[str], add: bool,
+         only_if_cheaper: bool) -> JoinPlan | None:
+    """The join of `encs` (pairs among them too when `add`) with the index. With
+    `only_if_cheaper` (method auto): None when the join's estimated work exceeds a
+    scan's (rouge._KERNEL_ROW_COST / _JOIN_ROW_COST rows per scanned pair)."""
+    from tane.curate import rouge
+
+    n_old = len(index._encs)
+    everything = index._encs + [e for e in encs if e]
+    lens = np.fromiter((len(e) for e in everything), dtype=np.int64, count=len(everything))
+    kernel = rouge._KERNEL and joinkernel.available()
+    max_rows = None
+    if only_if_cheaper:
+        cost = rouge._KERNEL_ROW_COST if kernel else rouge._JOIN_ROW_COST
+        max_rows = scan_pairs(index, lens[n_old:], add) // cost
+    try:
+        if kernel:
+            off, gu, gl = joinkernel.group_by_v(joinkernel.pair_blocks(
+                everything, index._cut, index._len_range, n_old=n_old, new_vs_new=add,
+                max_rows=max_rows), len(everything))
+        else:
+            off, gu, gl = _numpy_pairs(index, everything, n_old, add, max_rows, lens)
+    except TooCostly:
+        return None
+    return JoinPlan(index, encs, off, gu, gl, lens, n_old)
+
+
+def _numpy_pairs(index: NoveltyIndex, everything: list[str], n_old: int, add: bool,
+                 max_rows: int | None, lens: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`joinkernel.group_by_v`'s result from the numpy join: candidate blocks made on a
+    second thread while the previous one is scored."""
+    folded = ([e.translate(index._fold_table) for e in everything]
+              if index._folding() else None)
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    for u, v in prefetch(candidate_blocks(everything, index._cut, index._len_range,
+                                          n_old=n_old, new_vs_new=add,
+                                          max_rows=max_rows)):
+        u, v, lcs = pair_lcs(everything, u, v, index._cut, folded, lens)
+        ok = lcs >= need(index._cut, lens[u], lens[v])
+        found.append((u[ok], v[ok], lcs[ok]))
+    u, v, lcs = (np.concatenate([f[i] for f in found]) if found else
+                 np.zeros(0, np.int64) for i in range(3))
+    order = np.argsort(v, kind="stable")
+    off = np.searchsorted(v[order], np.arange(len(everything) + 1))
+    return off, u[order], lcs[order]
