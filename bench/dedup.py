@@ -2,7 +2,7 @@
 
     python bench/dedup.py [--n-compare 700] [--n-large 100000] [--methods baseline,scan,join,auto]
         [--million [--n-million 1000000] [--million-methods auto]] [--langs en,ja,ja-morph]
-        [--timeout SECONDS] [--skip-compare] [--skip-large] [--n-minhash 20000]
+        [--timeout SECONDS] [--skip-compare] [--skip-large] [--n-minhash 20000] [--cli]
 
 Generates deterministic synthetic instruction sets (how they are built: see "synthetic
 instructions" below) with a known share of planted near-duplicates. Cases: ``en``
@@ -19,6 +19,8 @@ its compiled kernel, as without numba).
   after) with ratios against ``baseline`` (the plain C++ scan, no folded codes) and a
   check that every method keeps exactly the same items.
 - --million: --million-methods on --n-million items the same way.
+- --cli: the same corpora as JSONL through `tane dedup` and `tane curate` (a recipe with
+  only ``near_dup``), whole commands timed.
 - --n-minhash N (> 0): MinHash-LSH (extra `dedup`) vs exact ROUGE-L on N items: recall =
   share of exact drops MinHash also drops, precision = share of MinHash drops that exact
   drops too, and times.
@@ -323,6 +325,48 @@ def run_child(lang: str, method: str, n: int, seed: int, timeout: float | None) 
     return json.loads(out.strip().splitlines()[-1])
 
 
+def cli_case(lang: str, n: int, seed: int, timeout: float | None) -> None:
+    """The user's path: the corpus as JSONL through `tane dedup` and through `tane curate`
+    with a near_dup-only recipe, each in its own process (whole command: reading,
+    tokenizing, join, walk, writing); kept counts must equal NoveltyIndex's."""
+    import tempfile
+
+    clang, tok, tlang = CASES[lang]
+    with open(corpus_file(clang, n, seed), encoding="utf-8") as fh:
+        texts = json.load(fh)["texts"]
+    tane = os.path.join(os.path.dirname(sys.executable), "tane")
+    with tempfile.TemporaryDirectory(prefix="tane-bench-cli-") as d:
+        src = os.path.join(d, "in.jsonl")
+        with open(src, "w", encoding="utf-8") as fh:
+            for i, t in enumerate(texts):
+                fh.write(json.dumps({"id": i, "instruction": t}, ensure_ascii=False) + "\n")
+        cfg = os.path.join(d, "near_dup.yaml")
+        with open(cfg, "w", encoding="utf-8") as fh:
+            fh.write(f"lang: {tlang or 'en'}\nsteps:\n  - name: near_dup\n"
+                     f"    tokenizer: {tok}\n")
+        del texts
+        for name, cmd in (
+                ("tane dedup", [tane, "dedup", src, "-o", os.path.join(d, "a.jsonl"),
+                                "--tokenizer", tok] + (["--lang", tlang] if tlang else [])),
+                ("tane curate near_dup", [tane, "curate", src, "-r", cfg, "-o",
+                                          os.path.join(d, "b.jsonl")])):
+            t0 = time.perf_counter()
+            try:
+                res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                print(f"[{lang} {name}] n={n}: not finished within {timeout:.0f} s",
+                      flush=True)
+                continue
+            wall = time.perf_counter() - t0
+            out_file = cmd[cmd.index("-o") + 1]
+            kept = sum(1 for _ in open(out_file, encoding="utf-8")) if res.returncode == 0 else -1
+            print(f"[{lang} {name}] n={n}: {wall:.1f} s wall, exit {res.returncode}, kept "
+                  f"{kept}, load {os.getloadavg()[0]:.1f}", flush=True)
+            if res.returncode:
+                print(res.stdout[-2000:], flush=True)
+
+
 def report(rows: list[dict]) -> None:
     base = {(r["lang"], r["n"]): r for r in rows if r["method"] == "baseline" and "kept" in r}
     for r in rows:
@@ -379,6 +423,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--timeout", type=float, default=None,
                     help="seconds per run (child process), then reported as unfinished")
     ap.add_argument("--n-minhash", type=int, default=0)
+    ap.add_argument("--cli", action="store_true",
+                    help="also time `tane dedup` and `tane curate` (near_dup) on the "
+                         "--n-large (and with --million, --n-million) corpus as JSONL")
     ap.add_argument("--langs", default="en,ja,ja-morph",
                     help=f"cases, from {','.join(CASES)}")
     ap.add_argument("--one", nargs=3, metavar=("LANG", "METHOD", "CORPUS"),
@@ -425,6 +472,12 @@ def main(argv: list[str] | None = None) -> None:
     if len(runs) > 1:
         print("summary:")
         report(runs)
+    if args.cli:
+        for lang in langs:
+            if not args.skip_large:
+                cli_case(lang, args.n_large, 1, args.timeout)
+            if args.million:
+                cli_case(lang, args.n_million, 2, args.timeout)
     if args.n_minhash > 0:
         for lang in langs:
             _, tok, tlang = CASES[lang]

@@ -158,7 +158,7 @@ if numba is not None:
 
     @njit(cache=True, nogil=True)
     def _probe(cut, r0, r1, by_len, lens, estart, erank, p_probe, lo_rank, rank_end,
-               post_start, post_r, post_y, post_j, post_l, post_s, sig, toks, tstart,
+               post_start, post_r, post, post_y, post_j, sig, toks, tstart,
                n_old, new_vs_new, max_code):
         """All pairs (x, y) with x of rank r0..r1, y of lower rank, LCS >= need."""
         n = len(lens)
@@ -176,6 +176,11 @@ if numba is not None:
         max_nw = (maxlen + 63) // 64
         masks = np.zeros((maxlen, max_nw), dtype=np.uint64)
         vbuf = np.empty(max_nw, dtype=np.uint64)
+        # per partner length ly (for the current x): need(lx, ly), and how many elements
+        # of x / of y may be missing from the other
+        need_of = np.zeros(maxlen + 1, dtype=np.int64)
+        spare_x = np.zeros(maxlen + 1, dtype=np.int64)
+        spare_y = np.zeros(maxlen + 1, dtype=np.int64)
         for rx in range(r0, r1):
             x = by_len[rx]
             lx = lens[x]
@@ -183,6 +188,11 @@ if numba is not None:
             sx0 = sig[x, 0]
             sx1 = sig[x, 1]
             n_t = 0
+            for ly in range(lens[by_len[lo_rank[x]]] if lo_rank[x] < n else 0, lx + 1):
+                kk = _need(cut, lx, ly)
+                need_of[ly] = kk
+                spare_x[ly] = lx - kk
+                spare_y[ly] = ly - kk
             for i in range(p_probe[x]):
                 e = erank[estart[x] + i]
                 hi_len = _longest_partner(cut, lx, lx - i)
@@ -191,28 +201,32 @@ if numba is not None:
                 a = post_start[e]
                 b = post_start[e + 1]
                 k = a + np.searchsorted(post_r[a:b], lo_rank[x])
-                while k < b and post_r[k] < end_r:
+                end_key = np.uint64(end_r) << np.uint64(32)
+                while k < b:
+                    head = post[k, 0]  # rank << 32 | length
+                    if head >= end_key:
+                        break
                     kp = k
                     k += 1
+                    ly = np.int64(head & np.uint64(0xFFFFFFFF))
+                    # signature: bits of x missing in y are distinct elements of x
+                    # missing in y (and the other way round)
+                    sy0 = post[kp, 1]
+                    sy1 = post[kp, 2]
+                    if _popc(sx0 & ~sy0) + _popc(sx1 & ~sy1) > spare_x[ly]:
+                        continue
+                    if _popc(sy0 & ~sx0) + _popc(sy1 & ~sx1) > spare_y[ly]:
+                        continue
                     y = post_y[kp]
                     y_old = y < n_old
                     if x_old and y_old:
                         continue
                     if not new_vs_new and not x_old and not y_old:
                         continue
-                    ly = post_l[kp]
-                    kk = _need(cut, lx, ly)
-                    # signature: bits of x missing in y are distinct elements of x
-                    # missing in y (and the other way round)
-                    sy0 = post_s[kp, 0]
-                    sy1 = post_s[kp, 1]
-                    if _popc(sx0 & ~sy0) + _popc(sx1 & ~sy1) > lx - kk:
-                        continue
-                    if _popc(sy0 & ~sx0) + _popc(sy1 & ~sx1) > ly - kk:
-                        continue
                     c = acc[y]
                     if c < 0:
                         continue
+                    kk = need_of[ly]
                     j = post_j[kp]
                     if c == 0:
                         touched[n_t] = y
@@ -342,10 +356,12 @@ def pair_blocks(encs: list[str], cut: float,
     del sel, item
     pr = r_of[py]
     o = np.lexsort((pr, pe))
-    pe, pr, py, pj = pe[o], pr[o], py[o], pj[o].astype(np.int32)
+    pe, pr, py, pj = pe[o], pr[o].astype(np.int32), py[o], pj[o].astype(np.int32)
     del o
-    pl = lens[py].astype(np.int32)
-    ps = sig[py]
+    # one row per posting for the hot loop: rank << 32 | length, then the signature
+    post = np.empty((len(py), 3), dtype=np.uint64)
+    post[:, 0] = (pr.astype(np.uint64) << np.uint64(32)) | lens[py].astype(np.uint64)
+    post[:, 1:] = sig[py]
     py = py.astype(np.int32)
     n_elem = int(erank.max()) + 1
     post_start = np.searchsorted(pe, np.arange(n_elem + 1)).astype(np.int64)
@@ -361,7 +377,7 @@ def pair_blocks(encs: list[str], cut: float,
     def run(chunk: tuple[int, int]):
         r0, r1 = chunk
         return _probe(cut, r0, r1, by_len, lens, tstart, erank, p_probe, lo_rank,
-                      rank_end, post_start, pr, py, pj, pl, ps, sig, toks, tstart,
+                      rank_end, post_start, pr, post, py, pj, sig, toks, tstart,
                       n_old, new_vs_new, max_code)
 
     workers = workers or os.cpu_count() or 1
