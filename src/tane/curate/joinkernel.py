@@ -6,8 +6,9 @@ under its first ``ly - need(ly, ly) + 1`` elements and probing with its first
 ``lx - need(lx, lo(lx)) + 1``. What differs is how the work is done. Instead of
 expanding every (probe element, posting) row into numpy arrays, one compiled loop per
 probe text x walks the posting lists of its prefix and keeps a running count of shared
-elements per partner y (PPJoin's accumulator). Each posting carries y's length and a
-128-bit signature, so three checks need no other memory:
+elements per partner y (PPJoin's accumulator). Each posting is one row of three 64-bit
+words (y's rank and length, then y's 128-bit signature), so the hot loop reads one
+sequential stream, and three checks need no other memory:
 
 - signature: every element sets one of 128 bits (a hash of the element); a bit set for
   x but not for y stands for at least one element of x that y lacks, and distinct bits
