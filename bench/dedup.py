@@ -461,12 +461,12 @@ def main(argv: list[str] | None = None) -> None:
     runs = []
     if not args.skip_large:
         for lang in langs:
-            for method in args.methods.split(","):
+            for method in filter(None, args.methods.split(",")):
                 runs.append(run_child(lang, method, args.n_large, 1, args.timeout))
                 report(runs[-1:])
     if args.million:
         for lang in langs:
-            for method in args.million_methods.split(","):
+            for method in filter(None, args.million_methods.split(",")):
                 runs.append(run_child(lang, method, args.n_million, 2, args.timeout))
                 report(runs[-1:])
     if len(runs) > 1:

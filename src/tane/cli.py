@@ -100,7 +100,8 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
         try:
             rep = dedup_file(in_path, output, field=field, threshold=threshold,
                              tokenizer=tokenizer, lang=lang, keep=keep,
-                             score_field=score_field, on_progress=lambda done, total: bar.update(task, completed=done,
+                             score_field=score_field,
+                             on_progress=lambda done, total: bar.update(task, completed=done,
                                                                         total=total))
         except TaneError as e:
             bar.stop()

@@ -7,8 +7,8 @@ go to ``<out stem>.rejected.jsonl`` beside it, each with a ``_drop`` object
 earlier kept row). ``keep="best"`` with ``score_field`` (a dotted path into the row, e.g.
 ``judge.quality``) checks rows from the highest score down (ties and unscored rows in
 input order, unscored last), so each group keeps its best-scored row; kept rows are still
-written in input order. Outputs are written to temporary files and moved into place only when
-everything succeeded, so a bad input line leaves no output behind.
+written in input order. Outputs are written to temporary files and moved into place only
+when everything succeeded, so a bad input line leaves no output behind.
 """
 
 from __future__ import annotations

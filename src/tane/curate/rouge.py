@@ -8,7 +8,8 @@ bit. The LCS itself comes from rapidfuzz: each distinct token is mapped to one c
 a token list becomes a str and ``process.cdist`` with ``Indel`` (2*LCS/(len_a+len_b))
 scores a chunk of candidates against the index in C++ (on folded codes, an exact upper
 bound, with the survivors re-scored). Large batches instead go through an exact
-similarity join (`tane.curate.simjoin`) when it is cheaper; see `NoveltyIndex`.
+similarity join (`tane.curate.joinkernel` / `tane.curate.simjoin`) when it is cheaper;
+see `NoveltyIndex`.
 
 Decision rule (Self-Instruct's ``if max(rouge_scores) > 0.7``): a text is dropped iff its
 F against some indexed text is strictly greater than the threshold. A text with no
@@ -130,9 +131,11 @@ class NoveltyIndex:
     text of a feasible length (C++ cdist); ``prefilter`` generates candidates from an
     inverted index of rare-token prefixes (`tane.curate.prefilter`) and scores only
     those; ``join`` finds every pair of a whole batch (and of the batch with the index)
-    that can reach the cutoff at once (`tane.curate.simjoin`: a vectorised prefix and
-    positional filter over texts in length order), scores those pairs, then walks the
-    batch in order. All three are exact: they never skip a pair that can reach the
+    that can reach the cutoff at once (a prefix and positional filter over texts in
+    length order: compiled in `tane.curate.joinkernel` with numba, else numpy in
+    `tane.curate.simjoin`), scores those pairs, then walks the batch in order
+    (`tane.curate.novelty_join.JoinPlan`; `plan_batch` hands such a plan to callers that
+    interleave other checks). All three are exact: they never skip a pair that can reach the
     cutoff, so decisions, scores and top lists are identical. ``auto`` (default) joins
     batches of at least ``_AUTO_JOIN`` texts (and not much smaller than the index) and
     scans otherwise. With ``report_floor=0`` every method scans.
