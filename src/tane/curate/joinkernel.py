@@ -49,7 +49,7 @@ try:  # optional: without numba, NoveltyIndex uses the numpy join in simjoin
 except ImportError:  # pragma: no cover - exercised where the extra is missing
     numba = None
 
-from tane.curate.simjoin import _SLACK, TooCostly, _ordered_elements, _tokens, need
+from tane.curate.simjoin import _SLACK, TooCostly, layout
 
 _CHUNK = 2048  # probe texts per kernel call
 
@@ -137,6 +137,18 @@ if numba is not None:
         b[:len(a)] = a
         return b
 
+    @njit(cache=True, nogil=True, inline="always")
+    def _slot(cut, x, rx, lx, i, estart, erank, lo_rank, rank_end, post_start, post_r):
+        """Where the i-th prefix element of x (rank rx, length lx) probes: postings
+        k..b of that element, partners of rank below end_r (shorter or equal texts
+        long enough for the cutoff, and short enough for position i to count)."""
+        e = erank[estart[x] + i]
+        hi_len = _longest_partner(cut, lx, lx - i)
+        end_r = min(rx, rank_end[min(hi_len, len(rank_end) - 1)])
+        a = post_start[e]
+        b = post_start[e + 1]
+        return a + np.searchsorted(post_r[a:b], lo_rank[x]), b, end_r
+
     @njit(cache=True, nogil=True)
     def _count_rows(cut, r0, r1, by_len, lens, estart, erank, p_probe, lo_rank,
                     rank_end, post_start, post_r):
@@ -144,18 +156,10 @@ if numba is not None:
         total = 0
         for rx in range(r0, r1):
             x = by_len[rx]
-            lx = lens[x]
             for i in range(p_probe[x]):
-                e = erank[estart[x] + i]
-                hi_len = _longest_partner(cut, lx, lx - i)
-                hi_r = rank_end[min(hi_len, len(rank_end) - 1)]
-                end_r = min(rx, hi_r)
-                a = post_start[e]
-                b = post_start[e + 1]
-                lo = np.searchsorted(post_r[a:b], lo_rank[x])
-                hi = np.searchsorted(post_r[a:b], end_r)
-                if hi > lo:
-                    total += hi - lo
+                k, b, end_r = _slot(cut, x, rx, lens[x], i, estart, erank, lo_rank,
+                                    rank_end, post_start, post_r)
+                total += np.searchsorted(post_r[k:b], end_r)
         return total
 
     @njit(cache=True, nogil=True)
@@ -196,13 +200,8 @@ if numba is not None:
                 spare_x[ly] = lx - kk
                 spare_y[ly] = ly - kk
             for i in range(p_probe[x]):
-                e = erank[estart[x] + i]
-                hi_len = _longest_partner(cut, lx, lx - i)
-                hi_r = rank_end[min(hi_len, len(rank_end) - 1)]
-                end_r = min(rx, hi_r)
-                a = post_start[e]
-                b = post_start[e + 1]
-                k = a + np.searchsorted(post_r[a:b], lo_rank[x])
+                k, b, end_r = _slot(cut, x, rx, lx, i, estart, erank, lo_rank, rank_end,
+                                    post_start, post_r)
                 end_key = np.uint64(end_r) << np.uint64(32)
                 while k < b:
                     head = post[k, 0]  # rank << 32 | length
@@ -318,29 +317,17 @@ def pair_blocks(encs: list[str], cut: float,
     n = len(encs)
     if n < 2:
         return
-    codes, lens = _tokens(encs)
-    if (lens == 0).any():
-        raise ValueError("pair_blocks needs non-empty texts")
-    erank, epos = _ordered_elements(codes, lens)
+    lay = layout(encs, cut, len_range)
+    lens, erank, epos, item = lay.lens, lay.rank, lay.pos, lay.item
+    by_len, r_of, p_probe, p_index, lo_rank = (lay.by_len, lay.r_of, lay.p_probe,
+                                                lay.p_index, lay.lo_rank)
     tstart = np.concatenate(([0], np.cumsum(lens)[:-1])).astype(np.int64)
-    toks = codes.astype(np.int32)
-    max_code = int(codes.max())
-    del codes
-    item = np.repeat(np.arange(n, dtype=np.int64), lens)
-
-    by_len = np.lexsort((np.arange(n), lens))
-    r_of = np.empty(n, dtype=np.int64)
-    r_of[by_len] = np.arange(n)
-    sorted_lens = lens[by_len]
-    ulens = np.unique(lens)
-    lo_u = np.fromiter((int(len_range(int(l))[0]) for l in ulens), np.int64, len(ulens))
-    li = np.searchsorted(ulens, lens)
-    p_probe = np.clip(ulens - need(cut, ulens, lo_u) + 1, 1, ulens)[li]
-    p_index = np.clip(ulens - need(cut, ulens, ulens) + 1, 1, ulens)[li]
-    lo_rank = np.searchsorted(sorted_lens, lo_u[li], side="left").astype(np.int64)
+    toks = lay.codes.astype(np.int32)
+    max_code = int(lay.codes.max())
     # rank_end[L]: first rank whose text is longer than L
-    rank_end = np.searchsorted(sorted_lens, np.arange(int(ulens[-1]) + 2),
+    rank_end = np.searchsorted(lay.sorted_lens, np.arange(lay.max_len + 2),
                                side="right").astype(np.int64)
+    del lay
 
     # signatures: each element sets one of 128 bits (a multiplicative hash of its id)
     h = (erank.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(57)

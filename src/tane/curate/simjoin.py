@@ -36,6 +36,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 from rapidfuzz import process
@@ -92,6 +93,46 @@ def _ordered_elements(codes: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, 
     return rank, pos
 
 
+class Layout(NamedTuple):
+    """What both joins need of a batch: tokens, elements in prefix order, texts ranked by
+    (length, index), and per text its prefix lengths and shortest partner's rank."""
+    codes: np.ndarray      # concatenated token codes
+    lens: np.ndarray       # tokens per text
+    rank: np.ndarray       # per token slot: element id, rarest first, sorted per text
+    pos: np.ndarray        # per token slot: position in the text's element order
+    item: np.ndarray       # per token slot: its text
+    by_len: np.ndarray     # text of each rank
+    r_of: np.ndarray       # rank of each text
+    sorted_lens: np.ndarray  # lens[by_len]
+    p_probe: np.ndarray    # per text: elements it probes with
+    p_index: np.ndarray    # per text: elements it is indexed under
+    lo_rank: np.ndarray    # per text: first rank long enough to reach the cutoff with it
+    max_len: int
+
+
+def layout(encs: list[str], cut: float,
+           len_range: Callable[[int], tuple[int, float]]) -> Layout:
+    """The `Layout` of non-empty `encs` (ValueError for an empty one)."""
+    n = len(encs)
+    codes, lens = _tokens(encs)
+    if (lens == 0).any():
+        raise ValueError("the similarity join needs non-empty texts")
+    rank, pos = _ordered_elements(codes, lens)
+    item = np.repeat(np.arange(n, dtype=np.int64), lens)
+    by_len = np.lexsort((np.arange(n), lens))
+    r_of = np.empty(n, dtype=np.int64)
+    r_of[by_len] = np.arange(n)
+    sorted_lens = lens[by_len]
+    ulens = np.unique(lens)
+    lo_u = np.fromiter((int(len_range(int(l))[0]) for l in ulens), np.int64, len(ulens))
+    li = np.searchsorted(ulens, lens)
+    p_probe = np.clip(ulens - need(cut, ulens, lo_u) + 1, 1, ulens)[li]
+    p_index = np.clip(ulens - need(cut, ulens, ulens) + 1, 1, ulens)[li]
+    lo_rank = np.searchsorted(sorted_lens, lo_u[li], side="left").astype(np.int64)
+    return Layout(codes, lens, rank, pos, item, by_len, r_of, sorted_lens, p_probe,
+                  p_index, lo_rank, int(ulens[-1]))
+
+
 class TooCostly(Exception):
     """The join would expand more candidate rows than the caller's budget."""
 
@@ -128,34 +169,14 @@ def candidate_blocks(encs: list[str], cut: float,
     n = len(encs)
     if n < 2:
         return
-    codes, lens = _tokens(encs)
-    if (lens == 0).any():
-        raise ValueError("candidate_pairs needs non-empty texts")
-    rank, pos = _ordered_elements(codes, lens)
-    del codes
-    item = np.repeat(np.arange(n, dtype=np.int64), lens)
-
-    # texts ranked by (length, index); r_of[text] = its rank
-    by_len = np.lexsort((np.arange(n), lens))
-    r_of = np.empty(n, dtype=np.int64)
-    r_of[by_len] = np.arange(n)
-    sorted_lens = lens[by_len]
-
-    ulens = np.unique(lens)
-    lo_of = {int(l): int(len_range(int(l))[0]) for l in ulens}
-    lo_arr = np.fromiter((lo_of[int(l)] for l in ulens), dtype=np.int64, count=len(ulens))
-    k_probe = need(cut, ulens, lo_arr)
-    k_index = need(cut, ulens, ulens)
-    p_probe = np.clip(ulens - k_probe + 1, 1, ulens)
-    p_index = np.clip(ulens - k_index + 1, 1, ulens)
-    li = np.searchsorted(ulens, lens)
-    lo_rank_of_text = np.searchsorted(sorted_lens, lo_arr[li], side="left")
-
-    tok_len_idx = li[item]
+    lay = layout(encs, cut, len_range)
+    lens, rank, pos, item = lay.lens, lay.rank, lay.pos, lay.item
+    by_len, r_of, sorted_lens = lay.by_len, lay.r_of, lay.sorted_lens
+    lo_rank_of_text = lay.lo_rank
     is_old = item < n_old
-    in_index = pos < p_index[tok_len_idx]
-    in_probe = pos < p_probe[tok_len_idx]
-    del tok_len_idx
+    in_index = pos < lay.p_index[item]
+    in_probe = pos < lay.p_probe[item]
+    del lay
 
     n_ranks = n + 1
 
