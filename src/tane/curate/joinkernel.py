@@ -138,11 +138,11 @@ if numba is not None:
         return b
 
     @njit(cache=True, nogil=True, inline="always")
-    def _slot(cut, x, rx, lx, i, estart, erank, lo_rank, rank_end, post_start, post_r):
+    def _slot(cut, x, rx, lx, i, tstart, erank, lo_rank, rank_end, post_start, post_r):
         """Where the i-th prefix element of x (rank rx, length lx) probes: postings
         k..b of that element, partners of rank below end_r (shorter or equal texts
         long enough for the cutoff, and short enough for position i to count)."""
-        e = erank[estart[x] + i]
+        e = erank[tstart[x] + i]  # a text's elements start where its tokens do
         hi_len = _longest_partner(cut, lx, lx - i)
         end_r = min(rx, rank_end[min(hi_len, len(rank_end) - 1)])
         a = post_start[e]
@@ -150,21 +150,21 @@ if numba is not None:
         return a + np.searchsorted(post_r[a:b], lo_rank[x]), b, end_r
 
     @njit(cache=True, nogil=True)
-    def _count_rows(cut, r0, r1, by_len, lens, estart, erank, p_probe, lo_rank,
+    def _count_rows(cut, r0, r1, by_len, lens, tstart, erank, p_probe, lo_rank,
                     rank_end, post_start, post_r):
         """Posting entries the probes of ranks r0..r1 would visit (the cost estimate)."""
         total = 0
         for rx in range(r0, r1):
             x = by_len[rx]
             for i in range(p_probe[x]):
-                k, b, end_r = _slot(cut, x, rx, lens[x], i, estart, erank, lo_rank,
+                k, b, end_r = _slot(cut, x, rx, lens[x], i, tstart, erank, lo_rank,
                                     rank_end, post_start, post_r)
                 total += np.searchsorted(post_r[k:b], end_r)
         return total
 
     @njit(cache=True, nogil=True)
-    def _probe(cut, r0, r1, by_len, lens, estart, erank, p_probe, lo_rank, rank_end,
-               post_start, post_r, post, post_y, post_j, sig, toks, tstart,
+    def _probe(cut, r0, r1, by_len, lens, tstart, erank, p_probe, lo_rank, rank_end,
+               post_start, post_r, post, post_y, post_j, sig, toks, maxlen,
                n_old, new_vs_new, max_code):
         """All pairs (x, y) with x of rank r0..r1, y of lower rank, LCS >= need."""
         n = len(lens)
@@ -176,9 +176,6 @@ if numba is not None:
         out_v = np.empty(cap, dtype=np.int32)
         out_l = np.empty(cap, dtype=np.int32)
         n_out = 0
-        maxlen = 0
-        for t in range(n):
-            maxlen = max(maxlen, lens[t])
         max_nw = (maxlen + 63) // 64
         masks = np.zeros((maxlen, max_nw), dtype=np.uint64)
         vbuf = np.empty(max_nw, dtype=np.uint64)
@@ -200,7 +197,7 @@ if numba is not None:
                 spare_x[ly] = lx - kk
                 spare_y[ly] = ly - kk
             for i in range(p_probe[x]):
-                k, b, end_r = _slot(cut, x, rx, lx, i, estart, erank, lo_rank, rank_end,
+                k, b, end_r = _slot(cut, x, rx, lx, i, tstart, erank, lo_rank, rank_end,
                                     post_start, post_r)
                 end_key = np.uint64(end_r) << np.uint64(32)
                 while k < b:
@@ -260,7 +257,7 @@ if numba is not None:
                 if acc[y] > 0:
                     ly = lens[y]
                     lcs = _lcs(masks, slot_of, toks, tstart[y], ly, lx, nw, vbuf)
-                    if lcs >= _need(cut, lx, ly):
+                    if lcs >= need_of[ly]:
                         if n_out == cap:
                             cap *= 2
                             out_u = _grow(out_u, cap)
@@ -325,7 +322,8 @@ def pair_blocks(encs: list[str], cut: float,
     toks = lay.codes.astype(np.int32)
     max_code = int(lay.codes.max())
     # rank_end[L]: first rank whose text is longer than L
-    rank_end = np.searchsorted(lay.sorted_lens, np.arange(lay.max_len + 2),
+    max_len = lay.max_len
+    rank_end = np.searchsorted(lay.sorted_lens, np.arange(max_len + 2),
                                side="right").astype(np.int64)
     del lay
 
@@ -366,7 +364,7 @@ def pair_blocks(encs: list[str], cut: float,
     def run(chunk: tuple[int, int]):
         r0, r1 = chunk
         return _probe(cut, r0, r1, by_len, lens, tstart, erank, p_probe, lo_rank,
-                      rank_end, post_start, pr, post, py, pj, sig, toks, tstart,
+                      rank_end, post_start, pr, post, py, pj, sig, toks, max_len,
                       n_old, new_vs_new, max_code)
 
     workers = workers or os.cpu_count() or 1

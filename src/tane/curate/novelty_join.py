@@ -32,6 +32,9 @@ class JoinPlan:
 
     def __init__(self, index: NoveltyIndex, encs: Sequence[str], off: np.ndarray,
                  gu: np.ndarray, gl: np.ndarray, lens: np.ndarray, n_old: int):
+        from tane.curate.rouge import NoveltyResult, _fmeasure_np  # (imports this module)
+
+        self._result_cls, self._fmeasure = NoveltyResult, _fmeasure_np
         self.index = index
         self.encs = encs
         self.off, self.gu, self.gl = off, gu, gl
@@ -47,14 +50,12 @@ class JoinPlan:
     def check(self, i: int) -> NoveltyResult:
         """Text i against the indexed texts (those before the batch and those of the
         batch added so far)."""
-        from tane.curate.rouge import NoveltyResult, _fmeasure_np
-
         r = int(self.row[i])
         if r < 0 or self.off[r] == self.off[r + 1]:
-            return NoveltyResult(True, 0.0, [])
+            return self._result_cls(True, 0.0, [])
         a, b = self.off[r], self.off[r + 1]
         us = self.gu[a:b]
-        fs = _fmeasure_np(self.gl[a:b], self.flens[us], self.flens[r])
+        fs = self._fmeasure(self.gl[a:b], self.flens[us], self.flens[r])
         gids = self.gid_of[us]
         sel = (gids >= 0) & (fs >= self.index._cut)
         return self.index._result(gids[sel], fs[sel])
