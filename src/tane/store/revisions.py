@@ -19,64 +19,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..errors import TaneError
 from ..schema import Record, dumps
 from .files import read_jsonl
+from .revision_table import (FIELDS, STATUSES, add_revisions, all_revisions,  # noqa: F401
+                             latest_revisions)
+from .rundir import RunDir
 
-STATUSES = ("keep", "drop", "edit")
-FIELDS = ("instruction", "input", "output")
 MACHINE_DATASET = "dataset.machine.jsonl"
 MACHINE_REJECTED = "rejected.machine.jsonl"
-
-
-# -- the table ------------------------------------------------------------------------
-def _row(r: tuple) -> dict[str, Any]:
-    rid, rev, status, fields, note, source, sha, created = r
-    return {"record_id": rid, "revision": rev, "status": status,
-            "fields": json.loads(fields or "{}"), "note": note or "", "source": source or "",
-            "source_sha256": sha or "", "created": created}
-
-
-_COLS = "record_id, revision, status, fields, note, source, source_sha256, created"
-
-
-def add_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
-                  ) -> list[dict[str, Any]]:
-    items = list(revisions)
-    added = []
-    now = time.time()
-    with db:  # one transaction: all or nothing
-        db.execute("BEGIN IMMEDIATE")
-        for it in items:
-            status = it["status"]
-            if status not in STATUSES:
-                raise ValueError(f"revision status must be one of {STATUSES}: {status!r}")
-            last = db.execute("SELECT MAX(revision) FROM revisions WHERE record_id=?",
-                              (it["record_id"],)).fetchone()[0] or 0
-            row = (it["record_id"], last + 1, status,
-                   dumps({k: it.get("fields", {}).get(k) for k in FIELDS
-                          if k in it.get("fields", {})}),
-                   it.get("note") or "", it.get("source") or "",
-                   it.get("source_sha256") or "", now)
-            db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?)", row)
-            added.append(_row(row))
-    return added
-
-
-def latest_revisions(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    cur = db.execute(f"SELECT {_COLS} FROM revisions r WHERE revision = "
-                     "(SELECT MAX(revision) FROM revisions WHERE record_id = r.record_id) "
-                     "ORDER BY seq")
-    return {r[0]: _row(r) for r in cur}
-
-
-def all_revisions(db: sqlite3.Connection) -> list[dict[str, Any]]:
-    return [_row(r) for r in db.execute(f"SELECT {_COLS} FROM revisions ORDER BY seq")]
 
 
 # -- applying -------------------------------------------------------------------------
@@ -162,7 +116,7 @@ def run_id(run_dir: str | Path) -> str:
     return h.hexdigest()
 
 
-def write_outputs(rd: Any, records: Iterable[Record | dict[str, Any]],
+def write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
                   drops: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
                                                              list[dict[str, Any]]]:
     """Write the machine copies, then dataset.jsonl / rejected.jsonl with the latest
@@ -180,8 +134,6 @@ def write_outputs(rd: Any, records: Iterable[Record | dict[str, Any]],
 def rewrite_outputs(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rewrite dataset.jsonl / rejected.jsonl from the machine output and the latest
     revisions, without running any model. Idempotent."""
-    from .rundir import RunDir
-
     records, drops = machine_output(run_dir)
     rd = RunDir(run_dir)
     try:

@@ -21,6 +21,7 @@ from typing import Any, Iterable
 
 from ..schema import Drop, Record, dumps
 from .files import atomic_write
+from .revision_table import add_revisions, latest_revisions
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -111,12 +112,10 @@ class RunDir:
     def add_revisions(self, revisions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         """Append revisions in one transaction; each gets the record's next revision
         number. Items: record_id, status, fields, note, source, source_sha256."""
-        from .revisions import add_revisions
         return add_revisions(self.db, revisions)
 
     def latest_revisions(self) -> dict[str, dict[str, Any]]:
         """record_id -> its latest revision."""
-        from .revisions import latest_revisions
         return latest_revisions(self.db)
 
     # -- files --------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The ``revisions`` table of ``run.sqlite``: human review decisions, one row per
+(record, revision), never cleared by a rerun. Plain functions on an open connection; how
+revisions shape a run's outputs is :mod:`tane.store.revisions`."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any, Iterable
+
+from ..schema import dumps
+
+STATUSES = ("keep", "drop", "edit")
+FIELDS = ("instruction", "input", "output")
+
+
+# -- the table ------------------------------------------------------------------------
+def _row(r: tuple) -> dict[str, Any]:
+    rid, rev, status, fields, note, source, sha, created = r
+    return {"record_id": rid, "revision": rev, "status": status,
+            "fields": json.loads(fields or "{}"), "note": note or "", "source": source or "",
+            "source_sha256": sha or "", "created": created}
+
+
+_COLS = "record_id, revision, status, fields, note, source, source_sha256, created"
+
+
+def add_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
+                  ) -> list[dict[str, Any]]:
+    items = list(revisions)
+    added = []
+    now = time.time()
+    with db:  # one transaction: all or nothing
+        db.execute("BEGIN IMMEDIATE")
+        for it in items:
+            status = it["status"]
+            if status not in STATUSES:
+                raise ValueError(f"revision status must be one of {STATUSES}: {status!r}")
+            last = db.execute("SELECT MAX(revision) FROM revisions WHERE record_id=?",
+                              (it["record_id"],)).fetchone()[0] or 0
+            row = (it["record_id"], last + 1, status,
+                   dumps({k: it.get("fields", {}).get(k) for k in FIELDS
+                          if k in it.get("fields", {})}),
+                   it.get("note") or "", it.get("source") or "",
+                   it.get("source_sha256") or "", now)
+            db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?)", row)
+            added.append(_row(row))
+    return added
+
+
+def latest_revisions(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    cur = db.execute(f"SELECT {_COLS} FROM revisions r WHERE revision = "
+                     "(SELECT MAX(revision) FROM revisions WHERE record_id = r.record_id) "
+                     "ORDER BY seq")
+    return {r[0]: _row(r) for r in cur}
+
+
+def all_revisions(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    return [_row(r) for r in db.execute(f"SELECT {_COLS} FROM revisions ORDER BY seq")]
