@@ -5,6 +5,11 @@ a rerun in the same run directory replays completed calls for free, and changing
 stage reuses every call of the earlier ones. Failed calls are never journaled.
 A raw completion on the chat model is journaled as kind ``raw_chat`` (its own keys, the
 chat model's id), never mixed with completions on the completion model.
+
+A journal with ``put_call_async`` / ``get_call_async`` (:class:`~tane.store.rundir.RunDir`)
+commits on its own writer thread: ``_call`` awaits the commit, so the event loop keeps
+running while the response becomes durable, and a hit on a response still being committed
+waits for that commit. A journal with only the synchronous methods is called directly.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from .base import (CHAT, COMPLETION, RAW_CHAT, Backend, CallStats, Completion, G
 
 
 class Journal(Protocol):
+    """What the cache needs. Optional, preferred when present: ``async get_call_async(key)``
+    and ``async put_call_async(key, kind, request, response)`` with the same meaning."""
+
     def get_call(self, key: str) -> dict | None: ...
 
     def put_call(self, key: str, kind: str, request: dict, response: dict) -> None: ...
@@ -27,6 +35,8 @@ class CachedBackend:
     def __init__(self, inner: Backend, journal: Journal):
         self.inner = inner
         self.journal = journal
+        self._get_async = getattr(journal, "get_call_async", None)
+        self._put_async = getattr(journal, "put_call_async", None)
         self.info = inner.info
         self.capabilities = inner.capabilities
 
@@ -57,15 +67,21 @@ class CachedBackend:
     async def _call(self, kind, request, stats, make_call) -> Completion:
         request = {"kind": kind, "model": self.model_for(kind).id} | request
         key = stable_hash(request, 32)
-        hit = self.journal.get_call(key)
+        if self._get_async is not None:
+            hit = await self._get_async(key)
+        else:
+            hit = self.journal.get_call(key)
         if hit is not None:
             if stats is not None:
                 stats.cache_hits += 1
             return Completion.from_dict(hit, cached=True)
         started = time.perf_counter()
         result = await make_call()
-        self.journal.put_call(key, kind, request,
-                              result.to_dict() | {"seconds": time.perf_counter() - started})
+        response = result.to_dict() | {"seconds": time.perf_counter() - started}
+        if self._put_async is not None:
+            await self._put_async(key, kind, request, response)  # durable when it returns
+        else:
+            self.journal.put_call(key, kind, request, response)
         if stats is not None:
             stats.calls += 1
             stats.prompt_tokens += result.prompt_tokens

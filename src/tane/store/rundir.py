@@ -7,8 +7,17 @@ Layout of ``DIR``::
     dataset.jsonl   kept records, written atomically when the run ends
     stats.json      per-stage counts, LLM usage and timings
 
+    .lock           held (flock) by the run working in DIR; see :mod:`tane.store.lock`
+
 Every LLM response is committed (WAL, synchronous=FULL) before anything derived from it
-is emitted, so ``kill -9`` loses at most the calls that were in flight.
+is emitted, so ``kill -9`` loses at most the calls that were in flight. The commits run on
+a writer thread that groups whatever is queued into one transaction
+(:mod:`tane.store.journal`): :meth:`RunDir.put_call_async` returns once the row is
+durable, without blocking the event loop.
+
+The ledger is rebuilt by every run, and its rows may be logged in any order: each row
+carries an order key (``ord``, see :func:`order_key`) and readers return rows by
+``ord, seq``.
 """
 
 from __future__ import annotations
@@ -21,7 +30,11 @@ from typing import Any, Iterable
 
 from ..schema import Drop, Record, dumps
 from .files import atomic_write
+from .journal import JournalWriter
+from .lock import RunLock
 from .revision_table import add_revisions, latest_revisions
+
+BUSY_TIMEOUT_MS = 60_000
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -39,7 +52,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     status TEXT NOT NULL,          -- kept | dropped
     reason TEXT,
     detail TEXT,
-    body TEXT NOT NULL
+    body TEXT NOT NULL,
+    ord TEXT                       -- order key: readers sort by ord, seq
 );
 -- human review decisions: never cleared by a rerun (see tane.store.revisions)
 CREATE TABLE IF NOT EXISTS revisions (
@@ -57,56 +71,165 @@ CREATE TABLE IF NOT EXISTS revisions (
 """
 
 
+LEDGER_INDEX = "CREATE INDEX IF NOT EXISTS ledger_order ON ledger(status, ord, seq)"
+
+
+def order_key(*parts: int | str) -> str:
+    """A ledger order key that sorts as the tuple ``parts`` does: integers (>= 0) are
+    zero-padded to 12 digits, parts joined by ``/``. ``order_key(3, 12) < order_key(10, 0)``.
+    """
+    out = []
+    for p in parts:
+        if isinstance(p, int):
+            if p < 0:
+                raise ValueError(f"order key parts must be >= 0: {p}")
+            out.append(f"{p:012d}")
+        else:
+            out.append(str(p))
+    return "/".join(out)
+
+
+def _keys(keys: Iterable[str | None] | None, n: int) -> list[str | None]:
+    if keys is None:
+        return [None] * n
+    ks = list(keys)
+    if len(ks) != n:
+        raise ValueError(f"{len(ks)} order keys for {n} ledger rows")
+    return ks
+
+
 class RunDir:
-    def __init__(self, path: str | Path):
+    """An open run directory.
+
+    ``lock=True`` takes the run lock (``DIR/.lock``) first: a second holder gets a
+    one-line :class:`~tane.errors.TaneError`. Readers (review, export, stats) open it
+    without the lock. :meth:`close` commits what is queued, joins the writer thread and
+    releases the lock."""
+
+    def __init__(self, path: str | Path, *, lock: bool = False):
         self.path = Path(path)
         self.path.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None,
-                                  check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.executescript(SCHEMA)
+        self.lock = RunLock(self.path).acquire() if lock else None
+        try:
+            self.db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None,
+                                      check_same_thread=False)
+            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.executescript(SCHEMA)
+            self._migrate()
+        except BaseException:
+            if self.lock is not None:
+                self.lock.release()
+            raise
+        self.journal = JournalWriter(self._open_write_connection,
+                                     path=str(self.path / "run.sqlite"))
+        self._closed = False
+
+    def _migrate(self) -> None:
+        cols = {r[1] for r in self.db.execute("PRAGMA table_info(ledger)")}
+        if "ord" not in cols:  # run directories written before the ledger had order keys
+            self.db.execute("ALTER TABLE ledger ADD COLUMN ord TEXT")
+        self.db.execute(LEDGER_INDEX)
+
+    def _open_write_connection(self) -> sqlite3.Connection:
+        """The writer thread's connection (opened on that thread)."""
+        db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None)
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")
+        return db
 
     # -- call journal -------------------------------------------------------------
     def get_call(self, key: str) -> dict[str, Any] | None:
+        """The journaled response of ``key``, including one still queued for commit."""
+        queued = self.journal.pending_response(key)
+        if queued is not None:
+            return json.loads(queued)
         row = self.db.execute("SELECT response FROM calls WHERE key=?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
+    async def get_call_async(self, key: str) -> dict[str, Any] | None:
+        """As :meth:`get_call`, but a response still queued is returned only once it is
+        committed (so nothing is derived from a response that is not yet durable)."""
+        queued = await self.journal.wait_committed(key)
+        if queued is not None:
+            return json.loads(queued)
+        row = self.db.execute("SELECT response FROM calls WHERE key=?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    @staticmethod
+    def _call_row(key: str, kind: str, request: dict[str, Any],
+                  response: dict[str, Any]) -> tuple:
+        return (key, kind, dumps(request), dumps(response), time.time())
+
+    async def put_call_async(self, key: str, kind: str, request: dict[str, Any],
+                             response: dict[str, Any]) -> None:
+        """Journal one call; return once it is committed. The commit runs on the writer
+        thread, grouped with the other calls queued meanwhile. A failed commit raises
+        :class:`~tane.store.journal.JournalWriteError` here. A second put of the same key
+        keeps the first response and counts ``puts``."""
+        row = self._call_row(key, kind, request, response)
+        await self.journal.put_call_async(key, row, row[3])
+
     def put_call(self, key: str, kind: str, request: dict[str, Any],
                  response: dict[str, Any]) -> None:
-        self.db.execute(
-            "INSERT INTO calls(key, kind, request, response, created) VALUES (?,?,?,?,?) "
-            "ON CONFLICT(key) DO UPDATE SET puts = puts + 1",
-            (key, kind, dumps(request), dumps(response), time.time()))
+        """As :meth:`put_call_async`, blocking this thread until the commit."""
+        row = self._call_row(key, kind, request, response)
+        self.journal.put_call(key, row, row[3])
 
     def call_count(self) -> int:
+        """Committed calls (what is queued is committed first)."""
+        self.flush()
         return self.db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
+
+    def flush(self) -> None:
+        """Block until every queued call and ledger row is committed."""
+        self.journal.flush()
+
+    async def flush_async(self) -> None:
+        """As :meth:`flush`, without blocking the event loop."""
+        await self.journal.flush_async()
 
     # -- ledger -------------------------------------------------------------------
     def reset_ledger(self) -> None:
         """The ledger is derived: a (re)run replays every stage from the journal."""
+        self.flush()
         self.db.execute("DELETE FROM ledger")
 
-    def log_kept(self, stage: str, records: Iterable[Record]) -> None:
-        rows = [(stage, r.id, "kept", None, None, r.to_json()) for r in records]
-        self._insert(rows)
+    def log_kept(self, stage: str, records: Iterable[Record],
+                 keys: Iterable[str | None] | None = None) -> None:
+        """Queue kept records for the ledger. ``keys``: one order key per record (see
+        :func:`order_key`); rows without one sort first, by arrival."""
+        records = list(records)
+        rows = [(stage, r.id, "kept", None, None, r.to_json(), k)
+                for r, k in zip(records, _keys(keys, len(records)))]
+        self.journal.put_ledger(rows)
 
-    def log_drops(self, drops: Iterable[Drop]) -> None:
-        rows = [(d.stage, d.record_id, "dropped", d.reason, dumps(d.detail), d.text)
-                for d in drops]
-        self._insert(rows)
-
-    def _insert(self, rows: list[tuple]) -> None:
-        if rows:
-            with self.db:
-                self.db.executemany("INSERT INTO ledger(stage, record_id, status, reason, "
-                                    "detail, body) VALUES (?,?,?,?,?,?)", rows)
+    def log_drops(self, drops: Iterable[Drop],
+                  keys: Iterable[str | None] | None = None) -> None:
+        """Queue drops for the ledger; ``keys`` as in :meth:`log_kept`."""
+        drops = list(drops)
+        rows = [(d.stage, d.record_id, "dropped", d.reason, dumps(d.detail), d.text, k)
+                for d, k in zip(drops, _keys(keys, len(drops)))]
+        self.journal.put_ledger(rows)
 
     def drops(self) -> list[dict[str, Any]]:
+        """Every dropped row, by order key then arrival (what is queued is committed
+        first)."""
+        self.flush()
         cur = self.db.execute("SELECT stage, record_id, reason, detail, body FROM ledger "
-                              "WHERE status='dropped' ORDER BY seq")
+                              "WHERE status='dropped' ORDER BY ord, seq")
         return [{"stage": s, "record_id": rid, "reason": r, "detail": json.loads(d or "{}"),
                  "text": b} for s, rid, r, d, b in cur]
+
+    def kept(self, stage: str | None = None) -> list[dict[str, Any]]:
+        """The kept records' JSON (of one stage, or all), by order key then arrival."""
+        self.flush()
+        where, args = ("AND stage=?", (stage,)) if stage is not None else ("", ())
+        cur = self.db.execute(f"SELECT body FROM ledger WHERE status='kept' {where} "
+                              "ORDER BY ord, seq", args)
+        return [json.loads(b) for (b,) in cur]
 
     # -- human review revisions (kept across reruns) -------------------------------
     def add_revisions(self, revisions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -134,4 +257,23 @@ class RunDir:
         return atomic_write(self.path / name, write)
 
     def close(self) -> None:
-        self.db.close()
+        """Commit what is queued, join the writer thread, close the database and release
+        the lock. Idempotent. Raises a ledger write error not reported yet (after
+        releasing everything)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.journal.close()
+        finally:
+            try:
+                self.db.close()
+            finally:
+                if self.lock is not None:
+                    self.lock.release()
+
+    def __enter__(self) -> "RunDir":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
