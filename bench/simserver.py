@@ -1,0 +1,668 @@
+"""A simulated OpenAI-compatible server: N parallel streams, a fixed speed, no model.
+
+    python bench/simserver.py --port P --streams N --ttft 0.15 --tps 30 \
+        [--tokens-mean 125] [--host 127.0.0.1]
+
+It prints ``listening on http://HOST:PORT/v1`` (the real port, also with ``--port 0``)
+and serves until killed.
+
+Latency model: a request holds one of ``--streams`` slots (an asyncio semaphore; further
+requests queue) for ``ttft + completion_tokens / tps`` seconds, then gets its whole
+answer. ``completion_tokens`` is a function of the prompt text (or the messages' roles and
+contents) alone: a hash spread uniformly over [0.5, 1.5) x ``--tokens-mean``, capped by
+``max_tokens`` (then ``finish_reason`` is ``"length"`` and the text is cut to match).
+So the same request costs the same on every client, and a run's lower bound can be taken
+from the server's own figures (``GET /stats``).
+
+Content, deterministic for a given request (seeded by a hash of the prompt and the
+request's ``seed``):
+- tane's Self-Instruct prompts (``src/tane/prompts/self_instruct``, ``en`` and ``ja``,
+  completion and chat): a continuation of the numbered task list with random, novel
+  instructions that pass ``check_instruction``; ``No`` / ``いいえ`` to the classification
+  prompt; an instance in the ``Input:``/``Output:`` (``入力:``/``出力:``) shape.
+- anything else: filler text of the right length (Japanese when the prompt has kana).
+
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/completions`` (``stream: true``
+gets the whole answer as one server-sent event after the same delay), ``GET /v1/models``,
+``GET /stats``, ``POST /reset``. Standard library only (uvloop is used when installed);
+HTTP/1.1 keep-alive on a bare ``asyncio.Protocol`` so that the server's own CPU cost per
+request stays small beside the client under test on the same cores.
+
+Importable: ``SimServer.start(...)`` runs it in a subprocess and gives its URL, stats and
+reset; ``lower_bound(stats, streams)`` is the time the streams need for the requests seen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import random
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+# --------------------------------------------------------------------------- content
+
+_EN_VERBS = ("Explain", "Describe", "Suggest", "Compare", "Summarize", "Outline", "Propose",
+             "Evaluate", "Recommend", "Analyze", "Invent", "Sketch out", "Argue", "Predict",
+             "Design", "Plan", "Rank", "Critique", "Brainstorm", "Estimate", "Justify",
+             "Translate into plain language", "Rewrite politely", "Identify", "Defend")
+_EN_ADJ = ("quiet", "rusty", "seasonal", "portable", "bilingual", "coastal", "frugal",
+           "humid", "nocturnal", "modular", "vintage", "crowded", "fragile", "electric",
+           "rural", "tiny", "ancient", "cheerful", "sturdy", "foggy", "organic", "urban",
+           "noisy", "wooden", "secondhand", "gentle", "mountain", "volunteer", "weekly",
+           "handmade", "spicy", "shared", "remote", "riverside", "solar", "patient",
+           "careful", "historic", "floating", "midnight", "borrowed", "neglected",
+           "experimental", "neighborhood", "winter", "summer", "public", "private",
+           "regional", "sleepy", "overgrown", "cozy", "muddy", "lively", "hidden")
+_EN_NOUNS = ("lantern", "ferry", "orchard", "ledger", "bakery", "glacier", "bicycle",
+             "library", "pension", "harbor", "compost", "violin", "tram", "greenhouse",
+             "recipe", "tournament", "festival", "warehouse", "classroom", "garden",
+             "canal", "bridge", "kettle", "umbrella", "satellite", "museum", "notebook",
+             "budget", "clinic", "pottery", "marathon", "choir", "lighthouse", "vineyard",
+             "cafeteria", "subway", "apartment", "sauna", "quilt", "telescope", "beehive",
+             "podcast", "rental", "mortgage", "inventory", "dormitory", "playground",
+             "aquarium", "typewriter", "scooter", "hostel", "diary", "newsletter", "tent",
+             "bookshop", "kiln", "loom", "ramen stall", "tea ceremony", "sushi counter",
+             "rice field", "hot spring", "shrine", "bento", "origami", "bonsai", "kimono",
+             "train pass", "night market", "fish market", "ski lodge", "campsite",
+             "carpool", "food truck", "thrift store", "laundromat", "repair cafe",
+             "chess club", "choir rehearsal", "job interview", "science fair",
+             "wedding speech", "tax return", "lease", "insurance claim", "vaccine",
+             "allergy", "sourdough", "espresso", "snowstorm", "heatwave", "earthquake drill",
+             "typhoon", "commute", "timetable", "spreadsheet", "password", "router",
+             "database", "algorithm", "compiler", "sensor", "robot", "drone", "battery",
+             "wind turbine", "water filter", "seed bank", "recycling bin", "bus stop",
+             "parking lot", "crosswalk", "elevator", "staircase", "balcony", "attic",
+             "cellar", "chimney", "fence", "pond", "meadow", "forest trail", "cliff",
+             "island", "volcano", "desert", "swamp", "savanna", "tundra", "reef",
+             "penguin", "otter", "sparrow", "beetle", "octopus", "hedgehog", "falcon",
+             "goldfish", "tortoise", "squirrel", "mushroom", "cactus", "tulip", "bamboo",
+             "maple", "persimmon", "radish", "lentil", "walnut", "pumpkin", "cabbage")
+_EN_PEOPLE = ("retirees", "nurses", "first-year students", "shop owners", "farmers",
+              "tourists", "new parents", "librarians", "night-shift workers", "engineers",
+              "beginners", "children", "teachers", "volunteers", "chefs", "cyclists",
+              "translators", "landlords", "tenants", "musicians", "athletes", "pilots",
+              "journalists", "gardeners", "programmers", "accountants", "fishermen",
+              "commuters", "museum guides", "coaches")
+_EN_ASPECTS = ("cost", "safety", "noise", "comfort", "speed", "durability", "fairness",
+               "privacy", "energy use", "taste", "accessibility", "maintenance", "style",
+               "risk", "upkeep", "popularity", "reliability", "history", "weight")
+_EN_FORMS = ("haiku", "limerick", "slogan", "short story", "toast", "riddle", "dialogue",
+             "checklist", "apology letter", "job ad", "review", "news headline", "lesson plan",
+             "tweet", "product description", "diary entry", "fable", "sonnet", "menu")
+_EN_SEASONS = ("spring", "autumn", "heatwave", "snowstorm", "holiday", "exam week", "harvest",
+               "rainy season", "festival week", "night shift", "school trip", "power cut")
+# a head ("Verb a/an adj noun") and two or three of these, in random order: few fixed words
+# per instruction, so two instructions rarely reach ROUGE-L 0.7
+_EN_MODS = ("for {p}", "with a {a} {n}", "near a {a} {n}", "during a {a} {season}",
+            "on a budget of {k}0 dollars", "in {k} short steps", "using only a {n} and a {n2}",
+            "focusing on {aspect}", "without any {n}", "as a {form}", "from the view of {p}",
+            "while keeping {aspect} in mind", "after a {a} {season}", "so that {p} can follow",
+            "by comparing it with a {a} {n}", "in under {k}0 words", "and mention {aspect}",
+            "before the {season} ends", "for a {a} {n} owned by {p}")
+_EN_FILL = ("the team checked every step again and wrote down what changed so that the next "
+            "person could follow the same path without guessing while the weather stayed "
+            "calm and the numbers added up in the end because careful notes make work easier "
+            "for everyone who reads them later and a clear plan saves time money and effort "
+            "when small details are handled early rather than at the last minute").split()
+
+_JA_NOUNS = ("図書館", "商店街", "温泉旅館", "自転車", "家計簿", "町内会", "保育園", "農園",
+             "漁港", "駄菓子屋", "喫茶店", "体育館", "美術館", "水族館", "動物園", "公民館",
+             "市役所", "郵便局", "鉄道", "路線バス", "古民家", "空き家", "棚田", "茶畑",
+             "梅干し", "味噌汁", "弁当", "焼き魚", "和菓子", "盆踊り", "花火大会", "運動会",
+             "文化祭", "合唱団", "将棋", "囲碁", "俳句", "書道", "茶道", "生け花", "折り紙",
+             "風鈴", "扇風機", "炊飯器", "冷蔵庫", "洗濯機", "掃除機", "加湿器", "腕時計",
+             "万年筆", "手帳", "日記", "家庭菜園", "盆栽", "金魚", "柴犬", "三毛猫", "カラス",
+             "ツバメ", "カブトムシ", "ホタル", "桜並木", "紅葉", "雪かき", "梅雨", "台風",
+             "防災訓練", "避難所", "住宅ローン", "確定申告", "年末調整", "引っ越し", "就職活動",
+             "面接", "新人研修", "送別会", "忘年会", "結婚式", "同窓会", "遠足", "修学旅行",
+             "通勤電車", "時刻表", "乗り換え", "駐輪場", "横断歩道", "エレベーター", "ベランダ",
+             "屋根裏", "物置", "井戸", "小川", "里山", "竹林", "田んぼ", "漁船", "灯台",
+             "ロボット", "センサー", "電池", "太陽光パネル", "風車", "浄水器", "パスワード",
+             "ルーター", "データベース", "表計算", "アルゴリズム", "コンパイラ", "キャンプ場",
+             "屋台", "朝市", "古本屋", "銭湯", "サウナ", "ラーメン屋", "パン屋", "花屋",
+             "八百屋", "魚屋", "豆腐", "納豆", "大根", "白菜", "かぼちゃ", "柿", "栗", "梨")
+_JA_PEOPLE = ("高齢者", "看護師", "新入生", "店主", "農家", "観光客", "新米の親", "司書",
+              "夜勤の人", "技術者", "初心者", "小学生", "教師", "ボランティア", "料理人",
+              "通勤客", "留学生", "大家", "音楽家", "選手", "記者", "庭師", "会計士", "漁師")
+_JA_ASPECTS = ("費用", "安全性", "騒音", "快適さ", "速さ", "耐久性", "公平さ", "手間",
+               "使いやすさ", "味", "人気", "信頼性", "歴史", "重さ", "見た目", "保守")
+_JA_FORMS = ("俳句", "短歌", "標語", "短い物語", "挨拶文", "なぞなぞ", "会話文", "手順書",
+             "お詫びの手紙", "求人広告", "感想文", "見出し", "授業案", "商品説明", "日記",
+             "寓話", "献立", "案内文", "お知らせ")
+_JA_SEASONS = ("春先", "梅雨", "真夏", "秋の夕方", "年末", "正月", "連休", "試験前", "雪の日",
+               "夜明け", "停電中", "引っ越しの前")
+_JA_MODS = ("{p}向けに", "{n}を使って", "{n}と{n2}を比べながら", "{season}に", "{aspect}を重視して",
+            "{k}つの観点から", "{n}の代わりに{n2}で", "{p}の立場で", "{aspect}に注意して",
+            "{n}のそばで", "{k}分以内で", "{form}の形で", "{p}と{p2}のために", "{season}の{n}で",
+            "{n}が苦手な{p}にも", "{aspect}と{aspect2}を両立させて", "予算{k}万円で")
+_JA_OBJECTS = ("{n}と{n2}の{aspect}について", "{n}の{aspect}を", "{p}が使う{n}について",
+               "{n}と{n2}の違いを", "{n}を選ぶ理由を", "{n}で起きがちな失敗を",
+               "{n}を長持ちさせるこつを")
+_JA_ENDS = ("説明してください。", "まとめてください。", "提案してください。", "考えてください。",
+            "教えてください。", "書いてください。", "比べてください。", "整理してください。",
+            "紹介してください。", "答えてください。", "挙げてください。", "分析してください。")
+_JA_FILL = ("まず全体の流れを確認し、必要な準備を整えてから一つずつ進めることが大切です。"
+            "具体的には、目的をはっきりさせ、使える時間と予算を見積もり、関係する人と早めに"
+            "相談しておくと、後で困ることが少なくなります。また、途中で気づいた点は記録に"
+            "残しておき、終わったあとに振り返ると次に生かせます。無理をせず、できるところから"
+            "少しずつ取り組んでいきましょう。")
+
+_KANA = re.compile(r"[\u3040-\u30ff]")
+_NUM_END = re.compile(r"\n\s*(\d+)\s*[.．]$")
+_CHAT_RANGE = (re.compile(r"numbered (\d+) to (\d+)"), re.compile(r"(\d+)番から(\d+)番まで"))
+
+
+def _h64(text: str) -> int:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8", "surrogatepass"),
+                                          digest_size=8).digest(), "little")
+
+
+def en_instruction(rng: random.Random) -> str:
+    """A random English task that passes tane's ``en`` filters (4..150 words, no
+    blacklisted word, ASCII first letter), mostly content words so ROUGE-L stays low."""
+    def fill(t: str) -> str:
+        return t.format(p=rng.choice(_EN_PEOPLE), a=rng.choice(_EN_ADJ), n=rng.choice(_EN_NOUNS),
+                        n2=rng.choice(_EN_NOUNS), season=rng.choice(_EN_SEASONS),
+                        k=rng.randint(2, 9), aspect=rng.choice(_EN_ASPECTS),
+                        form=rng.choice(_EN_FORMS))
+    mods = [fill(m) for m in rng.sample(_EN_MODS, rng.randint(2, 3))]
+    return f"{rng.choice(_EN_VERBS)} {fill('a {a} {n}')} {' '.join(mods)}.".replace(
+        " a a", " an a").replace(" a e", " an e").replace(" a o", " an o").replace(
+        " a u", " an u").replace(" a i", " an i")
+
+
+def ja_instruction(rng: random.Random) -> str:
+    """A random Japanese task that passes tane's ``ja`` filters."""
+    def fill(t: str) -> str:
+        return t.format(p=rng.choice(_JA_PEOPLE), p2=rng.choice(_JA_PEOPLE),
+                        n=rng.choice(_JA_NOUNS), n2=rng.choice(_JA_NOUNS),
+                        season=rng.choice(_JA_SEASONS), k=rng.randint(2, 9),
+                        aspect=rng.choice(_JA_ASPECTS), aspect2=rng.choice(_JA_ASPECTS),
+                        form=rng.choice(_JA_FORMS))
+    mods = [fill(m) for m in rng.sample(_JA_MODS, rng.randint(3, 4))]
+    return ("、".join(mods[:-1]) + "、" + mods[-1] + fill(rng.choice(_JA_OBJECTS))
+            + rng.choice(_JA_ENDS))
+
+
+def filler(n_tokens: int, ja: bool, offset: int) -> str:
+    """Text of about ``n_tokens`` tokens (one per English word or Japanese character)."""
+    if n_tokens <= 0:
+        return ""
+    if ja:
+        start = offset % len(_JA_FILL)
+        reps = (start + n_tokens) // len(_JA_FILL) + 1
+        return (_JA_FILL * reps)[start:start + n_tokens]
+    w = _EN_FILL
+    start = offset % len(w)
+    words = [w[(start + i) % len(w)] for i in range(n_tokens)]
+    words[0] = words[0].capitalize()
+    return " ".join(words) + "."
+
+
+def _cut(text: str, tokens: int, cap: int) -> str:
+    """Keep the share of ``text`` that ``cap`` of ``tokens`` tokens would have written."""
+    return text[:max(0, len(text) * cap // max(tokens, 1))]
+
+
+def _gen_list(rng: random.Random, first: int, last: int, ja: bool, chat: bool) -> str:
+    make = ja_instruction if ja else en_instruction
+    items = [make(rng) for _ in range(first, last + 1)]
+    if chat:
+        return "\n".join(f"{i}. {t}" for i, t in zip(range(first, last + 1), items))
+    # a completion continues after "N.": the first item has no number of its own
+    return " " + items[0] + "".join(f"\n{i}. {t}" for i, t in
+                                    zip(range(first + 1, last + 1), items[1:]))
+
+
+def respond(prompt: str, body: dict[str, Any], tokens_mean: int) -> tuple[str, int, str]:
+    """(text, completion_tokens, finish_reason) for one request; ``prompt`` is the
+    completion prompt or the chat messages' text."""
+    h = _h64(prompt)
+    cap = body.get("max_tokens") or body.get("max_completion_tokens") or 1 << 30
+    try:
+        cap = max(1, int(cap))
+    except (TypeError, ValueError):
+        cap = 1 << 30
+    tokens = max(1, int(tokens_mean * (0.5 + (h & 0xFFFF) / 65536.0)))
+    tail = prompt.rstrip()
+    ja = _KANA.search(prompt) is not None
+    text: str | None = None
+    head = prompt[:120]
+    rng = None
+    if "numbered" in head or "番号付き" in head:  # Self-Instruct: continue the task list
+        rng = random.Random(h ^ _h64(repr(body.get("seed"))))
+        m = _NUM_END.search(tail)
+        r = _CHAT_RANGE[0].search(prompt) or _CHAT_RANGE[1].search(prompt)
+        if m and not r:
+            first = int(m.group(1))
+            text = _gen_list(rng, first, max(first, 15), ja, chat=False)
+        elif r:
+            text = _gen_list(rng, int(r.group(1)), max(int(r.group(1)), int(r.group(2))),
+                             ja, chat=True)
+    elif tail.endswith(("Classification:", "分類タスク:")):
+        text, tokens = (" いいえ" if tail.endswith("分類タスク:") else " No"), 1
+    elif tail.endswith(("\nInput:", "\n入力:", "\nClass label:", "\nラベル:")):
+        off = h >> 16
+        rng = random.Random(h)
+        has_input = rng.random() < 0.4
+        if tail.endswith("\nInput:"):
+            inp = filler(12, False, off) if has_input else "<noinput>"
+            text = f" {inp}\nOutput: {filler(max(tokens - 16, 1), False, off + 7)}"
+        elif tail.endswith("\n入力:"):
+            inp = filler(20, True, off) if has_input else "<noinput>"
+            text = f" {inp}\n出力: {filler(max(tokens - 24, 1), True, off + 7)}"
+        elif tail.endswith("\nClass label:"):
+            text = f" {rng.choice(('Positive', 'Negative'))}\nInput: {filler(tokens, False, off)}"
+        else:
+            text = f" {rng.choice(('肯定的', '否定的'))}\n入力: {filler(tokens, True, off)}"
+    if text is None:
+        text = filler(tokens, ja, h >> 16)
+    finish = "stop"
+    if tokens > cap:
+        text, tokens, finish = _cut(text, tokens, cap), cap, "length"
+    for s in body.get("stop") or ():
+        if isinstance(s, str) and s and s in text:
+            text, finish = text[:text.index(s)], "stop"
+    return text, tokens, finish
+
+
+def prompt_of(body: dict[str, Any], chat: bool) -> str:
+    """The text a request is about: the prompt, or each message's role and content (the
+    last message's content last, where tane's templates put their cue)."""
+    if not chat:
+        p = body.get("prompt", "")
+        return p if isinstance(p, str) else (p[0] if p and isinstance(p[0], str) else str(p))
+    parts = []
+    for m in body.get("messages") or ():
+        c = m.get("content") or ""
+        if isinstance(c, list):  # content parts
+            c = "".join(x.get("text", "") for x in c if isinstance(x, dict))
+        parts.append(f"{m.get('role', '')}\x00{c}")
+    return "\x01".join(parts)
+
+
+# --------------------------------------------------------------------------- server
+
+
+class Sim:
+    def __init__(self, streams: int, ttft: float, tps: float, tokens_mean: int):
+        self.streams, self.ttft, self.tps, self.tokens_mean = streams, ttft, tps, tokens_mean
+        self.sem = asyncio.Semaphore(streams)
+        self.seq = 0
+        self.reset()
+
+    def reset(self) -> None:
+        now = time.monotonic()
+        self.t0 = now
+        self.requests = self.completed = 0
+        self.in_flight = self.serving = 0
+        self.peak = self.peak_serving = 0
+        self.area = self.serving_area = self.busy = 0.0
+        self.t_mark = now
+        self.first = self.last = None
+        self.latency_sum = self.latency_max = self.wait_sum = 0.0
+        self.completion_tokens = self.prompt_chars = 0
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        dt = now - self.t_mark
+        if self.in_flight:
+            self.area += self.in_flight * dt
+            self.busy += dt
+        self.serving_area += self.serving * dt
+        self.t_mark = now
+
+    def stats(self) -> dict[str, Any]:
+        self._tick()
+        now = time.monotonic()
+        span = ((self.last if self.in_flight == 0 and self.last else now) - self.first) \
+            if self.first is not None else 0.0
+        return {
+            "streams": self.streams, "ttft": self.ttft, "tps": self.tps,
+            "tokens_mean": self.tokens_mean,
+            "requests": self.requests, "completed": self.completed,
+            "in_flight": self.in_flight, "peak_in_flight": self.peak,
+            "avg_in_flight": self.area / span if span > 0 else 0.0,
+            "avg_serving": self.serving_area / span if span > 0 else 0.0,
+            "peak_serving": self.peak_serving,
+            "first_request_s": None if self.first is None else self.first - self.t0,
+            "last_response_s": None if self.last is None else self.last - self.t0,
+            "span_s": span, "busy_s": self.busy,
+            "latency_sum_s": self.latency_sum, "latency_max_s": self.latency_max,
+            "queue_wait_sum_s": self.wait_sum,
+            "completion_tokens": self.completion_tokens, "prompt_chars": self.prompt_chars,
+            "lower_bound_s": lower_bound_of(self.latency_sum, self.latency_max, self.streams),
+        }
+
+    async def complete(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
+        prompt = prompt_of(body, chat)
+        text, tokens, finish = respond(prompt, body, self.tokens_mean)
+        latency = self.ttft + tokens / self.tps
+        t_in = time.monotonic()
+        async with self.sem:
+            self._tick()
+            self.serving += 1
+            self.peak_serving = max(self.peak_serving, self.serving)
+            self.wait_sum += time.monotonic() - t_in
+            try:
+                await asyncio.sleep(latency)
+            finally:
+                self._tick()
+                self.serving -= 1
+        self.latency_sum += latency
+        self.latency_max = max(self.latency_max, latency)
+        self.completion_tokens += tokens
+        self.prompt_chars += len(prompt)
+        self.seq += 1
+        ptok = max(1, len(prompt) // 3)
+        usage = {"prompt_tokens": ptok, "completion_tokens": tokens,
+                 "total_tokens": ptok + tokens}
+        choice: dict[str, Any] = {"index": 0, "finish_reason": finish, "logprobs": None}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        return {"id": f"sim-{self.seq}", "object": "chat.completion" if chat
+                else "text_completion", "created": int(time.time()),
+                "model": body.get("model") or "sim", "choices": [choice], "usage": usage}
+
+    # request bookkeeping around complete()
+    def begin(self) -> None:
+        self._tick()
+        now = self.t_mark
+        if self.first is None:
+            self.first = now
+        self.requests += 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    def end(self) -> None:
+        self._tick()
+        self.in_flight -= 1
+        self.completed += 1
+        self.last = self.t_mark
+
+
+def lower_bound_of(latency_sum: float, latency_max: float, streams: int) -> float:
+    return max(latency_max, latency_sum / max(streams, 1))
+
+
+def lower_bound(stats: dict[str, Any], streams: int | None = None) -> float:
+    """The least time ``streams`` parallel slots need to serve the requests counted in
+    ``stats`` (each its own latency): max(longest latency, total latency / streams)."""
+    return lower_bound_of(stats["latency_sum_s"], stats["latency_max_s"],
+                          streams or stats["streams"])
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            500: "Internal Server Error"}
+
+
+class Conn(asyncio.Protocol):
+    """HTTP/1.1 with keep-alive, Content-Length or chunked request bodies, one request at a
+    time per connection (pipelined requests wait in order)."""
+
+    def __init__(self, sim: Sim):
+        self.sim = sim
+        self.buf = bytearray()
+        self.pending: deque[tuple[str, str, bytes, bool]] = deque()
+        self.task: asyncio.Task | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            req = self._parse()
+            if req is None:
+                break
+            self.pending.append(req)
+        if self.pending and self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._serve())
+
+    def _parse(self) -> tuple[str, str, bytes, bool] | None:
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return None
+        head = bytes(self.buf[:end]).decode("latin-1").split("\r\n")
+        try:
+            method, target, version = head[0].split(" ", 2)
+        except ValueError:
+            method, target, version = "BAD", "/", "HTTP/1.1"
+        length, chunked, close = 0, False, version == "HTTP/1.0"
+        for line in head[1:]:
+            k, _, v = line.partition(":")
+            k = k.strip().lower()
+            if k == "content-length":
+                length = int(v.strip() or 0)
+            elif k == "transfer-encoding" and "chunked" in v.lower():
+                chunked = True
+            elif k == "connection":
+                close = v.strip().lower() == "close"
+        start = end + 4
+        if chunked:
+            body = bytearray()
+            pos = start
+            while True:
+                nl = self.buf.find(b"\r\n", pos)
+                if nl < 0:
+                    return None
+                size = int(bytes(self.buf[pos:nl]).split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    fin = self.buf.find(b"\r\n\r\n", nl)  # trailers, if any
+                    if fin < 0:
+                        if len(self.buf) >= nl + 4 and self.buf[nl:nl + 4] == b"\r\n\r\n":
+                            fin = nl
+                        else:
+                            return None
+                    del self.buf[:fin + 4]
+                    return method, target, bytes(body), close
+                if len(self.buf) < nl + 2 + size + 2:
+                    return None
+                body += self.buf[nl + 2:nl + 2 + size]
+                pos = nl + 2 + size + 2
+        if len(self.buf) < start + length:
+            return None
+        body = bytes(self.buf[start:start + length])
+        del self.buf[:start + length]
+        return method, target, body, close
+
+    async def _serve(self) -> None:
+        try:
+            while self.pending and self.transport is not None:
+                method, target, body, close = self.pending.popleft()
+                status, payload, ctype = await self._handle(method, target, body)
+                if self.transport is None:
+                    return
+                head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\n"
+                        f"Content-Type: {ctype}\r\nContent-Length: {len(payload)}\r\n"
+                        f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n")
+                self.transport.write(head.encode("latin-1") + payload)
+                if close:
+                    self.transport.close()
+                    return
+        finally:
+            self.task = None
+            if self.pending and self.transport is not None:
+                self.task = asyncio.get_running_loop().create_task(self._serve())
+
+    async def _handle(self, method: str, target: str, body: bytes) -> tuple[int, bytes, str]:
+        path = target.split("?", 1)[0].rstrip("/")
+        sim = self.sim
+        if path in ("/v1/chat/completions", "/v1/completions", "/chat/completions",
+                    "/completions"):
+            if method != "POST":
+                return _err(405, "use POST")
+            try:
+                req = json.loads(body)
+                if not isinstance(req, dict):
+                    raise ValueError("body is not a JSON object")
+            except ValueError as e:
+                return _err(400, f"bad JSON: {e}")
+            chat = path.endswith("chat/completions")
+            sim.begin()
+            try:
+                resp = await sim.complete(req, chat)
+            finally:
+                sim.end()
+            if req.get("stream"):
+                return 200, _sse(resp, chat), "text/event-stream"
+            return 200, json.dumps(resp, ensure_ascii=False).encode(), "application/json"
+        if path in ("/v1/models", "/models") and method == "GET":
+            return _json({"object": "list", "data": [
+                {"id": "sim", "object": "model", "created": 0, "owned_by": "tane-bench"}]})
+        if path == "/stats" and method == "GET":
+            return _json(sim.stats())
+        if path == "/reset" and method == "POST":
+            sim.reset()
+            return _json({"ok": True})
+        if path in ("/health", "/v1/health"):
+            return _json({"status": "ok"})
+        return _err(404, f"no route {method} {path}")
+
+
+def _json(obj: Any) -> tuple[int, bytes, str]:
+    return 200, json.dumps(obj).encode(), "application/json"
+
+
+def _err(code: int, msg: str) -> tuple[int, bytes, str]:
+    return code, json.dumps({"error": {"message": msg, "type": "invalid_request_error",
+                                       "code": code}}).encode(), "application/json"
+
+
+def _sse(resp: dict[str, Any], chat: bool) -> bytes:
+    """The whole answer as one delta chunk, then the finish chunk with usage, then DONE."""
+    c = resp["choices"][0]
+    base = {k: resp[k] for k in ("id", "created", "model")}
+    obj = "chat.completion.chunk" if chat else "text_completion"
+    if chat:
+        first = {"index": 0, "delta": {"role": "assistant", "content": c["message"]["content"]},
+                 "finish_reason": None}
+        last = {"index": 0, "delta": {}, "finish_reason": c["finish_reason"]}
+    else:
+        first = {"index": 0, "text": c["text"], "finish_reason": None}
+        last = {"index": 0, "text": "", "finish_reason": c["finish_reason"]}
+    events = [base | {"object": obj, "choices": [first]},
+              base | {"object": obj, "choices": [last], "usage": resp["usage"]}]
+    return b"".join(b"data: " + json.dumps(e, ensure_ascii=False).encode() + b"\n\n"
+                    for e in events) + b"data: [DONE]\n\n"
+
+
+async def serve(host: str, port: int, streams: int, ttft: float, tps: float,
+                tokens_mean: int) -> None:
+    sim = Sim(streams, ttft, tps, tokens_mean)
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: Conn(sim), host, port, backlog=4096,
+                                      reuse_address=True)
+    real = server.sockets[0].getsockname()[1]
+    print(f"listening on http://{host}:{real}/v1", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--streams", type=int, default=512)
+    ap.add_argument("--ttft", type=float, default=0.15)
+    ap.add_argument("--tps", type=float, default=30.0)
+    ap.add_argument("--tokens-mean", type=int, default=125)
+    ap.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto",
+                    help="event loop; auto uses uvloop when it is installed")
+    a = ap.parse_args(argv)
+    runner: Any = asyncio.run
+    if a.loop != "asyncio":
+        try:
+            import uvloop  # type: ignore[import-not-found]
+            runner = uvloop.run
+        except ImportError:
+            if a.loop == "uvloop":
+                ap.error("uvloop is not installed")
+    try:
+        runner(serve(a.host, a.port, a.streams, a.ttft, a.tps, a.tokens_mean))
+    except KeyboardInterrupt:
+        pass
+
+
+# --------------------------------------------------------------------------- launcher
+
+
+class SimServer:
+    """A simulated server in a subprocess: ``with SimServer.start(streams=8) as s: s.url``."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, streams: int):
+        self.proc, self.url, self.streams = proc, url, streams
+        self.root = url[:-len("/v1")]
+
+    @classmethod
+    def start(cls, streams: int = 512, ttft: float = 0.15, tps: float = 30.0,
+              tokens_mean: int = 125, port: int = 0, host: str = "127.0.0.1",
+              python: str | None = None, loop: str = "auto",
+              timeout: float = 20.0) -> "SimServer":
+        cmd = [python or sys.executable, str(Path(__file__).resolve()), "--port", str(port),
+               "--host", host, "--streams", str(streams), "--ttft", str(ttft), "--tps",
+               str(tps), "--tokens-mean", str(tokens_mean), "--loop", loop]
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + timeout
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # blocks until the server prints or exits
+        if not line.startswith("listening on ") or time.monotonic() > deadline:
+            proc.kill()
+            err = proc.stderr.read() if proc.stderr else ""
+            raise RuntimeError(f"simulated server did not start: {line!r} {err[-500:]}")
+        return cls(proc, line.split("listening on ", 1)[1].strip(), streams)
+
+    def _call(self, method: str, path: str) -> dict[str, Any]:
+        req = urllib.request.Request(self.root + path, method=method,
+                                     data=b"" if method == "POST" else None)
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return json.loads(r.read())
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("GET", "/stats")
+
+    def reset(self) -> None:
+        self._call("POST", "/reset")
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> "SimServer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def start(**kw: Any) -> str:
+    """Start a simulated server in a subprocess and return its ``/v1`` URL (it is stopped
+    when this process exits; use :class:`SimServer` to stop it earlier)."""
+    import atexit
+    s = SimServer.start(**kw)
+    atexit.register(s.close)
+    return s.url
+
+
+if __name__ == "__main__":
+    main()
