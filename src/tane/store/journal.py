@@ -27,6 +27,7 @@ import concurrent.futures
 import queue
 import sqlite3
 import threading
+import time
 from typing import Any, Callable
 
 from ..errors import TaneError
@@ -103,6 +104,7 @@ class JournalWriter:
         self._unreported: BaseException | None = None  # a ledger write that failed
         self.commits = 0  # transactions committed (for benchmarks and tests)
         self.rows = 0     # call + ledger rows committed
+        self.commit_seconds = 0.0  # time the writer thread spent in transactions
 
     # -- queueing -------------------------------------------------------------------
     def _start(self) -> None:
@@ -283,6 +285,7 @@ class JournalWriter:
 
     def _commit(self, conn: sqlite3.Connection, calls: list[tuple],
                 ledger_rows: list[tuple]) -> None:
+        t0 = time.perf_counter()
         conn.execute("BEGIN IMMEDIATE")
         try:
             if calls:
@@ -296,6 +299,7 @@ class JournalWriter:
             raise
         self.commits += 1
         self.rows += len(calls) + len(ledger_rows)
+        self.commit_seconds += time.perf_counter() - t0
 
     def _settle(self, puts: list[_Put], error: BaseException | None = None) -> None:
         with self._lock:
