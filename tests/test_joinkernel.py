@@ -49,7 +49,7 @@ def corpora(draw):
 def test_pairs_and_lcs_equal_brute_force(lists, threshold, n_old, new_vs_new, workers):
     encs = _encode(lists)
     index = NoveltyIndex(str.split, threshold=threshold)
-    cut = index._cut
+    cut = index.cut
     n_old = min(n_old, len(encs))
     want = {}
     for b in range(len(encs)):
@@ -60,7 +60,7 @@ def test_pairs_and_lcs_equal_brute_force(lists, threshold, n_old, new_vs_new, wo
             if lcs >= need(cut, len(encs[a]), len(encs[b])):
                 want[(a, b)] = lcs
     got = {}
-    for u, v, lcs in joinkernel.pair_blocks(encs, cut, index._len_range, n_old=n_old,
+    for u, v, lcs in joinkernel.pair_blocks(encs, cut, index.len_range, n_old=n_old,
                                             new_vs_new=new_vs_new, workers=workers):
         for a, b, c in zip(u.tolist(), v.tolist(), lcs.tolist()):
             assert (a, b) not in got  # each pair once
@@ -72,16 +72,16 @@ def test_group_by_v_and_cost_limit():
     lists = [[1, 2, 3, 4, 5], [1, 2, 3, 4, 6], [1, 2, 3, 4, 5, 7], [9, 9, 9]]
     encs = _encode(lists)
     index = NoveltyIndex(str.split, threshold=0.5)
-    blocks = list(joinkernel.pair_blocks(encs, index._cut, index._len_range))
+    blocks = list(joinkernel.pair_blocks(encs, index.cut, index.len_range))
     off, gu, gl = joinkernel.group_by_v(iter(blocks), len(encs))
     pairs = {(int(u), v, int(lcs)) for v in range(len(encs))
              for u, lcs in zip(gu[off[v]:off[v + 1]], gl[off[v]:off[v + 1]])}
     assert pairs == {(0, 1, 4), (0, 2, 5), (1, 2, 4)}
     assert off[-1] == 3 and off[0] == 0
     with pytest.raises(TooCostly):
-        list(joinkernel.pair_blocks(encs, index._cut, index._len_range, max_rows=0))
+        list(joinkernel.pair_blocks(encs, index.cut, index.len_range, max_rows=0))
     with pytest.raises(ValueError):
-        list(joinkernel.pair_blocks(encs + [""], index._cut, index._len_range))
+        list(joinkernel.pair_blocks(encs + [""], index.cut, index.len_range))
 
 
 def test_kernel_and_numpy_join_decide_alike_on_japanese_text():

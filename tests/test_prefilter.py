@@ -120,7 +120,7 @@ def test_join_candidates_never_miss_a_pair_at_or_above_the_cutoff(spec, threshol
     index = NoveltyIndex(split, threshold=threshold)
     encs = [index._encode(t) for t in lists]
     n_old = min(n_old, len(encs))
-    u, v = candidate_pairs(encs, index._cut, index._len_range, n_old=n_old)
+    u, v = candidate_pairs(encs, index.cut, index.len_range, n_old=n_old)
     pairs = set(zip(u.tolist(), v.tolist()))
     assert len(pairs) == len(u) and all(a < b for a, b in pairs)
     for b in range(len(lists)):

@@ -10,31 +10,62 @@ and adds only records every step kept.
 
 Pairs come from the compiled join (`tane.curate.joinkernel`, with numba) or the numpy
 join (`tane.curate.simjoin`).
+
+The index is used only through the small surface `Index` (which `NoveltyIndex` offers):
+this module does not import `tane.curate.rouge`, which imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
 from tane.curate import joinkernel
 from tane.curate.simjoin import TooCostly, candidate_blocks, need, pair_lcs, prefetch
 
-if TYPE_CHECKING:  # pragma: no cover
-    from tane.curate.rouge import NoveltyIndex, NoveltyResult
+
+class Index(Protocol):
+    """What the join needs from the index it serves (`tane.curate.rouge.NoveltyIndex`;
+    each member is documented there)."""
+
+    @property
+    def cut(self) -> float: ...
+
+    @property
+    def encoded(self) -> list[str]: ...
+
+    @property
+    def lengths(self) -> np.ndarray: ...
+
+    def len_range(self, la: int) -> tuple[int, float]: ...
+
+    def folded(self, encs: Sequence[str]) -> list[str] | None: ...
+
+    def result_from_lcs(self, ids: np.ndarray, lcs: np.ndarray, lens: np.ndarray,
+                        length: float) -> Any: ...
+
+    def add_encoded(self, enc: str, key: Hashable) -> int: ...
+
+
+class RowCosts(NamedTuple):
+    """How many candidate rows of the join cost as much as one pair scored by a scan:
+    `plan` gives up on a join that would expand more than (scan pairs) / cost rows."""
+    kernel: int   # compiled join (`tane.curate.joinkernel`)
+    numpy: int    # numpy join (`tane.curate.simjoin`)
+
+
+_NO_IDS = np.zeros(0, dtype=np.int64)
+_NO_LENS = np.zeros(0, dtype=np.float64)
 
 
 class JoinPlan:
     """Pairs of one batch of encoded texts `encs` (empty: no tokens), for a walk in
     batch order. Nothing else may be added to the index while the plan is walked."""
 
-    def __init__(self, index: NoveltyIndex, encs: Sequence[str], off: np.ndarray,
+    def __init__(self, index: Index, encs: Sequence[str], off: np.ndarray,
                  gu: np.ndarray, gl: np.ndarray, lens: np.ndarray, n_old: int):
-        from tane.curate.rouge import NoveltyResult, _fmeasure_np  # (imports this module)
-
-        self._result_cls, self._fmeasure = NoveltyResult, _fmeasure_np
         self.index = index
         self.encs = encs
         self.off, self.gu, self.gl = off, gu, gl
@@ -47,34 +78,32 @@ class JoinPlan:
     def __len__(self) -> int:
         return len(self.encs)
 
-    def check(self, i: int) -> NoveltyResult:
+    def check(self, i: int):
         """Text i against the indexed texts (those before the batch and those of the
-        batch added so far)."""
+        batch added so far): the index's `NoveltyResult`."""
         r = int(self.row[i])
         if r < 0 or self.off[r] == self.off[r + 1]:
-            return self._result_cls(True, 0.0, [])
+            return self.index.result_from_lcs(_NO_IDS, _NO_IDS, _NO_LENS, 0.0)
         a, b = self.off[r], self.off[r + 1]
         us = self.gu[a:b]
-        fs = self._fmeasure(self.gl[a:b], self.flens[us], self.flens[r])
-        gids = self.gid_of[us]
-        sel = (gids >= 0) & (fs >= self.index._cut)
-        return self.index._result(gids[sel], fs[sel])
+        return self.index.result_from_lcs(self.gid_of[us], self.gl[a:b], self.flens[us],
+                                          self.flens[r])
 
     def add(self, i: int, key: Hashable) -> None:
         """Index text i (kept) under `key`."""
-        self.index._n_items += 1
+        gid = self.index.add_encoded(self.encs[i], key)
         r = int(self.row[i])
         if r >= 0:
-            self.gid_of[r] = self.index._append(self.encs[i], key)
+            self.gid_of[r] = gid
 
 
-def scan_pairs(index: NoveltyIndex, new_lens: np.ndarray, add: bool) -> int:
+def scan_pairs(index: Index, new_lens: np.ndarray, add: bool) -> int:
     """Roughly how many pairs a scan of this batch would score (length filter)."""
-    old = np.sort(index._lens[:len(index._encs)])
+    old = np.sort(index.lengths)
     new = np.sort(new_lens)
     total = 0.0
     for ln in np.unique(new).tolist():
-        lo, hi = index._len_range(ln)
+        lo, hi = index.len_range(ln)
         hi = min(hi, 1 << 40)
         per = np.searchsorted(old, hi, "right") - np.searchsorted(old, lo, "left")
         if add:
@@ -83,25 +112,24 @@ def scan_pairs(index: NoveltyIndex, new_lens: np.ndarray, add: bool) -> int:
     return int(total)
 
 
-def plan(index: NoveltyIndex, encs: Sequence[str], add: bool,
-         only_if_cheaper: bool) -> JoinPlan | None:
-    """The join of `encs` (pairs among them too when `add`) with the index. With
-    `only_if_cheaper` (method auto): None when the join's estimated work exceeds a
-    scan's (rouge._KERNEL_ROW_COST / _JOIN_ROW_COST rows per scanned pair)."""
-    from tane.curate import rouge
-
-    n_old = len(index._encs)
-    everything = index._encs + [e for e in encs if e]
+def plan(index: Index, encs: Sequence[str], add: bool, *, kernel: bool = True,
+         only_if_cheaper: RowCosts | None = None) -> JoinPlan | None:
+    """The join of `encs` (pairs among them too when `add`) with the index, compiled
+    when `kernel` and numba is installed, else in numpy. With `only_if_cheaper` (method
+    auto): None when the join would expand more candidate rows than a scan's pairs
+    allow at those costs."""
+    n_old = len(index.encoded)
+    everything = index.encoded + [e for e in encs if e]
     lens = np.fromiter((len(e) for e in everything), dtype=np.int64, count=len(everything))
-    kernel = rouge._KERNEL and joinkernel.available()
+    kernel = kernel and joinkernel.available()
     max_rows = None
-    if only_if_cheaper:
-        cost = rouge._KERNEL_ROW_COST if kernel else rouge._JOIN_ROW_COST
+    if only_if_cheaper is not None:
+        cost = only_if_cheaper.kernel if kernel else only_if_cheaper.numpy
         max_rows = scan_pairs(index, lens[n_old:], add) // cost
     try:
         if kernel:
             off, gu, gl = joinkernel.group_by_v(joinkernel.pair_blocks(
-                everything, index._cut, index._len_range, n_old=n_old, new_vs_new=add,
+                everything, index.cut, index.len_range, n_old=n_old, new_vs_new=add,
                 max_rows=max_rows), len(everything))
         else:
             off, gu, gl = _numpy_pairs(index, everything, n_old, add, max_rows, lens)
@@ -110,19 +138,19 @@ def plan(index: NoveltyIndex, encs: Sequence[str], add: bool,
     return JoinPlan(index, encs, off, gu, gl, lens, n_old)
 
 
-def _numpy_pairs(index: NoveltyIndex, everything: list[str], n_old: int, add: bool,
+def _numpy_pairs(index: Index, everything: list[str], n_old: int, add: bool,
                  max_rows: int | None, lens: np.ndarray
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """`joinkernel.group_by_v`'s result from the numpy join: candidate blocks made on a
     second thread while the previous one is scored."""
-    folded = ([e.translate(index._fold_table) for e in everything]
-              if index._folding() else None)
+    cut = index.cut
+    folded = index.folded(everything)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    for u, v in prefetch(candidate_blocks(everything, index._cut, index._len_range,
+    for u, v in prefetch(candidate_blocks(everything, cut, index.len_range,
                                           n_old=n_old, new_vs_new=add,
                                           max_rows=max_rows)):
-        u, v, lcs = pair_lcs(everything, u, v, index._cut, folded, lens)
-        ok = lcs >= need(index._cut, lens[u], lens[v])
+        u, v, lcs = pair_lcs(everything, u, v, cut, folded, lens)
+        ok = lcs >= need(cut, lens[u], lens[v])
         found.append((u[ok], v[ok], lcs[ok]))
     u, v, lcs = (np.concatenate([f[i] for f in found]) if found else
                  np.zeros(0, np.int64) for i in range(3))

@@ -59,7 +59,7 @@ class PrefixFilter:
     """Inverted index over prefix elements (see module doc).
 
     cut: the score cutoff (> 0); len_range: ``la -> (lo, hi)``, the partner lengths that
-    can reach the cutoff (NoveltyIndex._len_range). Ids are int32 (< 2**31 texts).
+    can reach the cutoff (NoveltyIndex.len_range). Ids are int32 (< 2**31 texts).
     """
 
     def __init__(self, cut: float, len_range: Callable[[int], tuple[int, float]]):

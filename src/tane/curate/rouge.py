@@ -27,9 +27,9 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Indel, LCSseq
 
-from tane.curate.prefilter import PrefixFilter
 from tane.curate import novelty_join
 from tane.curate.novelty_join import JoinPlan
+from tane.curate.prefilter import PrefixFilter
 from tane.curate.tokenize import get_tokenizer, resolve_tokenizer_name
 from tane.errors import TaneError
 
@@ -139,6 +139,10 @@ class NoveltyIndex:
     cutoff, so decisions, scores and top lists are identical. ``auto`` (default) joins
     batches of at least ``_AUTO_JOIN`` texts (and not much smaller than the index) and
     scans otherwise. With ``report_floor=0`` every method scans.
+
+    The join uses only this public surface (`tane.curate.novelty_join.Index`): it reads
+    `cut`, `encoded`, `lengths`, `len_range` and `folded`, turns pairs into results with
+    `result_from_lcs` and indexes texts with `add_encoded`; it never imports this module.
     """
 
     def __init__(self, tokenizer: str | Callable[[str], list[str]] = "auto",
@@ -176,6 +180,50 @@ class NoveltyIndex:
     def __len__(self) -> int:
         return self._n_items
 
+    # -- what the batch join reads and calls (`tane.curate.novelty_join.Index`) -------
+    @property
+    def cut(self) -> float:
+        """The lowest F a pair must reach to count: min(report_floor, threshold) less a
+        1e-6 margin, so that rounding never loses a pair that matters."""
+        return self._cut
+
+    @property
+    def encoded(self) -> list[str]:
+        """The indexed texts that have tokens, in index order (a text's position is its
+        id), each encoded as one code point per token. The index's own list: read it,
+        never change it."""
+        return self._encs
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Token counts of `encoded` (a view: read only)."""
+        return self._lens[:len(self._encs)]
+
+    def folded(self, encs: Sequence[str]) -> list[str] | None:
+        """`encs` with their codes folded as the scan compares them (the folded LCS is an
+        upper bound of the true one), or None when this index compares the real codes."""
+        if not self._folding():
+            return None
+        return [e.translate(self._fold_table) for e in encs]
+
+    def result_from_lcs(self, ids: np.ndarray, lcs: np.ndarray, lens: np.ndarray,
+                        length: float) -> NoveltyResult:
+        """The result for a text of `length` tokens from its pairs with indexed texts:
+        `ids` their ids (-1: not indexed, ignored), `lcs` the integer LCS of each pair and
+        `lens` the other texts' lengths (float64). Pairs below `cut` are ignored; F is
+        computed as `rouge_l_f` does."""
+        if len(lcs) == 0:
+            return NoveltyResult(True, 0.0, [])
+        fs = _fmeasure_np(lcs, lens, length)
+        sel = (ids >= 0) & (fs >= self._cut)
+        return self._result(ids[sel], fs[sel])
+
+    def add_encoded(self, enc: str, key: Hashable) -> int:
+        """Index a text already encoded by this index (what `add` does after tokenizing):
+        its id, or -1 for a text without tokens (counted in len(), never matched)."""
+        self._n_items += 1
+        return self._append(enc, key) if enc else -1
+
     # -- token codes -------------------------------------------------------------
     def _new_code(self) -> str:
         n = len(self._vocab)
@@ -204,9 +252,10 @@ class NoveltyIndex:
         return "".join([vocab[t] for t in tokens])
 
     # -- length prefilter ----------------------------------------------------------
-    def _len_range(self, la: int) -> tuple[int, float]:
-        """Indexed lengths lb that can reach the cutoff against a text of length la:
-        the best possible F (LCS = min(la, lb)) is evaluated with the exact formula."""
+    def len_range(self, la: int) -> tuple[int, float]:
+        """(lo, hi): the lengths lb (in tokens) an indexed text may have and still reach
+        the cutoff against a text of `la` tokens; the best possible F (LCS = min(la, lb))
+        is evaluated with the exact formula. hi is inf when the cutoff is 0."""
         if la in self._range_cache:
             return self._range_cache[la]
         cut = self._cut
@@ -284,7 +333,7 @@ class NoveltyIndex:
                                       or len(self._keys) < _AUTO_PREFILTER):
             return False
         if self._pf is None:  # built lazily from what is indexed so far
-            self._pf = PrefixFilter(self._cut, self._len_range)
+            self._pf = PrefixFilter(self._cut, self.len_range)
             for gid, enc in enumerate(self._encs):
                 self._pf.add(gid, enc)
         return True
@@ -346,8 +395,8 @@ class NoveltyIndex:
         group = max(16, min(len(rows), _MAX_CELLS // max(1, len(self._keys))))
         for g0 in range(0, len(rows), group):
             grp = rows[g0:g0 + group]
-            lo = self._len_range(len(encs[grp[0]]))[0]
-            hi = self._len_range(len(encs[grp[-1]]))[1]
+            lo = self.len_range(len(encs[grp[0]]))[0]
+            hi = self.len_range(len(encs[grp[-1]]))[1]
             a = bisect.bisect_left(self._sorted_lens, lo)
             b = bisect.bisect_right(self._sorted_lens, hi)
             choices: list[str] = []
@@ -391,7 +440,10 @@ class NoveltyIndex:
                 and n_batch * _AUTO_JOIN_RATIO >= len(self._encs))
 
     def _plan(self, encs: Sequence[str], add: bool) -> JoinPlan | None:
-        return novelty_join.plan(self, encs, add, only_if_cheaper=self.method == "auto")
+        costs = None
+        if self.method == "auto":
+            costs = novelty_join.RowCosts(_KERNEL_ROW_COST, _JOIN_ROW_COST)
+        return novelty_join.plan(self, encs, add, kernel=_KERNEL, only_if_cheaper=costs)
 
     def plan_batch(self, texts: Sequence[str]) -> JoinPlan | None:
         """The similarity join of a whole batch that will be walked in order (checked

@@ -161,7 +161,7 @@ def candidate_blocks(encs: list[str], cut: float,
 
     The first `n_old` texts are "old": pairs of two old texts are not produced; with
     ``new_vs_new=False`` only old-new pairs are. `len_range(l)` gives (lo, hi), the
-    partner lengths that can reach the cutoff (NoveltyIndex._len_range). Raises
+    partner lengths that can reach the cutoff (NoveltyIndex.len_range). Raises
     `TooCostly` before the expensive part when the candidate rows (one per shared
     prefix element and pair, the main cost) would exceed `max_rows`."""
     if not cut > 0:
