@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ..errors import TaneError
-from .formats import ExportReport, RunData, write_text
+from .base import ExportReport, RunData, write_text
 from .licences import Match, combination_warnings, lookup
 from .summaries import judge_lines, judge_summary, read_reviews, review_lines
 

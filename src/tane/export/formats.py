@@ -12,59 +12,19 @@ escapes, written atomically. Records without an output are skipped and counted.
 
 from __future__ import annotations
 
-import json
 import os
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import TaneError
 from ..schema import dumps
-from ..store.files import atomic_write, read_jsonl
+from ..store.files import atomic_write
+from .base import ExportReport, RunData, load_run, read_json, write_json, write_text
+from .card import check_card_target, write_card
 
 FORMATS = ("messages", "alpaca", "sharegpt", "jsonl")
 SUFFIXES = (".jsonl", ".parquet")
-
-
-@dataclass
-class RunData:
-    path: Path
-    records: list[dict[str, Any]]
-    stats: dict[str, Any]
-    manifest: dict[str, Any]
-
-
-@dataclass
-class ExportReport:
-    format: str
-    files: dict[str, Path] = field(default_factory=dict)   # split -> file
-    counts: dict[str, int] = field(default_factory=dict)   # split -> rows
-    skipped_no_output: int = 0
-    dataset_info: Path | None = None
-    card: Path | None = None
-    notice: Path | None = None
-    warnings: list[str] = field(default_factory=list)
-    pushed_to: str | None = None
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise TaneError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno) from None
-
-
-def load_run(run_dir: str | Path) -> RunData:
-    d = Path(run_dir)
-    ds = d / "dataset.jsonl"
-    if not ds.exists():
-        raise TaneError(f"no dataset.jsonl in {d}: is it a tane run directory "
-                        "(and has the run finished)?", path=str(d))
-    records = read_jsonl(ds)
-    return RunData(d, records, _read_json(d / "stats.json"), _read_json(d / "manifest.json"))
 
 
 # -- conversion -----------------------------------------------------------------------
@@ -162,18 +122,6 @@ def split_records(records: list[dict[str, Any]], val_ratio: float, seed: int
 
 
 # -- writing --------------------------------------------------------------------------
-def write_text(target: Path, text: str) -> Path:
-    def w(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-    atomic_write(target, w)
-    return target
-
-
-def write_json(target: Path, obj: Any) -> Path:
-    return write_text(target, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
-
-
 def _pyarrow():
     try:
         import pyarrow as pa
@@ -217,8 +165,6 @@ def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None 
                         field="format")
     check_target(to)
     if card:
-        from .card import check_card_target
-
         check_card_target(to.parent)
     run = load_run(run_dir)
     usable = [r for r in run.records if (r.get("output") or "").strip()]
@@ -236,14 +182,12 @@ def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None 
         report.counts[split] = len(recs)
     if fmt in ("alpaca", "sharegpt"):
         info_path = to.parent / "dataset_info.json"
-        info = _read_json(info_path)
+        info = read_json(info_path)
         for split, path in report.files.items():
             name = to.stem if len(report.files) == 1 else f"{to.stem}_{split}"
             info[name] = dataset_info_entry(fmt, path.name)
         report.dataset_info = write_json(info_path, info)
     if card:
-        from .card import write_card
-
         exported = RunData(run.path, usable, run.stats, run.manifest)
         write_card(exported, report, to.parent, commercial=commercial)
     return report
