@@ -6,6 +6,16 @@ Magpie) is an ordinary completion. ``chat_template()`` asks llama.cpp's ``GET /p
 Every failure becomes an :class:`LLMError` with a stable ``reason`` and a ``retryable``
 flag, so that :mod:`tane.llm.retry` can decide what to do; this module never retries.
 
+The HTTP client is aiohttp, with a connection pool of ``max_connections`` (give it the
+concurrency the caller allows, so that many requests really are open at once). Measured
+with 512 chat calls in flight against a fast local simulated server, through
+``RetryingBackend``: about 0.2 ms of client CPU per call with aiohttp 3.14, against 16-19 ms
+with httpx 0.28 (its pool raised to 512), which could not keep 512 calls open.
+
+``base_url`` may be a list of endpoints that serve the same model: each request goes to the
+one with the fewest requests in flight, and one that keeps failing is taken out for a while
+(:mod:`tane.llm.endpoints`). ``endpoint_stats()`` reports the per-endpoint counts.
+
 The API key is read once from an environment variable and only ever sent in the
 ``Authorization`` header. It is never part of a repr, an error message or a log line:
 error messages quote at most 200 characters of the response *body*, with the key redacted
@@ -14,18 +24,21 @@ in case a server echoes it back.
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import os
 import time
 from typing import Any
 
-import httpx
+import aiohttp
 
 from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
                    ModelInfo, TemplateSource)
+from .endpoints import FAILED, NEUTRAL, OK, EndpointPool
 
 _BODY_EXCERPT = 200
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def normalise_base_url(base_url: str) -> str:
@@ -54,59 +67,92 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
 class OpenAIBackend:
-    """Async client of one model on an OpenAI-compatible server."""
+    """Async client of one model on one or more OpenAI-compatible servers."""
 
     capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT})
 
-    def __init__(self, base_url: str, model: str, *, api_key_env: str = "OPENAI_API_KEY",
-                 timeout: float = 120.0, license: str = "unknown", revision: str = "",
-                 json_schema: bool = True):
-        self.base_url = normalise_base_url(base_url)
+    def __init__(self, base_url: str | list[str], model: str, *,
+                 api_key_env: str = "OPENAI_API_KEY", timeout: float = 120.0,
+                 license: str = "unknown", revision: str = "", json_schema: bool = True,
+                 max_connections: int = 100, fail_threshold: int = 3,
+                 cooldown: float = 5.0, max_cooldown: float = 60.0):
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("base_url: give at least one server URL")
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        self.base_urls = [normalise_base_url(u) for u in urls]
+        self.base_url = self.base_urls[0]
         self.model = model
         self.api_key_env = api_key_env
         self.timeout = timeout
+        self.max_connections = max_connections
         self.info = ModelInfo(id=model, revision=revision, license=license, backend="openai")
         if not json_schema:  # a server that rejects response_format / json_schema
             self.capabilities = frozenset({COMPLETION, CHAT, RAW_CHAT})
         key = os.environ.get(api_key_env) or ""
         self._secret = key  # kept only for redaction; never shown
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._client = httpx.AsyncClient(headers=headers, timeout=httpx.Timeout(timeout))
+        self._headers = {"Content-Type": "application/json"}
+        if key:
+            self._headers["Authorization"] = f"Bearer {key}"
+        self._pool = EndpointPool(self.base_urls, fail_threshold=fail_threshold,
+                                  cooldown=cooldown, max_cooldown=max_cooldown)
+        # aiohttp sessions belong to an event loop: made on first use, in the caller's loop
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         has_key = "set" if self._secret else "unset"
-        return (f"OpenAIBackend(base_url={self.base_url!r}, model={self.model!r}, "
-                f"api_key_env={self.api_key_env!r} ({has_key}), timeout={self.timeout})")
+        urls = self.base_url if len(self.base_urls) == 1 else self.base_urls
+        return (f"OpenAIBackend(base_url={urls!r}, model={self.model!r}, "
+                f"api_key_env={self.api_key_env!r} ({has_key}), timeout={self.timeout}, "
+                f"max_connections={self.max_connections})")
 
     # -- protocol ---------------------------------------------------------------------
 
     async def complete(self, prompt: str, params: GenParams,
                        target: str = COMPLETION) -> Completion:
-        body = self._body(params) | {"prompt": prompt}
+        body = self._body(params)
+        body["prompt"] = prompt
         return await self._post("/completions", body, chat=False)
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
-        body = self._body(params, chat=True) | {"messages": messages}
+        body = self._body(params, chat=True)
+        body["messages"] = messages
         return await self._post("/chat/completions", body, chat=True)
 
     def model_for(self, kind: str) -> ModelInfo:
         return self.info
 
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per endpoint: url, state (up / out / half_open), in_flight, sent (attempts),
+        ok, failed (attempts that failed through the endpoint), times_out."""
+        return self._pool.stats()
+
     async def chat_template(self) -> TemplateSource | None:
         """The served model's chat template from llama.cpp's ``GET /props`` (beside
-        ``/v1``); None when the server has no such endpoint or reports no template."""
+        ``/v1``) of the first endpoint; None when the server has no such endpoint or
+        reports no template."""
         root = self.base_url[:-len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         url = root + "/props"
+        err: LLMError | None = None
         try:
-            resp = await self._client.get(url)
-        except httpx.HTTPError as e:
-            raise self._error("connection", f"{url}: {type(e).__name__}: {e}",
-                              retryable=True) from None
-        if resp.status_code >= 400:
+            async with self._http().get(url) as resp:
+                status = resp.status
+                raw = await resp.read()
+        except (aiohttp.ClientError, OSError) as e:  # TimeoutError is an OSError
+            err = self._error("connection", f"{url}: {type(e).__name__}: {e}", retryable=True)
+        if err is not None:
+            raise err
+        if status >= 400:
             return None
         try:
-            props = resp.json()
+            props = json.loads(raw)
         except ValueError:
             return None
         tpl = props.get("chat_template") if isinstance(props, dict) else None
@@ -119,12 +165,33 @@ class OpenAIBackend:
                               str(tok.get("bos_token") or ""), str(tok.get("eos_token") or ""))
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        session, self._session = self._session, None
+        if session is not None and not session.closed:
+            await session.close()
 
     # -- internals --------------------------------------------------------------------
 
+    def _http(self) -> aiohttp.ClientSession:
+        session = self._session
+        loop = asyncio.get_running_loop()
+        if session is None or session.closed or self._loop is not loop:
+            # timeouts as httpx's Timeout(t): connecting and each wait for data, not the
+            # whole call (a long generation that is still answering is not cut off)
+            timeout = aiohttp.ClientTimeout(total=None, connect=None,
+                                            sock_connect=self.timeout, sock_read=self.timeout)
+            # keep-alive shorter than the usual server's 5 s, so that an idle connection is
+            # dropped here before the server closes it under a request
+            connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0,
+                                             keepalive_timeout=4.0)
+            session = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                            headers=self._headers, trust_env=False)
+            self._session, self._loop = session, loop
+        return session
+
     def _body(self, params: GenParams, chat: bool = False) -> dict[str, Any]:
-        return {"model": self.model} | params.to_request(chat=chat)
+        body = {"model": self.model}
+        body.update(params.to_request(chat=chat))
+        return body
 
     def _redact(self, text: str) -> str:
         if self._secret and self._secret in text:
@@ -135,63 +202,77 @@ class OpenAIBackend:
         return LLMError(reason, self._redact(message), retryable=retryable)
 
     async def _post(self, path: str, body: dict[str, Any], *, chat: bool) -> Completion:
-        url = self.base_url + path
+        payload = _dumps(body).encode()
+        session = self._http()
+        lease = await self._pool.acquire()
+        url = lease.endpoint.url + path
+        outcome = NEUTRAL  # also when cancelled: says nothing about the endpoint
         try:
-            resp = await self._client.post(url, json=body)
-        except httpx.TimeoutException as e:
-            err = self._error("timeout", f"no answer from {url} within {self.timeout}s "
-                              f"({type(e).__name__})", retryable=True)
-        except httpx.TransportError as e:
-            detail = str(e) or "connection closed or reset without a response"
-            err = self._error("connection", f"{url}: {type(e).__name__}: {detail}",
-                              retryable=True)
-        except httpx.DecodingError as e:
-            err = self._error("bad_response", f"{url}: {type(e).__name__}: {e}", retryable=True)
-        except httpx.RequestError as e:
-            err = self._error("connection", f"{url}: {type(e).__name__}: {e}", retryable=True)
-        else:
-            if resp.status_code >= 400:
-                raise self._status_error(resp, path) from None
-            return self._parse(resp, url, chat=chat)
-        # raised outside the except blocks so the httpx exception (whose request object
-        # carries the headers) is neither chained nor printed in tracebacks
-        raise err
+            err: LLMError | None = None
+            try:
+                async with session.post(url, data=payload) as resp:
+                    status = resp.status
+                    raw = await resp.read()
+                    retry_after = resp.headers.get("Retry-After") if status == 429 else None
+            except TimeoutError as e:  # asyncio's and aiohttp's timeouts
+                err = self._error("timeout", f"no answer from {url} within {self.timeout}s "
+                                  f"({type(e).__name__})", retryable=True)
+            except (aiohttp.ClientError, OSError) as e:
+                detail = str(e) or "connection closed or reset without a response"
+                err = self._error("connection", f"{url}: {type(e).__name__}: {detail}",
+                                  retryable=True)
+            if err is not None:
+                # raised outside the except blocks so the client's exception (whose request
+                # object carries the headers) is neither chained nor printed in tracebacks
+                outcome = FAILED
+                raise err
+            if status >= 400:
+                outcome = FAILED if status >= 500 else NEUTRAL
+                raise self._status_error(status, raw, retry_after, path, lease.endpoint.url)
+            outcome = FAILED  # until the body is read
+            result = self._parse(raw, url, chat=chat)
+            outcome = OK
+            return result
+        finally:
+            self._pool.release(lease, outcome)
 
-    def _status_error(self, resp: httpx.Response, path: str) -> LLMError:
-        code = resp.status_code
-        excerpt = resp.text[:_BODY_EXCERPT]
+    def _status_error(self, code: int, raw: bytes, retry_after: str | None, path: str,
+                      base: str) -> LLMError:
+        excerpt = _text(raw[:4 * _BODY_EXCERPT])[:_BODY_EXCERPT]
         if code == 429:
             err = self._error("http_429", f"rate limited: {excerpt}", retryable=True)
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
-            err.retry_after = retry_after
+            err.retry_after = parse_retry_after(retry_after)
             return err
         if code >= 500:
             return self._error(f"http_{code}", f"server error: {excerpt}", retryable=True)
         if code == 404 and path == "/completions":
             return self._error(
                 "http_404",
-                f"{self.base_url}/completions not found: this server offers no raw text "
+                f"{base}/completions not found: this server offers no raw text "
                 "completions (a chat-only server?) or the base URL is wrong; use a chat "
                 f"recipe or a completion-capable server. Body: {excerpt}",
                 retryable=False)
         return self._error(f"http_{code}", excerpt, retryable=False)
 
-    def _parse(self, resp: httpx.Response, url: str, *, chat: bool) -> Completion:
+    def _parse(self, raw: bytes, url: str, *, chat: bool) -> Completion:
         try:
-            data = resp.json()
-        except (json.JSONDecodeError, UnicodeDecodeError, ValueError):
+            data = json.loads(raw)
+        except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise self._error("bad_response", f"{url}: response is not JSON: "
-                              f"{resp.text[:_BODY_EXCERPT]}", retryable=True) from None
+                              f"{_text(raw[:4 * _BODY_EXCERPT])[:_BODY_EXCERPT]}",
+                              retryable=True) from None
         try:
             choice = data["choices"][0]
             text = choice["message"]["content"] if chat else choice["text"]
             usage = data.get("usage") or {}
             prompt_tokens = int(usage.get("prompt_tokens") or 0)
             completion_tokens = int(usage.get("completion_tokens") or 0)
+            finish = choice.get("finish_reason") or ""
         except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
             raise self._error("bad_response", f"{url}: no usable choices in response "
-                              f"({type(e).__name__}: {e}): {resp.text[:_BODY_EXCERPT]}",
+                              f"({type(e).__name__}: {e}): "
+                              f"{_text(raw[:4 * _BODY_EXCERPT])[:_BODY_EXCERPT]}",
                               retryable=True) from None
-        return Completion(text=text or "", finish_reason=choice.get("finish_reason") or "",
+        return Completion(text=text or "", finish_reason=finish,
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
                           model=self.model)
