@@ -185,6 +185,12 @@ class CallStats:
     in_flight: int = 0
     retries: dict[str, int] = field(default_factory=dict)  # reason -> retried attempts
     failures: dict[str, int] = field(default_factory=dict)  # reason -> calls that gave up
+    # adaptive concurrency (retry.py): the limit now, the configured ceiling, the lowest
+    # limit so far, and how often it was cut, by cause ("overload": 429/503, "latency")
+    concurrency: int = 0
+    concurrency_ceiling: int = 0
+    concurrency_min: int = 0
+    concurrency_cuts: dict[str, int] = field(default_factory=dict)
 
     def count(self, table: dict[str, int], reason: str) -> None:
         table[reason] = table.get(reason, 0) + 1

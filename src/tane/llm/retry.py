@@ -2,8 +2,12 @@
 
 ``RetryingBackend`` speaks the same protocol as the backend it wraps. It
 
-* bounds the number of calls in flight with an ``asyncio.Semaphore`` (held only while an
-  attempt is running, not while backing off, so a waiting retry does not idle a slot);
+* bounds the number of calls in flight with an :class:`~tane.llm.limiter.AIMDLimiter` (a
+  slot is held only while an attempt is running, not while backing off, so a waiting retry
+  does not idle a slot). ``concurrency`` is the ceiling; with ``adaptive`` (the default)
+  the limit is cut on 429/503 and when latency per token climbs, and grows back on
+  successes. ``stats.concurrency`` shows the limit now, ``stats.concurrency_min`` the
+  lowest so far and ``stats.concurrency_cuts`` the cuts by cause;
 * retries an :class:`LLMError` whose ``retryable`` is true (429, 5xx, timeouts, connection
   errors, bad responses), up to ``max_retries`` times, after an exponential backoff with
   full jitter: ``uniform(0, min(max_delay, base_delay * 2**attempt))``; a ``retry_after``
@@ -19,11 +23,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .base import (COMPLETION, Backend, CallStats, Completion, GenParams, LLMError, ModelInfo,
                    TemplateSource)
+from .limiter import AIMDLimiter
+
+# refusals that mean "too much load": the adaptive limit is cut on them
+OVERLOAD_REASONS = frozenset({"http_429", "http_503"})
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +43,9 @@ class RetryingBackend:
     """Wraps ``inner``; shares ``stats`` with whoever reports progress."""
 
     def __init__(self, inner: Backend, stats: CallStats, *, concurrency: int = 8,
-                 max_retries: int = 4, base_delay: float = 0.5, max_delay: float = 10.0,
-                 sleep: Sleep = asyncio.sleep, rng: random.Random | None = None):
+                 adaptive: bool = True, max_retries: int = 4, base_delay: float = 0.5,
+                 max_delay: float = 10.0, sleep: Sleep = asyncio.sleep,
+                 rng: random.Random | None = None, limiter: AIMDLimiter | None = None):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if max_retries < 0:
@@ -48,11 +58,14 @@ class RetryingBackend:
         self.max_delay = max_delay
         self._sleep = sleep
         self._rng = rng or random.Random()
-        self._sem = asyncio.Semaphore(concurrency)
+        self.limiter = limiter or AIMDLimiter(concurrency, adaptive=adaptive)
+        stats.concurrency = stats.concurrency_min = self.limiter.current
+        stats.concurrency_ceiling = self.limiter.ceiling
+        stats.concurrency_cuts = self.limiter.cuts  # the same dict, kept up to date
 
     def __repr__(self) -> str:
         return (f"RetryingBackend({self.inner!r}, concurrency={self.concurrency}, "
-                f"max_retries={self.max_retries})")
+                f"adaptive={self.limiter.adaptive}, max_retries={self.max_retries})")
 
     # -- delegated protocol attributes -------------------------------------------------
 
@@ -73,6 +86,11 @@ class RetryingBackend:
     async def chat_template(self) -> TemplateSource | None:
         fn = getattr(self.inner, "chat_template", None)
         return await fn() if fn is not None else None
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """The inner backend's per-endpoint counts (an empty list if it has none)."""
+        fn = getattr(self.inner, "endpoint_stats", None)
+        return fn() if fn is not None else []
 
     # -- calls -------------------------------------------------------------------------
 
@@ -95,21 +113,32 @@ class RetryingBackend:
 
     async def _call(self, attempt_fn: Callable[[], Awaitable[Completion]]) -> Completion:
         stats = self.stats
+        limiter = self.limiter
+        clock = time.perf_counter
         attempt = 0
         while True:
-            async with self._sem:
-                stats.in_flight += 1
-                try:
-                    result = await attempt_fn()
-                except LLMError as e:
-                    err = e
-                else:
-                    stats.calls += 1
-                    stats.prompt_tokens += result.prompt_tokens
-                    stats.completion_tokens += result.completion_tokens
-                    return result
-                finally:
-                    stats.in_flight -= 1
+            epoch = await limiter.acquire()
+            stats.in_flight += 1
+            try:
+                t0 = clock()
+                result = await attempt_fn()
+            except LLMError as e:
+                err = e
+            else:
+                limiter.on_success(epoch, clock() - t0, result.completion_tokens)
+                stats.concurrency = limiter.current
+                stats.concurrency_min = limiter.lowest
+                stats.calls += 1
+                stats.prompt_tokens += result.prompt_tokens
+                stats.completion_tokens += result.completion_tokens
+                return result
+            finally:
+                stats.in_flight -= 1
+                limiter.release()
+            if err.reason in OVERLOAD_REASONS:
+                limiter.on_overload(epoch)
+            stats.concurrency = limiter.current
+            stats.concurrency_min = limiter.lowest
             if not err.retryable or attempt >= self.max_retries:
                 stats.count(stats.failures, err.reason)
                 log.warning("LLM call failed (%s) after %d retries", err.reason, attempt)
