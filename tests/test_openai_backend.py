@@ -1,8 +1,8 @@
 """OpenAIBackend against a real llama.cpp server, and RetryingBackend's classification.
 
 Faults come from two test doubles only, each named as such: ``FaultProxy`` (a real HTTP
-proxy in front of the real server, tests/faultproxy.py) and ``ScriptedFaultBackend`` (a fake
-inner backend for unit tests of the retry wrapper).
+proxy in front of the real server, tests/faultproxy.py) and ``ScriptedBackend``
+(tests/fakes.py, a mock inner backend for unit tests of the retry wrapper).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import random
 import socket
 
 import pytest
+from fakes import ScriptedBackend
 from faultproxy import FaultProxy
 
 from tane.llm.base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, CallStats, Completion,
@@ -34,41 +35,12 @@ def root(base_v1: str) -> str:
 
 # -- RetryingBackend unit tests (no server) ------------------------------------------------
 
-class ScriptedFaultBackend:
-    """Test double for faults: each call takes the next script item; an LLMError is raised,
-    a Completion returned. Records the peak number of concurrent calls."""
-
-    capabilities = frozenset({COMPLETION})
-
-    def __init__(self, script, delay: float = 0.0):
-        self.script = list(script)
-        self.delay = delay
-        self.info = ModelInfo(id="fake", backend="fake")
-        self.calls = 0
-        self.active = 0
-        self.peak = 0
-        self.closed = False
-
-    async def complete(self, prompt, params):
-        self.calls += 1
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-        try:
-            await asyncio.sleep(self.delay)
-            item = self.script.pop(0) if self.script else Completion("ok", "stop", 3, 2)
-        finally:
-            self.active -= 1
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    chat = complete
-
-    def model_for(self, kind):
-        return self.info
-
-    async def aclose(self):
-        self.closed = True
+def faults(script, delay: float = 0.0) -> ScriptedBackend:
+    """The inner backend of the retry wrapper's unit tests (a mock): each call takes the
+    next script item (an LLMError is raised, a Completion returned), then answers "ok"."""
+    return ScriptedBackend(script, info=ModelInfo(id="fake", backend="fake"),
+                           capabilities=(COMPLETION,), delay=delay,
+                           when_done=Completion("ok", "stop", 3, 2))
 
 
 class RecordedSleep:
@@ -92,12 +64,12 @@ def err(reason, retryable=True, retry_after=None):
 
 
 def test_retryable_errors_are_retried_and_counted():
-    inner = ScriptedFaultBackend([err("http_500"), err("timeout"), err("connection"),
-                                  Completion("hi", "stop", 5, 7)])
+    inner = faults([err("http_500"), err("timeout"), err("connection"),
+                    Completion("hi", "stop", 5, 7)])
     stats, sleep = CallStats(), RecordedSleep()
     rb = RetryingBackend(inner, stats, sleep=sleep, rng=UpperBoundRng())
     out = run(rb.complete("p", SMALL))
-    assert out.text == "hi" and inner.calls == 4
+    assert out.text == "hi" and len(inner.calls) == 4
     assert stats.retries == {"http_500": 1, "timeout": 1, "connection": 1}
     assert stats.failures == {}
     assert (stats.calls, stats.prompt_tokens, stats.completion_tokens) == (1, 5, 7)
@@ -106,46 +78,46 @@ def test_retryable_errors_are_retried_and_counted():
 
 
 def test_non_retryable_error_is_not_retried():
-    inner = ScriptedFaultBackend([err("http_400", retryable=False)])
+    inner = faults([err("http_400", retryable=False)])
     stats, sleep = CallStats(), RecordedSleep()
     with pytest.raises(LLMError) as ei:
         run(RetryingBackend(inner, stats, sleep=sleep).complete("p", SMALL))
     assert ei.value.reason == "http_400"
-    assert inner.calls == 1 and sleep.delays == []
+    assert len(inner.calls) == 1 and sleep.delays == []
     assert stats.retries == {} and stats.failures == {"http_400": 1} and stats.calls == 0
 
 
 def test_gives_up_after_max_retries():
-    inner = ScriptedFaultBackend([err("http_503")] * 5)
+    inner = faults([err("http_503")] * 5)
     stats, sleep = CallStats(), RecordedSleep()
     with pytest.raises(LLMError) as ei:
         run(RetryingBackend(inner, stats, max_retries=3, sleep=sleep).complete("p", SMALL))
-    assert ei.value.reason == "http_503" and inner.calls == 4
+    assert ei.value.reason == "http_503" and len(inner.calls) == 4
     assert stats.retries == {"http_503": 3} and stats.failures == {"http_503": 1}
     assert len(sleep.delays) == 3 and stats.in_flight == 0
 
 
 def test_backoff_is_capped_full_jitter_and_honours_retry_after():
-    rb = RetryingBackend(ScriptedFaultBackend([]), CallStats(), base_delay=0.5, max_delay=10,
+    rb = RetryingBackend(faults([]), CallStats(), base_delay=0.5, max_delay=10,
                          rng=UpperBoundRng())
     assert [rb.backoff(i, err("x")) for i in range(7)] == [0.5, 1, 2, 4, 8, 10, 10]
     assert rb.backoff(0, err("http_429", retry_after=3.0)) == 3.0
     assert rb.backoff(0, err("http_429", retry_after=0)) == 0.0
     assert rb.backoff(0, err("http_429", retry_after=999)) == 10
-    jitter = RetryingBackend(ScriptedFaultBackend([]), CallStats(), rng=random.Random(7))
+    jitter = RetryingBackend(faults([]), CallStats(), rng=random.Random(7))
     draws = [jitter.backoff(3, err("x")) for _ in range(200)]
     assert all(0 <= d <= 4.0 for d in draws) and len(set(draws)) > 100
 
 
 def test_retry_after_is_used_as_the_sleep():
-    inner = ScriptedFaultBackend([err("http_429", retry_after=0.0), err("http_429", retry_after=2)])
+    inner = faults([err("http_429", retry_after=0.0), err("http_429", retry_after=2)])
     stats, sleep = CallStats(), RecordedSleep()
     run(RetryingBackend(inner, stats, sleep=sleep).complete("p", SMALL))
     assert sleep.delays == [0.0, 2.0] and stats.retries == {"http_429": 2}
 
 
 def test_concurrency_is_bounded_and_protocol_delegated():
-    inner = ScriptedFaultBackend([err("http_500")] * 5, delay=0.01)
+    inner = faults([err("http_500")] * 5, delay=0.01)
     stats = CallStats()
     rb = RetryingBackend(inner, stats, concurrency=3, max_retries=10, base_delay=0.001)
 
