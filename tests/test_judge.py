@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 
 import pytest
+from fakes import Call, ScriptedBackend
 
-from tane.llm.base import CHAT, COMPLETION, JSON_SCHEMA, Completion, GenParams, LLMError, \
-    ModelInfo
+from tane.llm.base import CHAT, COMPLETION, JSON_SCHEMA, GenParams, LLMError, ModelInfo
 from tane.llm.cache import CachedBackend
 from tane.methods.base import StageContext, StageStats
-from tane.curate.judge import Judge, VerdictError, parse_verdict, verdict_schema
+from tane.methods.judge import Judge, VerdictError, parse_verdict, verdict_schema
 from tane.recipe import JudgeStage, Recipe
 from tane.schema import Provenance, Record, stable_hash
 
@@ -37,48 +38,32 @@ class MemoryJournal:
         self.calls[key] = response
 
 
-class ScriptedBackend:
-    """Answers each call with ``script(prompt_text, params, n)`` (n: calls so far for that
-    prompt); records every request."""
-
-    def __init__(self, script, capabilities=frozenset({COMPLETION, CHAT, JSON_SCHEMA})):
-        self.script = script
-        self.capabilities = capabilities
-        self.info = ModelInfo(id="fake-judge", license="apache-2.0", backend="fake")
-        self.requests: list[tuple[str, GenParams]] = []
-
-    def _text(self, prompt) -> str:
-        return prompt if isinstance(prompt, str) else prompt[-1]["content"]
-
-    async def complete(self, prompt, params):
-        text = self._text(prompt)
-        n = sum(1 for t, _ in self.requests if t == text)
-        self.requests.append((text, params))
-        out = self.script(text, params, n)
-        if isinstance(out, LLMError):
-            raise out
-        return Completion(text=out, finish_reason="stop", completion_tokens=10, model="fake")
-
-    async def chat(self, messages, params):
-        return await self.complete(messages, params)
-
-    def model_for(self, kind):
-        return self.info
-
-    async def aclose(self):
-        pass
+JUDGE_CAPS = (COMPLETION, CHAT, JSON_SCHEMA)
 
 
-class GarbageModelBackend(ScriptedBackend):
-    """Fake for the fault "model returns garbage": the first answer to every prompt is
-    not JSON; the second (the retry) is garbage too for prompts containing ``always``."""
+def judge_model(reply, capabilities=JUDGE_CAPS) -> ScriptedBackend:
+    """A mock judge (no model): ``reply(text, params, n)`` answers each call, text being
+    the prompt (or the last chat message) and n the number of earlier calls with it."""
+    seen: Counter[str] = Counter()
 
-    def __init__(self, good: str = GOOD, **kw):
-        def script(text, params, n):
-            if n == 0 or "always" in text:
-                return "判定: とても良いと思います！！ 5点 <|im_end|><|im_end|>"
-            return good
-        super().__init__(script, **kw)
+    def script(kind, prompt, params):
+        text = Call(kind, prompt, params).text
+        seen[text] += 1
+        return reply(text, params, seen[text] - 1)
+
+    return ScriptedBackend(script, capabilities=capabilities, usage=(0, 10),
+                           info=ModelInfo(id="fake-judge", license="apache-2.0",
+                                          backend="fake"))
+
+
+def garbage_model(good: str = GOOD, **kw) -> ScriptedBackend:
+    """The fault "model returns garbage": the first answer to every prompt is not JSON;
+    the second (the retry) is garbage too for prompts containing ``always``."""
+    def reply(text, params, n):
+        if n == 0 or "always" in text:
+            return "判定: とても良いと思います！！ 5点 <|im_end|><|im_end|>"
+        return good
+    return judge_model(reply, **kw)
 
 
 def rec(rid: str, inst: str, out: str | None = "回答です。") -> Record:
@@ -167,24 +152,24 @@ def test_json_schema_in_params_request_and_cache_key():
 
 
 def test_cached_backend_keys_differ_with_schema():
-    backend = ScriptedBackend(lambda t, p, n: GOOD)
+    backend = judge_model(lambda t, p, n: GOOD)
     journal = MemoryJournal()
     llm = CachedBackend(backend, journal)
     asyncio.run(llm.complete("x", GenParams(seed=1)))
     asyncio.run(llm.complete("x", GenParams(seed=1, json_schema=verdict_schema())))
     asyncio.run(llm.complete("x", GenParams(seed=1, json_schema=verdict_schema())))
-    assert len(journal.calls) == 2 and len(backend.requests) == 2
+    assert len(journal.calls) == 2 and len(backend.calls) == 2
 
 
 # -- the stage with fakes -----------------------------------------------------------------
 
 def test_garbage_is_retried_once_with_another_seed():
-    backend = GarbageModelBackend()
+    backend = garbage_model()
     j = make(backend)
     batch = run(j, [rec("a", "日本の首都は？"), rec("b", "always broken")])
     assert [r.id for r in batch.records] == ["a", "b"] and not batch.drops  # no threshold
-    assert len(backend.requests) == 4  # one first try + exactly one retry each
-    first, retry = backend.requests[0][1], backend.requests[2][1]
+    assert len(backend.calls) == 4  # one first try + exactly one retry each
+    first, retry = backend.calls[0].params, backend.calls[2].params
     assert first.seed != retry.seed
     assert first.temperature == 0.0 and retry.temperature == 0.7  # greedy would repeat
     assert first.json_schema is not None  # constrained where the backend allows it
@@ -196,7 +181,7 @@ def test_garbage_is_retried_once_with_another_seed():
 
 
 def test_unparseable_dropped_only_with_a_threshold():
-    batch = run(make(GarbageModelBackend(), min_quality=3),
+    batch = run(make(garbage_model(), min_quality=3),
                 [rec("a", "ok"), rec("b", "always broken")])
     assert [r.id for r in batch.records] == ["a"]
     assert [d.reason for d in batch.drops] == ["judge_unparseable"]
@@ -205,12 +190,12 @@ def test_unparseable_dropped_only_with_a_threshold():
 
 def test_no_schema_when_backend_lacks_it_or_disabled():
     caps = frozenset({COMPLETION, CHAT})
-    backend = ScriptedBackend(lambda t, p, n: GOOD, capabilities=caps)
+    backend = judge_model(lambda t, p, n: GOOD, capabilities=caps)
     run(make(backend), [rec("a", "x")])
-    assert backend.requests[0][1].json_schema is None
-    backend = ScriptedBackend(lambda t, p, n: GOOD)
+    assert backend.calls[0].params.json_schema is None
+    backend = judge_model(lambda t, p, n: GOOD)
     run(make(backend, json_schema=False), [rec("a", "x")])
-    assert backend.requests[0][1].json_schema is None
+    assert backend.calls[0].params.json_schema is None
 
 
 def test_thresholds_select_rows():
@@ -222,7 +207,7 @@ def test_thresholds_select_rows():
         return next(v for k, v in scores.items() if f"[{k}]" in text)
 
     records = [rec(k, f"指示 [{k}]") for k in scores]
-    batch = run(make(ScriptedBackend(script), min_quality=3, max_difficulty="hard",
+    batch = run(make(judge_model(script), min_quality=3, max_difficulty="hard",
                      categories=["information seeking", "math"]), records)
     assert [r.id for r in batch.records] == ["q3", "q5"]
     drops = {d.record_id: d for d in batch.drops}
@@ -234,17 +219,20 @@ def test_thresholds_select_rows():
 
 
 def test_llm_error_kept_unscored_or_dropped_with_threshold():
-    backend = ScriptedBackend(lambda t, p, n: LLMError("http_400", "bad", retryable=False))
+    def error(text, params, n):
+        return LLMError("http_400", "bad", retryable=False)
+
+    backend = judge_model(error)
     batch = run(make(backend), [rec("a", "x")])
     j = batch.records[0].provenance.model_dump()["judge"]
     assert j["status"] == "error" and j["error"] == "http_400" and "quality" not in j
-    assert len(backend.requests) == 1  # call failures are the retry wrapper's business
-    batch = run(make(ScriptedBackend(backend.script), min_quality=2), [rec("a", "x")])
+    assert len(backend.calls) == 1  # call failures are the retry wrapper's business
+    batch = run(make(judge_model(error), min_quality=2), [rec("a", "x")])
     assert [d.reason for d in batch.drops] == ["llm_error:http_400"]
 
 
 def test_provenance_content_completion_and_chat():
-    backend = ScriptedBackend(lambda t, p, n: "判定: " + GOOD)
+    backend = judge_model(lambda t, p, n: "判定: " + GOOD)
     r = run(make(backend), [rec("a", "日本の首都は？", "東京です。")]).records[0]
     j = r.provenance.model_dump()["judge"]
     assert j["template"].startswith("judge/ja_completion.j2@")
@@ -255,7 +243,7 @@ def test_provenance_content_completion_and_chat():
     assert r.provenance.steps == []  # the judge is not a text-producing step
     assert "正確で自然な日本語。" in r.to_json()  # ensure_ascii=False
     # chat style, English, instruction without an output
-    backend = ScriptedBackend(lambda t, p, n: GOOD)
+    backend = judge_model(lambda t, p, n: GOOD)
     r = run(make(backend, mode="en", prompt_style="chat"),
             [rec("b", "Name a colour.", None)]).records[0]
     j = r.provenance.model_dump()["judge"]
