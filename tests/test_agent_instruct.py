@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from fakes import ScriptedBackend
 from helpers import read_jsonl, read_stats, run_tane
 from tane.config.agent_instruct import AGENTS, AgentInstructStage
 from tane.errors import TaneError
-from tane.llm.base import Completion, LLMError, ModelInfo
+from tane.llm.base import COMPLETION, Completion, LLMError, ModelInfo
 from tane.methods.agent_documents import chunk_text, load_corpus, paragraphs, read_document
 from tane.methods.agent_instruct import STRATEGIES, AgentInstruct
 from tane.methods.agent_outputs import check, clean, copies_example
@@ -391,30 +392,35 @@ def test_output_checks():
     assert check(_c("794年に平安京が置かれたのはなぜか。"), "question", source=JA_DOC)[1] == ""
 
 
-# -- the stage, with a scripted stand-in backend -----------------------------------------
+# -- the stage, with a scripted mock backend ---------------------------------------------
 
-class ScriptedLLM:
-    """A stand-in backend (not a model): answers each step by the header its prompt ends
-    with, from a script; "ERROR" raises the error a failed call gives."""
+class Steps:
+    """Script of a mock backend (`ScriptedBackend`, no model): answers each step by the
+    header its prompt ends with, with the next reply queued for that step (`left`).
+    "ERROR" raises the error a failed call gives; "LENGTH:text" is a reply cut off by
+    max_tokens."""
 
-    def __init__(self, script: dict[str, list[str]]):
-        self.script = {k: list(v) for k, v in script.items()}
-        self.prompts: list[str] = []
+    HEADERS = {"### 問題:": "question", "### 提案:": "suggest",
+               "### 書き換えた問題:": "edit", "### 答え:": "answer"}
 
-    def model_for(self, kind):
-        return ModelInfo(id="scripted", revision="r0", license="none", backend="scripted")
+    def __init__(self, replies: dict[str, list[str]]):
+        self.left = {k: list(v) for k, v in replies.items()}
 
-    async def complete(self, prompt, params, stats=None):
-        self.prompts.append(prompt)
+    def __call__(self, kind, prompt, params):
+        assert kind == COMPLETION, kind
         last = prompt.rstrip().rsplit("\n", 1)[-1]
-        step = {"### 問題:": "question", "### 提案:": "suggest", "### 書き換えた問題:": "edit",
-                "### 答え:": "answer"}.get(last, "transform")
-        reply = self.script[step].pop(0)
+        reply = self.left[self.HEADERS.get(last, "transform")].pop(0)
         if reply == "ERROR":
-            raise LLMError("http_500", retryable=True)
+            return LLMError("http_500", retryable=True)
         if reply.startswith("LENGTH:"):
             return Completion(text=reply[7:], finish_reason="length")
         return Completion(text=reply, finish_reason="stop")
+
+
+def scripted(replies: dict[str, list[str]]) -> tuple[ScriptedBackend, Steps]:
+    steps = Steps(replies)
+    info = ModelInfo(id="scripted", revision="r0", license="none", backend="scripted")
+    return ScriptedBackend(steps, info=info), steps
 
 
 def _round(st, r, need):
@@ -422,7 +428,7 @@ def _round(st, r, need):
 
 
 def test_round_records_provenance_and_every_drop(tmp_path):
-    llm = ScriptedLLM({
+    llm, _ = scripted({
         "transform": ["ユキ: 京都は古い都なの？\nケン: そうだよ。794年からだ。"],
         "question": ["京都に都が置かれたのは何年ですか。", "LENGTH:京都の", "京都に都が置かれたのは何年か。",
                      "観光客は一年に何人訪れますか。"],
@@ -464,7 +470,7 @@ def test_round_records_provenance_and_every_drop(tmp_path):
 
 
 def test_round_near_duplicate_and_transformation_failure(tmp_path):
-    llm = ScriptedLLM({
+    llm, steps = scripted({
         "transform": ["LENGTH:ユキ: 京都は"],
         "question": ["京都に都が置かれたのは何年ですか。", "京都に都が置かれたのは何年ですか？"],
         "answer": ["794年です。"],
@@ -476,7 +482,7 @@ def test_round_near_duplicate_and_transformation_failure(tmp_path):
     reasons = sorted(d.reason for d in batch.drops)
     # both poem draws share one failed transformation (one call), both identity draws ask
     assert reasons == ["near_duplicate", "truncated_transformation", "truncated_transformation"]
-    assert len(llm.script["transform"]) == 0 and len(batch.records) == 1
+    assert len(steps.left["transform"]) == 0 and len(batch.records) == 1
     dup = next(d for d in batch.drops if d.reason == "near_duplicate")
     assert dup.detail["max_rouge"] > 0.7 and dup.detail["similar"]
     assert batch.records[0].provenance.model_dump()["refinement_rounds"] == 0
@@ -486,7 +492,7 @@ def test_round_near_duplicate_and_transformation_failure(tmp_path):
 
 
 def test_a_failed_answer_lets_the_next_question_in(tmp_path):
-    llm = ScriptedLLM({
+    llm, steps = scripted({
         "question": ["京都に都が置かれたのは何年ですか。", "紅葉の季節はいつですか。", "観光客は何人ですか。"],
         "answer": ["LENGTH:七九", "秋です。"],
     })
@@ -496,12 +502,12 @@ def test_a_failed_answer_lets_the_next_question_in(tmp_path):
     assert [r.output for r in batch.records] == ["秋です。"]
     assert [d.reason for d in batch.drops] == ["truncated_answer", "over_target"]
     assert batch.records[0].instruction == "紅葉の季節はいつですか。"
-    assert batch.drops[1].text == "観光客は何人ですか。" and llm.script["answer"] == []
+    assert batch.drops[1].text == "観光客は何人ですか。" and steps.left["answer"] == []
     assert st.ctx.stats.items_in == len(batch.records) + len(batch.drops) == 3
 
 
 def test_skipped_files_are_drops_in_round_zero(tmp_path):
-    llm = ScriptedLLM({"question": ["LENGTH:x", "LENGTH:y"]})
+    llm, _ = scripted({"question": ["LENGTH:x", "LENGTH:y"]})
     st = make(tmp_path, llm=llm, files={"k.txt": JA_DOC, "bad.txt": b"\xff\xfe\xfa"},
               on_bad_file="skip", agents=["identity"], request_batch_size=1,
               refinement_rounds=0)
