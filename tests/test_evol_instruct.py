@@ -1,5 +1,6 @@
 """Evol-Instruct: operation draw, prompts, parsing and elimination without an LLM; the
-stage with a scripted fake backend; and a small recipe end to end on the real model."""
+stage with a scripted mock backend (tests/fakes.py); and a small recipe end to end on
+the real model."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from fakes import ScriptedBackend
 from helpers import read_jsonl, read_stats, run_tane
-from tane.llm.base import Completion, LLMError, ModelInfo
+from tane.llm.base import CHAT, Completion, LLMError, ModelInfo
 from tane.methods.base import StageContext, StageStats
 from tane.methods.evol_instruct import (DROP_REASONS, OPERATIONS, EvolInstruct, copied_markers,
                                         is_refusal, only_punct_stopwords, parse_evolution,
@@ -195,32 +197,27 @@ def test_check_passes_real_evolutions_and_flags_truncation():
 
 # -- the stage, with a scripted backend ---------------------------------------------------
 
-class FakeLLM:
-    """Answers by looking at the prompt: judge prompts get ``judge``, evolution prompts get
-    the next scripted reply for the instruction they carry."""
+def evolver(replies: dict[str, list[str]], judge: str = "異なる") -> ScriptedBackend:
+    """A mock backend (no model) that answers by looking at the chat prompt: judge prompts
+    get ``judge``, evolution prompts the next scripted reply for the instruction they
+    carry ("ERROR": the error of a failed call)."""
+    left = {k: list(v) for k, v in replies.items()}
 
-    def __init__(self, replies: dict[str, list[str]], judge: str = "異なる"):
-        self.replies = {k: list(v) for k, v in replies.items()}
-        self.judge = judge
-        self.calls: list[str] = []
-
-    def model_for(self, kind):
-        return ModelInfo(id="fake-model", revision="r1", license="apache-2.0", backend="fake")
-
-    async def chat(self, messages, params, stats=None):
+    def script(kind, messages, params):
+        assert kind == CHAT, kind
         text = messages[-1]["content"]
-        self.calls.append(text)
         if "#指示1#" in text or "#Instruction 1#" in text:
-            return _done(self.judge)
-        for key, queue in self.replies.items():
+            return _done(judge)
+        for key, queue in left.items():
             if f"#\n{key}\n" in text:
                 reply = queue.pop(0)
                 if reply == "ERROR":
-                    raise LLMError("http_500", retryable=True)
+                    return LLMError("http_500", retryable=True)
                 return _done(reply)
         raise AssertionError(f"unexpected prompt: {text[-200:]}")
 
-    complete = None
+    return ScriptedBackend(script, info=ModelInfo(id="fake-model", revision="r1",
+                                                  license="apache-2.0", backend="fake"))
 
 
 def _run(st: EvolInstruct, records):
@@ -232,7 +229,7 @@ def test_process_two_epochs_chain_provenance_and_drops():
     b = rec("si-b", "好きな果物を一つ挙げてください。", "りんご、みかん")
     a1 = "日本の首都を答え、その都市が首都になった理由を100字以内で説明してください。"
     a2 = "日本の首都を答え、首都になった理由を歴史・経済の二つの観点から100字以内で説明してください。"
-    llm = FakeLLM({a.instruction: [a1], a1: [a2],
+    llm = evolver({a.instruction: [a1], a1: [a2],
                    b.instruction: ["申し訳ありませんが、できません。",
                                    "好きな果物を一つ挙げ、旬の季節と選んだ理由を50字以内で書いてください。"]})
     st = make(seed=3, llm=llm, epochs=2)
@@ -265,7 +262,7 @@ def test_process_two_epochs_chain_provenance_and_drops():
 def test_process_judge_equal_llm_error_and_no_parents():
     a = rec("si-a", "Name the capital of Japan.")
     b = rec("si-b", "List three fruits.")
-    llm = FakeLLM({a.instruction: ["Name the capital city of Japan, please."],
+    llm = evolver({a.instruction: ["Name the capital city of Japan, please."],
                    b.instruction: ["ERROR"]}, judge="Equal")
     st = make(llm=llm, mode="en", keep_parents=False, epochs=1)
     batch = _run(st, [a, b])
@@ -273,7 +270,7 @@ def test_process_judge_equal_llm_error_and_no_parents():
     assert sorted(d.reason for d in batch.drops) == ["llm_error:http_500", "no_information_gain"]
     assert st.ctx.stats.items_in == 2
     # without the judge the same evolution is kept, and no judge call is made
-    llm2 = FakeLLM({a.instruction: ["Name the capital city of Japan, please."]}, judge="Equal")
+    llm2 = evolver({a.instruction: ["Name the capital city of Japan, please."]}, judge="Equal")
     st2 = make(llm=llm2, mode="en", keep_parents=False, judge_equality=False)
     out = _run(st2, [a])
     assert len(out.records) == 1 and len(llm2.calls) == 1
@@ -283,7 +280,7 @@ def test_process_judge_equal_llm_error_and_no_parents():
 def test_process_is_reproducible():
     a = rec("si-a", "日本の首都を答えてください。")
     reply = "日本の首都を答え、その理由を説明してください。"
-    runs = [_run(make(seed=5, llm=FakeLLM({a.instruction: [reply]})), [a]) for _ in range(2)]
+    runs = [_run(make(seed=5, llm=evolver({a.instruction: [reply]})), [a]) for _ in range(2)]
     dumps = [[r.model_dump() for r in b.records] for b in runs]
     assert dumps[0] == dumps[1]
     assert json.dumps(dumps[0], ensure_ascii=False).count("日本の首都") >= 2
