@@ -47,8 +47,9 @@ class ScriptedBackend:
     ``(kind, prompt, params) -> reply``. A reply is text, a `Completion` or an exception
     to raise (see `Reply`).
 
-    Every call is recorded in `calls` before it is answered. `delay` seconds are slept
-    in each call (so calls overlap); `peak` is the most calls that were in flight at once.
+    Every call is recorded in `calls` before it is answered. With `delay` > 0 each call
+    sleeps that long (so calls overlap; `peak` is the most that were in flight at once);
+    without, it answers at once, never giving way to other tasks.
     `model_for(kind)` gives `models[kind]` where set, else `info`. Text replies carry
     `usage` (prompt, completion tokens) and the model id of `info`.
 
@@ -105,7 +106,8 @@ class ScriptedBackend:
         self.active += 1
         self.peak = max(self.peak, self.active)
         try:
-            await asyncio.sleep(self.delay)  # lets other calls start, even at 0
+            if self.delay > 0:
+                await asyncio.sleep(self.delay)
             reply = self._reply(kind, prompt, params)
         finally:
             self.active -= 1

@@ -15,9 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from fakes import ScriptedBackend
 
 from tane.errors import TaneError
-from tane.llm.base import CHAT, COMPLETION, Completion, GenParams, ModelInfo
+from tane.llm.base import COMPLETION, Completion, GenParams, ModelInfo
 from tane.llm.cache import CachedBackend
 from tane.store.journal import JournalWriteError
 from tane.store.rundir import RunDir
@@ -250,40 +251,25 @@ def test_every_acknowledged_put_survives_kill_9(tmp_path):
     rd.close()
 
 
-class Trivial:
-    """An in-process backend that answers at once and counts its calls."""
-
-    info = ModelInfo(id="trivial")
-    capabilities = frozenset({COMPLETION, CHAT})
-
-    def __init__(self):
-        self.calls = 0
-
-    def model_for(self, kind):
-        return self.info
-
-    async def complete(self, prompt, params, target=COMPLETION):
-        self.calls += 1
-        return Completion(prompt[::-1], "stop", 1, 1, "trivial")
-
-    async def chat(self, messages, params):
-        self.calls += 1
-        return Completion(messages[-1]["content"].upper(), "stop", 1, 1, "trivial")
-
-    async def aclose(self):
-        pass
+def trivial() -> ScriptedBackend:
+    """A mock backend that answers at once: a completion is the prompt reversed, a chat
+    the last message in capitals."""
+    def script(kind, prompt, params):
+        text = prompt[::-1] if kind == COMPLETION else prompt[-1]["content"].upper()
+        return Completion(text, "stop", 1, 1, "trivial")
+    return ScriptedBackend(script, info=ModelInfo(id="trivial"))
 
 
 def test_cached_backend_journals_through_group_commit_and_replays(tmp_path):
     params = GenParams(max_tokens=8)
 
     async def run(rd):
-        inner = Trivial()
+        inner = trivial()
         llm = CachedBackend(inner, rd)
         out = await asyncio.gather(*(llm.chat([{"role": "user", "content": f"q{i}"}], params)
                                      for i in range(300)),
                                    llm.complete("abc", params))
-        return inner.calls, out
+        return len(inner.calls), out
 
     rd = RunDir(tmp_path)
     calls, out = asyncio.run(run(rd))
@@ -309,8 +295,8 @@ def test_cached_backend_still_takes_a_synchronous_journal():
         def put_call(self, key, kind, request, response):
             self.d[key] = response
 
-    j, inner = Dict(), Trivial()
+    j, inner = Dict(), trivial()
     llm = CachedBackend(inner, j)
     p = GenParams()
     asyncio.run(llm.complete("xy", p))
-    assert asyncio.run(llm.complete("xy", p)).cached and inner.calls == 1 and len(j.d) == 1
+    assert asyncio.run(llm.complete("xy", p)).cached and len(inner.calls) == 1 and len(j.d) == 1
