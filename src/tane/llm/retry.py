@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,18 +113,16 @@ class RetryingBackend:
     async def _call(self, attempt_fn: Callable[[], Awaitable[Completion]]) -> Completion:
         stats = self.stats
         limiter = self.limiter
-        clock = time.perf_counter
         attempt = 0
         while True:
-            epoch = await limiter.acquire()
+            ticket = await limiter.acquire()
             stats.in_flight += 1
             try:
-                t0 = clock()
                 result = await attempt_fn()
             except LLMError as e:
                 err = e
             else:
-                limiter.on_success(epoch, clock() - t0, result.completion_tokens)
+                limiter.on_success(ticket, result.completion_tokens, result.prompt_tokens)
                 stats.concurrency = limiter.current
                 stats.concurrency_min = limiter.lowest
                 stats.calls += 1
@@ -136,7 +133,7 @@ class RetryingBackend:
                 stats.in_flight -= 1
                 limiter.release()
             if err.reason in OVERLOAD_REASONS:
-                limiter.on_overload(epoch)
+                limiter.on_overload(ticket)
             stats.concurrency = limiter.current
             stats.concurrency_min = limiter.lowest
             if not err.retryable or attempt >= self.max_retries:
