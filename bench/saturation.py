@@ -360,7 +360,7 @@ def table(rows: list[Row], streams: int) -> str:
     best_plain = min(plains) if plains else None
     head = (f"{'row':<22}{'ok':>6}{'calls':>7}{'tokens':>8}{'wall s':>8}{'span s':>8}"
             f"{'bound s':>8}{'/bound':>7}{'/peer':>7}{'/plain':>7}{'avg fl':>8}{'peak':>6}"
-            f"{'cpu ms/call':>12}{'net':>6}")
+            f"{'cpu ms/call':>12}{'net':>6}{'srv':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
         name = f"{r.kind[:3]} {r.name}"
@@ -368,6 +368,8 @@ def table(rows: list[Row], streams: int) -> str:
             lines.append(f"{name:<22}  failed: {r.error}")
             continue
         s = r.server
+        srv_ms = (1000.0 * s["server_cpu_s"] / r.requests) if r.requests and \
+            s.get("server_cpu_s") is not None else None
         ratio = (r.wall_s / r.bound) if (r.wall_s and r.bound) else None
         vs_peer = (r.wall_s / best_peer) if (best_peer and r.kind == "single" and r.wall_s) \
             else None
@@ -379,14 +381,16 @@ def table(rows: list[Row], streams: int) -> str:
             f"{fmt(ratio, '.2f'):>7}{fmt(vs_peer, '.2f'):>7}{fmt(vs_plain, '.2f'):>7}"
             f"{fmt(s.get('avg_in_flight'), '.0f'):>8}{s.get('peak_in_flight', 0):>6}"
             f"{fmt(r.per_call_ms(), '.2f'):>12}"
-            f"{fmt(r.per_call_ms(net=True) if r.startup_cpu_s is not None else None, '.2f'):>6}")
+            f"{fmt(r.per_call_ms(net=True) if r.startup_cpu_s is not None else None, '.2f'):>6}"
+            f"{fmt(srv_ms, '.2f'):>6}")
         if r.error:
             lines.append(f"{'':<22}  failed: {r.error}")
         if r.note:
             lines.append(f"{'':<22}  note: {r.note}")
     lines.append(f"(server: {streams} streams; /peer and /plain: wall against the fastest "
                  "peer / plain client of the single stage; avg fl: requests in flight, "
-                 "time-averaged over the span)")
+                 "time-averaged over the span; net: less the CPU of starting the program; "
+                 "srv: the simulated server's own CPU per call)")
     return "\n".join(lines)
 
 

@@ -28,6 +28,15 @@ gets the whole answer as one server-sent event after the same delay), ``GET /v1/
 HTTP/1.1 keep-alive on a bare ``asyncio.Protocol`` so that the server's own CPU cost per
 request stays small beside the client under test on the same cores.
 
+``GET /stats`` (since start or the last ``POST /reset``): ``requests``, ``completed``,
+``in_flight`` now, ``peak_in_flight`` and ``avg_in_flight`` (requests received and not yet
+answered, time-averaged over ``span_s``: first request to last answer, or to now while
+some are open), ``peak_serving``/``avg_serving`` (holding a stream), ``busy_s`` (time
+with at least one request open), ``latency_sum_s``/``latency_max_s`` (modelled service
+times), ``queue_wait_sum_s`` (waiting for a stream), ``completion_tokens``,
+``server_cpu_s``, and ``lower_bound_s`` = max(``latency_max_s``, ``latency_sum_s`` /
+streams): no client can get those requests served faster.
+
 Importable: ``SimServer.start(...)`` runs it in a subprocess and gives its URL, stats and
 reset; ``lower_bound(stats, streams)`` is the time the streams need for the requests seen.
 """
@@ -303,6 +312,7 @@ class Sim:
     def reset(self) -> None:
         now = time.monotonic()
         self.t0 = now
+        self.cpu0 = time.process_time()
         self.requests = self.completed = 0
         self.in_flight = self.serving = 0
         self.peak = self.peak_serving = 0
@@ -340,6 +350,7 @@ class Sim:
             "latency_sum_s": self.latency_sum, "latency_max_s": self.latency_max,
             "queue_wait_sum_s": self.wait_sum,
             "completion_tokens": self.completion_tokens, "prompt_chars": self.prompt_chars,
+            "server_cpu_s": time.process_time() - self.cpu0,
             "lower_bound_s": lower_bound_of(self.latency_sum, self.latency_max, self.streams),
         }
 
