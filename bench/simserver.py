@@ -49,8 +49,10 @@ import hashlib
 import json
 import random
 import re
+import selectors
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import deque
@@ -496,7 +498,10 @@ class Conn(asyncio.Protocol):
         try:
             while self.pending and self.transport is not None:
                 method, target, body, close = self.pending.popleft()
-                status, payload, ctype = await self._handle(method, target, body)
+                try:
+                    status, payload, ctype = await self._handle(method, target, body)
+                except Exception as e:  # a bug here must not hang the client
+                    status, payload, ctype = _err(500, f"{type(e).__name__}: {e}")
                 if self.transport is None:
                     return
                 head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'OK')}\r\n"
@@ -628,14 +633,19 @@ class SimServer:
         cmd = [python or sys.executable, str(Path(__file__).resolve()), "--port", str(port),
                "--host", host, "--streams", str(streams), "--ttft", str(ttft), "--tps",
                str(tps), "--tokens-mean", str(tokens_mean), "--loop", loop]
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + timeout
+        err = tempfile.TemporaryFile()  # not a pipe: a chatty server must never block on it
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True)
         assert proc.stdout is not None
-        line = proc.stdout.readline()  # blocks until the server prints or exits
-        if not line.startswith("listening on ") or time.monotonic() > deadline:
+        sel = selectors.DefaultSelector()
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        line = proc.stdout.readline() if sel.select(timeout) else ""
+        sel.close()
+        if not line.startswith("listening on "):
             proc.kill()
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RuntimeError(f"simulated server did not start: {line!r} {err[-500:]}")
+            proc.wait()
+            err.seek(0)
+            raise RuntimeError(f"simulated server did not start: {line!r} "
+                               f"{err.read().decode(errors='replace')[-500:]}")
         return cls(proc, line.split("listening on ", 1)[1].strip(), streams)
 
     def _call(self, method: str, path: str) -> dict[str, Any]:
