@@ -306,3 +306,58 @@ def test_no_key_means_no_authorization_header(llama_server, monkeypatch):
     with FaultProxy(root(llama_server)) as proxy:
         run(_many(proxy.url, 1, CallStats()))
     assert proxy.auth_headers == [] and proxy.counts == {"ok": 1}
+
+
+@pytest.mark.slow
+def test_bad_200_body_and_retry_after_header_through_the_client(llama_server):
+    async def go(url):
+        b = OpenAIBackend(url, "m")
+        errors = []
+        try:
+            for _ in range(2):
+                try:
+                    await b.complete("a", SMALL)
+                except LLMError as e:
+                    errors.append(e)
+            ok = await b.complete("a", SMALL)
+        finally:
+            await b.aclose()
+        return errors, ok
+
+    with FaultProxy(root(llama_server), ["200", "429"]) as proxy:
+        (bad, limited), ok = run(go(proxy.url))
+    assert (bad.reason, bad.retryable) == ("bad_response", True)
+    assert "no usable choices" in str(bad) and "injected 200" in str(bad)
+    assert (limited.reason, limited.retryable, limited.retry_after) == ("http_429", True, 0.0)
+    assert ok.completion_tokens > 0 and proxy.counts == {"200": 1, "429": 1, "ok": 1}
+
+
+@pytest.mark.slow
+def test_the_pool_keeps_max_connections_requests_open(llama_server):
+    """FaultProxy holds every request for two seconds before forwarding it, so all the
+    calls the pool lets through are open at the proxy at once: 160 of 160 (more than
+    httpx's default pool of 100), or 40 with ``max_connections=40``."""
+
+    def peak_open(n: int, max_connections: int) -> int:
+        with FaultProxy(root(llama_server), ["slow"] * n, slow_delay=2.0) as proxy:
+            peak = 0
+
+            async def go():
+                nonlocal peak
+                b = OpenAIBackend(proxy.url, "m", timeout=60, max_connections=max_connections)
+                calls = asyncio.gather(*(b.complete("a", GenParams(max_tokens=1, seed=i))
+                                         for i in range(n)))
+                try:
+                    while not calls.done():
+                        peak = max(peak, len(proxy._tasks))  # open proxy connections
+                        await asyncio.sleep(0.02)
+                    assert all(o.completion_tokens == 1 for o in calls.result())
+                finally:
+                    await b.aclose()
+
+            run(go())
+            assert proxy.counts == {"slow": n}
+        return peak
+
+    assert peak_open(160, 160) == 160
+    assert peak_open(60, 40) == 40
