@@ -121,6 +121,8 @@ class RetryingBackend:
                 result = await attempt_fn()
             except LLMError as e:
                 err = e
+                if e.reason in OVERLOAD_REASONS:  # cut before the slot is handed on
+                    limiter.on_overload(ticket)
             else:
                 limiter.on_success(ticket, result.completion_tokens, result.prompt_tokens)
                 stats.concurrency = limiter.current
@@ -132,8 +134,6 @@ class RetryingBackend:
             finally:
                 stats.in_flight -= 1
                 limiter.release()
-            if err.reason in OVERLOAD_REASONS:
-                limiter.on_overload(ticket)
             stats.concurrency = limiter.current
             stats.concurrency_min = limiter.lowest
             if not err.retryable or attempt >= self.max_retries:
