@@ -465,8 +465,6 @@ def test_round_records_provenance_and_every_drop(tmp_path):
         assert d.record_id in {x.id for x in draws} and d.detail["document"] == "kyoto.txt"
     failed = next(d for d in batch.drops if d.reason == "llm_error:http_500")
     assert failed.detail["step"] == "suggest" and failed.detail["question_kept"] is True
-    # every item in is kept or dropped
-    assert st.ctx.stats.items_in == len(batch.records) + len(batch.drops)
 
 
 def test_round_near_duplicate_and_transformation_failure(tmp_path):
@@ -503,7 +501,7 @@ def test_a_failed_answer_lets_the_next_question_in(tmp_path):
     assert [d.reason for d in batch.drops] == ["truncated_answer", "over_target"]
     assert batch.records[0].instruction == "紅葉の季節はいつですか。"
     assert batch.drops[1].text == "観光客は何人ですか。" and steps.left["answer"] == []
-    assert st.ctx.stats.items_in == len(batch.records) + len(batch.drops) == 3
+    assert len(batch.records) + len(batch.drops) == 3
 
 
 def test_skipped_files_are_drops_in_round_zero(tmp_path):

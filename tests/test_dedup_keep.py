@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from tane.curate.stage import CurateStage, build_steps, run_batch
+from tane.curate.stage import build_steps, run_batch
+from tane.methods.curate import CurateStage
 from tane.curate.steps import Fields, make_step, rank_order
 from tane.errors import TaneError
 from tane.methods.base import StageContext, StageStats

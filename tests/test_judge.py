@@ -253,7 +253,7 @@ def test_provenance_content_completion_and_chat():
 
 def test_recipe_accepts_judge_stage_and_rejects_bad_values():
     r = Recipe.model_validate({"stages": [
-        {"method": "self_instruct"}, {"method": "answer"},
+        {"method": "self_instruct", "instances": "input_only"}, {"method": "answer"},
         {"method": "judge", "min_quality": 3, "categories": ["math"]}]})
     assert r.stages[2].method == "judge"
     for bad in ({"min_quality": 6}, {"categories": ["poetry"]}, {"max_difficulty": "x"}):
@@ -262,8 +262,8 @@ def test_recipe_accepts_judge_stage_and_rejects_bad_values():
 
 
 def test_runner_registers_judge():
-    from tane.pipeline.runner import method_class
-    assert method_class("judge") is Judge
+    from tane.config.registry import method
+    assert method("judge").stage_class() is Judge
 
 
 def test_example_recipe_loads():

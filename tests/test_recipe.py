@@ -97,7 +97,7 @@ def test_invalid_target_override_is_an_error_naming_target():
 
 def test_minimal_recipe_gets_defaults(tmp_path):
     rec = load_recipe(write(tmp_path, "stages:\n  - method: alpaca\n"))
-    assert rec.name == "recipe" and rec.target == 50 and rec.seed == 0
+    assert rec.name == "recipe" and rec.target is None and rec.goal == 50 and rec.seed == 0
     assert rec.stages[0].method == "alpaca" and rec.stages[0].tasks_per_request == 20
 
 
@@ -220,7 +220,8 @@ def test_two_generators(tmp_path):
 
 
 def test_generator_then_answers_is_fine(tmp_path):
-    rec = load_recipe(write(tmp_path, GOOD + "  - method: answer\n  - method: answer\n"))
+    rec = load_recipe(write(tmp_path, GOOD + "    instances: input_only\n  - method: answer\n"
+                                             "  - method: answer\n    overwrite: true\n"))
     assert [s.method for s in rec.stages] == ["self_instruct", "answer", "answer"]
 
 

@@ -87,7 +87,7 @@ def test_machine_examples_are_shuffled_among_the_seeds():
     si.machine = machine_pool(5)
     positions = set()
     for i in range(30):
-        _, ids = si.build_prompt(0, i)
+        _, ids = si.build_prompt(1, i)
         positions.update(k for k, pid in enumerate(ids) if pid.startswith("machine:"))
     # not always appended at the end or put at the front
     assert len(positions) >= 5
@@ -96,17 +96,17 @@ def test_machine_examples_are_shuffled_among_the_seeds():
 def test_small_machine_pool_and_config_limits():
     si = make()
     si.machine = machine_pool(1)
-    _, ids = si.build_prompt(0, 0)
+    _, ids = si.build_prompt(1, 0)
     assert sum(i.startswith("machine:") for i in ids) == 1 and len(ids) == 8
 
     none = make(num_machine_instructions=0)
     none.machine = machine_pool(5)
-    _, ids = none.build_prompt(0, 0)
+    _, ids = none.build_prompt(1, 0)
     assert not any(i.startswith("machine:") for i in ids) and len(ids) == 8
 
     small = make(num_prompt_instructions=4, num_machine_instructions=3)
     small.machine = machine_pool(5)
-    prompt, ids = small.build_prompt(0, 0)
+    prompt, ids = small.build_prompt(1, 0)
     assert sum(i.startswith("machine:") for i in ids) == 3 and len(ids) == 4
     assert prompt.endswith("\n5.")
 

@@ -11,203 +11,93 @@ from typing import Annotated, Any, Literal, Union
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .config.agent_instruct import AgentInstructStage
-from .config.base import NoveltyConfig, Sampling, Strict
-from .config.grid import GridStage
-from .config.magpie import MagpieStage
+from .config.agent_instruct import AgentInstructStage  # noqa: F401  (re-exported)
+from .config.alpaca import AlpacaSampling, AlpacaStage  # noqa: F401
+from .config.answer import AnswerSampling, AnswerStage  # noqa: F401
+from .config.base import NoveltyConfig, Sampling, Strict  # noqa: F401
+from .config.curate import CurateStage, CurateStep  # noqa: F401
+from .config.evol_instruct import EvolInstructStage  # noqa: F401
+from .config.grid import GridStage  # noqa: F401
+from .config.judge import (JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeSampling,  # noqa: F401
+                           JudgeStage)
+from .config.llm import LLMConfig
+from .config.magpie import MagpieStage  # noqa: F401
+from .config.registry import METHODS, generators
+from .config.seeds import SeedsConfig, SourceConfig
+from .config.self_instruct import (GenerateSampling, InstanceSampling,  # noqa: F401
+                                   SelfInstructStage)
 from .errors import TaneError
+from .stage import FIELDS, Availability, check_chain
 
-
-class GenerateSampling(Sampling):
-    """Self-Instruct's settings for instruction generation: the paper's values."""
-
-    top_p: float = Field(0.5, gt=0.0, le=1.0)
-    max_tokens: int = Field(1024, ge=1, le=32768)
-    presence_penalty: float = Field(2.0, ge=-2.0, le=2.0)
-
-
-class InstanceSampling(Sampling):
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(300, ge=1, le=32768)
-
-
-class AlpacaSampling(Sampling):
-    temperature: float = Field(1.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(3072, ge=1, le=32768)
-
-
-class AnswerSampling(Sampling):
-    temperature: float = Field(0.3, ge=0.0, le=2.0)
-    top_p: float = Field(0.9, gt=0.0, le=1.0)
-    max_tokens: int = Field(512, ge=1, le=32768)
-
-
-class LLMConfig(Strict):
-    backend: Literal["embedded", "openai"] = "embedded"
-    base_url: str | None = None
-    model: str | None = None
-    api_key_env: str = "OPENAI_API_KEY"
-    license: str = "unknown"
-    concurrency: int = Field(4, ge=1, le=1024)
-    slots: int = Field(1, ge=1, le=64, description="embedded only: parallel decode slots")
-    timeout: float = Field(120.0, gt=0)
-    max_retries: int = Field(4, ge=0, le=20)
-    json_schema: bool = Field(True, description="openai only: false for a server that "
-                                                "rejects JSON-schema constrained output")
-
-    @model_validator(mode="after")
-    def _server_needs_url(self) -> "LLMConfig":
-        if self.backend == "openai" and not (self.base_url and self.model):
-            raise ValueError("backend 'openai' needs both base_url and model")
-        return self
-
-
-class SeedsConfig(Strict):
-    path: str = "bundled:ja"
-    format: Literal["auto", "self_instruct", "elyza", "ichikara", "alpaca"] = "auto"
-
-
-class SelfInstructStage(Strict):
-    method: Literal["self_instruct"]
-    mode: Literal["en", "ja"] = "ja"
-    prompt_style: Literal["completion", "chat"] = "completion"
-    num_prompt_instructions: int = Field(8, ge=1, le=32)
-    num_machine_instructions: int = Field(2, ge=0, le=32)
-    request_batch_size: int = Field(4, ge=1, le=256)
-    max_rounds: int = Field(200, ge=1)
-    classify: bool = Field(True, description="identify classification tasks (output-first "
-                                              "instances); false treats all as open-ended")
-    instances: Literal["full", "input_only"] = "full"
-    truncated: Literal["response", "last_item"] = "response"
-    sampling: GenerateSampling = GenerateSampling()
-    instance_sampling: InstanceSampling = InstanceSampling()
-    novelty: NoveltyConfig = NoveltyConfig()
-    templates: dict[str, str] = Field(default_factory=dict,
-                                      description="override template files by name")
-
-    @model_validator(mode="after")
-    def _machine_le_prompt(self) -> "SelfInstructStage":
-        if self.num_machine_instructions > self.num_prompt_instructions:
-            raise ValueError("num_machine_instructions cannot exceed num_prompt_instructions")
-        return self
-
-
-class AlpacaStage(Strict):
-    method: Literal["alpaca"]
-    mode: Literal["en", "ja"] = "ja"
-    num_prompt_instructions: int = Field(3, ge=1, le=16)
-    tasks_per_request: int = Field(20, ge=2, le=50)
-    request_batch_size: int = Field(2, ge=1, le=256)
-    max_rounds: int = Field(200, ge=1)
-    sampling: AlpacaSampling = AlpacaSampling()
-    novelty: NoveltyConfig = NoveltyConfig()
-    templates: dict[str, str] = Field(default_factory=dict)
-
-
-class AnswerStage(Strict):
-    method: Literal["answer"]
-    mode: Literal["en", "ja"] = "ja"
-    prompt_style: Literal["completion", "chat"] = "completion"
-    num_examples: int = Field(3, ge=0, le=16)
-    overwrite: bool = False
-    sampling: AnswerSampling = AnswerSampling()
-    templates: dict[str, str] = Field(default_factory=dict)
-
-
-class EvolInstructStage(Strict):
-    """Evol-Instruct (WizardLM): see methods/evol_instruct.py. Fields owned by that module."""
-
-    method: Literal["evol_instruct"]
-    mode: Literal["en", "ja"] = "ja"
-    prompt_style: Literal["completion", "chat"] = "chat"
-    epochs: int = Field(1, ge=1, le=10)
-    operations: list[Literal["add_constraints", "deepen", "concretize", "increase_reasoning",
-                             "complicate_input", "breadth"]] = Field(
-        default_factory=lambda: ["add_constraints", "deepen", "concretize",
-                                 "increase_reasoning", "complicate_input", "breadth"])
-    keep_parents: bool = True
-    judge_equality: bool = True
-    retry_failed: bool = Field(True, description="an instruction whose evolution failed is "
-                                                 "tried again in the next epoch (the paper)")
-    sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=512)
-    stop: list[str] = Field(default_factory=list, max_length=8,
-                            description="more stop strings for the rewrite call (completion "
-                                        "style already stops at a blank line + '#')")
-    templates: dict[str, str] = Field(default_factory=dict)
-
-
-JUDGE_CATEGORIES = ("information seeking", "reasoning", "planning", "editing",
-                    "coding & debugging", "math", "role playing", "data analysis",
-                    "creative writing", "advice seeking", "brainstorming", "others")
-JUDGE_DIFFICULTIES = ("very easy", "easy", "medium", "hard", "very hard")
-
-
-class JudgeSampling(Sampling):
-    temperature: float = Field(0.0, ge=0.0, le=2.0)
-    top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(384, ge=16, le=32768)
-
-
-class JudgeStage(Strict):
-    """LLM judge (curate/judge.py): quality 1-5 + reason, difficulty, task category;
-    thresholds select rows. Without any threshold every row is kept (scored or not)."""
-
-    method: Literal["judge"]
-    mode: Literal["en", "ja"] = "ja"
-    prompt_style: Literal["completion", "chat"] = "completion"
-    min_quality: int | None = Field(None, ge=1, le=5)
-    max_difficulty: Literal[JUDGE_DIFFICULTIES] | None = None  # type: ignore[valid-type]
-    categories: list[Literal[JUDGE_CATEGORIES]] | None = Field(  # type: ignore[valid-type]
-        None, min_length=1, description="keep only rows judged to be in these categories")
-    json_schema: bool = Field(True, description="constrain the verdict with a JSON schema "
-                                                "where the backend supports it")
-    reason_max_chars: int = Field(200, ge=10, le=2000)
-    retry_temperature: float = Field(0.7, ge=0.0, le=2.0, description=(
-        "temperature of the one retry after an unparseable verdict when sampling is greedy"))
-    sampling: JudgeSampling = JudgeSampling()
-    templates: dict[str, str] = Field(default_factory=dict)
-
-
-class CurateStep(BaseModel):
-    """One curation step: ``name`` picks it, the other keys are its parameters."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str
-
-
-class CurateStage(Strict):
-    """A list of curation steps (curate/steps.py), each dropping with a recorded reason."""
-
-    method: Literal["curate"]
-    lang: Literal["ja", "en", "any"] = "ja"
-    steps: list[CurateStep] = Field(min_length=1)
-
-
-Stage = Annotated[Union[SelfInstructStage, AlpacaStage, MagpieStage, GridStage,
-                        AgentInstructStage, AnswerStage, EvolInstructStage, CurateStage,
-                        JudgeStage],
+Stage = Annotated[Union[tuple(m.config for m in METHODS.values())],  # type: ignore[misc]
                   Field(discriminator="method")]
-GENERATORS = ("self_instruct", "alpaca", "magpie", "grid", "agent_instruct")
+GENERATORS = generators()
+MODEL_NAME = r"^[A-Za-z_][A-Za-z0-9_-]*$"
+
+
+class ChainError(ValueError):
+    """A chain of stages that cannot work; ``index`` is the stage to blame."""
+
+    def __init__(self, index: int, message: str, key: str | None = None):
+        self.index = index
+        self.key = key
+        super().__init__(message)
 
 
 class Recipe(Strict):
     name: str = "recipe"
     seed: int = 0
-    target: int = Field(50, ge=1)
+    target: int | None = Field(None, ge=1, description=(
+        "kept records to produce (default 50; with source: every row)"))
     llm: LLMConfig = LLMConfig()
+    models: dict[str, LLMConfig] = Field(default_factory=dict, description=(
+        "named models; a stage picks one with model: NAME (default: llm)"))
     seeds: SeedsConfig = SeedsConfig()
+    source: SourceConfig | None = None
     stages: list[Stage] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _one_generator_first(self) -> "Recipe":
-        kinds = [s.method for s in self.stages]
-        if kinds[0] not in GENERATORS:
-            raise ValueError(f"the first stage must generate ({' or '.join(GENERATORS)})")
-        if any(k in GENERATORS for k in kinds[1:]):
-            raise ValueError("only the first stage may generate instructions")
+    def _chain_works(self) -> "Recipe":
+        import re
+        for name in self.models:
+            if not re.match(MODEL_NAME, name) or name == "default":
+                raise ValueError(f"models: {name!r} is not a usable name (letters, digits, "
+                                 "_ and -, not 'default')")
+        for i, st in enumerate(self.stages):
+            if st.model is not None and st.model != "default" and st.model not in self.models:
+                known = ", ".join(["default", *self.models]) or "default"
+                raise ChainError(i, f"model {st.model!r} is not in models: (known: {known})",
+                                 key="model")
+        specs = [(st.method, st.contract()) for st in self.stages]
+        if self.source is None:
+            if specs[0][1].role != "generator":
+                raise ChainError(0, "the first stage must generate (one of "
+                                    f"{', '.join(GENERATORS)}), or give source: {{path: FILE}} "
+                                    "to start from existing records")
+            start = Availability(sure=set(), maybe=set())
+        else:
+            if specs[0][1].role == "generator":
+                raise ChainError(0, f"'{specs[0][0]}' generates records, but the recipe starts "
+                                    "from source:; drop one of them")
+            # what a file carries is known when it is read (the runner checks again then)
+            start = Availability(sure={"instruction"}, unknown=set(FIELDS) - {"instruction"})
+        bad = check_chain(specs, start)
+        if bad:
+            raise ChainError(*bad)
         return self
+
+    @property
+    def goal(self) -> int | None:
+        """Kept records to stop at: ``target``, 50 for a generator, None (all) for a source."""
+        if self.target is not None:
+            return self.target
+        return None if self.source is not None else 50
+
+    def model_of(self, stage: Any) -> str:
+        return stage.model if stage.model and stage.model != "default" else "default"
+
+    def llm_for(self, name: str) -> LLMConfig:
+        return self.llm if name == "default" else self.models[name]
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
@@ -231,8 +121,7 @@ def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-TAGS = ("self_instruct", "alpaca", "magpie", "grid", "agent_instruct", "answer",
-        "evol_instruct", "curate", "judge")
+TAGS = tuple(METHODS)
 
 
 def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -270,8 +159,12 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     except ValidationError as e:
         err = e.errors()[0]
         loc = _field_path(tuple(err["loc"]))
-        field = ".".join(str(x) for x in loc) or None
         msg = err["msg"]
+        chain = (err.get("ctx") or {}).get("error")
+        if isinstance(chain, ChainError):
+            loc = ("stages", chain.index) + ((chain.key,) if chain.key else ())
+            msg = str(chain)
+        field = ".".join(str(x) for x in loc) or None
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         elif err["type"] == "union_tag_invalid":

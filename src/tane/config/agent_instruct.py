@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from .base import NoveltyConfig, Sampling, Strict
+from ..stage import StageSpec
+from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
 
 AGENTS = ("argument", "debate", "conversation", "meeting", "poem", "satire", "instructional",
           "long_text", "identity")
@@ -20,8 +21,18 @@ class AgentNovelty(NoveltyConfig):
     scope: Literal["chunk", "all"] = "chunk"
 
 
-class AgentInstructStage(Strict):
+class AgentInstructStage(GeneratorBase):
     """AgentInstruct flows (methods/agent_instruct.py). Fields owned by that module."""
+
+    card_text: ClassVar[str] = (
+        "AgentInstruct flows (Mitra et al. 2024): documents rewritten by transformation "
+        "agents, questions drawn from a taxonomy of question types, refined by a suggester "
+        "and an editor, answered from the text.")
+
+    def contract(self) -> StageSpec:
+        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
+                         writes=frozenset({"instruction", "output"}),
+                         maybe_writes=frozenset({"input"}))
 
     method: Literal["agent_instruct"]
     max_rounds: int = Field(200, ge=1)

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from .base import NoveltyConfig, Sampling, Strict
+from ..stage import StageSpec
+from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
 
 RESERVED = set("/,=*")
 
@@ -110,9 +111,18 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
-class GridStage(Strict):
+class GridStage(GeneratorBase):
     """Requirement grid: questions per cell from its requirements, then answers written to
     the conventions (see methods/grid.py and docs/grid.md)."""
+
+    card_text: ClassVar[str] = (
+        "Requirement grid: questions written per cell of declared axes (for example "
+        "task x theme), then answered in a separate step under declared conventions.")
+
+    def contract(self) -> StageSpec:
+        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
+                         writes=frozenset({"instruction", "output"}),
+                         maybe_writes=frozenset({"input"}))
 
     method: Literal["grid"]
     mode: Literal["ja", "en"] = "ja"

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from .base import NoveltyConfig, Sampling, Strict
+from ..stage import StageSpec
+from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
 
 
 class MagpieNovelty(NoveltyConfig):
     """ROUGE-L near-duplicate filter on first-turn instructions (drop above threshold)."""
 
 
-class MagpieStage(Strict):
+class MagpieStage(GeneratorBase):
     """Magpie (methods/magpie.py): the chat model writes the user turn itself from the
     pre-query template, then answers it. Fields owned by that module."""
+
+    card_text: ClassVar[str] = (
+        "Magpie (Xu et al. 2024): an aligned model is given only its chat template up "
+        "to the user turn and writes the instruction itself; it then answers it.")
+
+    def contract(self) -> StageSpec:
+        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
+                         writes=frozenset({"instruction", "output"}),
+                         maybe_writes=frozenset({"input"}))
 
     method: Literal["magpie"]
     max_rounds: int = Field(200, ge=1)

@@ -103,7 +103,7 @@ def parse_field_map(specs: Sequence[str] | dict[str, str] | None) -> dict[str, s
     return out
 
 
-def _fields(obj: dict, names: dict[str, str]) -> Fields | str:
+def row_fields(obj: dict, names: dict[str, str]) -> Fields | str:
     """The record view of a row, or the name of the column that is missing or wrong."""
     col = {t: names.get(t, t) for t in FIELD_TARGETS}
     inst = obj.get(col["instruction"])
@@ -142,7 +142,7 @@ def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
     drops: dict[int, dict] = {}
     views: list[tuple[int, Fields]] = []
     for pos, (rowno, _line, obj) in enumerate(rows):
-        f = _fields(obj, names)
+        f = row_fields(obj, names)
         if isinstance(f, str):
             found = obj.get(f)
             drops[pos] = {"reason": "missing_field",

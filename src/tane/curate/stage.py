@@ -1,4 +1,5 @@
-"""The ``curate`` stage: configured steps (curate/steps/) run in order.
+"""Curation steps (curate/steps/) built from a config and run in order; the recipe stage
+that uses them is ``tane.methods.curate``.
 
 A record is dropped at the first step that fails, with reason ``<step>`` or
 ``<step>:<sub-reason>`` and the step's detail; records that pass every step are kept in
@@ -20,7 +21,6 @@ from pydantic import ValidationError
 
 from tane.curate.steps import STEPS, Fields, Step, check_consistent, rank_order
 from tane.errors import TaneError
-from tane.methods.base import Batch, StageContext
 from tane.schema import Record
 
 
@@ -92,23 +92,3 @@ def run_batch(steps: list[Step], batch: list[Fields]
 def record_fields(r: Record) -> Fields:
     return Fields(instruction=r.instruction, input=r.input, output=r.output,
                   provenance=r.provenance.model_dump(mode="json"), id=r.id)
-
-
-class CurateStage:
-    """Transform stage: ``process(records) -> Batch`` (kept records in order + drops)."""
-
-    def __init__(self, cfg: Any, ctx: StageContext):
-        self.cfg, self.ctx = cfg, ctx
-        self.steps = build_steps(cfg.lang, cfg.steps, getattr(ctx, "seeds", None) or ())
-
-    async def process(self, records: list[Record]) -> Batch:
-        ctx, batch = self.ctx, Batch()
-        ctx.stats.items_in += len(records)
-        results = run_batch(self.steps, [record_fields(r) for r in records])
-        for r, res in zip(records, results):
-            if res is None:
-                batch.records.append(r)
-                continue
-            reason, detail = res
-            batch.drops.append(ctx.drop(reason, r.instruction, r.id, **detail))
-        return batch

@@ -13,34 +13,16 @@ from typing import Any
 
 import yaml
 
+from ..config.registry import METHODS
 from ..errors import TaneError
 from .base import ExportReport, RunData, write_text
 from .licences import Match, combination_warnings, lookup
 from .summaries import judge_lines, judge_summary, read_reviews, review_lines
 
 MARKER = "<!-- written by tane export; rerunning the export overwrites this file -->"
-GENERATORS = {"self_instruct", "alpaca", "evol_instruct", "magpie", "grid", "agent_instruct"}
-METHOD_TEXT = {
-    "self_instruct": "Self-Instruct (Wang et al. 2023): the model continues a numbered list "
-                     "of seed and machine-written instructions; new instructions are "
-                     "filtered and dropped when their ROUGE-L against any earlier one is "
-                     "above the threshold; instances are then generated per instruction.",
-    "alpaca": "Stanford Alpaca's variant of Self-Instruct: 3 seed tasks per prompt, 20 new "
-              "tasks with input and output asked per request, ROUGE-L novelty filter.",
-    "answer": "Answer: a separate prompt writes the output for each instruction that has "
-              "none, so questions and answers may come from different models.",
-    "evol_instruct": "Evol-Instruct: instructions rewritten to be deeper or broader.",
-    "magpie": "Magpie (Xu et al. 2024): an aligned model is given only its chat template up "
-              "to the user turn and writes the instruction itself; it then answers it.",
-    "grid": "Requirement grid: questions written per cell of declared axes (for example "
-            "task x theme), then answered in a separate step under declared conventions.",
-    "agent_instruct": "AgentInstruct flows (Mitra et al. 2024): documents rewritten by "
-                      "transformation agents, questions drawn from a taxonomy of question "
-                      "types, refined by a suggester and an editor, answered from the text.",
-    "curate": "Curation: rule-based filters, each drop recorded with its reason.",
-    "judge": "LLM judge: each record graded (quality 1-5 with a reason, difficulty, "
-             "category) from a rubric; thresholds select rows.",
-}
+# methods whose records' instructions were written by a model ("generation" in the card)
+GENERATORS = {n for n, m in METHODS.items() if m.config.writes_instructions}
+METHOD_TEXT = {n: m.card_text for n, m in METHODS.items()}
 
 
 def check_card_target(directory: Path) -> None:

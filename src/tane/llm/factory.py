@@ -1,31 +1,11 @@
-"""Build the backend a recipe (or ``--llm``) asks for, wrapped in retries and limits."""
+"""Build the backend one model of a recipe asks for, wrapped in retries and limits.
+(Command-line overrides of a recipe's models: :mod:`tane.pipeline.overrides`.)"""
 
 from __future__ import annotations
 
-from ..errors import BackendError
-from ..recipe import LLMConfig
+from ..config.llm import LLMConfig
 from .base import Backend, CallStats
 from .retry import RetryingBackend
-
-
-def apply_cli_spec(cfg: LLMConfig, spec: str | None, model: str | None) -> LLMConfig:
-    """``--llm embedded`` or ``--llm http://host:port/v1 --model NAME`` over the recipe's."""
-    if spec is None and model is None:
-        return cfg
-    data = cfg.model_dump()
-    if spec is not None:
-        if spec == "embedded":
-            data.update(backend="embedded", base_url=None, model=None)
-        elif spec.startswith(("http://", "https://")):
-            data.update(backend="openai", base_url=spec)
-        else:
-            raise BackendError(f"--llm: expected 'embedded' or a server URL such as "
-                               f"http://127.0.0.1:8000/v1, got {spec!r}")
-    if model is not None:
-        data["model"] = model
-    if data["backend"] == "openai" and not data.get("model"):
-        raise BackendError("--llm URL needs --model NAME (the model the server serves)")
-    return LLMConfig.model_validate(data)
 
 
 def build_backend(cfg: LLMConfig, stats: CallStats) -> Backend:
@@ -37,8 +17,9 @@ def build_backend(cfg: LLMConfig, stats: CallStats) -> Backend:
     else:
         from .openai import OpenAIBackend
 
-        inner = OpenAIBackend(cfg.base_url or "", cfg.model or "", api_key_env=cfg.api_key_env,
+        inner = OpenAIBackend(cfg.urls, cfg.model or "", api_key_env=cfg.api_key_env,
                               timeout=cfg.timeout, license=cfg.license,
-                              json_schema=cfg.json_schema)
+                              json_schema=cfg.json_schema, max_connections=cfg.concurrency)
         concurrency = cfg.concurrency
-    return RetryingBackend(inner, stats, concurrency=concurrency, max_retries=cfg.max_retries)
+    return RetryingBackend(inner, stats, concurrency=concurrency, max_retries=cfg.max_retries,
+                           adaptive=cfg.adaptive and cfg.backend == "openai")

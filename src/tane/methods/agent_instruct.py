@@ -40,7 +40,7 @@ from ..schema import Provenance, Record, stable_hash
 from .agent_documents import Chunk, load_corpus
 from .agent_outputs import check
 from .agent_taxonomy import QuestionType, load_taxonomy, select_types, text_for
-from .base import KINDS, Batch, StageContext, as_messages
+from .base import Batch, KINDS, StageContext, as_messages, to_params
 
 STRATEGIES = ("unanswerable", "change_answer", "harder_options")
 STEPS = ("question", "suggest", "edit", "answer")
@@ -165,7 +165,7 @@ class AgentInstruct:
         return tpl.render(**kw), tpl.render(**empty)
 
     def _params(self, s, stop: tuple[str, ...], *parts: Any) -> GenParams:
-        return s.to_params(stop, self.ctx.seed_for(*parts))
+        return to_params(s, stop, self.ctx.seed_for(*parts))
 
     # -- the flow ------------------------------------------------------------------------
     async def _transform(self, draws: list[Draw]) -> None:
@@ -218,7 +218,6 @@ class AgentInstruct:
             if reason:
                 if step in ("suggest", "edit"):
                     # the question stays as it was; the failed attempt is an item of its own
-                    self.ctx.stats.items_in += 1
                     detail = detail | {"question_kept": True}
                 self._drop(batch, t, reason, text or t.question, step=step, round=k, **detail)
                 continue
@@ -278,7 +277,6 @@ class AgentInstruct:
                                             document=s.document, message=s.message))
         bs = cfg.request_batch_size
         draws = [d for d in (self.draw(i) for i in range(r * bs, (r + 1) * bs)) if d]
-        ctx.stats.items_in += len(draws) + len(batch.drops)
         await self._transform(draws)
         tasks = []
         for d in draws:

@@ -15,9 +15,9 @@ from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..llm.base import LLMError
 from ..prompts import check_overrides, load_template
-from ..recipe import AlpacaStage
+from ..config.alpaca import AlpacaStage
 from ..schema import Provenance, Record, stable_hash
-from .base import Batch, StageContext
+from .base import Batch, StageContext, to_params
 
 EXTRA_BLACKLIST = ("video", "audio", "music", "flowchart", "diagram")
 FIELDS = {"en": ("Instruction", "Input", "Output"), "ja": ("指示", "入力", "出力")}
@@ -74,7 +74,7 @@ class Alpaca:
             seed_ids.append([e.id for e in exs])
             n = cfg.tasks_per_request
             s = cfg.sampling
-            params.append(s.to_params((f"\n{n}", f"{n}.", f"{n} ."),
+            params.append(to_params(s, (f"\n{n}", f"{n}.", f"{n} ."),
                                       ctx.seed_for("alpaca", r, i)))
         results = await ctx.call_all("completion", prompts, params)
         kept = 0
@@ -83,7 +83,6 @@ class Alpaca:
                 batch.drops.append(ctx.drop(f"llm_error:{res.reason}", round=r))
                 continue
             items = parse_tasks(res.text, n_ex + 1, cfg.mode)
-            ctx.stats.items_in += len(items)
             for j, item in enumerate(items):
                 if item is None:
                     batch.drops.append(ctx.drop("unparseable", round=r))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from ..llm.base import Completion, LLMError
 from ..prompts import check_overrides, load_template
-from ..recipe import AnswerStage
+from ..config.answer import AnswerStage
 from ..schema import Record
-from .base import KINDS, Batch, StageContext, as_messages
+from .base import Batch, KINDS, StageContext, as_messages, to_params
 
 
 class Answer:
@@ -36,10 +36,9 @@ class Answer:
         ctx, batch = self.ctx, Batch()
         todo = [r for r in records if self.cfg.overwrite or not r.output]
         todo_ids = {r.id for r in todo}
-        ctx.stats.items_in += len(records)
         built = [self._prompt(r) for r in todo]
         s = self.cfg.sampling
-        params = [s.to_params(self.stop, ctx.seed_for("answer", r.id)) for r in todo]
+        params = [to_params(s, self.stop, ctx.seed_for("answer", r.id)) for r in todo]
         results = await ctx.call_all(self.kind, [b[0] for b in built], params)
         answered = {}
         for rec, (_, ex_ids), p, res in zip(todo, built, params, results):

@@ -1,4 +1,5 @@
-"""What a method sees of the engine: its LLM (cached, retried), counters, seeds, RNG."""
+"""What a method sees of the engine: its LLM (cached, retried), counters, seeds, RNG, and
+the turns that keep a generator's stateful steps in round order."""
 
 from __future__ import annotations
 
@@ -10,22 +11,83 @@ from typing import Any
 
 from ..llm.base import CHAT, COMPLETION, RAW_CHAT, CallStats, Completion, GenParams, LLMError
 from ..llm.cache import CachedBackend
-from ..schema import Drop, Record, stable_hash
+from ..schema import Drop, Record, stable_hash  # noqa: F401  (Record: for methods)
 from ..seeds.loader import Seed
+from ..stage import Batch  # noqa: F401  (methods import it from here)
+
+
+class Turns:
+    """Sections taken strictly in round order: ``async with turns.turn(r):`` waits until
+    rounds 0..r-1 have passed. A generator with rounds in flight at once (``lookahead``)
+    takes its novelty decisions and pool updates inside turns, so they happen in
+    submission order whatever order the calls complete in."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self._cond = asyncio.Condition()
+
+    def turn(self, r: int) -> "_Turn":
+        return _Turn(self, r)
+
+    async def wait(self, r: int) -> None:
+        """Until rounds 0..r have passed their turn."""
+        async with self._cond:
+            await self._cond.wait_for(lambda: self.next > r)
+
+
+class _Turn:
+    def __init__(self, turns: Turns, r: int):
+        self.turns, self.r = turns, r
+
+    async def __aenter__(self) -> None:
+        t = self.turns
+        async with t._cond:
+            await t._cond.wait_for(lambda: t.next == self.r)
+
+    async def __aexit__(self, *exc: Any) -> None:
+        t = self.turns
+        async with t._cond:
+            t.next = self.r + 1
+            t._cond.notify_all()
+
+
+def to_params(s: Any, stop: tuple[str, ...] = (), seed: int | None = None) -> GenParams:
+    """GenParams of one call from a recipe's sampling section."""
+    return GenParams(**s.model_dump(), stop=tuple(stop), seed=seed)
 
 
 @dataclass
 class StageStats:
+    """Counts of one stage, kept by the engine: ``records_in`` records reached it;
+    ``items_in`` = ``kept`` + dropped (every item it decided on: a generator's
+    candidates, a transform's records and, for a stage that makes several records from
+    one, each attempt)."""
+
     name: str
-    items_in: int = 0
+    model: str = "default"
+    records_in: int = 0
     kept: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
     llm: CallStats = field(default_factory=CallStats)
-    seconds: float = 0.0
+    active: int = 0  # records (or rounds, for a generator) inside the stage now
+    busy: float = 0.0  # summed seconds of its steps (overlapping ones each count)
+    first_start: float = 0.0
+    last_end: float = 0.0
+
+    @property
+    def seconds(self) -> float:
+        """Wall seconds from the stage's first step to its last."""
+        return max(self.last_end - self.first_start, 0.0) if self.first_start else 0.0
+
+    @property
+    def items_in(self) -> int:
+        return self.kept + sum(self.dropped.values())
 
     def to_dict(self) -> dict[str, Any]:
         tokens = self.llm.completion_tokens
         return {
+            "model": self.model,
+            "records_in": self.records_in,
             "items_in": self.items_in,
             "kept": self.kept,
             "dropped": dict(sorted(self.dropped.items())),
@@ -39,14 +101,6 @@ class StageStats:
 
 
 @dataclass
-class Batch:
-    """What one step of a stage produced: kept records and recorded drops."""
-
-    records: list[Record] = field(default_factory=list)
-    drops: list[Drop] = field(default_factory=list)
-
-
-@dataclass
 class StageContext:
     name: str
     llm: CachedBackend
@@ -54,6 +108,14 @@ class StageContext:
     seeds: list[Seed]
     recipe_seed: int
     base_dir: Path | None = None
+    lookahead: int = 1
+    turns: dict[str, Turns] = field(default_factory=dict)
+    # reason -> the server's message of the latest failed call (for llm_error drops)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def turns_for(self, what: str) -> Turns:
+        """The round-order sections named ``what`` of this stage."""
+        return self.turns.setdefault(what, Turns())
 
     def seed_for(self, *parts: Any) -> int:
         """A reproducible integer for one call or one sampling step."""
@@ -84,6 +146,7 @@ class StageContext:
                                                target=CHAT)
             return await self.llm.complete(prompt, params, stats=self.stats.llm)
         except LLMError as e:
+            self.errors[e.reason] = str(e)[:500]
             return e
 
     async def call_all(self, kind: str, prompts: list[Any],

@@ -28,9 +28,9 @@ from typing import Any
 
 from ..llm.base import Completion, GenParams, LLMError
 from ..prompts import Template, check_overrides, load_template
-from ..recipe import EvolInstructStage
+from ..config.evol_instruct import EvolInstructStage
 from ..schema import Record, stable_hash
-from .base import KINDS, Batch, StageContext, as_messages
+from .base import Batch, KINDS, StageContext, as_messages, to_params
 
 OPERATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning",
               "complicate_input", "breadth")
@@ -213,7 +213,7 @@ class EvolInstruct:
 
     def attempt(self, rec: Record, epoch: int) -> Attempt:
         op = self.draw(rec.id, epoch)
-        params = self.cfg.sampling.to_params(self.stop, self.ctx.seed_for("evol", rec.id, epoch))
+        params = to_params(self.cfg.sampling, self.stop, self.ctx.seed_for("evol", rec.id, epoch))
         return Attempt(rec, epoch, op, self._wrap(self.render(rec, op)), params)
 
     def judge_prompt(self, first: str, second: str) -> Any:
@@ -294,12 +294,10 @@ class EvolInstruct:
     async def process(self, records: list[Record]) -> Batch:
         ctx, batch = self.ctx, Batch()
         if self.cfg.keep_parents:
-            ctx.stats.items_in += len(records)
             batch.records.extend(records)
         pool = list(records)
         for epoch in range(1, self.cfg.epochs + 1):
             attempts = [self.attempt(r, epoch) for r in pool]
-            ctx.stats.items_in += len(attempts)
             results = await ctx.call_all(self.kind, [a.prompt for a in attempts],
                                          [a.params for a in attempts])
             passed: list[tuple[int, Attempt, Completion]] = []

@@ -33,7 +33,7 @@ from ..curate.tokenize import resolve_tokenizer_name
 from ..llm.base import Completion, LLMError
 from ..prompts import check_overrides, load_template
 from ..schema import Provenance, Record, stable_hash
-from .base import KINDS, Batch, StageContext, as_messages
+from .base import Batch, KINDS, StageContext, as_messages, to_params
 from .grid_spec import (
     Fill,
     Shot,
@@ -192,8 +192,7 @@ class Grid:
             built.append(self.question_prompt(r, j, cell))
             fill.attempts[cell] += 1
             self.sent += 1
-        ctx.stats.items_in += len(picks)
-        params = [cfg.question_sampling.to_params(self.q_stop, ctx.seed_for("question", r, j))
+        params = [to_params(cfg.question_sampling, self.q_stop, ctx.seed_for("question", r, j))
                   for j in range(len(picks))]
         results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         cands: list[Candidate] = []
@@ -239,7 +238,7 @@ class Grid:
         ctx, cfg = self.ctx, self.cfg
         rids = [f"grid-{stable_hash([self.cells[c.cell].key, c.question], 10)}" for c in cands]
         built = [self.answer_prompt(c, rid) for c, rid in zip(cands, rids)]
-        params = [cfg.answer_sampling.to_params(self.a_stop, ctx.seed_for("answer", rid))
+        params = [to_params(cfg.answer_sampling, self.a_stop, ctx.seed_for("answer", rid))
                   for rid in rids]
         results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         for c, rid, (_, shot_ids), p, res in zip(cands, rids, built, params, results):

@@ -27,9 +27,9 @@ from typing import Any
 
 from ..llm.base import JSON_SCHEMA, Completion, GenParams, LLMError
 from ..prompts import check_overrides, load_template
-from ..recipe import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage
+from ..config.judge import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage
 from ..schema import Drop, Record
-from ..methods.base import KINDS, Batch, StageContext, as_messages
+from .base import KINDS, Batch, StageContext, as_messages, to_params
 
 RAW_KEEP = 2000  # characters of raw judge output kept in provenance
 
@@ -131,7 +131,7 @@ class Judge:
 
     def params(self, rec: Record, attempt: int) -> GenParams:
         s = self.cfg.sampling
-        p = s.to_params(self.stop, self.ctx.seed_for("judge", rec.id, attempt))
+        p = to_params(s, self.stop, self.ctx.seed_for("judge", rec.id, attempt))
         if attempt > 0 and p.temperature == 0.0:
             p = replace(p, temperature=self.cfg.retry_temperature)
         if self._constrained():
@@ -200,7 +200,6 @@ class Judge:
 
     async def process(self, records: list[Record]) -> Batch:
         ctx, batch = self.ctx, Batch()
-        ctx.stats.items_in += len(records)
         built = [self.prompt(r) for r in records]
         verdicts = await self._judge_all(records, [b[1] for b in built])
         for rec, (text, sent), v in zip(records, built, verdicts):

@@ -48,7 +48,7 @@ from ..llm.base import RAW_CHAT, Completion, GenParams, LLMError
 from ..llm.templates import ChatFormat, builtin, from_file
 from ..prompts import check_overrides, load_template
 from ..schema import Provenance, Record, stable_hash
-from .base import Batch, StageContext
+from .base import Batch, StageContext, to_params
 
 INSTRUCTION_DROPS = ("truncated_instruction", "empty_instruction", "template_tokens",
                      "degenerate_instruction", "near_duplicate")
@@ -173,7 +173,7 @@ class Magpie:
         else:
             s, stops = self.cfg.response_sampling, fmt.answer_stops
         stop = tuple(dict.fromkeys(stops + tuple(self.cfg.stop)))
-        return s.to_params(stop, self.ctx.seed_for("magpie", conv.round, conv.index, turn,
+        return to_params(s, stop, self.ctx.seed_for("magpie", conv.round, conv.index, turn,
                                                    what))
 
     # -- checks (no LLM) --------------------------------------------------------------
@@ -232,7 +232,6 @@ class Magpie:
                                "model, which Magpie needs")
         fmt = await self.format()
         convs = [self.start(r, i) for i in range(min(self.cfg.batch_size, need))]
-        ctx.stats.items_in += len(convs)
         alive = list(convs)
         for turn in range(1, self.cfg.turns + 1):
             if not alive:

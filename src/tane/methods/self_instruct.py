@@ -27,9 +27,9 @@ from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
 from ..llm.base import Completion, GenParams, LLMError
 from ..prompts import check_overrides, load_template
-from ..recipe import SelfInstructStage
+from ..config.self_instruct import SelfInstructStage
 from ..schema import Provenance, Record, stable_hash
-from .base import KINDS, Batch, StageContext, as_messages
+from .base import Batch, KINDS, StageContext, as_messages, to_params
 
 NOINPUT = "<noinput>"
 # "\n10. " starts a new item; "2.5" (a digit after the dot) does not
@@ -68,6 +68,9 @@ def normalise_en(inst: str) -> str:
 
 
 class SelfInstruct:
+    # rounds may overlap (lookahead): novelty and the pool are updated in round order
+    lookahead_safe = True
+
     def __init__(self, cfg: SelfInstructStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
         lang, t = cfg.mode, cfg.templates
@@ -86,6 +89,7 @@ class SelfInstruct:
                                            ctx.base_dir)
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.machine: list[tuple[str, str]] = []  # (instruction, record id)
+        self.pool_len: dict[int, int] = {}  # round -> pool size after it
         self.index = NoveltyIndex(tokenizer=cfg.novelty.tokenizer, lang=lang,
                                   threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k,
                                   report_floor=0.0)  # exact top-k scores for provenance
@@ -98,10 +102,21 @@ class SelfInstruct:
         return re.sub(r"\s+", " ", text).strip().rstrip(":：")
 
     # -- step 1: prompts ----------------------------------------------------------
+    def pool_for(self, r: int) -> list[tuple[str, str]]:
+        """The machine pool round ``r`` samples from: as it stood after round
+        ``r - lookahead`` (the previous round with lookahead 1, as in the paper)."""
+        before = r - max(self.ctx.lookahead, 1)
+        if before < 0:
+            return []
+        # the runner starts round r only after round r - lookahead has ended, so its size
+        # is known; a pool filled by hand (tests, tools) is used whole
+        return self.machine[:self.pool_len.get(before, len(self.machine))]
+
     def build_prompt(self, r: int, i: int) -> tuple[str, list[str]]:
         rng = self.ctx.rng("generate", r, i)
-        k = min(self.cfg.num_machine_instructions, len(self.machine))
-        picked = [f"machine:{rid}|{inst}" for inst, rid in rng.sample(self.machine, k)]
+        pool = self.pool_for(r)
+        k = min(self.cfg.num_machine_instructions, len(pool))
+        picked = [f"machine:{rid}|{inst}" for inst, rid in rng.sample(pool, k)]
         n_human = min(self.cfg.num_prompt_instructions - k, len(self.human))
         picked += [f"{s.id}|{self._norm(s.instruction)}" for s in rng.sample(self.human, n_human)]
         rng.shuffle(picked)
@@ -198,7 +213,7 @@ class SelfInstruct:
         return prompt if self.kind == "completion" else as_messages(prompt)
 
     def _params(self, s, *parts: Any, stop: tuple[str, ...] = ()) -> GenParams:
-        return s.to_params(stop, self.ctx.seed_for(*parts))
+        return to_params(s, stop, self.ctx.seed_for(*parts))
 
     async def round(self, r: int, need: int) -> Batch:
         ctx, cfg, batch = self.ctx, self.cfg, Batch()
@@ -213,10 +228,18 @@ class SelfInstruct:
                 batch.drops.append(ctx.drop(f"llm_error:{res.reason}", prompt, round=r))
                 continue
             cands += self._candidates(r, res, ids, p.seed, batch)
-        ctx.stats.items_in += len(cands) + len(batch.drops)
-        kept = self._novel(cands, need, batch)
+        async with ctx.turns_for("novelty").turn(r):
+            kept = self._novel(cands, need, batch)
+        await self._instances(r, kept, batch)
+        async with ctx.turns_for("pool").turn(r):
+            self.machine.extend((rec.instruction, rec.id) for rec in batch.records)
+            self.pool_len[r] = len(self.machine)
+        return batch
+
+    async def _instances(self, r: int, kept: list[Candidate], batch: Batch) -> None:
+        ctx, cfg = self.ctx, self.cfg
         if not kept:
-            return batch
+            return
         rids = [f"si-{stable_hash(c.instruction, 10)}" for c in kept]
         lab, icfg = self.labels, cfg.instance_sampling
         if cfg.classify:
@@ -245,7 +268,6 @@ class SelfInstruct:
                 reason = "truncated_instance" if res.finish_reason == "length" else "bad_instance"
                 batch.drops.append(ctx.drop(reason, c.instruction, rid, raw=res.text[:500]))
                 continue
-            self.machine.append((c.instruction, rid))
             prov = Provenance(
                 method="self_instruct", **ctx.model_provenance(self.kind),
                 seed_ids=[i for i in c.seed_ids if not i.startswith("machine:")],
@@ -261,4 +283,3 @@ class SelfInstruct:
                 instance_order="output_first" if clf else "input_first")
             batch.records.append(Record(id=rid, instruction=c.instruction, input=parsed[0],
                                         output=parsed[1], provenance=prov))
-        return batch

@@ -1,0 +1,36 @@
+"""Recipe section of Stanford Alpaca's variant of Self-Instruct (methods/alpaca.py)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..stage import StageSpec
+from .base import GeneratorBase, NoveltyConfig, Sampling
+
+
+class AlpacaSampling(Sampling):
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(3072, ge=1, le=32768)
+
+
+class AlpacaStage(GeneratorBase):
+    card_text: ClassVar[str] = (
+        "Stanford Alpaca's variant of Self-Instruct: 3 seed tasks per prompt, 20 new tasks "
+        "with input and output asked per request, ROUGE-L novelty filter.")
+
+    method: Literal["alpaca"]
+    mode: Literal["en", "ja"] = "ja"
+    num_prompt_instructions: int = Field(3, ge=1, le=16)
+    tasks_per_request: int = Field(20, ge=2, le=50)
+    request_batch_size: int = Field(2, ge=1, le=1024)
+    sampling: AlpacaSampling = AlpacaSampling()
+    novelty: NoveltyConfig = NoveltyConfig()
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    def contract(self) -> StageSpec:
+        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
+                         writes=frozenset({"instruction", "output"}),
+                         maybe_writes=frozenset({"input"}))

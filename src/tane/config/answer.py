@@ -1,0 +1,35 @@
+"""Recipe section of the answer step (methods/answer.py)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..stage import StageSpec
+from .base import Sampling, StageBase
+
+
+class AnswerSampling(Sampling):
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+    max_tokens: int = Field(512, ge=1, le=32768)
+
+
+class AnswerStage(StageBase):
+    card_text: ClassVar[str] = (
+        "Answer: a separate prompt writes the output for each instruction that has none, "
+        "so questions and answers may come from different models.")
+
+    method: Literal["answer"]
+    mode: Literal["en", "ja"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    num_examples: int = Field(3, ge=0, le=16)
+    overwrite: bool = False
+    sampling: AnswerSampling = AnswerSampling()
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    def contract(self) -> StageSpec:
+        return StageSpec("transform", reads=frozenset({"instruction"}),
+                         writes=frozenset({"output"}),
+                         skip_if=None if self.overwrite else "output")

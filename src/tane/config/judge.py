@@ -1,0 +1,48 @@
+"""Recipe section of the LLM judge (methods/judge.py)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from ..stage import StageSpec
+from .base import Sampling, StageBase
+
+JUDGE_CATEGORIES = ("information seeking", "reasoning", "planning", "editing",
+                    "coding & debugging", "math", "role playing", "data analysis",
+                    "creative writing", "advice seeking", "brainstorming", "others")
+JUDGE_DIFFICULTIES = ("very easy", "easy", "medium", "hard", "very hard")
+
+
+class JudgeSampling(Sampling):
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(384, ge=16, le=32768)
+
+
+class JudgeStage(StageBase):
+    """LLM judge (methods/judge.py): quality 1-5 + reason, difficulty, task category;
+    thresholds select rows. Without any threshold every row is kept (scored or not)."""
+
+    card_text: ClassVar[str] = (
+        "LLM judge: each record graded (quality 1-5 with a reason, difficulty, category) "
+        "from a rubric; thresholds select rows.")
+
+    method: Literal["judge"]
+    mode: Literal["en", "ja"] = "ja"
+    prompt_style: Literal["completion", "chat"] = "completion"
+    min_quality: int | None = Field(None, ge=1, le=5)
+    max_difficulty: Literal[JUDGE_DIFFICULTIES] | None = None  # type: ignore[valid-type]
+    categories: list[Literal[JUDGE_CATEGORIES]] | None = Field(  # type: ignore[valid-type]
+        None, min_length=1, description="keep only rows judged to be in these categories")
+    json_schema: bool = Field(True, description="constrain the verdict with a JSON schema "
+                                                "where the backend supports it")
+    reason_max_chars: int = Field(200, ge=10, le=2000)
+    retry_temperature: float = Field(0.7, ge=0.0, le=2.0, description=(
+        "temperature of the one retry after an unparseable verdict when sampling is greedy"))
+    sampling: JudgeSampling = JudgeSampling()
+    templates: dict[str, str] = Field(default_factory=dict)
+
+    def contract(self) -> StageSpec:
+        return StageSpec("transform", reads=frozenset({"instruction", "output"}))

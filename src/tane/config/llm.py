@@ -1,0 +1,60 @@
+"""The ``llm:`` section and each entry of ``models:``: which model serves a stage."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import Strict
+
+
+class LLMConfig(Strict):
+    backend: Literal["embedded", "openai"] = "embedded"
+    base_url: str | list[str] | None = Field(None, description=(
+        "an OpenAI-compatible server, or a list of servers of the same model (requests go "
+        "to the one with the fewest in flight)"))
+    model: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    license: str = Field("unknown", description=(
+        "the model's licence, for provenance and the card, when tane cannot tell it from "
+        "the model's name"))
+    concurrency: int = Field(4, ge=1, le=4096, description=(
+        "requests in flight at most (the HTTP connection pool follows it)"))
+    adaptive: bool = Field(True, description=(
+        "openai: lower the concurrency when the server answers 429/503 or slows down, raise "
+        "it again when it recovers (AIMD)"))
+    slots: int = Field(1, ge=1, le=64, description="embedded only: parallel decode slots")
+    timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
+    max_retries: int = Field(4, ge=0, le=20)
+    json_schema: bool = Field(True, description="openai only: false for a server that "
+                                                "rejects JSON-schema constrained output")
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_urls(cls, v: str | list[str] | None) -> str | list[str] | None:
+        urls = [v] if isinstance(v, str) else (v or [])
+        if isinstance(v, list) and not v:
+            raise ValueError("base_url: an empty list")
+        for u in urls:
+            if not u.startswith(("http://", "https://")):
+                raise ValueError(f"base_url must start with http:// or https://, got {u!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _server_needs_url(self) -> "LLMConfig":
+        if self.backend == "openai" and not (self.base_url and self.model):
+            raise ValueError("backend 'openai' needs both base_url and model")
+        return self
+
+    @property
+    def urls(self) -> list[str]:
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url or [])
+
+    def where(self) -> str:
+        """Short description for the console (never carries a key)."""
+        if self.backend == "embedded":
+            return f"embedded, {self.slots} slot(s)"
+        urls = self.urls
+        more = f" (+{len(urls) - 1} more)" if len(urls) > 1 else ""
+        return f"{self.model} at {urls[0]}{more}"

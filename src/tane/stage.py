@@ -1,0 +1,114 @@
+"""The stage contract: what a stage is to the engine, beside the records it passes on.
+
+A stage declares (:class:`StageSpec`):
+
+* its **role**: a ``generator`` makes new records from seeds, a ``transform`` takes
+  records and gives back records (the same, changed, more, or fewer) and drops;
+* whether it works **per record** (each record on its own: the engine may run records
+  concurrently, in any order, as soon as each exists) or needs the **batch** (it sees the
+  records of one unit together, in order);
+* whether it is **ordered** (stateful or order-dependent: a novelty index, greedy dedup):
+  the engine then feeds it units in submission order, one at a time;
+* the record **fields it reads and writes**, so that a recipe whose chain cannot work is
+  refused before any call (:func:`check_chain`).
+
+What the engine runs is any object with ``process(records) -> Batch`` (a transform) or
+``round(r, need) -> Batch`` (a generator). A per-record LLM transform can instead say only
+what to ask and how to read the reply (:class:`LLMTransform`): the engine owns the call,
+the retries, the journal, the counts and the ``llm_error:*`` drops.
+
+This module is the bottom floor: it imports nothing of tane but ``schema``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from .schema import Drop, Record
+
+Role = Literal["generator", "transform"]
+FIELDS = ("instruction", "input", "output")
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    role: Role
+    per_record: bool = True
+    ordered: bool = False
+    reads: frozenset[str] = frozenset({"instruction"})
+    # fields every record leaving the stage has set / may have set / has cleared
+    writes: frozenset[str] = frozenset()
+    maybe_writes: frozenset[str] = frozenset()
+    clears: frozenset[str] = frozenset()
+    # per-record stages that skip records whose ``skip_if`` field is already set
+    skip_if: str | None = None
+    llm: bool = True
+
+
+@dataclass
+class Batch:
+    """What one step of a stage produced: kept records and recorded drops."""
+
+    records: list[Record] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Request:
+    """One call a per-record LLM transform wants made: ``kind`` is ``completion`` or
+    ``chat``; ``prompt`` a string or a message list; ``params`` the sampling (GenParams)."""
+
+    kind: str
+    prompt: Any
+    params: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class LLMTransform(Protocol):
+    """A per-record LLM transform: ``prompt`` says what to ask (None: pass the record on
+    unchanged), ``parse`` reads the reply into the new record or a drop."""
+
+    def prompt(self, record: Record) -> Request | None: ...
+
+    def parse(self, record: Record, request: Request, completion: Any) -> Record | Drop: ...
+
+
+@dataclass
+class Availability:
+    """What the records reaching a stage are known to carry."""
+
+    sure: set[str] = field(default_factory=lambda: {"instruction"})
+    maybe: set[str] = field(default_factory=set)
+    # not known before the data is read (a source: file at recipe load): no check
+    unknown: set[str] = field(default_factory=set)
+
+    def after(self, spec: StageSpec) -> "Availability":
+        sure = (self.sure - spec.clears) | spec.writes
+        maybe = ((self.maybe - spec.clears) | spec.maybe_writes) - sure
+        unknown = self.unknown - spec.clears - spec.writes - spec.maybe_writes
+        return Availability(sure, maybe, unknown)
+
+
+def check_chain(specs: list[tuple[str, StageSpec]], start: Availability) -> tuple[int, str] | None:
+    """(index of the first stage that cannot work, why) or None when the chain works.
+
+    ``start``: what the records carry before the first stage (a generator starts from
+    nothing; a ``source:`` file from its columns)."""
+    have = start
+    for i, (name, spec) in enumerate(specs):
+        if spec.role == "generator" and i > 0:
+            return i, f"'{name}' generates records; only the first stage may generate"
+        for f in sorted(spec.reads):
+            if f not in have.sure and f not in have.unknown and spec.role == "transform":
+                some = " on every record" if f in have.maybe else ""
+                return i, (f"'{name}' reads '{f}', which no earlier stage writes{some}"
+                           + (" (add an answer stage before it)" if f == "output" else ""))
+        if spec.skip_if and spec.skip_if in have.sure:
+            return i, (f"'{name}' only fills records without '{spec.skip_if}', and every "
+                       f"record reaching it already has one: it would do nothing (set "
+                       f"overwrite: true, or have the earlier stage leave '{spec.skip_if}' "
+                       f"empty, e.g. self_instruct instances: input_only)")
+        have = have.after(spec)
+    return None
