@@ -23,26 +23,38 @@ def _fail(e: TaneError) -> None:
     raise typer.Exit(e.exit_code)
 
 
-@app.command()
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         out_dir: Path = typer.Option(..., "--out", "-o", help="run directory (resumable)"),
-        target: Optional[int] = typer.Option(None, help="how many kept records to produce"),
-        llm: Optional[str] = typer.Option(None, help="'embedded' or an OpenAI-compatible "
-                                                     "server URL, e.g. http://127.0.0.1:8000/v1"),
-        model: Optional[str] = typer.Option(None, help="model name on the server (with --llm URL)"),
+        target: Optional[int] = typer.Option(None, help="how many kept records to produce "
+                                                        "(default: the recipe's)"),
+        llm: list[str] = typer.Option([], help="'embedded' or an OpenAI-compatible server URL "
+                                              "(several: comma-separated), e.g. "
+                                              "http://127.0.0.1:8000/v1; NAME=URL points "
+                                              "the recipe's model NAME there (repeatable)"),
+        model: list[str] = typer.Option([], help="model name on the server; NAME=MODEL for "
+                                                "a named model (repeatable)"),
+        license: list[str] = typer.Option([], "--license", help="licence of a served model "
+                                                               "tane cannot identify by name, "
+                                                               "e.g. apache-2.0; NAME=LICENCE "
+                                                               "for a named model"),
         slots: Optional[int] = typer.Option(None, help="embedded: parallel decode slots "
                                                        "(>1 is faster but not reproducible)"),
-        progress: bool = typer.Option(True, help="show a progress bar")) -> None:
+        force: bool = typer.Option(False, "--force", help="reuse a run directory made by "
+                                                         "another recipe"),
+        progress: bool = typer.Option(True, help="show live progress")) -> None:
     """Run a recipe into a run directory. Rerun the same command to resume."""
-    from .llm.factory import apply_cli_spec
+    from .pipeline.overrides import apply_overrides
     from .pipeline.progress import live_progress, summary_table
     from .pipeline.runner import Runner
     from .recipe import load_recipe
 
     try:
+        if target is not None and target < 1:
+            raise TaneError(f"--target must be at least 1, got {target}", field="target")
         overrides = {"target": target} if target is not None else {}
         rec = load_recipe(recipe, overrides)
-        rec.llm = apply_cli_spec(rec.llm, llm, model)
+        rec = apply_overrides(rec, llm, model, license)
         if slots is not None:
             rec.llm = rec.llm.model_copy(update={"slots": slots})
         base = recipe.resolve().parent
@@ -50,15 +62,16 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         if not seeds.startswith("bundled:") and not (base / seeds).exists():
             raise TaneError(f"seed file not found: {base / seeds}", path=str(recipe),
                             field="seeds.path")
-        runner = Runner(rec, out_dir, base_dir=base)
+        runner = Runner(rec, out_dir, base_dir=base, force=force)
     except TaneError as e:
         _fail(e)
         return
-    where = rec.llm.base_url if rec.llm.backend == "openai" else f"embedded, {rec.llm.slots} slot(s)"
-    err.print(f"tane run: {rec.name} -> {out_dir} (target {rec.target}, llm: {where})")
+    models = "; ".join(f"{n}: {rec.llm_for(n).where()}" for n in sorted(set(runner.model_names)))
+    start = f"source {rec.source.path}" if rec.source else f"target {runner.goal}"
+    err.print(f"tane run: {rec.name} -> {out_dir} ({start}; {models})", highlight=False)
 
     async def main() -> dict:
-        async with live_progress(runner.state, err, enabled=progress):
+        async with live_progress(runner.state, err, runner.names, enabled=progress):
             return await runner.run()
 
     try:
@@ -66,14 +79,14 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     except TaneError as e:
         _fail(e)
         return
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("interrupted: completed calls are in the journal; rerun the same "
                   "command to resume")
         raise typer.Exit(130)
     out.print(summary_table(stats))
     out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({stats['kept']} records); "
               f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
-    if stats["kept"] < stats["target"]:
+    if stats["target"] is not None and stats["kept"] < stats["target"]:
         err.print(f"[yellow]warning:[/] kept {stats['kept']} of {stats['target']} within "
                   f"{stats['rounds']} rounds; raise max_rounds or use a stronger model")
 

@@ -8,38 +8,59 @@ import time
 from typing import Any, AsyncIterator
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.live import Live
 from rich.table import Table
 
 from .runner import RunState
 
 
+def _eta(state: RunState, elapsed: float) -> str:
+    goal = state.target
+    if goal is None or state.survived <= 0:
+        return "-"
+    left = goal - state.survived
+    if left <= 0:
+        return "0s"
+    secs = elapsed / state.survived * left
+    return f"{secs / 60:.0f}m" if secs >= 120 else f"{secs:.0f}s"
+
+
+def live_table(state: RunState, names: list[str]) -> Table:
+    """One row per stage: records in / kept / in flight, tok/s, its model's concurrency."""
+    elapsed = max(time.perf_counter() - state.started, 1e-9)
+    goal = "all" if state.target is None else str(state.target)
+    t = Table(title=f"kept {state.survived}/{goal} · round {state.round} · "
+                    f"{elapsed:.0f}s · ETA {_eta(state, elapsed)}", title_justify="left",
+              box=None, pad_edge=False)
+    for col in ("stage", "model", "in", "kept", "dropped", "in flight", "calls", "tok/s",
+                "concurrency"):
+        t.add_column(col, justify="left" if col in ("stage", "model") else "right",
+                     no_wrap=True)
+    for name, st in zip(names, state.stages):
+        cs = state.models.get(st.model)
+        conc = "-"
+        if cs is not None:
+            limit = getattr(cs, "concurrency", 0) or 0
+            conc = f"{cs.in_flight}/{limit}" if limit else str(cs.in_flight)
+        t.add_row(name, st.model, str(st.records_in), str(st.kept),
+                  str(sum(st.dropped.values())), str(st.active), str(st.llm.calls),
+                  f"{st.llm.completion_tokens / elapsed:.1f}", conc)
+    return t
+
+
 @contextlib.asynccontextmanager
-async def live_progress(state: RunState, console: Console, enabled: bool = True
-                        ) -> AsyncIterator[None]:
+async def live_progress(state: RunState, console: Console, names: list[str],
+                        enabled: bool = True) -> AsyncIterator[None]:
     if not enabled:
         yield
         return
-    progress = Progress(
-        TextColumn("[bold]kept[/] {task.completed:.0f}/{task.total:.0f}"),
-        BarColumn(),
-        TextColumn("round {task.fields[round]}"),
-        TextColumn("in flight {task.fields[in_flight]}"),
-        TextColumn("{task.fields[tps]:.1f} tok/s"),
-        TextColumn("calls {task.fields[calls]}"),
-        TimeElapsedColumn(),
-        console=console, transient=False, refresh_per_second=4)
-    task = progress.add_task("run", total=state.target, round=0, in_flight=0, tps=0.0, calls=0)
+    with Live(live_table(state, names), console=console, refresh_per_second=2,
+              transient=False) as live:
+        async def refresh() -> None:
+            while True:
+                await asyncio.sleep(0.5)
+                live.update(live_table(state, names))
 
-    async def refresh() -> None:
-        while True:
-            elapsed = max(time.perf_counter() - state.started, 1e-9)
-            progress.update(task, completed=min(state.kept, state.target), round=state.round,
-                            in_flight=state.llm.in_flight,
-                            tps=state.llm.completion_tokens / elapsed, calls=state.llm.calls)
-            await asyncio.sleep(0.25)
-
-    with progress:
         refresher = asyncio.create_task(refresh())
         try:
             yield
@@ -47,18 +68,21 @@ async def live_progress(state: RunState, console: Console, enabled: bool = True
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            progress.update(task, completed=min(state.kept, state.target))
+            live.update(live_table(state, names))
 
 
 def summary_table(stats: dict[str, Any]) -> Table:
-    t = Table(title=f"kept {stats['kept']}/{stats['target']} in {stats['wall_seconds']:.1f}s "
+    goal = "all" if stats["target"] is None else stats["target"]
+    t = Table(title=f"kept {stats['kept']}/{goal} in {stats['wall_seconds']:.1f}s "
                     f"({stats['rounds']} rounds)")
-    for col in ("stage", "in", "kept", "dropped", "calls", "cached", "tok out", "tok/s", "s"):
+    for col in ("stage", "model", "in", "kept", "dropped", "calls", "cached", "tok out",
+                "tok/s", "s"):
         t.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
     notes = []
     for name, s in stats["stages"].items():
         drops = sorted(s["dropped"].items(), key=lambda kv: -kv[1])
-        t.add_row(name, str(s["items_in"]), str(s["kept"]), str(sum(s["dropped"].values())),
+        t.add_row(name, s.get("model", "default"), str(s["items_in"]), str(s["kept"]),
+                  str(sum(s["dropped"].values())),
                   str(s["llm_calls"]), str(s["cache_hits"]), str(s["completion_tokens"]),
                   f"{s['tokens_per_second']:.1f}", f"{s['wall_seconds']:.1f}")
         if drops:

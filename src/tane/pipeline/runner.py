@@ -1,67 +1,65 @@
-"""Runs a recipe: a generator stage in rounds, each round's records through the later
-stages, every drop to the ledger, every call through the journal.
+"""Runs a recipe into a run directory: stages built from the registry, one backend per
+named model, records streamed through the stages by an executor, every drop to the
+ledger, every call through the journal.
 
 Resume is replay: a rerun in the same directory rebuilds the ledger from the start, and
 each call already in the journal is answered from it, so no completed call is repeated.
-Sampling is seeded per call and results are folded in submission order, so on a
-deterministic backend the rerun ends with the same dataset as an uninterrupted run.
+Sampling is seeded per call, decisions are taken in submission order and files are
+written in order-key order (see :mod:`tane.pipeline.local`), so on a deterministic backend
+the rerun ends with the same dataset as an uninterrupted run.
+
+Executors decide where, stages decide what: :class:`Runner` holds the configuration and
+the stages; :class:`~tane.pipeline.local.LocalExecutor` runs them on this process. Another
+executor can take a :class:`Runner`'s plan (recipe, run directory, stage specs) and rebuild
+the stages on its workers from configuration alone.
 """
 
 from __future__ import annotations
 
-import importlib
+import asyncio
+import contextlib
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .. import __version__
+from ..config.registry import method
+from ..errors import TaneError
 from ..llm.base import CallStats
 from ..llm.cache import CachedBackend
 from ..llm.factory import build_backend
-from ..methods.alpaca import Alpaca
-from ..methods.answer import Answer
 from ..methods.base import Batch, StageContext, StageStats
-from ..methods.self_instruct import SelfInstruct
 from ..recipe import Recipe
-from ..errors import TaneError
 from ..schema import Record
 from ..seeds.loader import load_seeds
+from ..stage import check_chain
+from ..store.revisions import write_outputs
 from ..store.rundir import RunDir
-from ..store.revisions import rewrite_outputs, write_outputs  # noqa: F401
+from .local import Item, LocalExecutor, over_target
+from .source import STAGE as SOURCE_STAGE
+from .source import Source, load_source
 
-METHODS: dict[str, Callable[..., Any] | str] = {
-    "self_instruct": SelfInstruct,
-    "alpaca": Alpaca,
-    "answer": Answer,
-    # imported when a recipe uses them
-    "magpie": "tane.methods.magpie:Magpie",
-    "grid": "tane.methods.grid:Grid",
-    "agent_instruct": "tane.methods.agent_instruct:AgentInstruct",
-    "evol_instruct": "tane.methods.evol_instruct:EvolInstruct",
-    "curate": "tane.curate.stage:CurateStage",
-    "judge": "tane.curate.judge:Judge",
-}
-
-
-def method_class(name: str) -> Callable[..., Any]:
-    target = METHODS[name]
-    if isinstance(target, str):
-        module, _, attr = target.partition(":")
-        target = getattr(importlib.import_module(module), attr)
-    return target
+SOURCE_CHUNK = 64
+# what may change between a run and its resume without --force
+RESUMABLE_KEYS = ("target", "llm", "models")
 
 
 @dataclass
 class RunState:
     """What progress displays read while a run works."""
 
-    target: int
+    target: int | None
     kept: int = 0
     round: int = 0
+    generated: int = 0
+    survived: int = 0
     started: float = field(default_factory=time.perf_counter)
-    llm: CallStats = field(default_factory=CallStats)
+    llm: CallStats = field(default_factory=CallStats)  # the default model's
+    models: dict[str, CallStats] = field(default_factory=dict)
+    stages: list[StageStats] = field(default_factory=list)
 
 
 def _stage_names(recipe: Recipe) -> list[str]:
@@ -72,122 +70,240 @@ def _stage_names(recipe: Recipe) -> list[str]:
     return names
 
 
-def _seeds_path(recipe: Recipe, base_dir: Path) -> str:
-    p = recipe.seeds.path
+def _resolve(p: str, base_dir: Path) -> str:
     if p.startswith("bundled:") or Path(p).is_absolute():
         return p
     return str(base_dir / p)
 
 
+def recipe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Top-level recipe keys (and stage numbers) that differ, except those a resume may
+    change (target, models)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        if key in RESUMABLE_KEYS or old.get(key) == new.get(key):
+            continue
+        if key == "stages" and isinstance(old.get(key), list) and isinstance(new.get(key), list):
+            a, b = old[key], new[key]
+            diff = [str(i) for i in range(max(len(a), len(b)))
+                    if i >= len(a) or i >= len(b) or a[i] != b[i]]
+            out.append(f"stages {', '.join(diff)}")
+        else:
+            out.append(key)
+    return out
+
+
 class Runner:
-    """Everything that can fail on bad input (seeds, templates) fails in ``__init__``,
-    before the run directory is touched or any backend is started."""
+    """Everything that can fail on bad input (seeds, source, templates) fails in
+    ``__init__``, before the run directory is touched or any backend is started."""
 
     def __init__(self, recipe: Recipe, out_dir: str | Path, base_dir: Path | None = None,
-                 on_round: Callable[[RunState], None] | None = None):
+                 force: bool = False):
         self.recipe = recipe
         self.base_dir = base_dir or Path.cwd()
         self.out_dir = Path(out_dir)
-        self.state = RunState(target=recipe.target)
-        self.on_round = on_round
-        self.seeds = load_seeds(_seeds_path(recipe, self.base_dir), recipe.seeds.format)
+        self.force = force
+        self.goal = recipe.goal
+        self.state = RunState(target=self.goal)
+        self.seeds = load_seeds(_resolve(recipe.seeds.path, self.base_dir), recipe.seeds.format)
+        self.source: Source | None = None
+        if recipe.source is not None:
+            self.source = load_source(recipe.source, self.base_dir)
+            bad = check_chain([(s.method, s.contract()) for s in recipe.stages],
+                              self.source.availability())
+            if bad:
+                raise TaneError(f"{bad[1]} (not in {self.source.path})",
+                                field=f"stages.{bad[0]}")
         self.names = _stage_names(recipe)
-        self.stats = [StageStats(n) for n in self.names]
-        self.stages = []
+        self.specs = [s.contract() for s in recipe.stages]
+        self.model_names = [recipe.model_of(s) for s in recipe.stages]
+        self.stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
+        self.state.stages = self.stats
+        first = recipe.stages[0]
+        self.lookahead = getattr(first, "lookahead", 1) if self.source is None else 0
+        self.stages: list[Any] = []
         for i, (cfg, name, st) in enumerate(zip(recipe.stages, self.names, self.stats)):
             ctx = StageContext(name, None, st, self.seeds, recipe.seed,  # type: ignore[arg-type]
-                               self.base_dir)
+                               self.base_dir, lookahead=self.lookahead or 1)
             try:
-                self.stages.append(method_class(cfg.method)(cfg, ctx))
+                self.stages.append(method(cfg.method).stage_class()(cfg, ctx))
             except TaneError as e:
                 if e.field:
                     e = TaneError(e.message, path=e.path, line=e.line,
                                   field=f"stages.{i}.{e.field}")
                 raise e from None
+        if self.source is None:
+            self.generator: Any = self.stages[0]
+            self.max_units = first.max_rounds  # type: ignore[union-attr]
+        else:
+            self.generator = None
+            n = len(self.source.records)
+            self.max_units = -(-n // SOURCE_CHUNK)
+            # enough chunks in flight to fill every model's concurrency several times
+            most = max(recipe.llm_for(m).concurrency * max(recipe.llm_for(m).slots, 1)
+                       for m in set(self.model_names))
+            self.lookahead = max(2, -(-4 * most // SOURCE_CHUNK))
+        self.run_dir: RunDir | None = None
 
+    # -- what the executor calls -------------------------------------------------------
+    async def generate(self, u: int, need: int) -> Batch:
+        gen = self.generator
+        if getattr(gen, "lookahead_safe", False):
+            return await gen.round(u, need)
+        # a generator whose rounds share state without turns of their own: whole rounds
+        # in order (its calls within a round still run concurrently)
+        async with gen.ctx.turns_for("round").turn(u):
+            return await gen.round(u, need)
+
+    def chunk(self, u: int) -> list[Item]:
+        assert self.source is not None
+        part = self.source.records[u * SOURCE_CHUNK:(u + 1) * SOURCE_CHUNK]
+        return [(f"{u:09d}.{j:06d}", rec) for j, rec in enumerate(part)]
+
+    # -- the run ---------------------------------------------------------------------
     def _manifest(self, rd: RunDir, status: str, extra: dict[str, Any] | None = None) -> None:
         rd.write_json("manifest.json", {
             "tane_version": __version__,
             "status": status,
             "updated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "recipe": self.recipe.model_dump(mode="json"),
+            "models": self._models(),
             "seeds": {"path": self.recipe.seeds.path, "count": len(self.seeds)},
-        } | (extra or {}))
+        } | ({"source": {"path": self.source.path, "rows": len(self.source.records)
+                         + len(self.source.drops)}} if self.source else {}) | (extra or {}))
+
+    def _models(self) -> dict[str, Any]:
+        out = {}
+        for name in sorted(set(self.model_names)):
+            cfg = self.recipe.llm_for(name)
+            out[name] = {"backend": cfg.backend, "model": cfg.model or "", "license": cfg.license,
+                         "base_url": cfg.urls, "stages": [n for n, m in
+                                                          zip(self.names, self.model_names)
+                                                          if m == name]}
+        return out
+
+    def _check_resume(self, rd: RunDir) -> None:
+        import json
+        path = rd.path / "manifest.json"
+        if self.force or not path.exists():
+            return
+        try:
+            old = json.loads(path.read_text(encoding="utf-8")).get("recipe") or {}
+        except ValueError:
+            return
+        diff = recipe_differences(old, self.recipe.model_dump(mode="json"))
+        if diff:
+            raise TaneError(f"this run directory was made by another recipe (differs in: "
+                            f"{'; '.join(diff)}); use another --out, or --force to reuse "
+                            "its cached calls", path=str(self.out_dir))
 
     async def run(self) -> dict[str, Any]:
-        recipe, state, names, stats = self.recipe, self.state, self.names, self.stats
-        rd = self.run_dir = RunDir(self.out_dir)
-        self._manifest(rd, "running")
-        llm = CachedBackend(build_backend(recipe.llm, state.llm), rd)
-        for stage in self.stages:
-            stage.ctx.llm = llm
-        rd.reset_ledger()
-        final: list[Record] = []
-        gen, rest = self.stages[0], list(zip(self.stages[1:], stats[1:], names[1:]))
-        max_rounds = recipe.stages[0].max_rounds
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise TaneError("--out names a file, not a directory", path=str(self.out_dir))
+        rd = self.run_dir = RunDir(self.out_dir, lock=True)
         try:
-            for r in range(max_rounds):
-                need = recipe.target - len(final)
-                if need <= 0:
-                    break
-                state.round = r
-                batch = await self._timed(stats[0], gen.round(r, need))
-                self._log(names[0], stats[0], batch)
-                records = batch.records
-                for stage, st, name in rest:
-                    if not records:
-                        break
-                    batch = await self._timed(st, stage.process(records))
-                    self._log(name, st, batch)
-                    records = batch.records
-                final.extend(records)
-                state.kept = len(final)
-                if self.on_round:
-                    self.on_round(state)
+            self._check_resume(rd)
+        except BaseException:
+            rd.close()
+            raise
+        self._manifest(rd, "running")
+        backends: dict[str, CachedBackend] = {}
+        status = "failed"
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
+        try:
+            for name in sorted(set(self.model_names)):
+                cs = self.state.models[name] = CallStats()
+                backends[name] = CachedBackend(build_backend(self.recipe.llm_for(name), cs), rd)
+            self.state.llm = self.state.models.get("default") or next(iter(self.state.models.values()))
+            for stage, name in zip(self.stages, self.model_names):
+                stage.ctx.llm = backends[name]
+            rd.reset_ledger()
+            if self.source is not None and self.source.drops:
+                rd.log_drops(self.source.drops, [f"{0:09d}|src|{j:06d}"
+                                                 for j in range(len(self.source.drops))])
+            executor = LocalExecutor(self)
+            items = await executor.run()
+            status = "complete"
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            status = "interrupted"
+            raise
         finally:
-            await llm.aclose()
-        wall = time.perf_counter() - state.started
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGTERM)
+            for b in backends.values():
+                with contextlib.suppress(Exception):
+                    await b.aclose()
+            if status != "complete":
+                with contextlib.suppress(Exception):
+                    await rd.flush_async()
+                    self._manifest(rd, status)
+                    rd.close()
+        return self._finish(rd, executor, items)
+
+    def _finish(self, rd: RunDir, executor: LocalExecutor, items: list[Item]) -> dict[str, Any]:
+        last = len(self.stages) - 1
+        final, extra = over_target(items, self.goal, self.names[last], last + 1)
+        if extra:
+            rd.log_drops([d for _, d in extra], [k for k, _ in extra])
+            self.stats[last].over_target = len(extra)  # type: ignore[attr-defined]
+        records: list[Record] = [rec for _, rec in final]
+        self.state.kept = len(records)
+        wall = time.perf_counter() - self.state.started
+        rd.flush()
         # machine copies + human review revisions (kept across reruns) applied on top
-        write_outputs(rd, final, rd.drops())
-        result = self._stats(names, stats, final, wall)
+        write_outputs(rd, records, rd.drops())
+        result = self._stats(records, wall, executor.started_units, extra)
         rd.write_json("stats.json", result)
-        self._manifest(rd, "complete" if len(final) >= recipe.target else "incomplete",
-                       {"kept": len(final), "rounds": state.round + 1})
+        complete = self.goal is None or len(records) >= self.goal
+        self._manifest(rd, "complete" if complete else "incomplete",
+                       {"kept": len(records), "rounds": executor.started_units})
         rd.close()
         return result
 
-    async def _timed(self, st: StageStats, coro) -> Batch:
-        t0 = time.perf_counter()
-        try:
-            return await coro
-        finally:
-            st.seconds += time.perf_counter() - t0
-
-    def _log(self, name: str, st: StageStats, batch: Batch) -> None:
-        st.kept += len(batch.records)
-        for d in batch.drops:
-            st.dropped[d.reason] = st.dropped.get(d.reason, 0) + 1
-        self.run_dir.log_drops(batch.drops)
-        self.run_dir.log_kept(name, batch.records)
-
-    def _stats(self, names, stats, final, wall) -> dict[str, Any]:
-        g = self.state.llm
+    def _stats(self, final: list[Record], wall: float, units: int,
+               extra: list[Any]) -> dict[str, Any]:
+        stats = self.stats
         calls = sum(s.llm.calls for s in stats)
         tokens = sum(s.llm.completion_tokens for s in stats)
+        retries: dict[str, int] = {}
+        failures: dict[str, int] = {}
+        for cs in self.state.models.values():
+            for k, v in cs.retries.items():
+                retries[k] = retries.get(k, 0) + v
+            for k, v in cs.failures.items():
+                failures[k] = failures.get(k, 0) + v
+        stages = {n: s.to_dict() for n, s in zip(self.names, stats)}
+        if extra:
+            stages[self.names[-1]]["over_target"] = len(extra)
+        models = self._models()
+        for name, cs in self.state.models.items():
+            models[name] |= {"calls": cs.calls, "in_flight_peak": getattr(cs, "in_flight_peak", None),
+                             "concurrency": getattr(cs, "concurrency", None),
+                             "retries": dict(sorted(cs.retries.items())),
+                             "failures": dict(sorted(cs.failures.items()))}
         return {
-            "target": self.recipe.target,
+            "target": self.goal,
             "kept": len(final),
-            "rounds": self.state.round + 1,
+            "rounds": units,
             "wall_seconds": round(wall, 3),
-            "stages": {n: s.to_dict() for n, s in zip(names, stats)},
+            "source": ({"path": self.source.path, "records": len(self.source.records),
+                        "dropped": len(self.source.drops)} if self.source else None),
+            "stages": stages,
+            "models": models,
             "llm": {
                 "calls": calls,
                 "cache_hits": sum(s.llm.cache_hits for s in stats),
                 "prompt_tokens": sum(s.llm.prompt_tokens for s in stats),
                 "completion_tokens": tokens,
                 "tokens_per_second": round(tokens / wall, 2) if wall > 0 else 0.0,
-                "retries": dict(sorted(g.retries.items())),
-                "failures": dict(sorted(g.failures.items())),
-                "journal_size": self.run_dir.call_count(),
+                "retries": dict(sorted(retries.items())),
+                "failures": dict(sorted(failures.items())),
+                "journal_size": self.run_dir.call_count() if self.run_dir else 0,
             },
         }
+
+
+__all__ = ["Runner", "RunState", "SOURCE_STAGE"]

@@ -1,0 +1,294 @@
+"""The local executor: records stream through the stages on one asyncio loop.
+
+Units. A generator makes records in rounds; a ``source:`` file is cut into chunks. Each
+round or chunk is a *unit*, numbered in submission order. Every record gets an order key
+(``unit.index``; a record made from another adds ``.j``), and everything that ends up in
+files is sorted by it, so the dataset and the drops come out in the same order however
+the calls complete.
+
+Streaming. A unit's records move on as soon as they exist: each record goes through a
+run of per-record stages on its own, concurrently with every other record in flight. An
+ordered stage (stateful: greedy dedup, a novelty index) takes whole units, one at a time,
+in unit order. So the answer stage works on round r while the generator works on rounds
+r+1.. r+lookahead, and the server always has work.
+
+When to stop. Starting a unit is decided from what is *known at a fixed point*, never
+from timing, so a resumed run makes exactly the same calls as an uninterrupted one:
+unit r is considered once units 0..r-D are finished (D = lookahead + 2) and the
+generator has finished units 0..r-L (L = lookahead); from those alone it estimates what
+the units still in flight will keep, and starts unit r only if that falls short of the
+target. If it does not, it waits for the next unit to finish (in a fixed order) and asks
+again. The last rounds therefore ask for about what is missing, not for a whole round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from typing import Any
+
+from ..methods.base import StageStats
+from ..schema import Drop, Record
+from ..stage import Batch
+
+Item = tuple[str, Record]  # (order key, record)
+
+
+def unit_key(u: int) -> str:
+    return f"{u:09d}"
+
+
+def drop_key(key: str, stage: int, j: int) -> str:
+    return f"{key}|{stage:02d}|{j:05d}"
+
+
+class Sequencer:
+    """Lets unit u through only after units 0..u-1 have passed."""
+
+    def __init__(self) -> None:
+        self.next = 0
+        self.cond = asyncio.Condition()
+
+    async def enter(self, u: int) -> None:
+        async with self.cond:
+            await self.cond.wait_for(lambda: self.next == u)
+
+    async def leave(self, u: int) -> None:
+        async with self.cond:
+            self.next = u + 1
+            self.cond.notify_all()
+
+
+class LocalExecutor:
+    """Runs a :class:`~tane.pipeline.runner.Runner`'s stages on this process. What it
+    uses of the runner: ``stages``, ``specs``, ``stats``, ``names``, ``generator``,
+    ``generate``, ``chunk``, ``goal``, ``lookahead``, ``max_units``, ``state``,
+    ``run_dir``."""
+
+    def __init__(self, runner: Any):
+        self.r = runner
+        first = 0 if runner.generator is None else 1
+        self.first = first
+        idx = list(range(first, len(runner.stages)))
+        # runs of per-record stages, split at ordered ones: [(ordered, [stage indexes])]
+        self.segments: list[tuple[bool, list[int]]] = []
+        for i in idx:
+            spec = runner.specs[i]
+            if spec.ordered or not spec.per_record:
+                self.segments.append((True, [i]))
+            elif self.segments and not self.segments[-1][0]:
+                self.segments[-1][1].append(i)
+            else:
+                self.segments.append((False, [i]))
+        self.seq = {i: Sequencer() for o, ii in self.segments if o for i in ii}
+        self.gen_count: dict[int, int] = {}  # unit -> records the generator emitted
+        self.survivors: dict[int, list[Item]] = {}  # unit -> records past every stage
+        self.gen_done: dict[int, asyncio.Event] = {}
+        self.unit_done: dict[int, asyncio.Event] = {}
+        self.failed: asyncio.Future[None] | None = None
+        self.started_units = 0
+
+    # -- bookkeeping -----------------------------------------------------------------
+    def _event(self, table: dict[int, asyncio.Event], u: int) -> asyncio.Event:
+        ev = table.get(u)
+        if ev is None:
+            ev = table[u] = asyncio.Event()
+        return ev
+
+    async def _wait(self, table: dict[int, asyncio.Event], u: int) -> None:
+        if u < 0:
+            return
+        ev = self._event(table, u)
+        if ev.is_set():
+            return
+        assert self.failed is not None
+        waiter = asyncio.ensure_future(ev.wait())
+        await asyncio.wait({waiter, self.failed}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiter.done():
+            waiter.cancel()
+        if self.failed.done():
+            raise self.failed.exception() or RuntimeError("a unit failed")
+
+    def _log(self, i: int, batch: Batch, keys: list[str], drop_keys: list[str]) -> None:
+        st: StageStats = self.r.stats[i]
+        st.kept += len(batch.records)
+        errors = getattr(getattr(self.r.stages[i], "ctx", None), "errors", {})
+        for d in batch.drops:
+            st.dropped[d.reason] = st.dropped.get(d.reason, 0) + 1
+            if d.reason.startswith("llm_error:") and "error" not in d.detail:
+                msg = errors.get(d.reason.split(":", 1)[1])
+                if msg:
+                    d.detail["error"] = msg
+        rd = self.r.run_dir
+        rd.log_drops(batch.drops, drop_keys)
+        rd.log_kept(self.r.names[i], batch.records, keys)
+
+    # -- one stage on some records ---------------------------------------------------
+    async def _step(self, i: int, items: list[Item], unit: int) -> list[Item]:
+        st = self.r.stats[i]
+        st.records_in += len(items)
+        st.active += len(items)
+        t0 = time.perf_counter()
+        st.first_start = st.first_start or t0
+        try:
+            batch = await self.r.stages[i].process([rec for _, rec in items])
+        finally:
+            st.active -= len(items)
+            st.last_end = time.perf_counter()
+            st.busy += st.last_end - t0
+        by_id = {rec.id: key for key, rec in items}
+        parent = items[0][0] if len(items) == 1 else unit_key(unit) + ".n"
+        out: list[Item] = []
+        fresh = 0
+        for rec in batch.records:
+            key = by_id.get(rec.id)
+            if key is None:
+                key = f"{parent}.{fresh:03d}"
+                fresh += 1
+            out.append((key, rec))
+        dkeys = [drop_key(by_id.get(d.record_id or "", parent), i, j)
+                 for j, d in enumerate(batch.drops)]
+        self._log(i, Batch([r for _, r in out], batch.drops), [k for k, _ in out], dkeys)
+        return out
+
+    async def _chain(self, stages: list[int], item: Item, unit: int) -> list[Item]:
+        items = [item]
+        for i in stages:
+            outs = await asyncio.gather(*(self._step(i, [it], unit) for it in items))
+            items = [x for o in outs for x in o]
+            if not items:
+                break
+        return items
+
+    async def _transforms(self, unit: int, items: list[Item]) -> list[Item]:
+        for ordered, stages in self.segments:
+            if ordered:
+                i = stages[0]
+                await self.seq[i].enter(unit)
+                try:
+                    if items:
+                        items = sorted(await self._step(i, sorted(items, key=lambda x: x[0]),
+                                                        unit), key=lambda x: x[0])
+                finally:
+                    await self.seq[i].leave(unit)
+            elif items:
+                outs = await asyncio.gather(*(self._chain(stages, it, unit) for it in items))
+                items = sorted((x for o in outs for x in o), key=lambda x: x[0])
+        return items
+
+    # -- one unit: generate (or take the chunk), then the transforms --------------------
+    async def _unit(self, u: int, need: int) -> None:
+        try:
+            r = self.r
+            if r.generator is not None:
+                st = r.stats[0]
+                st.active += 1
+                t0 = time.perf_counter()
+                st.first_start = st.first_start or t0
+                try:
+                    batch = await r.generate(u, need)
+                finally:
+                    st.active -= 1
+                    st.last_end = time.perf_counter()
+                    st.busy += st.last_end - t0
+                keys = [f"{unit_key(u)}.{j:06d}" for j in range(len(batch.records))]
+                dkeys = [drop_key(unit_key(u), 0, j) for j in range(len(batch.drops))]
+                self._log(0, batch, keys, dkeys)
+                items = list(zip(keys, batch.records))
+            else:
+                items = r.chunk(u)
+            self.gen_count[u] = len(items)
+            self._event(self.gen_done, u).set()
+            r.state.generated += len(items)
+            self.survivors[u] = await self._transforms(u, items)
+            r.state.survived += len(self.survivors[u])
+            self._event(self.unit_done, u).set()
+        except asyncio.CancelledError:
+            raise
+        except BaseException as e:
+            if self.failed is not None and not self.failed.done():
+                self.failed.set_exception(e)
+            raise
+
+    # -- the deterministic start rule -------------------------------------------------
+    def _estimate(self, r: int, kd: int, kg: int) -> tuple[float, int]:
+        """(records expected to survive from units 0..r-1, records to ask of unit r)
+        from what is known when units 0..kd are finished and the generator has finished
+        units 0..kg."""
+        goal = self.r.goal
+        surv = sum(len(self.survivors[i]) for i in range(kd + 1))
+        emitted = sum(self.gen_count[i] for i in range(kd + 1))
+        rate = surv / emitted if emitted else 1.0
+        between = sum(self.gen_count[i] for i in range(kd + 1, kg + 1))
+        per_unit = (sum(self.gen_count[i] for i in range(kg + 1)) / (kg + 1)) if kg >= 0 else 0.0
+        unknown = (r - 1) - kg
+        expected = surv + (between + unknown * per_unit) * rate
+        if goal is None:
+            return expected, 0
+        need = math.ceil((goal - expected) / max(rate, 0.05))
+        return expected, max(need, 1)
+
+    async def run(self) -> list[Item]:
+        r = self.r
+        self.failed = asyncio.get_running_loop().create_future()
+        L = r.lookahead
+        D = L + 2
+        goal = r.goal
+        tasks: list[asyncio.Task[None]] = []
+        u = 0
+        try:
+            while u < r.max_units:
+                kg, kd = max(u - L, -1), max(u - D, -1)
+                await self._wait(self.gen_done, kg)
+                await self._wait(self.unit_done, kd)
+                stop = False
+                while True:
+                    expected, need = self._estimate(u, kd, kg)
+                    done_surv = sum(len(self.survivors[i]) for i in range(kd + 1))
+                    if goal is not None and done_surv >= goal:
+                        stop = True
+                        break
+                    if goal is None or expected < goal:
+                        break
+                    if kg < u - 1:
+                        kg += 1
+                        await self._wait(self.gen_done, kg)
+                    elif kd < u - 1:
+                        kd += 1
+                        await self._wait(self.unit_done, kd)
+                    else:  # pragma: no cover - expected == done_surv < goal breaks above
+                        break
+                if stop:
+                    break
+                r.state.round = u
+                tasks.append(asyncio.create_task(self._unit(u, need)))
+                self.started_units = u = u + 1
+            if tasks:
+                await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+        finally:
+            if self.failed.done() and not self.failed.cancelled():
+                self.failed.exception()  # retrieved: raised above through the unit
+            else:
+                self.failed.cancel()
+        items = [it for k in sorted(self.survivors) for it in self.survivors[k]]
+        return items
+
+
+def over_target(items: list[Item], goal: int | None, stage: str, index: int
+                ) -> tuple[list[Item], list[tuple[str, Drop]]]:
+    """The first ``goal`` records in order; the rest as ``over_target`` drops."""
+    if goal is None or len(items) <= goal:
+        return items, []
+    extra = [(drop_key(k, index, 0), Drop(stage=stage, reason="over_target",
+                                          text=rec.instruction, record_id=rec.id))
+             for k, rec in items[goal:]]
+    return items[:goal], extra
+
+
+__all__ = ["LocalExecutor", "over_target", "Item", "Any"]

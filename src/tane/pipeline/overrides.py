@@ -1,0 +1,81 @@
+"""Command-line overrides of a recipe's models: ``--llm``, ``--model`` and ``--license``.
+
+Each flag may be given more than once. A bare value applies to the default model (the
+recipe's ``llm:``); ``NAME=VALUE`` applies to the named model of ``models:``::
+
+    --llm http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+    --llm judge=http://10.0.0.2:8000/v1 --model judge=Qwen/Qwen2.5-32B-Instruct
+    --license judge=apache-2.0
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from ..config.llm import LLMConfig
+from ..errors import BackendError, TaneError
+from ..recipe import Recipe
+
+_NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$")
+
+
+def split_named(flag: str, values: Sequence[str]) -> dict[str, str]:
+    """``["x", "judge=y"]`` -> ``{"default": "x", "judge": "y"}``."""
+    out: dict[str, str] = {}
+    for v in values:
+        m = _NAMED.match(v)
+        # a URL such as http://h/v1?a=b is not NAME=VALUE: NAME has no ':' or '/'
+        name, value = (m.group(1), m.group(2)) if m and "://" not in m.group(1) else ("default", v)
+        if name in out:
+            raise TaneError(f"{flag} given twice for {'the default model' if name == 'default' else name!r}",
+                            field=flag.lstrip("-"))
+        out[name] = value
+    return out
+
+
+def _apply(cfg: LLMConfig, spec: str | None, model: str | None, license: str | None,
+           who: str) -> LLMConfig:
+    data: dict[str, Any] = cfg.model_dump()
+    if spec is not None:
+        if spec == "embedded":
+            data.update(backend="embedded", base_url=None, model=None)
+        elif spec.startswith(("http://", "https://")):
+            urls = [u for u in spec.split(",") if u]
+            data.update(backend="openai", base_url=urls[0] if len(urls) == 1 else urls)
+        else:
+            raise BackendError(f"--llm{who}: expected 'embedded' or a server URL such as "
+                               f"http://127.0.0.1:8000/v1, got {spec!r}", field="llm")
+    if model is not None:
+        data["model"] = model
+    if license is not None:
+        data["license"] = license
+    if data["backend"] == "openai" and not data.get("model"):
+        raise BackendError(f"--llm{who} URL needs --model {who.strip(' ()') + '=' if who else ''}NAME "
+                           "(the model the server serves)", field="model")
+    return LLMConfig.model_validate(data)
+
+
+def apply_overrides(recipe: Recipe, llm: Sequence[str] = (), model: Sequence[str] = (),
+                    license: Sequence[str] = ()) -> Recipe:
+    specs, models, licences = (split_named("--llm", llm), split_named("--model", model),
+                               split_named("--license", license))
+    names = set(specs) | set(models) | set(licences)
+    unknown = sorted(n for n in names if n != "default" and n not in recipe.models)
+    if unknown:
+        known = ", ".join(recipe.models) or "none"
+        raise TaneError(f"no model named {unknown[0]!r} in the recipe's models: (known: {known})",
+                        field="llm")
+    if not names:
+        return recipe
+    new_models = dict(recipe.models)
+    new_llm = recipe.llm
+    for name in sorted(names):
+        who = "" if name == "default" else f" ({name})"
+        cfg = _apply(recipe.llm_for(name), specs.get(name), models.get(name),
+                     licences.get(name), who)
+        if name == "default":
+            new_llm = cfg
+        else:
+            new_models[name] = cfg
+    return recipe.model_copy(update={"llm": new_llm, "models": new_models})

@@ -1,0 +1,85 @@
+"""``source:``: a recipe that starts from existing records instead of a generator.
+
+Reads whatever ``tane curate`` reads (JSONL, Parquet, CSV/JSON, a local Hugging Face
+dataset directory), with the same column mapping (``fields: {instruction: prompt}``, as
+``--field instruction=prompt``). A row without a usable instruction is a recorded drop
+(``missing_field``), never a silent gap; a mapped column that no row has is an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config.seeds import SourceConfig
+from ..curate.apply import parse_field_map, row_fields
+from ..curate.sources import read_rows
+from ..errors import TaneError
+from ..schema import Drop, Provenance, Record
+from ..stage import Availability
+
+STAGE = "source"
+
+
+@dataclass
+class Source:
+    path: str
+    records: list[Record] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
+
+    def availability(self) -> Availability:
+        """Fields every record has (sure) and some have (maybe)."""
+        have = {"instruction"}
+        some: set[str] = set()
+        for f in ("input", "output"):
+            n = sum(1 for r in self.records if getattr(r, f))
+            if self.records and n == len(self.records):
+                have.add(f)
+            elif n:
+                some.add(f)
+        return Availability(have, some)
+
+
+def _provenance(prov: dict, path: str, rowno: int) -> Provenance:
+    if isinstance(prov.get("method"), str):
+        try:
+            return Provenance.model_validate(prov)
+        except ValueError:
+            pass
+    return Provenance(method="source", source=path, row=rowno)
+
+
+def load_source(cfg: SourceConfig, base_dir: Path) -> Source:
+    p = Path(cfg.path)
+    path = p if p.is_absolute() else base_dir / p
+    names = parse_field_map(cfg.fields)
+    try:
+        rows = read_rows(path, cfg.split)
+    except TaneError as e:
+        raise TaneError(e.message, path=e.path, line=e.line, field="source." + (e.field or "path")) from None
+    for target, column in names.items():
+        if rows and not any(column in obj for _, _, obj in rows):
+            raise TaneError(f"no row has a column {column!r} (source.fields.{target})",
+                            path=str(path), field=f"source.fields.{target}")
+    src = Source(str(path))
+    seen: set[str] = set()
+    for rowno, _line, obj in rows:
+        f = row_fields(obj, names)
+        if isinstance(f, str):
+            found = obj.get(f)
+            src.drops.append(Drop(stage=STAGE, reason="missing_field", text=str(obj)[:500],
+                                  detail={"field": f, "row": rowno, "found": None if found is None
+                                          else type(found).__name__}))
+            continue
+        rid = str(f.id) if f.id is not None else f"row-{rowno}"
+        if rid in seen:
+            rid = f"{rid}-row{rowno}"
+        seen.add(rid)
+        src.records.append(Record(id=rid, instruction=f.instruction, input=f.input or "",
+                                  output=f.output or None,
+                                  provenance=_provenance(f.provenance or {}, str(path), rowno)))
+    if not src.records:
+        raise TaneError("no usable rows (every row lacks an instruction; map a column with "
+                        "source.fields, e.g. {instruction: prompt})", path=str(path),
+                        field="source.fields")
+    return src
