@@ -162,3 +162,50 @@ def as_messages(text: str, system: str | None = None) -> list[dict[str, str]]:
 
 
 KINDS = {"completion": COMPLETION, "chat": CHAT}
+
+
+class RecordTransform:
+    """The engine's half of a per-record LLM transform (:class:`tane.stage.LLMTransform`).
+
+    A subclass says what to ask (``prompt(record) -> Request | None``; None passes the
+    record on unchanged) and how to read the reply (``parse(record, request, completion)
+    -> Record | Drop``). This class makes the calls concurrently, turns a failed call into
+    an ``llm_error:<reason>`` drop carrying the server's message, and appends the call's
+    provenance (stage, method, model, licence, the request's ``meta``, finish reason) to
+    each record the reply made."""
+
+    method = ""
+    ctx: StageContext
+
+    def prompt(self, record: Record) -> Any:  # pragma: no cover - subclasses
+        raise NotImplementedError
+
+    def parse(self, record: Record, request: Any, completion: Completion) -> Record | Drop:
+        raise NotImplementedError  # pragma: no cover - subclasses
+
+    async def process(self, records: list[Record]) -> Batch:
+        ctx, batch = self.ctx, Batch()
+        requests = [self.prompt(r) for r in records]
+        asked = [(r, q) for r, q in zip(records, requests) if q is not None]
+        results = await asyncio.gather(*(ctx.call(q.kind, q.prompt, q.params) for _, q in asked))
+        replies = {id(q): res for (_, q), res in zip(asked, results)}
+        for rec, req in zip(records, requests):
+            if req is None:
+                batch.records.append(rec)
+                continue
+            res = replies[id(req)]
+            if isinstance(res, LLMError):
+                batch.drops.append(ctx.drop(f"llm_error:{res.reason}", rec.instruction, rec.id,
+                                            error=str(res)[:500]))
+                continue
+            out = self.parse(rec, req, res)
+            if isinstance(out, Drop):
+                batch.drops.append(out)
+                continue
+            step = {"stage": ctx.name, "method": self.method,
+                    **ctx.model_provenance(req.kind), **req.meta,
+                    "finish_reason": res.finish_reason}
+            prov = out.provenance.model_copy(deep=True)
+            prov.steps.append(step)
+            batch.records.append(out.model_copy(update={"provenance": prov}))
+        return batch
