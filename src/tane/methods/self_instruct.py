@@ -18,6 +18,7 @@ Each round:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +91,8 @@ class SelfInstruct:
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.machine: list[tuple[str, str]] = []  # (instruction, record id)
         self.pool_len: dict[int, int] = {}  # round -> pool size after it
+        # round -> records one prompt gave (to ask the last rounds for what is missing)
+        self.per_prompt: dict[int, float] = {}
         self.index = NoveltyIndex(tokenizer=cfg.novelty.tokenizer, lang=lang,
                                   threshold=cfg.novelty.threshold, top_k=cfg.novelty.top_k,
                                   report_floor=0.0)  # exact top-k scores for provenance
@@ -215,9 +218,21 @@ class SelfInstruct:
     def _params(self, s, *parts: Any, stop: tuple[str, ...] = ()) -> GenParams:
         return to_params(s, stop, self.ctx.seed_for(*parts))
 
+    def prompts_for(self, r: int, need: int) -> int:
+        """Prompts round ``r`` sends: ``request_batch_size``, or fewer when the rounds that
+        have ended (those before ``r - lookahead + 1``) say fewer give ``need`` records."""
+        done = [v for k, v in self.per_prompt.items() if k <= r - max(self.ctx.lookahead, 1)]
+        full = self.cfg.request_batch_size
+        if not done or need <= 0:
+            return full
+        per = sum(done) / len(done)
+        if per <= 0:
+            return full
+        return max(1, min(full, math.ceil(need / per)))
+
     async def round(self, r: int, need: int) -> Batch:
         ctx, cfg, batch = self.ctx, self.cfg, Batch()
-        built = [self.build_prompt(r, i) for i in range(cfg.request_batch_size)]
+        built = [self.build_prompt(r, i) for i in range(self.prompts_for(r, need))]
         prompts = [self._wrap(p) for p, _ in built]
         params = [self._params(cfg.sampling, "generate", r, i, stop=_STOPS)
                   for i in range(len(built))]
@@ -231,6 +246,10 @@ class SelfInstruct:
         async with ctx.turns_for("novelty").turn(r):
             kept = self._novel(cands, need, batch)
         await self._instances(r, kept, batch)
+        checked = sum(1 for d in batch.drops if d.reason == "near_duplicate") + len(kept)
+        novel = len(kept) / checked if checked else 1.0
+        made = len(batch.records) / len(kept) if kept else 1.0
+        self.per_prompt[r] = len(cands) / len(built) * novel * made
         async with ctx.turns_for("pool").turn(r):
             self.machine.extend((rec.instruction, rec.id) for rec in batch.records)
             self.pool_len[r] = len(self.machine)
