@@ -129,9 +129,11 @@ def chat_body(content: str) -> dict[str, Any]:
     return {"model": "sim", "messages": [{"role": "user", "content": content}], **SAMPLING}
 
 
-async def plain_httpx(url: str, contents: list[str], conc: int) -> tuple[int, int]:
+async def plain_httpx(url: str, contents: list[str], conc: int,
+                      default_pool: bool = False) -> tuple[int, int]:
     import httpx
-    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc) \
+        if not default_pool else httpx.Limits(max_connections=100, max_keepalive_connections=20)
     sem = asyncio.Semaphore(conc)
     async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(600.0)) as client:
         async def one(c: str) -> bool:
@@ -358,14 +360,14 @@ def table(rows: list[Row], streams: int) -> str:
     plains = [r.wall_s for r in singles if r.name.startswith("plain")]
     best_peer = min(peers) if peers else None
     best_plain = min(plains) if plains else None
-    head = (f"{'row':<22}{'ok':>6}{'calls':>7}{'tokens':>8}{'wall s':>8}{'span s':>8}"
+    head = (f"{'row':<26}{'ok':>6}{'calls':>7}{'tokens':>8}{'wall s':>8}{'span s':>8}"
             f"{'bound s':>8}{'/bound':>7}{'/peer':>7}{'/plain':>7}{'avg fl':>8}{'peak':>6}"
             f"{'cpu ms/call':>12}{'net':>6}{'srv':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
         name = f"{r.kind[:3]} {r.name}"
         if r.error and not r.requests:
-            lines.append(f"{name:<22}  failed: {r.error}")
+            lines.append(f"{name:<26}  failed: {r.error}")
             continue
         s = r.server
         srv_ms = (1000.0 * s["server_cpu_s"] / r.requests) if r.requests and \
@@ -376,7 +378,7 @@ def table(rows: list[Row], streams: int) -> str:
         vs_plain = (r.wall_s / best_plain) if (best_plain and r.kind == "single" and r.wall_s) \
             else None
         lines.append(
-            f"{name:<22}{r.ok:>6}{r.requests:>7}{s.get('completion_tokens', 0):>8}"
+            f"{name:<26}{r.ok:>6}{r.requests:>7}{s.get('completion_tokens', 0):>8}"
             f"{fmt(r.wall_s):>8}{fmt(s.get('span_s')):>8}{fmt(r.bound):>8}"
             f"{fmt(ratio, '.2f'):>7}{fmt(vs_peer, '.2f'):>7}{fmt(vs_plain, '.2f'):>7}"
             f"{fmt(s.get('avg_in_flight'), '.0f'):>8}{s.get('peak_in_flight', 0):>6}"
@@ -384,9 +386,9 @@ def table(rows: list[Row], streams: int) -> str:
             f"{fmt(r.per_call_ms(net=True) if r.startup_cpu_s is not None else None, '.2f'):>6}"
             f"{fmt(srv_ms, '.2f'):>6}")
         if r.error:
-            lines.append(f"{'':<22}  failed: {r.error}")
+            lines.append(f"{'':<26}  failed: {r.error}")
         if r.note:
-            lines.append(f"{'':<22}  note: {r.note}")
+            lines.append(f"{'':<26}  note: {r.note}")
     lines.append(f"(server: {streams} streams; /peer and /plain: wall against the fastest "
                  "peer / plain client of the single stage; avg fl: requests in flight, "
                  "time-averaged over the span; net: less the CPU of starting the program; "
@@ -447,7 +449,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tokens-mean", type=int, default=125)
     ap.add_argument("--lookahead", type=int, default=8)
     ap.add_argument("--clients", default="httpx,aiohttp,tane",
-                    help="single-stage rows besides the peers (comma list)")
+                    help="single-stage rows besides the peers (comma list; also "
+                         "httpx-default: httpx with its default pool of 100)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="per subprocess row")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--out", type=Path, default=None, help="results JSON path")
@@ -488,6 +491,10 @@ def main(argv: list[str] | None = None) -> int:
             if "httpx" in clients:
                 done(run_in_process(Row("plain httpx", "single"), sim, lambda: asyncio.run(
                     plain_httpx(sim.url, contents, conc))))
+            if "httpx-default" in clients:  # httpx's own pool limits (100 connections)
+                done(run_in_process(Row("plain httpx default", "single"), sim,
+                                    lambda: asyncio.run(plain_httpx(sim.url, contents, conc,
+                                                                    default_pool=True))))
             if "aiohttp" in clients:
                 try:
                     import aiohttp  # noqa: F401
@@ -518,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
                                saturation_recipe(sim.url, conc, target, None), work, a.timeout)
                 row.note = f"recipe refused lookahead ({first}); ran without it"
             row.startup_cpu_s = startup_cpu(tane_cmd() + ["--help"], tane_env())
+            if row.ok:  # the bound counts the calls made, wasted ones too: show how many
+                row.note = "; ".join(x for x in (row.note, (
+                    f"{row.requests} calls for {row.ok} records "
+                    f"({row.requests / row.ok:.2f} a record)")) if x)
             done(row)
     finally:
         sim.close()
