@@ -1,12 +1,14 @@
 """Adaptive concurrency: the AIMD limiter's arithmetic, its waiters, and RetryingBackend
 cutting and regrowing its limit under 429s from FaultProxy in front of the real llama.cpp
-server."""
+server. ``ScriptedBackend`` (tests/fakes.py, a mock) stands in for the server only where the
+retry wrapper's reaction to chosen errors is checked."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
+from fakes import ScriptedBackend
 from faultproxy import FaultProxy
 
 from tane.llm.base import COMPLETION, CallStats, Completion, GenParams, LLMError, ModelInfo
@@ -209,38 +211,12 @@ def test_growth_lets_waiters_in_and_a_cancelled_waiter_keeps_no_slot():
 
 # -- RetryingBackend -----------------------------------------------------------------------
 
-class ScriptedFaultBackend:
-    """Test double for faults: each call takes the next script item (an LLMError is
-    raised, a Completion returned) after ``delay`` seconds; records the peak concurrency."""
-
-    capabilities = frozenset({COMPLETION})
-
-    def __init__(self, script, delay: float = 0.005):
-        self.script = list(script)
-        self.delay = delay
-        self.info = ModelInfo(id="fake", backend="fake")
-        self.active = 0
-        self.peak = 0
-
-    async def complete(self, prompt, params):
-        self.active += 1
-        self.peak = max(self.peak, self.active)
-        try:
-            await asyncio.sleep(self.delay)
-            item = self.script.pop(0) if self.script else Completion("ok", "stop", 3, 20)
-        finally:
-            self.active -= 1
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    chat = complete
-
-    def model_for(self, kind):
-        return self.info
-
-    async def aclose(self):
-        pass
+def faults(script, delay: float = 0.005) -> ScriptedBackend:
+    """The retry wrapper's inner backend here (a mock): each call takes the next script item
+    after ``delay`` seconds (an LLMError is raised), then answers "ok" (20 tokens)."""
+    return ScriptedBackend(script, info=ModelInfo(id="fake", backend="fake"),
+                           capabilities=(COMPLETION,), delay=delay,
+                           when_done=Completion("ok", "stop", 3, 20))
 
 
 def overload(reason="http_429"):
@@ -251,7 +227,7 @@ def overload(reason="http_429"):
 
 def test_retrying_backend_cuts_on_429_and_503_not_on_500_and_shows_it_in_stats():
     script = [overload("http_500")] * 8 + [overload("http_429")] * 8 + [overload("http_503")] * 8
-    inner = ScriptedFaultBackend(script)
+    inner = faults(script)
     stats = CallStats()
     rb = RetryingBackend(inner, stats, concurrency=8, max_retries=20, base_delay=0.001)
     assert (stats.concurrency, stats.concurrency_ceiling, stats.concurrency_min) == (8, 8, 8)
@@ -267,7 +243,7 @@ def test_retrying_backend_cuts_on_429_and_503_not_on_500_and_shows_it_in_stats()
 
 
 def test_retrying_backend_not_adaptive_keeps_its_limit():
-    inner = ScriptedFaultBackend([overload()] * 8)
+    inner = faults([overload()] * 8)
     stats = CallStats()
     rb = RetryingBackend(inner, stats, concurrency=4, adaptive=False, base_delay=0.001,
                          max_retries=10)
