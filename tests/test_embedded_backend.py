@@ -52,3 +52,18 @@ def test_chat_uses_smollm2(backend):
                                    GenParams(max_tokens=16, seed=1, temperature=0.0)))
     assert res.text.strip() and res.model.startswith("HuggingFaceTB/SmolLM2")
     assert backend.model_for("chat").license == "apache-2.0"
+
+
+def test_a_seeded_request_does_not_depend_on_the_request_before(backend):
+    """A streaming run interleaves requests in an order that depends on timing; with one
+    slot the answer to a seeded request must not depend on what the slot held before
+    (llama.cpp reuses a cached prompt prefix unless told not to)."""
+    shared = "以下は日本語のタスクの一覧です。\n1. 日本の四季について説明してください。\n2. 猫の飼い方"
+    params = GenParams(temperature=0.9, top_p=0.95, max_tokens=40, seed=123)
+
+    async def after(before: str) -> str:
+        await backend.complete(before, GenParams(max_tokens=4, seed=1))
+        return (await backend.complete(PROMPT, params)).text
+
+    texts = [asyncio.run(after(b)) for b in (shared, "Hello world, something else.", shared)]
+    assert len(set(texts)) == 1, texts

@@ -15,7 +15,10 @@ Reproducibility: llama.cpp's batched decoding gives slightly different logits wh
 sequences share the batch, so with more than one slot the same seeded request can sample a
 different text. ``slots=1`` (the default) decodes one request at a time and makes a run
 bit-for-bit reproducible; ``slots=N`` roughly doubles throughput at 4–8 slots and gives up
-that guarantee (resume still repeats no completed call).
+that guarantee (resume still repeats no completed call). With one slot each request is
+also computed without reusing the slot's cached prompt prefix (``cache_prompt: false``):
+reusing it makes the result depend on which request came before, and a streaming run
+interleaves requests in an order that depends on timing.
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class EmbeddedBackend:
 
     def __init__(self, slots: int = 1, threads: int = 2, ctx_per_slot: int = 2048):
         self.slots = slots
+        self._fresh = {"cache_prompt": False} if slots == 1 else {}
         self.threads = threads
         self.ctx_per_slot = ctx_per_slot
         self.info = ModelInfo(id=GEMMA.id, license=GEMMA.license, backend="embedded")
@@ -137,7 +141,7 @@ class EmbeddedBackend:
 
     async def complete(self, prompt: str, params: GenParams,
                        target: str = COMPLETION) -> Completion:
-        req = params.to_request() | {"prompt": prompt}
+        req = params.to_request() | {"prompt": prompt} | self._fresh
         model = SMOLLM2 if target == CHAT else GEMMA
 
         def call():
@@ -146,7 +150,7 @@ class EmbeddedBackend:
         return _to_completion(await self._run(call), model.id, chat=False)
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
-        req = params.to_request(chat=True) | {"messages": messages}
+        req = params.to_request(chat=True) | {"messages": messages} | self._fresh
 
         def call():
             return self._server(SMOLLM2).handle_chat_completions(req)
