@@ -79,6 +79,8 @@ def test_same_files_whatever_order_calls_complete(tmp_path, sim):
     for name, s in a["stages"].items():
         assert s["items_in"] == s["kept"] + sum(s["dropped"].values()), name
     assert a["stages"]["answer"]["records_in"] == a["stages"]["self_instruct"]["kept"]
+    conc = a["models"]["default"]["concurrency"]
+    assert conc["ceiling"] == 16 and 1 <= conc["lowest"] <= conc["limit"] <= 16
     # rerun in place: everything from the journal
     c = run(rec, tmp_path / "a")
     assert c["llm"]["calls"] == 0 and files(tmp_path / "a") == files(tmp_path / "b")

@@ -280,8 +280,11 @@ class Runner:
             stages[self.names[-1]]["over_target"] = len(extra)
         models = self._models()
         for name, cs in self.state.models.items():
-            models[name] |= {"calls": cs.calls, "in_flight_peak": getattr(cs, "in_flight_peak", None),
-                             "concurrency": getattr(cs, "concurrency", None),
+            models[name] |= {"calls": cs.calls,
+                             "concurrency": {"limit": cs.concurrency,
+                                             "ceiling": cs.concurrency_ceiling,
+                                             "lowest": cs.concurrency_min,
+                                             "cuts": dict(sorted(cs.concurrency_cuts.items()))},
                              "retries": dict(sorted(cs.retries.items())),
                              "failures": dict(sorted(cs.failures.items()))}
         return {
