@@ -226,7 +226,8 @@ class Runner:
                                                  for j in range(len(self.source.drops))])
             executor = LocalExecutor(self)
             items = await executor.run()
-            status = "complete"
+            result = self._finish(rd, executor, items)
+            status = "done"
         except (asyncio.CancelledError, KeyboardInterrupt):
             status = "interrupted"
             raise
@@ -236,19 +237,20 @@ class Runner:
             for b in backends.values():
                 with contextlib.suppress(Exception):
                     await b.aclose()
-            if status != "complete":
+            if status != "done":  # what was journaled stays; the manifest says why it stopped
                 with contextlib.suppress(Exception):
                     await rd.flush_async()
+                with contextlib.suppress(Exception):
                     self._manifest(rd, status)
+                with contextlib.suppress(Exception):
                     rd.close()
-        return self._finish(rd, executor, items)
+        return result
 
     def _finish(self, rd: RunDir, executor: LocalExecutor, items: list[Item]) -> dict[str, Any]:
         last = len(self.stages) - 1
         final, extra = over_target(items, self.goal, self.names[last], last + 1)
         if extra:
             rd.log_drops([d for _, d in extra], [k for k, _ in extra])
-            self.stats[last].over_target = len(extra)  # type: ignore[attr-defined]
         records: list[Record] = [rec for _, rec in final]
         self.state.kept = len(records)
         wall = time.perf_counter() - self.state.started
