@@ -187,7 +187,7 @@ def test_tane_curate_end_to_end(tmp_path):
 def test_tane_curate_example_recipe_runs(tmp_path):
     from pathlib import Path
 
-    example = Path(__file__).resolve().parents[1] / "recipes" / "curate_ja.yaml"
+    example = Path(__file__).resolve().parents[2] / "recipes" / "curate_ja.yaml"
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write(src, ROWS)
     rep = curate_file(src, example, out)

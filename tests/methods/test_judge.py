@@ -269,7 +269,7 @@ def test_runner_registers_judge():
 def test_example_recipe_loads():
     from pathlib import Path
     from tane.recipe import load_recipe
-    r = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "curate_judge_ja.yaml")
+    r = load_recipe(Path(__file__).resolve().parents[2] / "recipes" / "curate_judge_ja.yaml")
     assert [s.method for s in r.stages][-1] == "judge"
 
 

@@ -12,7 +12,7 @@ import pytest
 from helpers import read_jsonl, read_stats, run_tane
 
 pytestmark = pytest.mark.slow
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def _run(recipe: str, url: str, out: Path, *extra: str) -> dict:
@@ -62,7 +62,7 @@ def test_alpaca_ja_one_round(llama_server, tmp_path):
 
 def test_curate_stage_in_a_recipe(llama_server, tmp_path):
     recipe = tmp_path / "curated.yaml"
-    recipe.write_text((Path(__file__).parent / "data" / "small_ja.yaml").read_text(
+    recipe.write_text((Path(__file__).parents[1] / "data" / "small_ja.yaml").read_text(
         encoding="utf-8") + """  - method: curate
     lang: ja
     steps:

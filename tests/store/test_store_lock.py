@@ -18,7 +18,7 @@ from tane.errors import TaneError
 from tane.store.lock import RunLock
 from tane.store.rundir import RunDir
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 ENV = os.environ | {"PYTHONPATH": str(SRC)}
 
 HOLDER = textwrap.dedent("""

@@ -23,7 +23,7 @@ from tane.llm.cache import CachedBackend
 from tane.store.journal import JournalWriteError
 from tane.store.rundir import RunDir
 
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 def _rows(d: Path) -> dict[str, tuple[str, int]]:

@@ -16,7 +16,7 @@ from tane.cli import app
 from tane.errors import TaneError
 from tane.recipe import AnswerStage, Recipe, SelfInstructStage, load_recipe
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 
 GOOD = """\

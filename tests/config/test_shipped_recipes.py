@@ -12,7 +12,7 @@ from tane.curate.apply import load_curate_config
 from tane.pipeline.runner import Runner
 from tane.recipe import load_recipe
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 ALL = sorted(RECIPES.glob("*.yaml"))
 
 

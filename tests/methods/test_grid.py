@@ -21,7 +21,7 @@ from tane.report.coverage import grid_coverage
 from tane.schema import Provenance, Record
 from tane.store.rundir import RunDir
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
 
 AXES = {"task": {"explain": {"description": "コードの説明を求める質問",

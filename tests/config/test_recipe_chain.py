@@ -14,7 +14,7 @@ from tane.errors import TaneError
 from tane.recipe import load_recipe
 from tane.pipeline.overrides import apply_overrides
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def write(tmp_path: Path, text: str) -> Path:

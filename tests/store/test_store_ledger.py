@@ -13,7 +13,7 @@ import pytest
 from tane.schema import Drop, Provenance, Record
 from tane.store.rundir import RunDir, order_key
 
-STORE = Path(__file__).resolve().parents[1] / "src" / "tane" / "store"
+STORE = Path(__file__).resolve().parents[2] / "src" / "tane" / "store"
 
 
 def _drop(i: int, stage: str = "curate") -> Drop:

@@ -576,7 +576,7 @@ def test_agent_instruct_end_to_end_embedded(tmp_path):
 def test_shipped_recipe_and_sample_documents_load():
     from tane.pipeline.runner import Runner
     from tane.recipe import load_recipe
-    path = Path(__file__).resolve().parents[1] / "recipes" / "agent_instruct_ja.yaml"
+    path = Path(__file__).resolve().parents[2] / "recipes" / "agent_instruct_ja.yaml"
     runner = Runner(load_recipe(path), "unused", base_dir=path.parent)
     st = runner.stages[0]
     assert isinstance(st, AgentInstruct) and st.corpus.skipped == []
