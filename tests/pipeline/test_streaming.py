@@ -148,3 +148,36 @@ def test_another_recipe_in_the_same_directory_needs_force(tmp_path, sim):
     # a new target is a resume, not another recipe
     assert run(recipe(tmp_path, sim, target=8, lookahead=1), out)["kept"] == 8
     assert asyncio.run(Runner(other, out, force=True).run())["kept"] == 5
+
+
+def test_sigterm_leaves_the_manifest_interrupted_and_the_directory_free(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from helpers import ROOT, journal_count, tane_cmd
+
+    # a slower server than the module's, so the run is surely still working when stopped
+    with SimServer.start(streams=4, ttft=0.05, tps=400.0, tokens_mean=40) as slow:
+        p = tmp_path / "r.yaml"
+        p.write_text(RECIPE.format(url=slow.url, target=60, lookahead=1), encoding="utf-8")
+        out = tmp_path / "run"
+        env = os.environ.copy() | {"PYTHONPATH": str(ROOT / "src")}
+        proc = subprocess.Popen(tane_cmd("run", str(p), "--out", str(out), "--no-progress"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                                cwd=ROOT, text=True)
+        deadline = time.monotonic() + 120
+        while journal_count(out) < 5:
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+        assert "interrupted" in proc.stderr.read()
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert manifest["status"] == "interrupted"
+        assert not (out / "dataset.jsonl").exists()
+        # the lock went with the process: the same command resumes
+        again = run(load_recipe(p), out)
+        assert again["kept"] == 60 and again["llm"]["cache_hits"] >= 5
