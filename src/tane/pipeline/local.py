@@ -28,7 +28,7 @@ import math
 import time
 from typing import Any
 
-from ..methods.base import StageStats
+from ..methods.base import StageStats, Turns
 from ..schema import Drop, Record
 from ..stage import Batch
 
@@ -41,23 +41,6 @@ def unit_key(u: int) -> str:
 
 def drop_key(key: str, stage: int, j: int) -> str:
     return f"{key}|{stage:02d}|{j:05d}"
-
-
-class Sequencer:
-    """Lets unit u through only after units 0..u-1 have passed."""
-
-    def __init__(self) -> None:
-        self.next = 0
-        self.cond = asyncio.Condition()
-
-    async def enter(self, u: int) -> None:
-        async with self.cond:
-            await self.cond.wait_for(lambda: self.next == u)
-
-    async def leave(self, u: int) -> None:
-        async with self.cond:
-            self.next = u + 1
-            self.cond.notify_all()
 
 
 class LocalExecutor:
@@ -81,7 +64,7 @@ class LocalExecutor:
                 self.segments[-1][1].append(i)
             else:
                 self.segments.append((False, [i]))
-        self.seq = {i: Sequencer() for o, ii in self.segments if o for i in ii}
+        self.seq = {i: Turns() for o, ii in self.segments if o for i in ii}
         self.gen_count: dict[int, int] = {}  # unit -> records the generator emitted
         self.survivors: dict[int, list[Item]] = {}  # unit -> records past every stage
         self.gen_done: dict[int, asyncio.Event] = {}
@@ -165,13 +148,10 @@ class LocalExecutor:
         for ordered, stages in self.segments:
             if ordered:
                 i = stages[0]
-                await self.seq[i].enter(unit)
-                try:
+                async with self.seq[i].turn(unit):  # units pass in order, empty ones too
                     if items:
                         items = sorted(await self._step(i, sorted(items, key=lambda x: x[0]),
                                                         unit), key=lambda x: x[0])
-                finally:
-                    await self.seq[i].leave(unit)
             elif items:
                 outs = await asyncio.gather(*(self._chain(stages, it, unit) for it in items))
                 items = sorted((x for o in outs for x in o), key=lambda x: x[0])
