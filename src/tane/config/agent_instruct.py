@@ -6,7 +6,6 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ..stage import StageSpec
 from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
 
 AGENTS = ("argument", "debate", "conversation", "meeting", "poem", "satire", "instructional",
@@ -28,11 +27,6 @@ class AgentInstructStage(GeneratorBase):
         "AgentInstruct flows (Mitra et al. 2024): documents rewritten by transformation "
         "agents, questions drawn from a taxonomy of question types, refined by a suggester "
         "and an editor, answered from the text.")
-
-    def contract(self) -> StageSpec:
-        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
-                         writes=frozenset({"instruction", "output"}),
-                         maybe_writes=frozenset({"input"}))
 
     method: Literal["agent_instruct"]
     max_rounds: int = Field(200, ge=1)

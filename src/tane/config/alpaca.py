@@ -6,7 +6,6 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from ..stage import StageSpec
 from .base import GeneratorBase, NoveltyConfig, Sampling
 
 
@@ -29,8 +28,3 @@ class AlpacaStage(GeneratorBase):
     sampling: AlpacaSampling = AlpacaSampling()
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict)
-
-    def contract(self) -> StageSpec:
-        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
-                         writes=frozenset({"instruction", "output"}),
-                         maybe_writes=frozenset({"input"}))

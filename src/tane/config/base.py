@@ -56,4 +56,11 @@ class GeneratorBase(StageBase):
 
     writes_instructions: ClassVar[bool] = True
 
+    def contract(self) -> StageSpec:
+        """Most generators write an instruction and its answer (input when the task has
+        one); those that differ say so."""
+        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
+                         writes=frozenset({"instruction", "output"}),
+                         maybe_writes=frozenset({"input"}))
+
     max_rounds: int = Field(200, ge=1)

@@ -19,7 +19,6 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from ..stage import StageSpec
 from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
 
 RESERVED = set("/,=*")
@@ -118,11 +117,6 @@ class GridStage(GeneratorBase):
     card_text: ClassVar[str] = (
         "Requirement grid: questions written per cell of declared axes (for example "
         "task x theme), then answered in a separate step under declared conventions.")
-
-    def contract(self) -> StageSpec:
-        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
-                         writes=frozenset({"instruction", "output"}),
-                         maybe_writes=frozenset({"input"}))
 
     method: Literal["grid"]
     mode: Literal["ja", "en"] = "ja"

@@ -6,7 +6,6 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ..stage import StageSpec
 from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
 
 
@@ -21,11 +20,6 @@ class MagpieStage(GeneratorBase):
     card_text: ClassVar[str] = (
         "Magpie (Xu et al. 2024): an aligned model is given only its chat template up "
         "to the user turn and writes the instruction itself; it then answers it.")
-
-    def contract(self) -> StageSpec:
-        return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
-                         writes=frozenset({"instruction", "output"}),
-                         maybe_writes=frozenset({"input"}))
 
     method: Literal["magpie"]
     max_rounds: int = Field(200, ge=1)
