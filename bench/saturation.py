@@ -22,12 +22,16 @@ saturation: ``tane run`` on a Self-Instruct (completion prompts, ``en``,
 
 Columns: wall seconds (the client's whole run, start-up included); span (the server's
 first request to its last answer); bound, the least time the streams need for the
-requests the server saw (max(longest latency, sum of latencies / streams)); wall / bound;
-wall against the best peer and the best plain client; the time-averaged and peak number
-of requests in flight (server side, over the span); client CPU per call (in-process rows:
-process time of this process, the server being another process; subprocess rows:
-getrusage(RUSAGE_CHILDREN) deltas; ``net`` subtracts the CPU of starting the same program
-without work). Results go to bench/results/saturation-DATE.json.
+requests the server saw (max(longest latency, sum of latencies / streams)); fifo, when
+those requests would end had they all been sent at once in the order they came, each to
+the next free stream (what a client that never lets a stream idle gets; the bound assumes
+a perfectly even last wave); wall / bound; wall against the best peer and the best plain
+client; the time-averaged and peak number of requests in flight (server side, over the
+span); client CPU per call (in-process rows: process time of this process, the server
+being another process; subprocess rows: getrusage(RUSAGE_CHILDREN) deltas; ``net``
+subtracts the CPU of starting the same program without work); the server's own CPU per
+call. Results go to bench/results/saturation-DATE.json. The bound counts every call the
+client made, wasted ones too: the saturation row says how many calls it made a record.
 
 Targets (issue 10): single stage within 1.1x of the best peer and 1.3x of the bound;
 saturation with at least 256 requests in flight on average and within 2x of the bound;
@@ -361,7 +365,8 @@ def table(rows: list[Row], streams: int) -> str:
     best_peer = min(peers) if peers else None
     best_plain = min(plains) if plains else None
     head = (f"{'row':<26}{'ok':>6}{'calls':>7}{'tokens':>8}{'wall s':>8}{'span s':>8}"
-            f"{'bound s':>8}{'/bound':>7}{'/peer':>7}{'/plain':>7}{'avg fl':>8}{'peak':>6}"
+            f"{'bound s':>8}{'fifo s':>7}{'/bound':>7}{'/peer':>7}{'/plain':>7}{'avg fl':>8}"
+            f"{'peak':>6}"
             f"{'cpu ms/call':>12}{'net':>6}{'srv':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -380,6 +385,7 @@ def table(rows: list[Row], streams: int) -> str:
         lines.append(
             f"{name:<26}{r.ok:>6}{r.requests:>7}{s.get('completion_tokens', 0):>8}"
             f"{fmt(r.wall_s):>8}{fmt(s.get('span_s')):>8}{fmt(r.bound):>8}"
+            f"{fmt(s.get('fifo_makespan_s')):>7}"
             f"{fmt(ratio, '.2f'):>7}{fmt(vs_peer, '.2f'):>7}{fmt(vs_plain, '.2f'):>7}"
             f"{fmt(s.get('avg_in_flight'), '.0f'):>8}{s.get('peak_in_flight', 0):>6}"
             f"{fmt(r.per_call_ms(), '.2f'):>12}"

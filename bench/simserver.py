@@ -34,8 +34,11 @@ answered, time-averaged over ``span_s``: first request to last answer, or to now
 some are open), ``peak_serving``/``avg_serving`` (holding a stream), ``busy_s`` (time
 with at least one request open), ``latency_sum_s``/``latency_max_s`` (modelled service
 times), ``queue_wait_sum_s`` (waiting for a stream), ``completion_tokens``,
-``server_cpu_s``, and ``lower_bound_s`` = max(``latency_max_s``, ``latency_sum_s`` /
-streams): no client can get those requests served faster.
+``server_cpu_s``, ``lower_bound_s`` = max(``latency_max_s``, ``latency_sum_s`` /
+streams): no client can get those requests served faster; and ``fifo_makespan_s``: the
+same requests, all sent at once in their order of arrival, each taking the next free
+stream (what a client that never lets a stream idle gets; above the bound when the last
+wave is ragged).
 
 Importable: ``SimServer.start(...)`` runs it in a subprocess and gives its URL, stats and
 reset; ``lower_bound(stats, streams)`` is the time the streams need for the requests seen.
@@ -46,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
+import heapq
 import json
 import random
 import re
@@ -323,6 +327,7 @@ class Sim:
         self.first = self.last = None
         self.latency_sum = self.latency_max = self.wait_sum = 0.0
         self.completion_tokens = self.prompt_chars = 0
+        self.latencies: list[float] = []  # in order of arrival
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -354,12 +359,14 @@ class Sim:
             "completion_tokens": self.completion_tokens, "prompt_chars": self.prompt_chars,
             "server_cpu_s": time.process_time() - self.cpu0,
             "lower_bound_s": lower_bound_of(self.latency_sum, self.latency_max, self.streams),
+            "fifo_makespan_s": fifo_makespan(self.latencies, self.streams),
         }
 
     async def complete(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
         prompt = prompt_of(body, chat)
         text, tokens, finish = respond(prompt, body, self.tokens_mean)
         latency = self.ttft + tokens / self.tps
+        self.latencies.append(latency)
         t_in = time.monotonic()
         async with self.sem:
             self._tick()
@@ -407,6 +414,15 @@ class Sim:
 
 def lower_bound_of(latency_sum: float, latency_max: float, streams: int) -> float:
     return max(latency_max, latency_sum / max(streams, 1))
+
+
+def fifo_makespan(latencies: list[float], streams: int) -> float:
+    """When the last request would end if all had arrived at once, in this order, each
+    taking the next free stream: what a client that keeps every stream busy achieves."""
+    free = [0.0] * min(max(streams, 1), max(len(latencies), 1))
+    for lat in latencies:
+        heapq.heapreplace(free, free[0] + lat)
+    return max(free) if latencies else 0.0
 
 
 def lower_bound(stats: dict[str, Any], streams: int | None = None) -> float:

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from simserver import SimServer, lower_bound, respond  # noqa: E402
+from simserver import SimServer, fifo_makespan, lower_bound, respond  # noqa: E402
 
 from tane.curate.instruction_filters import check_instruction  # noqa: E402
 from tane.curate.rouge import NoveltyIndex  # noqa: E402
@@ -87,6 +87,7 @@ def test_stream_cap_queues_the_extra_request_and_stats(sim):
     assert st["latency_max_s"] == pytest.approx(lat)
     assert st["lower_bound_s"] == pytest.approx(max(lat, (STREAMS + 1) * lat / STREAMS))
     assert lower_bound(st) == pytest.approx(st["lower_bound_s"])
+    assert st["fifo_makespan_s"] == pytest.approx(2 * lat)
     assert st["completion_tokens"] == 20 * (STREAMS + 1)
     assert 2 * lat - 0.01 <= st["span_s"] <= two_waves + 0.01
     assert st["busy_s"] == pytest.approx(st["span_s"], abs=0.01)
@@ -96,6 +97,13 @@ def test_stream_cap_queues_the_extra_request_and_stats(sim):
     sim.reset()
     st = sim.stats()
     assert st["requests"] == 0 and st["avg_in_flight"] == 0 and st["first_request_s"] is None
+
+
+def test_fifo_makespan():
+    assert fifo_makespan([], 4) == 0.0
+    assert fifo_makespan([1.0, 1.0, 1.0], 4) == 1.0
+    assert fifo_makespan([3.0, 1.0, 1.0, 1.0], 2) == 3.0  # 1+1+1 on one stream, 3 on the other
+    assert fifo_makespan([1.0, 1.0, 3.0], 2) == 4.0  # the long one comes last
 
 
 def test_models_and_unknown_route(sim):
