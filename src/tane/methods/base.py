@@ -205,7 +205,7 @@ class RecordTransform:
             step = {"stage": ctx.name, "method": self.method,
                     **ctx.model_provenance(req.kind), **req.meta,
                     "finish_reason": res.finish_reason}
-            prov = out.provenance.model_copy(deep=True)
-            prov.steps.append(step)
+            # a new steps list on a shallow copy: the input record is not changed
+            prov = out.provenance.model_copy(update={"steps": [*out.provenance.steps, step]})
             batch.records.append(out.model_copy(update={"provenance": prov}))
         return batch
