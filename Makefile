@@ -27,6 +27,8 @@ test: setup
 bench: setup
 	$(BIN)/python bench/dedup.py
 	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/saturation.py
+	$(BIN)/python bench/replay.py
 
 clean:
 	rm -rf runs .pytest_cache
