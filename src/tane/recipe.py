@@ -5,11 +5,12 @@ Any error becomes one line naming the file, the YAML line and the field (exit co
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from .config.agent_instruct import AgentInstructStage  # noqa: F401  (re-exported)
 from .config.alpaca import AlpacaSampling, AlpacaStage  # noqa: F401
@@ -58,7 +59,6 @@ class Recipe(Strict):
 
     @model_validator(mode="after")
     def _chain_works(self) -> "Recipe":
-        import re
         for name in self.models:
             if not re.match(MODEL_NAME, name) or name == "default":
                 raise ValueError(f"models: {name!r} is not a usable name (letters, digits, "

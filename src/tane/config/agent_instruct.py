@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
+from .base import GeneratorBase, NoveltyConfig, Sampling
 
 AGENTS = ("argument", "debate", "conversation", "meeting", "poem", "satire", "instructional",
           "long_text", "identity")

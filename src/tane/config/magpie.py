@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
+from .base import GeneratorBase, NoveltyConfig, Sampling
 
 
 class MagpieNovelty(NoveltyConfig):

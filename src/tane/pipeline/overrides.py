@@ -28,8 +28,8 @@ def split_named(flag: str, values: Sequence[str]) -> dict[str, str]:
         # a URL such as http://h/v1?a=b is not NAME=VALUE: NAME has no ':' or '/'
         name, value = (m.group(1), m.group(2)) if m and "://" not in m.group(1) else ("default", v)
         if name in out:
-            raise TaneError(f"{flag} given twice for {'the default model' if name == 'default' else name!r}",
-                            field=flag.lstrip("-"))
+            who = "the default model" if name == "default" else repr(name)
+            raise TaneError(f"{flag} given twice for {who}", field=flag.lstrip("-"))
         out[name] = value
     return out
 
@@ -51,8 +51,9 @@ def _apply(cfg: LLMConfig, spec: str | None, model: str | None, license: str | N
     if license is not None:
         data["license"] = license
     if data["backend"] == "openai" and not data.get("model"):
-        raise BackendError(f"--llm{who} URL needs --model {who.strip(' ()') + '=' if who else ''}NAME "
-                           "(the model the server serves)", field="model")
+        named = who.strip(" ()") + "=" if who else ""
+        raise BackendError(f"--llm{who} URL needs --model {named}NAME (the model the server "
+                           "serves)", field="model")
     return LLMConfig.model_validate(data)
 
 

@@ -217,7 +217,8 @@ class Runner:
             for name in sorted(set(self.model_names)):
                 cs = self.state.models[name] = CallStats()
                 backends[name] = CachedBackend(build_backend(self.recipe.llm_for(name), cs), rd)
-            self.state.llm = self.state.models.get("default") or next(iter(self.state.models.values()))
+            models = self.state.models
+            self.state.llm = models.get("default") or next(iter(models.values()))
             for stage, name in zip(self.stages, self.model_names):
                 stage.ctx.llm = backends[name]
             rd.reset_ledger()

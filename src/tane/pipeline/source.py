@@ -56,7 +56,8 @@ def load_source(cfg: SourceConfig, base_dir: Path) -> Source:
     try:
         rows = read_rows(path, cfg.split)
     except TaneError as e:
-        raise TaneError(e.message, path=e.path, line=e.line, field="source." + (e.field or "path")) from None
+        raise TaneError(e.message, path=e.path, line=e.line,
+                        field="source." + (e.field or "path")) from None
     for target, column in names.items():
         if rows and not any(column in obj for _, _, obj in rows):
             raise TaneError(f"no row has a column {column!r} (source.fields.{target})",
