@@ -458,7 +458,7 @@ def _kinds(run: Path) -> dict[str, int]:
 def test_end_to_end_embedded_with_judge_and_resume(tmp_path):
     stage = ("  - method: magpie\n    mode: en\n    system_prompt: 'You are a helpful assistant."
              " Every answer is short: two or three sentences.'\n    batch_size: 2\n"
-             "    max_rounds: 4\n    instruction_sampling: {max_tokens: 96}\n"
+             "    max_rounds: 12\n    instruction_sampling: {max_tokens: 96}\n"
              "    response_sampling: {temperature: 0.7, max_tokens: 256}\n")
     judge = ("  - method: judge\n    mode: en\n    prompt_style: chat\n"
              "    sampling: {max_tokens: 160}\n")

@@ -77,5 +77,6 @@ def test_curate_stage_in_a_recipe(llama_server, tmp_path):
     st = read_stats(tmp_path / "run")
     _accounted(st, tmp_path / "run")
     assert st["kept"] == 2 and st["stages"]["curate"]["kept"] == 2
-    known = {"length", "refusal", "restates_question", "exact_dup"}
+    # over_target: records past the target, cut in order where the chain ends
+    known = {"length", "refusal", "restates_question", "exact_dup", "over_target"}
     assert all(r.split(":")[0] in known for r in st["stages"]["curate"]["dropped"])

@@ -252,13 +252,17 @@ class Runner:
         final, extra = over_target(items, self.goal, self.names[last], last + 1)
         if extra:
             rd.log_drops([d for _, d in extra], [k for k, _ in extra])
+            # the last stage passed them on; the target cut them: counted as its drops
+            st = self.stats[last]
+            st.kept -= len(extra)
+            st.dropped["over_target"] = st.dropped.get("over_target", 0) + len(extra)
         records: list[Record] = [rec for _, rec in final]
         self.state.kept = len(records)
         wall = time.perf_counter() - self.state.started
         rd.flush()
         # machine copies + human review revisions (kept across reruns) applied on top
         write_outputs(rd, records, rd.drops())
-        result = self._stats(records, wall, executor.started_units, extra)
+        result = self._stats(records, wall, executor.started_units)
         rd.write_json("stats.json", result)
         complete = self.goal is None or len(records) >= self.goal
         self._manifest(rd, "complete" if complete else "incomplete",
@@ -266,8 +270,7 @@ class Runner:
         rd.close()
         return result
 
-    def _stats(self, final: list[Record], wall: float, units: int,
-               extra: list[Any]) -> dict[str, Any]:
+    def _stats(self, final: list[Record], wall: float, units: int) -> dict[str, Any]:
         stats = self.stats
         calls = sum(s.llm.calls for s in stats)
         tokens = sum(s.llm.completion_tokens for s in stats)
@@ -279,8 +282,6 @@ class Runner:
             for k, v in cs.failures.items():
                 failures[k] = failures.get(k, 0) + v
         stages = {n: s.to_dict() for n, s in zip(self.names, stats)}
-        if extra:
-            stages[self.names[-1]]["over_target"] = len(extra)
         models = self._models()
         for name, cs in self.state.models.items():
             models[name] |= {"calls": cs.calls,
