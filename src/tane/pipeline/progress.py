@@ -42,7 +42,8 @@ def live_table(state: RunState, names: list[str]) -> Table:
         if cs is not None:
             limit = getattr(cs, "concurrency", 0) or 0
             conc = f"{cs.in_flight}/{limit}" if limit else str(cs.in_flight)
-        t.add_row(name, st.model, str(st.records_in), str(st.kept),
+        # a generator receives no records: its "in" is what it decided on
+        t.add_row(name, st.model, str(st.records_in or st.items_in), str(st.kept),
                   str(sum(st.dropped.values())), str(st.active), str(st.llm.calls),
                   f"{st.llm.completion_tokens / elapsed:.1f}", conc)
     return t
@@ -69,6 +70,8 @@ async def live_progress(state: RunState, console: Console, names: list[str],
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             live.update(live_table(state, names))
+    if not console.is_terminal:
+        console.line()  # a log file: end the last rendering's line
 
 
 def summary_table(stats: dict[str, Any]) -> Table:
