@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from dataclasses import dataclass, field
@@ -198,6 +199,10 @@ class Runner:
                             "its cached calls", path=str(self.out_dir))
 
     async def run(self) -> dict[str, Any]:
+        with _young_gc_less_often():
+            return await self._run()
+
+    async def _run(self) -> dict[str, Any]:
         if self.out_dir.exists() and not self.out_dir.is_dir():
             raise TaneError("--out names a file, not a directory", path=str(self.out_dir))
         rd = self.run_dir = RunDir(self.out_dir, lock=True)
@@ -311,6 +316,25 @@ class Runner:
                 "journal_size": self.run_dir.call_count() if self.run_dir else 0,
             },
         }
+
+
+@contextlib.contextmanager
+def _young_gc_less_often(threshold: int = 10_000):
+    """Collect the youngest generation after ``threshold`` allocations instead of
+    Python's 700, for the duration of a run. Every call allocates many short-lived
+    containers while hundreds of calls and their records stay alive, so the default
+    collected (and scanned the survivors) several times per call: about 0.1 ms of CPU a
+    call of 0.35 ms with an instant backend. The old thresholds are restored after."""
+    old = gc.get_threshold()
+    if old[0] == 0 or old[0] >= threshold:  # collection off, or already less often
+        yield
+        return
+    gc.set_threshold(threshold, *old[1:])
+    try:
+        yield
+    finally:
+        if gc.get_threshold()[0] == threshold:  # nobody else changed it meanwhile
+            gc.set_threshold(*old)
 
 
 __all__ = ["Runner", "RunState", "SOURCE_STAGE"]
