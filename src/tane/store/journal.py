@@ -13,8 +13,9 @@ while one fsync covers every call that finished during the previous commit.
   reads correctly before the commit; :meth:`JournalWriter.wait_committed` lets a reader
   wait until such a key is durable before using it.
 * Ledger rows (:meth:`JournalWriter.put_ledger`) ride in the same transactions and are
-  not waited for; an error writing them is raised by the next :meth:`flush` or
-  :meth:`close`.
+  not waited for: rows queued alone wait (up to ``LEDGER_LINGER`` seconds) for the next
+  call row, flush or close, so that they do not cost a commit of their own. An error
+  writing them is raised by the next :meth:`flush` or :meth:`close`.
 
 A batch that fails is retried one call per transaction, so only the rows that cannot be
 written fail their callers.
@@ -33,6 +34,7 @@ from typing import Any, Callable
 from ..errors import TaneError
 
 MAX_BATCH = 4096
+LEDGER_LINGER = 1.0  # seconds ledger rows may wait for a call's transaction
 
 INSERT_CALL = ("INSERT INTO calls(key, kind, request, response, created) VALUES (?,?,?,?,?) "
                "ON CONFLICT(key) DO UPDATE SET puts = puts + 1")
@@ -217,18 +219,28 @@ class JournalWriter:
             conn = self._connect()
         except BaseException as e:  # every queued caller gets it
             connect_error = e
+        # ledger rows queued with no call, flush or stop beside them wait here for the
+        # next transaction (at most LEDGER_LINGER seconds): nobody waits for them, and a
+        # transaction of their own cost a commit for about every call
+        held: list[_Ledger] = []
+        held_rows = 0
         try:
             stop = False
             while not stop:
-                batch = [self._queue.get()]
-                n = _size(batch[0])
-                while n < MAX_BATCH:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    batch.append(item)
-                    n += _size(item)
+                try:
+                    first = self._queue.get(timeout=LEDGER_LINGER if held else None)
+                except queue.Empty:
+                    batch: list[Any] = []
+                else:
+                    batch = [first]
+                    n = _size(first)
+                    while n < MAX_BATCH:
+                        try:
+                            item = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        batch.append(item)
+                        n += _size(item)
                 puts: list[_Put] = []
                 ledgers: list[_Ledger] = []
                 flushes: list[_Flush] = []
@@ -241,6 +253,15 @@ class JournalWriter:
                         ledgers.append(item)
                     else:
                         flushes.append(item)
+                if batch and not (puts or flushes or stop):
+                    held.extend(ledgers)
+                    held_rows += sum(len(lg.rows) for lg in ledgers)
+                    if held_rows < MAX_BATCH:
+                        continue
+                    ledgers = []
+                if held:
+                    ledgers = held + ledgers
+                    held, held_rows = [], 0
                 try:
                     if puts or ledgers:
                         if conn is None:
