@@ -9,15 +9,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
+# made once: json.dumps with keyword arguments builds a new encoder on every call
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=False).encode
+_canonical = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+_sha256 = hashlib.sha256
+
+
 def dumps(obj: Any) -> str:
     """JSON for files we write: UTF-8 text, never ``\\uXXXX`` escapes."""
-    return json.dumps(obj, ensure_ascii=False, sort_keys=False)
+    return _dumps(obj)
 
 
 def stable_hash(obj: Any, n: int = 16) -> str:
     """Hex digest of a JSON-serialisable object with sorted keys (cache keys, ids)."""
-    raw = json.dumps(obj, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(raw.encode("utf-8")).hexdigest()[:n]
+    return _sha256(_canonical(obj).encode("utf-8")).hexdigest()[:n]
 
 
 class Provenance(BaseModel):

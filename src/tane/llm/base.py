@@ -51,11 +51,13 @@ class GenParams:
         return json.loads(self.json_schema) if self.json_schema else None
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["stop"] = list(self.stop)
-        if self.json_schema is None:
-            del d["json_schema"]
-        else:
+        # the fields in declaration order, as dataclasses.asdict gives them (the key order
+        # is part of the journal's request JSON), without its recursive copying
+        d: dict[str, Any] = {"temperature": self.temperature, "top_p": self.top_p,
+                             "max_tokens": self.max_tokens, "stop": list(self.stop),
+                             "seed": self.seed, "presence_penalty": self.presence_penalty,
+                             "frequency_penalty": self.frequency_penalty}
+        if self.json_schema is not None:
             d["json_schema"] = self.schema
         return d
 

@@ -10,11 +10,11 @@ A per-record LLM transform: it says what to ask and how to read the reply; the e
 from __future__ import annotations
 
 from ..config.answer import AnswerStage
-from ..llm.base import Completion
+from ..llm.base import Completion, GenParams
 from ..prompts import check_overrides, load_template
 from ..schema import Drop, Record
 from ..stage import Request
-from .base import KINDS, RecordTransform, StageContext, as_messages, to_params
+from .base import KINDS, RecordTransform, StageContext, as_messages
 
 
 class Answer(RecordTransform):
@@ -27,6 +27,7 @@ class Answer(RecordTransform):
         check_overrides(cfg.templates, [name])
         self.tpl = load_template("answer", name, cfg.templates, ctx.base_dir)
         self.examples = [s for s in ctx.seeds if s.output.strip()]
+        self.sampling = cfg.sampling.model_dump()  # scalars only: shared safely
         # any "###" header ends the answer: the next example, or a repeated "### 回答:"
         self.stop = ("\n###", "\n\n\n") if self.kind == "completion" else ()
 
@@ -37,12 +38,12 @@ class Answer(RecordTransform):
         k = min(self.cfg.num_examples, len(self.examples))
         exs = rng.sample(self.examples, k) if self.kind == "completion" else []
         text = self.tpl.render(examples=exs, instruction=rec.instruction, input=rec.input)
-        s = self.cfg.sampling
-        params = to_params(s, self.stop, self.ctx.seed_for("answer", rec.id))
+        sampling = self.sampling
+        params = GenParams(**sampling, stop=self.stop, seed=self.ctx.seed_for("answer", rec.id))
         return Request(self.kind, text if self.kind == "completion" else as_messages(text),
                        params, {"template": self.tpl.id, "example_ids": [e.id for e in exs],
-                                "sampling": s.model_dump() | {"seed": params.seed,
-                                                              "stop": list(params.stop)}})
+                                "sampling": sampling | {"seed": params.seed,
+                                                        "stop": list(params.stop)}})
 
     def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop:
         text = res.text.strip()

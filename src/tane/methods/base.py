@@ -187,7 +187,12 @@ class RecordTransform:
         ctx, batch = self.ctx, Batch()
         requests = [self.prompt(r) for r in records]
         asked = [(r, q) for r, q in zip(records, requests) if q is not None]
-        results = await asyncio.gather(*(ctx.call(q.kind, q.prompt, q.params) for _, q in asked))
+        if len(asked) == 1:  # one record (the engine's per-record steps): no extra task
+            q = asked[0][1]
+            results = [await ctx.call(q.kind, q.prompt, q.params)]
+        else:
+            results = await asyncio.gather(*(ctx.call(q.kind, q.prompt, q.params)
+                                             for _, q in asked))
         replies = {id(q): res for (_, q), res in zip(asked, results)}
         for rec, req in zip(records, requests):
             if req is None:

@@ -138,6 +138,9 @@ class LocalExecutor:
     async def _chain(self, stages: list[int], item: Item, unit: int) -> list[Item]:
         items = [item]
         for i in stages:
+            if len(items) == 1:  # the usual case: no task of its own for one step
+                items = await self._step(i, items, unit)
+                continue
             outs = await asyncio.gather(*(self._step(i, [it], unit) for it in items))
             items = [x for o in outs for x in o]
             if not items:

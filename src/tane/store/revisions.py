@@ -123,9 +123,16 @@ def write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
     revisions applied. ``rd`` is an open :class:`~tane.store.rundir.RunDir`."""
     recs = [_as_dict(r) for r in records]
     drops = list(drops)
-    rd.write_jsonl(MACHINE_DATASET, (dumps(r) for r in recs))
-    rd.write_jsonl(MACHINE_REJECTED, (dumps(d) for d in drops))
-    final, final_drops = apply_revisions(recs, drops, rd.latest_revisions())
+    rec_lines = [dumps(r) for r in recs]
+    drop_lines = [dumps(d) for d in drops]
+    rd.write_jsonl(MACHINE_DATASET, rec_lines)
+    rd.write_jsonl(MACHINE_REJECTED, drop_lines)
+    revisions = rd.latest_revisions()
+    if not revisions:  # nothing reviewed: the same lines (apply_revisions would copy them)
+        rd.write_jsonl("dataset.jsonl", rec_lines)
+        rd.write_jsonl("rejected.jsonl", drop_lines)
+        return recs, [dict(d) for d in drops]
+    final, final_drops = apply_revisions(recs, drops, revisions)
     rd.write_jsonl("dataset.jsonl", (dumps(r) for r in final))
     rd.write_jsonl("rejected.jsonl", (dumps(d) for d in final_drops))
     return final, final_drops
