@@ -25,6 +25,7 @@ from typing import Any, Literal, Sequence
 from pydantic import Field, ValidationError
 
 from tane.curate.dedup import _write_atomically, rejected_path_for
+from tane.curate.rows import FIELD_TARGETS, parse_field_map, row_values  # noqa: F401
 from tane.curate.sources import read_rows
 from tane.curate.stage import build_steps, run_batch
 from tane.curate.steps import Fields
@@ -75,52 +76,13 @@ def load_curate_config(path: str | os.PathLike, seeds: Sequence[Any] = ()):
     return cfg, steps
 
 
-FIELD_TARGETS = ("instruction", "input", "output", "id", "provenance")
-
-
-def parse_field_map(specs: Sequence[str] | dict[str, str] | None) -> dict[str, str]:
-    """``["instruction=prompt", "output=response"]`` -> ``{"instruction": "prompt", ...}``."""
-    if not specs:
-        return {}
-    if isinstance(specs, dict):
-        items = list(specs.items())
-    else:
-        items = []
-        for spec in specs:
-            target, sep, column = spec.partition("=")
-            if not sep or not target.strip() or not column.strip():
-                raise TaneError(f"--field wants TANE_FIELD=COLUMN, got {spec!r}",
-                                field="field")
-            items.append((target.strip(), column.strip()))
-    out: dict[str, str] = {}
-    for target, column in items:
-        if target not in FIELD_TARGETS:
-            raise TaneError(f"--field {target}={column}: {target!r} is not one of "
-                            f"{', '.join(FIELD_TARGETS)}", field="field")
-        if target in out:
-            raise TaneError(f"--field {target} given twice", field="field")
-        out[target] = column
-    return out
-
-
 def row_fields(obj: dict, names: dict[str, str]) -> Fields | str:
     """The record view of a row, or the name of the column that is missing or wrong."""
-    col = {t: names.get(t, t) for t in FIELD_TARGETS}
-    inst = obj.get(col["instruction"])
-    if not isinstance(inst, str):
-        return col["instruction"]
-    inp = obj.get(col["input"]) or ""
-    out = obj.get(col["output"])
-    if not isinstance(inp, str):
-        return col["input"]
-    if out is not None and not isinstance(out, str):
-        return col["output"]
-    prov = obj.get(col["provenance"])
-    rid = obj.get(col["id"])
-    return Fields(instruction=inst, input=inp, output=out,
-                  provenance=prov if isinstance(prov, dict) else {},
-                  id=rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None,
-                  row=obj)
+    v = row_values(obj, names)
+    if isinstance(v, str):
+        return v
+    inst, inp, out, prov, rid = v
+    return Fields(instruction=inst, input=inp, output=out, provenance=prov, id=rid, row=obj)
 
 
 def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from tane.curate.rouge import NoveltyIndex
+from tane.curate.rows import _read_jsonl  # noqa: F401  (also used from here)
 from tane.curate.steps.base import Fields
 from tane.errors import TaneError
 
@@ -44,32 +45,6 @@ def rejected_path_for(out_path: str | os.PathLike) -> Path:
     """``out.jsonl`` -> ``out.rejected.jsonl`` in the same directory."""
     out = Path(out_path)
     return out.with_name(out.stem + ".rejected.jsonl")
-
-
-def _read_jsonl(path: Path) -> list[tuple[int, str, dict]]:
-    """(line number, original line text, parsed object) for every non-blank line."""
-    rows = []
-    try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            for lineno, raw in enumerate(fh, start=1):
-                line = raw.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise TaneError(f"invalid JSON: {exc.msg} (column {exc.colno})",
-                                    path=str(path), line=lineno) from None
-                if not isinstance(obj, dict):
-                    raise TaneError(f"expected a JSON object, got {type(obj).__name__}",
-                                    path=str(path), line=lineno)
-                rows.append((lineno, line, obj))
-    except FileNotFoundError:
-        raise TaneError("file not found", path=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise TaneError(f"not UTF-8 text ({exc.reason} at byte {exc.start}); "
-                        "save the file as UTF-8", path=str(path)) from None
-    return rows
 
 
 def _row_ref(lineno: int, obj: dict) -> Any:

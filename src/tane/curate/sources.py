@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from tane.curate.dedup import _read_jsonl
+from tane.curate.rows import _read_jsonl
 from tane.errors import TaneError
 
 Row = tuple[int, "str | None", dict]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config.seeds import SourceConfig
-from ..curate.apply import parse_field_map, row_fields
+from ..curate.rows import parse_field_map, row_values
 from ..curate.sources import read_rows
 from ..errors import TaneError
 from ..schema import Drop, Provenance, Record
@@ -65,20 +65,21 @@ def load_source(cfg: SourceConfig, base_dir: Path) -> Source:
     src = Source(str(path))
     seen: set[str] = set()
     for rowno, _line, obj in rows:
-        f = row_fields(obj, names)
+        f = row_values(obj, names)
         if isinstance(f, str):
             found = obj.get(f)
             src.drops.append(Drop(stage=STAGE, reason="missing_field", text=str(obj)[:500],
                                   detail={"field": f, "row": rowno, "found": None if found is None
                                           else type(found).__name__}))
             continue
-        rid = str(f.id) if f.id is not None else f"row-{rowno}"
+        instruction, inp, output, prov, row_id = f
+        rid = str(row_id) if row_id is not None else f"row-{rowno}"
         if rid in seen:
             rid = f"{rid}-row{rowno}"
         seen.add(rid)
-        src.records.append(Record(id=rid, instruction=f.instruction, input=f.input or "",
-                                  output=f.output or None,
-                                  provenance=_provenance(f.provenance or {}, str(path), rowno)))
+        src.records.append(Record(id=rid, instruction=instruction, input=inp or "",
+                                  output=output or None,
+                                  provenance=_provenance(prov or {}, str(path), rowno)))
     if not src.records:
         raise TaneError("no usable rows (every row lacks an instruction; map a column with "
                         "source.fields, e.g. {instruction: prompt})", path=str(path),
