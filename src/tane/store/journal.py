@@ -170,25 +170,26 @@ class JournalWriter:
         return len(self._pending)
 
     # -- flushing and closing ---------------------------------------------------------
+    def _flush_marker(self) -> "_Flush | None":
+        """A marker queued behind everything so far (None when the writer is not running)."""
+        with self._lock:
+            if self._thread is None or self._closed:
+                return None
+            marker = _Flush()
+            self._queue.put(marker)
+            return marker
+
     def flush(self) -> None:
         """Block until everything queued so far is committed; raise a ledger write error
         not reported yet."""
-        with self._lock:
-            running = self._thread is not None and not self._closed
-            if running:
-                marker = _Flush()
-                self._queue.put(marker)
-        if running:
+        marker = self._flush_marker()
+        if marker is not None:
             marker.future.result()
         self._raise_unreported()
 
     async def flush_async(self) -> None:
-        with self._lock:
-            running = self._thread is not None and not self._closed
-            if running:
-                marker = _Flush()
-                self._queue.put(marker)
-        if running:
+        marker = self._flush_marker()
+        if marker is not None:
             await asyncio.wrap_future(marker.future)
         self._raise_unreported()
 
