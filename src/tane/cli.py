@@ -86,9 +86,19 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     out.print(summary_table(stats))
     out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({stats['kept']} records); "
               f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
+    for w in stats.get("warnings") or []:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=True)
     if stats["target"] is not None and stats["kept"] < stats["target"]:
-        err.print(f"[yellow]warning:[/] kept {stats['kept']} of {stats['target']} within "
-                  f"{stats['rounds']} rounds; raise max_rounds or use a stronger model")
+        from .errors import INCOMPLETE_EXIT
+
+        failed = stats["llm"]["failures"]
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+        why = (f"{sum(failed.values())} calls failed ({reasons}); see rejected.jsonl for "
+               "the server's messages" if failed
+               else "raise max_rounds, or use a stronger model (most drops: see the table)")
+        err.print(f"[yellow]incomplete:[/] kept {stats['kept']} of {stats['target']} within "
+                  f"{stats['rounds']} rounds; {why}", highlight=False, markup=True)
+        raise typer.Exit(INCOMPLETE_EXIT)
 
 
 @app.command()

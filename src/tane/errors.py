@@ -27,5 +27,17 @@ class TaneError(Exception):
         return f"{where}{fld}{self.message}".replace("\n", " ")
 
 
+class ServerError(TaneError):
+    """The model server cannot be used: unreachable, refusing the key, or without the
+    model. Printed as one line naming the URL; exit code 4."""
+
+    exit_code = 4
+
+
+# `tane run` exit codes: 0 complete; 2 bad input; 3 ended below its target; 4 the model
+# server could not be used; 130 interrupted
+INCOMPLETE_EXIT = 3
+
+
 class BackendError(TaneError):
     """The LLM backend cannot be used as asked (bad spec, missing capability)."""

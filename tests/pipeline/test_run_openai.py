@@ -20,7 +20,8 @@ def _run(url: str, out, *extra: str):
 
 
 def test_run_against_a_server_through_faults(llama_server, tmp_path):
-    schedule = ["500", "ok", "429", "drop", "ok", "503", "drop"]
+    # the first request is the check of the endpoint before the first stage
+    schedule = ["ok", "500", "ok", "429", "drop", "ok", "503", "drop"]
     with FaultProxy(llama_server.removesuffix("/v1"), schedule) as proxy:
         st = _run(proxy.url + "/v1", tmp_path / "run")
         assert proxy.counts["ok"] >= st["llm"]["calls"]
@@ -45,7 +46,7 @@ def test_a_call_that_keeps_failing_is_a_recorded_drop(llama_server, tmp_path):
                       encoding="utf-8")
     # round 0 sends two calls; a call gives its slot up while it waits to retry, so the
     # four 500s hit both calls' first attempt and both retries: both fail for good
-    with FaultProxy(llama_server.removesuffix("/v1"), ["500"] * 4) as proxy:
+    with FaultProxy(llama_server.removesuffix("/v1"), ["ok"] + ["500"] * 4) as proxy:
         res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"), "--llm",
                        proxy.url + "/v1", "--model", "gemma-3-270m", "--target", "2",
                        "--no-progress")

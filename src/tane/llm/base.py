@@ -22,6 +22,8 @@ COMPLETION = "completion"
 CHAT = "chat"
 JSON_SCHEMA = "json_schema"
 RAW_CHAT = "raw_chat"  # raw completion on the chat model: a call kind and a capability
+# answers that say every later call will fail the same way
+FATAL_REASONS = frozenset({"http_401", "http_403", "http_404"})
 
 
 @dataclass(frozen=True)
@@ -124,9 +126,12 @@ class LLMError(Exception):
     ``retryable`` says whether the retry wrapper may try again."""
 
     def __init__(self, reason: str, message: str = "", *, retryable: bool = False,
-                 retry_after: float | None = None):
+                 retry_after: float | None = None, fatal: bool = False):
         self.reason = reason
         self.retryable = retryable
+        # no later call can do better (a refused key, a missing model or endpoint, a
+        # server that has failed call after call): the run stops
+        self.fatal = fatal or reason in FATAL_REASONS
         self.retry_after = retry_after  # seconds the server asked us to wait (429)
         super().__init__(f"{reason}: {message}" if message else reason)
 
@@ -193,6 +198,8 @@ class CallStats:
     concurrency_ceiling: int = 0
     concurrency_min: int = 0
     concurrency_cuts: dict[str, int] = field(default_factory=dict)
+    # calls that failed for good one after another, with no success between them
+    failed_in_a_row: int = 0
 
     def count(self, table: dict[str, int], reason: str) -> None:
         table[reason] = table.get(reason, 0) + 1

@@ -164,6 +164,43 @@ class OpenAIBackend:
         return TemplateSource(tpl, f"server:{url}", str(name or self.model),
                               str(tok.get("bos_token") or ""), str(tok.get("eos_token") or ""))
 
+    async def check(self) -> list[str]:
+        """Before a run: ``GET {base}/models`` on each endpoint. Raises a fatal
+        :class:`LLMError` when no endpoint answers, or one refuses the API key (401/403);
+        returns warnings (an endpoint down while others answer, the model not in a list
+        the server gives). A server without ``/models`` passes."""
+        session = self._http()
+        warnings, down = [], []
+        for base in self.base_urls:
+            url = base + "/models"
+            try:
+                async with session.get(url, timeout=aiohttp.ClientTimeout(
+                        total=min(self.timeout, 15.0))) as resp:
+                    status, raw = resp.status, await resp.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+                down.append(f"{url}: {type(e).__name__}: {str(e) or 'no answer'}")
+                continue
+            if status in (401, 403):
+                raise self._error(f"http_{status}", f"{url} refused the request (HTTP "
+                                  f"{status}): check the API key in ${self.api_key_env}",
+                                  retryable=False)
+            if status >= 400:
+                continue
+            try:
+                ids = [m.get("id") for m in json.loads(raw).get("data") or []]
+            except (ValueError, AttributeError):
+                continue
+            if ids and self.model not in ids and not any(
+                    str(i).rsplit("/", 1)[-1].startswith(self.model) for i in ids if i):
+                warnings.append(f"{base} lists no model {self.model!r} (it serves "
+                                f"{', '.join(map(str, ids[:5]))}); if it needs the exact "
+                                "name, every call will fail")
+        if len(down) == len(self.base_urls):
+            raise self._error("connection", f"cannot reach the server: {down[0]}",
+                              retryable=False)
+        warnings += [f"endpoint down at start: {d}" for d in down]
+        return warnings
+
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:

@@ -34,6 +34,7 @@ from .limiter import AIMDLimiter
 OVERLOAD_REASONS = frozenset({"http_429", "http_503"})
 
 log = logging.getLogger(__name__)
+GIVE_UP_AFTER = 10
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -53,6 +54,8 @@ class RetryingBackend:
         self.stats = stats
         self.concurrency = concurrency
         self.max_retries = max_retries
+        # calls failed for good in a row (each after its retries) that stop the run
+        self.give_up_after = GIVE_UP_AFTER
         self.base_delay = base_delay
         self.max_delay = max_delay
         self._sleep = sleep
@@ -128,6 +131,7 @@ class RetryingBackend:
                 stats.concurrency = limiter.current
                 stats.concurrency_min = limiter.lowest
                 stats.calls += 1
+                stats.failed_in_a_row = 0
                 stats.prompt_tokens += result.prompt_tokens
                 stats.completion_tokens += result.completion_tokens
                 return result
@@ -138,6 +142,10 @@ class RetryingBackend:
             stats.concurrency_min = limiter.lowest
             if not err.retryable or attempt >= self.max_retries:
                 stats.count(stats.failures, err.reason)
+                if err.retryable:  # the server kept failing (connection, 5xx, timeouts)
+                    stats.failed_in_a_row += 1
+                    if stats.failed_in_a_row >= self.give_up_after:
+                        err.fatal = True
                 log.warning("LLM call failed (%s) after %d retries", err.reason, attempt)
                 raise err
             delay = self.backoff(attempt, err)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..llm.base import CHAT, COMPLETION, RAW_CHAT, CallStats, Completion, GenParams, LLMError
 from ..llm.cache import CachedBackend
+from ..errors import ServerError
 from ..schema import Drop, Record, stable_hash  # noqa: F401  (Record: for methods)
 from ..seeds.loader import Seed
 from ..stage import Batch  # noqa: F401  (methods import it from here)
@@ -147,6 +148,9 @@ class StageContext:
             return await self.llm.complete(prompt, params, stats=self.stats.llm)
         except LLMError as e:
             self.errors[e.reason] = str(e)[:500]
+            if e.fatal:
+                model = self.llm.model_for(kind).id
+                raise ServerError(f"stage {self.name}, model {model}: {e}"[:600]) from None
             return e
 
     async def call_all(self, kind: str, prompts: list[Any],

@@ -43,7 +43,7 @@ from typing import Any
 from ..config.magpie import MagpieStage
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
-from ..errors import BackendError, TaneError
+from ..errors import BackendError, ServerError, TaneError
 from ..llm.base import RAW_CHAT, Completion, GenParams, LLMError
 from ..llm.templates import ChatFormat, builtin, from_file
 from ..prompts import check_overrides, load_template
@@ -219,11 +219,13 @@ class Magpie:
     # -- the stage --------------------------------------------------------------------
     async def _calls(self, prompts: list[str], params: list[GenParams]
                      ) -> list[Completion | LLMError]:
-        results = await self.ctx.call_all(RAW_CHAT, prompts, params)
-        for res in results:
-            if isinstance(res, LLMError) and res.reason == "http_404":
-                raise BackendError(f"Magpie needs raw text completions on the chat model: {res}")
-        return results
+        try:
+            return await self.ctx.call_all(RAW_CHAT, prompts, params)
+        except ServerError as e:  # a 404 stops the run: say what Magpie needed
+            if "http_404" in e.message:
+                raise BackendError(f"Magpie needs raw text completions on the chat model: "
+                                   f"{e.message}") from None
+            raise
 
     async def round(self, r: int, need: int) -> Batch:
         ctx, batch = self.ctx, Batch()

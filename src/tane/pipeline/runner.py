@@ -28,8 +28,8 @@ from typing import Any
 
 from .. import __version__
 from ..config.registry import method
-from ..errors import TaneError
-from ..llm.base import CallStats
+from ..errors import ServerError, TaneError
+from ..llm.base import CallStats, LLMError
 from ..llm.cache import CachedBackend
 from ..llm.factory import build_backend
 from ..methods.base import Batch, StageContext, StageStats
@@ -145,6 +145,7 @@ class Runner:
                        for m in set(self.model_names))
             self.lookahead = max(2, -(-4 * most // SOURCE_CHUNK))
         self.run_dir: RunDir | None = None
+        self.warnings: list[str] = []
 
     # -- what the executor calls -------------------------------------------------------
     async def generate(self, u: int, need: int) -> Batch:
@@ -224,6 +225,7 @@ class Runner:
                 backends[name] = CachedBackend(build_backend(self.recipe.llm_for(name), cs), rd)
             models = self.state.models
             self.state.llm = models.get("default") or next(iter(models.values()))
+            await self._preflight(backends)
             for stage, name in zip(self.stages, self.model_names):
                 stage.ctx.llm = backends[name]
             rd.reset_ledger()
@@ -251,6 +253,21 @@ class Runner:
                 with contextlib.suppress(Exception):
                     rd.close()
         return result
+
+    async def _preflight(self, backends: dict[str, CachedBackend]) -> None:
+        """Each served model's endpoint answers, and takes the key, before any stage."""
+        for name, b in backends.items():
+            inner: Any = b.inner
+            while not hasattr(inner, "check") and hasattr(inner, "inner"):
+                inner = inner.inner
+            check = getattr(inner, "check", None)
+            if check is None:
+                continue
+            try:
+                self.warnings += await check()
+            except LLMError as e:
+                raise ServerError(f"model {name!r} ({self.recipe.llm_for(name).model}): {e}"
+                                  ) from None
 
     def _finish(self, rd: RunDir, executor: LocalExecutor, items: list[Item]) -> dict[str, Any]:
         last = len(self.stages) - 1
@@ -301,6 +318,7 @@ class Runner:
             "kept": len(final),
             "rounds": units,
             "wall_seconds": round(wall, 3),
+            "warnings": self.warnings,
             "source": ({"path": self.source.path, "records": len(self.source.records),
                         "dropped": len(self.source.drops)} if self.source else None),
             "stages": stages,
