@@ -51,8 +51,9 @@ def test_alpaca_ja_one_round(llama_server, tmp_path):
         encoding="utf-8")
     res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"), "--llm", llama_server,
                    "--model", "gemma-3-270m", "--no-progress", "--target", "5")
-    assert res.returncode == 0, res.stderr
     st = read_stats(tmp_path / "run")
+    # one round of a 270M model may keep fewer than 5: then the documented exit code 3
+    assert res.returncode == (0 if st["kept"] >= 5 else 3), res.stderr
     _accounted(st, tmp_path / "run")
     assert st["stages"]["alpaca"]["llm_calls"] == 2
     assert st["stages"]["alpaca"]["items_in"] > 0
