@@ -4,10 +4,12 @@ the turns that keep a generator's stateful steps in round order."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..llm.base import CHAT, COMPLETION, RAW_CHAT, CallStats, Completion, GenParams, LLMError
 from ..llm.cache import CachedBackend
@@ -29,11 +31,6 @@ class Turns:
 
     def turn(self, r: int) -> "_Turn":
         return _Turn(self, r)
-
-    async def wait(self, r: int) -> None:
-        """Until rounds 0..r have passed their turn."""
-        async with self._cond:
-            await self._cond.wait_for(lambda: self.next > r)
 
 
 class _Turn:
@@ -71,9 +68,19 @@ class StageStats:
     dropped: dict[str, int] = field(default_factory=dict)
     llm: CallStats = field(default_factory=CallStats)
     active: int = 0  # records (or rounds, for a generator) inside the stage now
-    busy: float = 0.0  # summed seconds of its steps (overlapping ones each count)
     first_start: float = 0.0
     last_end: float = 0.0
+
+    @contextlib.contextmanager
+    def working(self, n: int) -> Iterator[None]:
+        """``n`` items inside the stage while the block runs; extends its time span."""
+        self.active += n
+        self.first_start = self.first_start or time.perf_counter()
+        try:
+            yield
+        finally:
+            self.active -= n
+            self.last_end = time.perf_counter()
 
     @property
     def seconds(self) -> float:

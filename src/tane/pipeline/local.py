@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 from typing import Any
 
 from ..methods.base import StageStats, Turns
@@ -52,7 +51,6 @@ class LocalExecutor:
     def __init__(self, runner: Any):
         self.r = runner
         first = 0 if runner.generator is None else 1
-        self.first = first
         idx = list(range(first, len(runner.stages)))
         # runs of per-record stages, split at ordered ones: [(ordered, [stage indexes])]
         self.segments: list[tuple[bool, list[int]]] = []
@@ -111,15 +109,8 @@ class LocalExecutor:
     async def _step(self, i: int, items: list[Item], unit: int) -> list[Item]:
         st = self.r.stats[i]
         st.records_in += len(items)
-        st.active += len(items)
-        t0 = time.perf_counter()
-        st.first_start = st.first_start or t0
-        try:
+        with st.working(len(items)):
             batch = await self.r.stages[i].process([rec for _, rec in items])
-        finally:
-            st.active -= len(items)
-            st.last_end = time.perf_counter()
-            st.busy += st.last_end - t0
         by_id = {rec.id: key for key, rec in items}
         parent = items[0][0] if len(items) == 1 else unit_key(unit) + ".n"
         out: list[Item] = []
@@ -165,16 +156,8 @@ class LocalExecutor:
         try:
             r = self.r
             if r.generator is not None:
-                st = r.stats[0]
-                st.active += 1
-                t0 = time.perf_counter()
-                st.first_start = st.first_start or t0
-                try:
+                with r.stats[0].working(1):
                     batch = await r.generate(u, need)
-                finally:
-                    st.active -= 1
-                    st.last_end = time.perf_counter()
-                    st.busy += st.last_end - t0
                 keys = [f"{unit_key(u)}.{j:06d}" for j in range(len(batch.records))]
                 dkeys = [drop_key(unit_key(u), 0, j) for j in range(len(batch.drops))]
                 self._log(0, batch, keys, dkeys)
@@ -183,7 +166,6 @@ class LocalExecutor:
                 items = r.chunk(u)
             self.gen_count[u] = len(items)
             self._event(self.gen_done, u).set()
-            r.state.generated += len(items)
             self.survivors[u] = await self._transforms(u, items)
             r.state.survived += len(self.survivors[u])
             self._event(self.unit_done, u).set()
@@ -274,4 +256,4 @@ def over_target(items: list[Item], goal: int | None, stage: str, index: int
     return items[:goal], extra
 
 
-__all__ = ["LocalExecutor", "over_target", "Item", "Any"]
+__all__ = ["LocalExecutor", "over_target", "Item"]

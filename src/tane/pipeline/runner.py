@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import signal
 import time
 from dataclasses import dataclass, field
@@ -40,7 +41,6 @@ from ..stage import check_chain
 from ..store.revisions import write_outputs
 from ..store.rundir import RunDir
 from .local import Item, LocalExecutor, over_target
-from .source import STAGE as SOURCE_STAGE
 from .source import Source, load_source
 
 SOURCE_CHUNK = 64
@@ -55,10 +55,8 @@ class RunState:
     target: int | None
     kept: int = 0
     round: int = 0
-    generated: int = 0
     survived: int = 0
     started: float = field(default_factory=time.perf_counter)
-    llm: CallStats = field(default_factory=CallStats)  # the default model's
     models: dict[str, CallStats] = field(default_factory=dict)
     stages: list[StageStats] = field(default_factory=list)
 
@@ -185,7 +183,6 @@ class Runner:
         return out
 
     def _check_resume(self, rd: RunDir) -> None:
-        import json
         path = rd.path / "manifest.json"
         if self.force or not path.exists():
             return
@@ -223,8 +220,6 @@ class Runner:
             for name in sorted(set(self.model_names)):
                 cs = self.state.models[name] = CallStats()
                 backends[name] = CachedBackend(build_backend(self.recipe.llm_for(name), cs), rd)
-            models = self.state.models
-            self.state.llm = models.get("default") or next(iter(models.values()))
             await self._preflight(backends)
             for stage, name in zip(self.stages, self.model_names):
                 stage.ctx.llm = backends[name]
@@ -355,4 +350,4 @@ def _young_gc_less_often(threshold: int = 10_000):
             gc.set_threshold(*old)
 
 
-__all__ = ["Runner", "RunState", "SOURCE_STAGE"]
+__all__ = ["Runner", "RunState"]
