@@ -260,7 +260,8 @@ def run_tane(row: Row, sim: SimServer, recipe_text: str, work: Path, timeout: fl
 
 
 def single_recipe(url: str, source: Path, conc: int) -> str:
-    return (f"name: bench-answer\nsource: {{path: {json.dumps(str(source))}}}\n"
+    path = json.dumps(str(source), ensure_ascii=False)
+    return (f"name: bench-answer\nsource: {{path: {path}}}\n"
             f"llm: {{backend: openai, base_url: {json.dumps(url)}, model: sim, "
             f"concurrency: {conc}}}\n"
             "stages:\n  - {method: answer, mode: ja, prompt_style: chat}\n")

@@ -45,4 +45,5 @@ def run(body: Callable[[argparse.Namespace, list[dict[str, Any]]], tuple[int, in
     except Exception as e:  # reported, not raised: the bench prints it as the row's reason
         error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
     wall = time.perf_counter() - t0
-    a.out.write_text(json.dumps({"ok": ok, "failed": failed, "wall_s": wall, "error": error}))
+    a.out.write_text(json.dumps({"ok": ok, "failed": failed, "wall_s": wall, "error": error},
+                                  ensure_ascii=False), encoding="utf-8")
