@@ -1,0 +1,49 @@
+"""``tane export``: a run's records for training, with a dataset card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import TaneError
+from .common import _fail, app, err, out
+
+
+@app.command()
+def export(run_dir: Path = typer.Argument(..., help="run directory"),
+           format: str = typer.Option(..., "--format", "-f",
+                                      help="messages, alpaca, sharegpt or jsonl"),
+           to: Path = typer.Option(..., "--to", help="output file, .jsonl or .parquet"),
+           system: Optional[str] = typer.Option(None, help="system prompt to add"),
+           val_ratio: float = typer.Option(0.0, help="validation share, stratified by seed"),
+           seed: int = typer.Option(0, help="seed for the train/validation split"),
+           card: bool = typer.Option(True, help="write README.md (dataset card) and NOTICE"),
+           commercial: bool = typer.Option(True, help="warn about non-commercial sources"),
+           push_to_hub: Optional[str] = typer.Option(None, help="Hugging Face dataset repo "
+                                                              "(needs HF_TOKEN)")) -> None:
+    """Export a run's records for training, with a dataset card."""
+    from ..export.formats import export as do_export, push_to_hub as push
+
+    try:
+        if push_to_hub:
+            push(None, push_to_hub, check_only=True)
+        rep = do_export(run_dir, format, to, system=system, val_ratio=val_ratio, seed=seed,
+                        card=card, commercial=commercial)
+        if push_to_hub:
+            push(rep, push_to_hub)
+    except TaneError as e:
+        _fail(e)
+        return
+    files = ", ".join(f"{p} ({rep.counts[s]} {s})" for s, p in rep.files.items())
+    out.print(f"{format}: {files}", highlight=False)
+    if rep.skipped_no_output:
+        err.print(f"[yellow]skipped:[/] {rep.skipped_no_output} record(s) without output")
+    extra = [str(p) for p in (rep.dataset_info, rep.card, rep.notice) if p]
+    if extra:
+        out.print("also wrote: " + ", ".join(extra), highlight=False)
+    for w in rep.warnings:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
+    if rep.pushed_to:
+        out.print(f"pushed to https://huggingface.co/datasets/{rep.pushed_to}")

@@ -1,0 +1,90 @@
+"""``tane run``: a recipe into a run directory."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import TaneError
+from .common import _fail, app, err, out
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"]})
+def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
+        out_dir: Path = typer.Option(..., "--out", "-o", help="run directory (resumable)"),
+        target: Optional[int] = typer.Option(None, help="how many kept records to produce "
+                                                        "(default: the recipe's)"),
+        llm: list[str] = typer.Option([], help="'embedded' or an OpenAI-compatible server URL "
+                                              "(several: comma-separated), e.g. "
+                                              "http://127.0.0.1:8000/v1; NAME=URL points "
+                                              "the recipe's model NAME there (repeatable)"),
+        model: list[str] = typer.Option([], help="model name on the server; NAME=MODEL for "
+                                                "a named model (repeatable)"),
+        license: list[str] = typer.Option([], "--license", help="licence of a served model "
+                                                               "tane cannot identify by name, "
+                                                               "e.g. apache-2.0; NAME=LICENCE "
+                                                               "for a named model"),
+        slots: Optional[int] = typer.Option(None, help="embedded: parallel decode slots "
+                                                       "(>1 is faster but not reproducible)"),
+        force: bool = typer.Option(False, "--force", help="reuse a run directory made by "
+                                                         "another recipe"),
+        progress: bool = typer.Option(True, help="show live progress")) -> None:
+    """Run a recipe into a run directory. Rerun the same command to resume."""
+    from ..pipeline.overrides import apply_overrides
+    from ..pipeline.progress import live_progress, summary_table
+    from ..pipeline.runner import Runner
+    from ..recipe import load_recipe
+
+    try:
+        if target is not None and target < 1:
+            raise TaneError(f"--target must be at least 1, got {target}", field="target")
+        overrides = {"target": target} if target is not None else {}
+        rec = load_recipe(recipe, overrides)
+        rec = apply_overrides(rec, llm, model, license)
+        if slots is not None:
+            rec.llm = rec.llm.model_copy(update={"slots": slots})
+        base = recipe.resolve().parent
+        seeds = rec.seeds.path
+        if not seeds.startswith("bundled:") and not (base / seeds).exists():
+            raise TaneError(f"seed file not found: {base / seeds}", path=str(recipe),
+                            field="seeds.path")
+        runner = Runner(rec, out_dir, base_dir=base, force=force)
+    except TaneError as e:
+        _fail(e)
+        return
+    models = "; ".join(f"{n}: {rec.llm_for(n).where()}" for n in sorted(set(runner.model_names)))
+    start = f"source {rec.source.path}" if rec.source else f"target {runner.goal}"
+    err.print(f"tane run: {rec.name} -> {out_dir} ({start}; {models})", highlight=False)
+
+    async def main() -> dict:
+        async with live_progress(runner.state, err, runner.names, enabled=progress):
+            return await runner.run()
+
+    try:
+        stats = asyncio.run(main())
+    except TaneError as e:
+        _fail(e)
+        return
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print("interrupted: completed calls are in the journal; rerun the same "
+                  "command to resume")
+        raise typer.Exit(130)
+    out.print(summary_table(stats))
+    out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({stats['kept']} records); "
+              f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
+    for w in stats.get("warnings") or []:
+        err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=True)
+    if stats["target"] is not None and stats["kept"] < stats["target"]:
+        from ..errors import INCOMPLETE_EXIT
+
+        failed = stats["llm"]["failures"]
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(failed.items()))
+        why = (f"{sum(failed.values())} calls failed ({reasons}); see rejected.jsonl for "
+               "the server's messages" if failed
+               else "raise max_rounds, or use a stronger model (most drops: see the table)")
+        err.print(f"[yellow]incomplete:[/] kept {stats['kept']} of {stats['target']} within "
+                  f"{stats['rounds']} rounds; {why}", highlight=False, markup=True)
+        raise typer.Exit(INCOMPLETE_EXIT)
