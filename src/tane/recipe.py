@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -45,8 +45,22 @@ class ChainError(ValueError):
         super().__init__(message)
 
 
+class Needs(Strict):
+    """What a recipe is written for, beyond the embedded model (``needs:``)."""
+
+    model: Literal["base", "chat"] = Field(description=(
+        "the served model the recipe is meant for: a base model with raw completions, or "
+        "an instruction-tuned chat model"))
+    japanese: bool = Field(False, description="the model must write Japanese")
+    why: str = Field("", description="one line said when the recipe is started on the "
+                                     "embedded model")
+
+
 class Recipe(Strict):
     name: str = "recipe"
+    needs: Needs | None = Field(None, description=(
+        "a served model the recipe is meant for; started on the embedded model, tane run "
+        "says so and stops unless --yes or an explicit --llm is given"))
     seed: int = 0
     target: int | None = Field(None, ge=1, description=(
         "kept records to produce (default 50; with source: every row)"))
@@ -98,6 +112,22 @@ class Recipe(Strict):
 
     def llm_for(self, name: str) -> LLMConfig:
         return self.llm if name == "default" else self.models[name]
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, **overrides: Any) -> "Recipe":
+        """The recipe in a YAML file (top-level keys in ``overrides`` replace the file's);
+        a bad file raises TaneError naming the file, the line and the field."""
+        return load_recipe(path, overrides)
+
+    def to_yaml(self, path: str | Path | None = None, *, full: bool = False) -> str:
+        """The recipe as YAML: the keys that were given (``full``: every key, defaults
+        included); written to ``path`` too when given. ``Recipe.from_yaml`` reads it back
+        to an equal recipe."""
+        text = yaml.safe_dump(self.model_dump(mode="json", exclude_unset=not full),
+                              allow_unicode=True, sort_keys=False)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
 
 
 def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
