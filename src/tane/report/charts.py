@@ -1,5 +1,8 @@
 """PNG charts for ``tane stats`` (matplotlib, Agg, no pyplot state; the ``report`` extra).
 
+The font search and label fallback live in :mod:`tane.plotting` (shared with
+``tane eval report``).
+
 Japanese labels need a font with Japanese glyphs. In order:
 
 1. a system font that covers Japanese (``fc-list :lang=ja``, or a known family matplotlib
@@ -13,111 +16,20 @@ Japanese labels need a font with Japanese glyphs. In order:
 
 from __future__ import annotations
 
-import importlib.util
-import re
-import shutil
-import subprocess
 import warnings
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import matplotlib
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg", force=False)
-from matplotlib import font_manager  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from ..plotting import Labeler as _Labeler
+from ..plotting import find_japanese_font
+from ..plotting import rc as _rc
+from ..plotting import save as _save
 
-_KNOWN_JA = ("Noto Sans CJK JP", "Noto Sans JP", "IPAexGothic", "IPAGothic", "TakaoGothic",
-             "Hiragino Sans", "Hiragino Maru Gothic Pro", "Yu Gothic", "Meiryo", "MS Gothic",
-             "Source Han Sans JP", "VL Gothic", "Droid Sans Japanese")
-_PROBE = "あア漢"
-
-
-def _covers_japanese(path: str) -> bool:
-    try:
-        from matplotlib.ft2font import FT2Font
-
-        font = FT2Font(path)
-        cmap = font.get_charmap()
-        return all(ord(c) in cmap for c in _PROBE)
-    except Exception:  # noqa: BLE001 - unreadable/odd font files are simply skipped
-        return False
-
-
-def _fc_list_ja() -> list[str]:
-    if not shutil.which("fc-list"):
-        return []
-    try:
-        res = subprocess.run(["fc-list", ":lang=ja", "file"], capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    paths = [line.split(":")[0].strip() for line in res.stdout.splitlines() if line.strip()]
-    return sorted(p for p in paths if re.search(r"\.(ttf|otf|ttc)$", p, re.I))
-
-
-def _fontja_path() -> str | None:
-    spec = importlib.util.find_spec("matplotlib_fontja")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        p = Path(loc) / "fonts" / "ipaexg.ttf"
-        if p.exists():
-            return str(p)
-    return None
-
-
-@lru_cache(maxsize=1)
-def find_japanese_font() -> dict[str, Any]:
-    """{"family", "path", "source"} of a font with Japanese glyphs, or family None."""
-    for path in _fc_list_ja():
-        if _covers_japanese(path):
-            try:
-                font_manager.fontManager.addfont(path)
-                name = font_manager.FontProperties(fname=path).get_name()
-            except Exception:  # noqa: BLE001
-                continue
-            return {"family": name, "path": path, "source": "system (fc-list :lang=ja)"}
-    for entry in font_manager.fontManager.ttflist:
-        if entry.name in _KNOWN_JA and _covers_japanese(entry.fname):
-            return {"family": entry.name, "path": entry.fname, "source": "system"}
-    path = _fontja_path()
-    if path and _covers_japanese(path):
-        font_manager.fontManager.addfont(path)
-        name = font_manager.FontProperties(fname=path).get_name()
-        return {"family": name, "path": path, "source": "matplotlib-fontja (PyPI)"}
-    return {"family": None, "path": None, "source": "none"}
-
-
-class _Labeler:
-    """Maps labels to what can be drawn: themselves, or ids when no CJK font exists."""
-
-    def __init__(self, can_cjk: bool):
-        self.can_cjk = can_cjk
-        self.ids: dict[str, str] = {}
-
-    def __call__(self, label: str) -> str:
-        label = str(label)
-        if self.can_cjk or label.isascii():
-            return label
-        if label not in self.ids:
-            self.ids[label] = f"#{len(self.ids) + 1}"
-        return self.ids[label]
-
-
-def _rc(font: dict[str, Any]) -> dict[str, Any]:
-    rc: dict[str, Any] = {"axes.unicode_minus": False}
-    if font.get("family"):
-        rc["font.family"] = [font["family"], "DejaVu Sans"]
-    return rc
-
-
-def _save(fig: Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    return path
+__all__ = ["bar_chart", "draw_all", "find_japanese_font", "histogram"]
 
 
 def bar_chart(path: Path, title: str, counts: list[tuple[str, int]], font: dict[str, Any],

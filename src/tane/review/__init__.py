@@ -21,15 +21,13 @@ from typing import Any
 
 from ..errors import TaneError
 from ..store.revisions import FIELDS, STATUSES, machine_output, rewrite_outputs, run_id
+from ..store.sheets import DANGEROUS, MAX_CELL, TRUNCATED, clean  # noqa: F401 (re-exported)
 
 COLUMNS = ("id", "instruction", "input", "output", "method", "judge_score", "judge_reason",
            "drop_reason", "status", "note")
 EDITABLE = ("instruction", "input", "output", "status", "note")
 SHEET = "review"
 META_SHEET = "_meta"
-MAX_CELL = 32_000  # Excel holds at most 32,767 characters in a cell
-TRUNCATED = "…[truncated by tane: too long for a spreadsheet cell]"
-DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 REJECTED_PREFIX = "rejected:"
 HELP = {
     "id": "record id: do not change",
@@ -93,17 +91,6 @@ def _judge(prov: dict[str, Any]) -> tuple[str, str]:
         return "", ""
     score = j.get("quality", j.get("score", ""))  # the judge stage writes "quality"
     return ("" if score is None else str(score)), str(j.get("reason") or "")
-
-
-def clean(text: Any) -> str:
-    """What a cell can hold: no XML-illegal control characters, at most MAX_CELL chars."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-
-    s = "" if text is None else str(text)
-    s = ILLEGAL_CHARACTERS_RE.sub("", s)
-    if len(s) > MAX_CELL:
-        s = s[:MAX_CELL - len(TRUNCATED)] + TRUNCATED
-    return s
 
 
 def norm(text: Any) -> str:

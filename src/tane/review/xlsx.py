@@ -1,8 +1,9 @@
 """The review workbook: a ``review`` sheet (one row per record) and a hidden ``_meta``
 sheet with the run id.
 
-Every text cell is written with an explicit string type (never a formula, whatever it
-starts with) and text starting with ``= + - @``, tab or CR also gets Excel's quotePrefix,
+The literal-text cells and the font come from :mod:`tane.store.sheets` (shared with
+``tane eval report``'s workbook). Every text cell is written with an explicit string type
+(never a formula, whatever it starts with) and text starting with ``= + - @``, tab or CR also gets Excel's quotePrefix,
 so neither Excel nor LibreOffice evaluates LLM output. Read-only columns are grey, locked
 (sheet protection without password) and explained by a header comment.
 """
@@ -15,22 +16,14 @@ from typing import Any
 
 from ..errors import TaneError
 from ..store.files import atomic_write
-from . import (COLUMNS, DANGEROUS, EDITABLE, HELP, META_SHEET, SHEET, FormulaText, Row,
-               Table)
+from ..store.sheets import FONT, set_text
+from . import COLUMNS, EDITABLE, HELP, META_SHEET, SHEET, FormulaText, Row, Table
 
-FONT = "Yu Gothic"   # Windows 10+/macOS Japanese UI font; LibreOffice falls back to Noto CJK
+__all__ = ["FONT", "read_xlsx", "set_text", "write_xlsx"]
 WIDTHS = {"id": 16, "instruction": 50, "input": 36, "output": 70, "method": 14,
           "judge_score": 11, "judge_reason": 30, "drop_reason": 20, "status": 10,
           "note": 30}
 META_VERSION = "1"
-
-
-def set_text(cell: Any, text: str) -> None:
-    """A literal string cell: never evaluated, whatever the text starts with."""
-    cell.value = text
-    cell.data_type = "s"
-    if text.startswith(DANGEROUS):
-        cell.quotePrefix = True
 
 
 def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
@@ -87,7 +80,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
     meta = wb.create_sheet(META_SHEET)
     for r, (k, v) in enumerate([("key", "value"), ("run_id", run_id),
                                 ("format", f"tane-review/{META_VERSION}"),
-                                ("exported", _dt.datetime.now(_dt.timezone.utc)
+                                ("exported", _dt.datetime.now(_dt.UTC)
                                  .isoformat(timespec="seconds"))], 1):
         set_text(meta.cell(row=r, column=1), k)
         set_text(meta.cell(row=r, column=2), v)
