@@ -1,0 +1,250 @@
+"""``tane eval answer|grade|compare|report|run``: did the data make the model better?"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..errors import INCOMPLETE_EXIT, ServerError, TaneError
+from .common import _fail, app, err, out
+
+eval_app = typer.Typer(add_completion=False, no_args_is_help=True,
+                       help="Evaluate models: answers to a benchmark, graded or compared "
+                            "pairwise by an LLM judge, and a report with honest statistics.")
+app.add_typer(eval_app, name="eval")
+
+_JUDGE_HELP = ("the judge: a server URL (with --judge-model), 'embedded', or "
+               "NAME=URL,model=MODEL[,license=...]")
+
+
+def _step(run: Callable[[], Any]) -> dict[str, Any]:
+    """Run one step's coroutine; one line and the exit code on failure."""
+    try:
+        return asyncio.run(run())
+    except TaneError as e:
+        _fail(e)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        err.print("interrupted: completed calls are in the journal; rerun the same "
+                  "command to resume")
+        raise typer.Exit(130)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _end(step: str, info: dict[str, Any], evaldir: Path, what: str) -> None:
+    """Exit 4 when every call of the step failed, 3 when some did, else 0."""
+    rows, failed = info.get("rows", 0), info.get("error", 0)
+    file = evaldir / what
+    if rows and failed == rows:
+        first = ""
+        _fail(ServerError(f"every {step} call failed ({failed} of {rows}); the server's "
+                          f"messages are in {file} (column 'error'){first}"))
+    if failed:
+        err.print(f"[yellow]incomplete:[/] {failed} of {rows} {step} rows failed; their "
+                  f"errors are in {file}; rerun the same command to retry only those",
+                  highlight=False, markup=True)
+        raise typer.Exit(INCOMPLETE_EXIT)
+
+
+def _opts_judge(max_tokens: int, temperature: float, seed: int, reference: str,
+                lang: str | None):
+    from ..eval.grade import REFERENCE_MODES, JudgeOptions
+
+    if reference not in REFERENCE_MODES:
+        raise TaneError(f"--reference must be one of {', '.join(REFERENCE_MODES)}",
+                        field="reference")
+    if lang not in (None, "ja", "en"):
+        raise TaneError(f"--lang must be ja or en, got {lang!r}", field="lang")
+    if max_tokens < 32:
+        raise TaneError("--max-tokens must be at least 32 for a judge", field="max-tokens")
+    return JudgeOptions(max_tokens=max_tokens, temperature=temperature, seed=seed,
+                        reference=reference, lang=lang)
+
+
+@eval_app.command("answer")
+def eval_answer(
+        bench: str = typer.Argument(..., help="benchmark file (ELYZA-tasks-100 CSV/JSONL, "
+                                    "MT-Bench question.jsonl, AlpacaEval JSON/JSONL), a tane "
+                                    "run directory, or bundled:elyza_ja | bundled:mt_bench_ja "
+                                    "| bundled:alpaca_eval_en"),
+        model: list[str] = typer.Option(..., "--model", "-m", help="NAME=URL,model=MODEL"
+                                        "[,license=...,style=completion] or NAME=embedded "
+                                        "(repeatable: one per model to evaluate)"),
+        out_dir: Path = typer.Option(..., "--out", "-o", help="eval directory (resumable)"),
+        license: list[str] = typer.Option([], "--license", help="NAME=LICENCE of a served "
+                                          "model tane cannot identify by name"),
+        format: str = typer.Option("auto", help="auto | elyza | mt_bench | alpaca_eval | "
+                                   "tane_run"),
+        references: Path | None = typer.Option(None, help="MT-Bench reference answers "
+                                                  "(FastChat reference_answer/*.jsonl)"),
+        lang: str | None = typer.Option(None, help="ja | en (default: from the items)"),
+        limit: int | None = typer.Option(None, help="only the first N items"),
+        temperature: float = typer.Option(0.0, help="sampling temperature (0: greedy)"),
+        top_p: float = typer.Option(1.0),
+        max_tokens: int = typer.Option(1024, help="tokens per answer at most"),
+        seed: int = typer.Option(0, help="seed of every call (with the model name, item "
+                                 "and turn)"),
+        system: str | None = typer.Option(None, help="a system message for chat models"),
+        progress: bool = typer.Option(True, help="progress lines on stderr")) -> None:
+    """Answers from one or more models to every item of a benchmark. Rerun to resume."""
+    from ..eval.answer import AnswerOptions, run_answer
+    from ..eval.bench import load_bench
+    from ..eval.evaldir import ANSWERS, EvalDir
+    from ..eval.models import parse_models
+
+    try:
+        if limit is not None and limit < 1:
+            raise TaneError("--limit must be at least 1", field="limit")
+        if max_tokens < 1:
+            raise TaneError("--max-tokens must be at least 1", field="max-tokens")
+        specs = parse_models(model, license)
+        b = load_bench(bench, format, references, lang)
+        if limit is not None:
+            b.items = b.items[:limit]
+    except TaneError as e:
+        _fail(e)
+        return
+    opts = AnswerOptions(temperature=temperature, top_p=top_p, max_tokens=max_tokens,
+                         seed=seed, system=system)
+    err.print(f"tane eval answer: {b.path} ({b.format}, {b.lang}, {len(b.items)} items) -> "
+              f"{out_dir}; " + "; ".join(f"{n}: {s.where}" for n, s in specs.items()),
+              highlight=False)
+
+    async def go():
+        with EvalDir(out_dir, create=True) as ed:
+            return await run_answer(ed, b, specs, opts, progress)
+
+    info = _step(go)
+    out.print(f"answers: {out_dir / ANSWERS} ({info['ok']} of {info['rows']} ok, "
+              f"{info['length_cut']} cut at max_tokens; {info['calls']} calls, "
+              f"{info['cache_hits']} from the journal)", highlight=False)
+    _end("answer", info, out_dir, ANSWERS)
+
+
+def _judge(judge: str, judge_model: str | None, judge_license: str | None,
+           judge_name: str | None):
+    from ..eval.models import parse_judge
+
+    return parse_judge(judge, judge_model, judge_license, judge_name)
+
+
+@eval_app.command("grade")
+def eval_grade(
+        evaldir: Path = typer.Argument(..., help="eval directory (from tane eval answer)"),
+        judge: str = typer.Option(..., help=_JUDGE_HELP),
+        judge_model: str | None = typer.Option(None, help="the judge's model name on "
+                                                  "the server"),
+        judge_license: str | None = typer.Option(None, help="the judge model's licence"),
+        judge_name: str | None = typer.Option(None, help="name of the judge in the "
+                                                 "files (default: the model's name)"),
+        scale: int | None = typer.Option(None, help="5 (ELYZA rubric) or 10 (MT-Bench); "
+                                            "default: 10 for MT-Bench, else 5"),
+        models: list[str] = typer.Option([], "--models", help="grade only these models "
+                                         "(repeatable; default: all)"),
+        max_tokens: int = typer.Option(512, help="tokens per verdict at most"),
+        temperature: float = typer.Option(0.0),
+        seed: int = typer.Option(0),
+        reference: str = typer.Option("auto", help="show the reference answer: auto (5: "
+                                      "always; 10: maths, reasoning, coding) | always | never"),
+        lang: str | None = typer.Option(None, help="language of the judge prompt "
+                                           "(default: the benchmark's)"),
+        progress: bool = typer.Option(True)) -> None:
+    """An LLM judge grades every answer, turn by turn, on an absolute scale."""
+    from ..eval.evaldir import GRADES, EvalDir
+    from ..eval.grade import run_grade
+
+    try:
+        spec = _judge(judge, judge_model, judge_license, judge_name)
+        opts = _opts_judge(max_tokens, temperature, seed, reference, lang)
+        if scale not in (None, 5, 10):
+            raise TaneError(f"--scale must be 5 or 10, got {scale}", field="scale")
+    except TaneError as e:
+        _fail(e)
+        return
+    err.print(f"tane eval grade: {evaldir}; judge {spec.name}: {spec.where}", highlight=False)
+    sel = [m for v in models for m in v.split(",") if m] or None
+
+    async def go():
+        with EvalDir(evaldir) as ed:
+            return await run_grade(ed, spec, scale, sel, opts, progress)
+
+    info = _step(go)
+    out.print(f"grades: {evaldir / GRADES} ({info['ok']} scored, {info['parse_failed']} "
+              f"unparseable, {info['error']} failed of {info['rows']}; scale {info['scale']}; "
+              f"{info['calls']} calls, {info['cache_hits']} from the journal)",
+              highlight=False)
+    _end("grade", info, evaldir, GRADES)
+
+
+@eval_app.command("compare")
+def eval_compare(
+        evaldir: Path = typer.Argument(..., help="eval directory (from tane eval answer)"),
+        a: str = typer.Option(..., "--a", help="model A"),
+        b: str = typer.Option(..., "--b", help="model B, or 'baseline' for the benchmark's "
+                              "baseline outputs (AlpacaEval style)"),
+        judge: str = typer.Option(..., help=_JUDGE_HELP),
+        judge_model: str | None = typer.Option(None),
+        judge_license: str | None = typer.Option(None),
+        judge_name: str | None = typer.Option(None),
+        levels: int = typer.Option(3, help="3 (A, B, tie) or 5 (A>>B, A>B, A=B, B>A, B>>A)"),
+        max_tokens: int = typer.Option(512),
+        temperature: float = typer.Option(0.0),
+        seed: int = typer.Option(0),
+        reference: str = typer.Option("auto", help="auto | always | never"),
+        lang: str | None = typer.Option(None),
+        progress: bool = typer.Option(True)) -> None:
+    """A judge compares two models item by item, in both orders (a verdict that changes
+    with the order is a tie)."""
+    from ..eval.compare import run_compare
+    from ..eval.evaldir import COMPARISONS, EvalDir
+
+    try:
+        spec = _judge(judge, judge_model, judge_license, judge_name)
+        opts = _opts_judge(max_tokens, temperature, seed, reference, lang)
+    except TaneError as e:
+        _fail(e)
+        return
+    err.print(f"tane eval compare: {evaldir}; {a} vs {b}; judge {spec.name}: {spec.where}",
+              highlight=False)
+
+    async def go():
+        with EvalDir(evaldir) as ed:
+            return await run_compare(ed, spec, a, b, levels, opts, progress)
+
+    info = _step(go)
+    out.print(f"comparisons: {evaldir / COMPARISONS} ({info['ok']} judged in both orders, "
+              f"{info['inconsistent']} changed with the order, {info['parse_failed']} "
+              f"unparseable, {info['error']} failed of {info['rows']}; {info['calls']} calls, "
+              f"{info['cache_hits']} from the journal)", highlight=False)
+    _end("compare", info, evaldir, COMPARISONS)
+
+
+@eval_app.command("report")
+def eval_report(
+        evaldir: Path = typer.Argument(..., help="eval directory"),
+        output: Path | None = typer.Option(None, "-o", "--out",
+                                              help="report directory (default EVALDIR/report)"),
+        seed: int = typer.Option(0, help="seed of the bootstrap"),
+        n_boot: int = typer.Option(2000, help="bootstrap resamples")) -> None:
+    """Tables, plots and an Excel sheet of disagreements from an eval directory."""
+    try:
+        if not (evaldir / "eval.json").is_file():
+            raise TaneError("not an eval directory (no eval.json)", path=str(evaldir))
+        try:
+            from ..eval.report import write_report
+        except ModuleNotFoundError as e:
+            if e.name in ("tane.eval.report", "tane.eval.stats"):
+                raise TaneError("this installation of tane has no report writer "
+                                "(tane.eval.report)") from None
+            raise TaneError(f"tane eval report needs {e.name}: pip install "
+                            "'tane[report]'") from None
+        rep = write_report(evaldir, output, seed=seed, n_boot=n_boot)
+    except TaneError as e:
+        _fail(e)
+        return
+    where = output or evaldir / "report"
+    out.print(f"report: {where}" + (f" ({', '.join(sorted(rep))})" if isinstance(rep, dict)
+                                    else ""), highlight=False)
