@@ -6,6 +6,7 @@ import sys
 
 from ..errors import TaneError
 from . import data, export, review, run  # noqa: F401  (each adds its commands to ``app``)
+from . import eval as eval_commands  # noqa: F401  (tane eval ...)
 from .common import app, err
 
 __all__ = ["app", "main"]
