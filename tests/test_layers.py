@@ -56,6 +56,8 @@ FLOOR = {
 # Beside the pipeline: these read only what is listed here (plus their own package).
 SIDE = {"review", "export", "report", "eval"}
 SIDE_READS = {"curate", "store"} | {p for p, f in FLOOR.items() if f == BOTTOM}
+# eval asks models for answers and verdicts: it reads llm as well
+SIDE_EXTRA = {"eval": {"llm"}}
 
 # Known violations being removed now; empty this as the fixes land. Layer violations are
 # "importer -> imported", cycles "cycle: " + the modules of the cycle, sorted.
@@ -242,7 +244,8 @@ def layer_violations(edges: list[Edge]) -> dict[str, list[Edge]]:
             continue
         fa, fb = FLOOR.get(a, BOTTOM), FLOOR.get(b, BOTTOM)
         if a in SIDE:
-            ok = b in SIDE_READS or (b not in FLOOR and fb == BOTTOM)
+            ok = (b in SIDE_READS or b in SIDE_EXTRA.get(a, ())
+                  or (b not in FLOOR and fb == BOTTOM))
         elif fa == fb:
             ok = fa == BOTTOM
         else:
