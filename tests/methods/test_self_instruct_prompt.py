@@ -124,7 +124,7 @@ def test_build_prompt_is_deterministic_per_seed_round_and_index():
         si.machine = machine_pool(5)
     assert a.build_prompt(2, 3) == b.build_prompt(2, 3)
     assert a.build_prompt(2, 3) == a.build_prompt(2, 3)  # no hidden RNG state
-    p, ids = a.build_prompt(2, 3)
+    _p, ids = a.build_prompt(2, 3)
     assert a.build_prompt(2, 4)[1] != ids
     assert a.build_prompt(3, 3)[1] != ids
     other = make(recipe_seed=2)
@@ -140,8 +140,8 @@ def test_build_prompt_without_pool_differs_across_requests():
 
 def test_en_prompt_and_chat_prompt():
     en = make(mode="en", seeds=SEEDS_EN)
-    prompt, ids = en.build_prompt(0, 0)
-    assert prompt.startswith("Here is a numbered list of diverse tasks:\n1. ")
+    prompt, _ids = en.build_prompt(0, 0)
+    assert prompt.startswith("Come up with a series of tasks:\n1. ")
     assert prompt.endswith("\n9.")
     chat = make(prompt_style="chat")
     prompt, _ = chat.build_prompt(0, 0)
@@ -214,9 +214,13 @@ def test_is_yes_ja(text, expected):
 
 
 def test_is_yes_en_does_not_know_japanese():
-    en = make(mode="en", seeds=SEEDS_EN)
+    en = make(mode="en", seeds=SEEDS_EN, classify="seeds")
     assert en._is_yes("Yes") is True and en._is_yes("no") is False
     assert en._is_yes("はい") is None
+    # upstream's rule: the stripped reply is Yes/yes/YES, anything else is "no"
+    up = make(mode="en", seeds=SEEDS_EN)
+    assert up._is_yes(" Yes") is True and up._is_yes("No") is False
+    assert up._is_yes("Yes.") is False and up._is_yes("はい") is False
 
 
 def test_parse_instance_input_first_with_noinput():

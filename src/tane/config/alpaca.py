@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import GeneratorBase, NoveltyConfig, Sampling
 
@@ -24,7 +24,18 @@ class AlpacaStage(GeneratorBase):
     mode: Literal["en", "ja"] = "ja"
     num_prompt_instructions: int = Field(3, ge=1, le=16)
     tasks_per_request: int = Field(20, ge=2, le=50)
-    request_batch_size: int = Field(2, ge=1, le=1024)
+    request_batch_size: int = Field(2, ge=1, le=1024, description=(
+        "prompts per round (default: 5 in en, upstream's; 2 in ja)"))
+    drop_empty_output: bool = Field(True, description=(
+        "drop a task whose output is empty (upstream keeps it)"))
     sampling: AlpacaSampling = AlpacaSampling()
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _upstream_defaults(cls, data: Any) -> Any:
+        # en is upstream's setting: 5 prompts per batch (generate_instruction.py)
+        if isinstance(data, dict) and data.get("mode") == "en":
+            data = {"request_batch_size": 5} | data
+        return data

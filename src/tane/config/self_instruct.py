@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -19,9 +19,13 @@ class GenerateSampling(Sampling):
 
 
 class InstanceSampling(Sampling):
+    """Instance generation. ``max_tokens`` unset: 300 with our prompts; with upstream's,
+    upstream's rule (300 for a group of five instructions that holds a classification
+    task, else 350). Upstream's presence penalty 1.5 is the default with its prompts."""
+
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     top_p: float = Field(1.0, gt=0.0, le=1.0)
-    max_tokens: int = Field(300, ge=1, le=32768)
+    max_tokens: int | None = Field(None, ge=1, le=32768)  # type: ignore[assignment]
 
 
 class SelfInstructStage(GeneratorBase):
@@ -36,15 +40,26 @@ class SelfInstructStage(GeneratorBase):
     prompt_style: Literal["completion", "chat"] = "completion"
     num_prompt_instructions: int = Field(8, ge=1, le=32)
     num_machine_instructions: int = Field(2, ge=0, le=32)
-    request_batch_size: int = Field(4, ge=1, le=1024)
+    request_batch_size: int = Field(4, ge=1, le=1024, description=(
+        "prompts per round (default: 5 in en, upstream's; 4 in ja)"))
     lookahead: int = Field(1, ge=1, le=256, description=(
         "generation rounds in flight at once. 1 is the paper: each round's prompts sample "
         "machine instructions from the pool as it stands after the previous round. With N, "
         "round r samples from the pool after round r-N, so a big server stays busy; "
         "novelty decisions are still taken in round order, so runs stay reproducible"))
-    classify: bool = Field(True, description="identify classification tasks (output-first "
-                                              "instances); false treats all as open-ended")
+    classify: Literal["upstream", "seeds", "off"] = Field("seeds", description=(
+        "identify classification tasks (they get output-first instances): upstream's fixed "
+        "31-example English prompt (default in en), a few-shot prompt from the seeds' "
+        "is_classification (default in ja and chat), or off (all open-ended). true/false "
+        "are accepted as the default/off"))
     instances: Literal["full", "input_only"] = "full"
+    instance_prompt: Literal["upstream", "seeds"] = Field("seeds", description=(
+        "upstream's fixed instance prompts, several examples per task (default in en with "
+        "instances: full and completion prompts), or one instance from a prompt built "
+        "of the seeds' own examples"))
+    instances_per_task: int = Field(1, ge=1, le=10, description=(
+        "instances kept per instruction, each a record (default 5 with upstream's "
+        "prompt, which asks for several; 1 with the seeds prompt)"))
     truncated: Literal["response", "last_item"] = "response"
     sampling: GenerateSampling = GenerateSampling()
     instance_sampling: InstanceSampling = InstanceSampling()
@@ -52,10 +67,44 @@ class SelfInstructStage(GeneratorBase):
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="override template files by name")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _mode_defaults(cls, data: Any) -> Any:
+        """Defaults that depend on the mode: ``en`` with completion prompts is upstream's
+        setting (bootstrap_instructions.py, identify_clf_or_not.py, generate_instances.py)."""
+        if not isinstance(data, dict):
+            return data
+        d = dict(data)
+        faithful = d.get("mode", "ja") == "en" and d.get("prompt_style", "completion") == \
+            "completion"
+        c = d.get("classify")
+        if c is None or c is True:
+            d["classify"] = "upstream" if faithful else "seeds"
+        elif c is False:
+            d["classify"] = "off"
+        if d.get("instance_prompt") is None:
+            d["instance_prompt"] = ("upstream" if faithful and d.get("instances", "full") ==
+                                    "full" else "seeds")
+        if d.get("instances_per_task") is None:
+            d["instances_per_task"] = 5 if d["instance_prompt"] == "upstream" else 1
+        if d["instance_prompt"] == "upstream" and isinstance(d.get("instance_sampling", {}), dict):
+            d["instance_sampling"] = {"presence_penalty": 1.5} | d.get("instance_sampling", {})
+        if d.get("mode") == "en":
+            d.setdefault("request_batch_size", 5)
+        return d
+
     @model_validator(mode="after")
-    def _machine_le_prompt(self) -> "SelfInstructStage":
+    def _machine_le_prompt(self) -> SelfInstructStage:
         if self.num_machine_instructions > self.num_prompt_instructions:
             raise ValueError("num_machine_instructions cannot exceed num_prompt_instructions")
+        if self.mode != "en" and "upstream" in (self.classify, self.instance_prompt):
+            raise ValueError("upstream's classify and instance prompts are English: "
+                             "mode: en only")
+        if self.instance_prompt == "upstream" and self.instances != "full":
+            raise ValueError("instances: input_only needs instance_prompt: seeds")
+        if self.instances_per_task > 1 and self.instance_prompt != "upstream":
+            raise ValueError("instances_per_task above 1 needs instance_prompt: upstream "
+                             "(the seeds prompt writes one instance)")
         return self
 
     def contract(self) -> StageSpec:

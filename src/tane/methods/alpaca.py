@@ -5,17 +5,19 @@ for ``tasks_per_request`` (20) tasks in the same format, instruction, input (``<
 when none) and output together, so there is no separate classification or instance step.
 The last item of a completion cut by the token limit is dropped as ``truncated``. Filters
 and the ROUGE-L novelty check are Self-Instruct's, with Alpaca's longer blacklist in ``en``.
+``en`` is upstream's prompt (``prompts/alpaca/en.j2``), stops and parser; what still differs
+is listed in docs/faithful.md.
 """
 
 from __future__ import annotations
 
 import re
 
+from ..config.alpaca import AlpacaStage
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..llm.base import LLMError
 from ..prompts import check_overrides, load_template
-from ..config.alpaca import AlpacaStage
 from ..schema import Provenance, Record, stable_hash
 from .base import Batch, StageContext, to_params
 
@@ -24,19 +26,31 @@ FIELDS = {"en": ("Instruction", "Input", "Output"), "ja": ("指示", "入力", "
 NOINPUT = "<noinput>"
 
 
+def normalise_example(instruction: str) -> str:
+    """A seed instruction as upstream's ``encode_prompt`` writes it into the prompt."""
+    return re.sub(r"\s+", " ", instruction).strip().rstrip(":")
+
+
 def parse_tasks(text: str, first_idx: int, mode: str) -> list[tuple[int, str, str, str] | None]:
-    """Items of one completion; ``None`` marks an item that does not parse."""
+    """Items of one completion; ``None`` marks an item that does not parse.
+
+    ``en`` parses as upstream's ``post_process_gpt3_response``: ``N. Field:`` with at least
+    one space after the dot, the instruction only stripped. ``ja`` also takes a full-width
+    colon and no space, and collapses whitespace inside the instruction."""
     ins, inp, out = FIELDS[mode]
     raw = f"{first_idx}. {ins}:" + text
     items: list[tuple[int, str, str, str] | None] = []
     for k, chunk in enumerate(raw.split("###")):
         idx = first_idx + k
-        parts = re.split(rf"{idx}\.\s*({ins}|{inp}|{out})\s*[:：]", chunk)
+        if mode == "en":
+            parts = re.split(rf"{idx}\.\s+({ins}|{inp}|{out}):", chunk)
+        else:
+            parts = re.split(rf"{idx}\.\s*({ins}|{inp}|{out})\s*[:：]", chunk)
         if len(parts) != 7 or [parts[1], parts[3], parts[5]] != [ins, inp, out]:
             if chunk.strip():
                 items.append(None)
             continue
-        instruction = re.sub(r"\s+", " ", parts[2]).strip()
+        instruction = parts[2].strip() if mode == "en" else re.sub(r"\s+", " ", parts[2]).strip()
         given = parts[4].strip()
         items.append((idx, instruction, "" if given.lower() == NOINPUT else given,
                       parts[6].strip()))
@@ -54,7 +68,10 @@ class Alpaca:
                                   report_floor=0.0)  # exact top-k scores for provenance
         for s in self.human:
             self.index.add(s.instruction, key=f"seed:{s.id}")
-        self.blacklist = re.compile(r"\b(" + "|".join(EXTRA_BLACKLIST) + r")\b", re.I)
+        n = cfg.tasks_per_request
+        # upstream: ["\n20", "20.", "20."]; ja also stops at "20 ."
+        self.stops = (f"\n{n}", f"{n}.") if cfg.mode == "en" else (f"\n{n}", f"{n}.", f"{n} .")
+        self.blacklist = re.compile(r"\b(" + "|".join(EXTRA_BLACKLIST) + r")\b", re.IGNORECASE)
 
     def _filter(self, inst: str) -> tuple[str, dict] | None:
         bad = check_instruction(inst, self.cfg.mode)
@@ -70,12 +87,11 @@ class Alpaca:
         prompts, seed_ids, params = [], [], []
         for i in range(cfg.request_batch_size):
             exs = ctx.rng("alpaca", r, i).sample(self.human, min(n_ex, len(self.human)))
-            prompts.append(self.tpl.render(examples=exs, n=cfg.tasks_per_request))
+            shown = [{"instruction": normalise_example(e.instruction), "input": e.input,
+                      "output": e.output} for e in exs]
+            prompts.append(self.tpl.render(examples=shown, n=cfg.tasks_per_request))
             seed_ids.append([e.id for e in exs])
-            n = cfg.tasks_per_request
-            s = cfg.sampling
-            params.append(to_params(s, (f"\n{n}", f"{n}.", f"{n} ."),
-                                      ctx.seed_for("alpaca", r, i)))
+            params.append(to_params(cfg.sampling, self.stops, ctx.seed_for("alpaca", r, i)))
         results = await ctx.call_all("completion", prompts, params)
         kept = 0
         for ids, p, res in zip(seed_ids, params, results):
@@ -83,15 +99,18 @@ class Alpaca:
                 batch.drops.append(ctx.drop(f"llm_error:{res.reason}", round=r))
                 continue
             items = parse_tasks(res.text, n_ex + 1, cfg.mode)
+            # a cut completion loses its last chunk, as upstream (nothing when that is empty)
+            cut = res.finish_reason == "length" and bool(res.text.split("###")[-1].strip())
             for j, item in enumerate(items):
+                if cut and j == len(items) - 1:
+                    batch.drops.append(ctx.drop("truncated", item[1] if item else "", round=r))
+                    continue
                 if item is None:
                     batch.drops.append(ctx.drop("unparseable", round=r))
                     continue
                 _, inst, given, out = item
-                if res.finish_reason == "length" and j == len(items) - 1:
-                    batch.drops.append(ctx.drop("truncated", inst, round=r))
-                    continue
-                bad = self._filter(inst) or (None if out else ("empty_output", {}))
+                bad = self._filter(inst) or (
+                    ("empty_output", {}) if cfg.drop_empty_output and not out else None)
                 if bad:
                     batch.drops.append(ctx.drop(bad[0], inst, round=r, **bad[1]))
                     continue

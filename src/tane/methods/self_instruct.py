@@ -11,9 +11,17 @@ Each round:
    it when its ROUGE-L F against any seed or accepted instruction, including those
    accepted earlier in the same round, is above the threshold (0.7). The most similar
    items and their scores go into provenance.
-4. Identify classification tasks with a few-shot yes/no prompt.
-5. Generate an instance: output-first for classification, input-first otherwise
-   (``instances: input_only`` leaves the output to the answer stage).
+4. Identify classification tasks: upstream's fixed prompt (``classify: upstream``, the
+   default in ``en``) or a few-shot yes/no prompt from the seeds (``seeds``).
+5. Generate instances: output-first for classification, input-first otherwise. With
+   upstream's prompts (``instance_prompt: upstream``, the default in ``en``) one call
+   writes up to ``instances_per_task`` (5) examples, parsed and filtered as upstream's
+   ``prepare_for_finetuning.py`` does; each kept one is a record. With ``seeds`` one call
+   writes one instance (``instances: input_only`` leaves the output to the answer stage).
+
+``prompt_style: chat`` asks a chat model to continue the list: it gets stops that suit a
+reply, and text around the list ("Here is a numbered list…", 「以下は…」) is dropped as
+``preamble``. What still differs from upstream is listed in docs/faithful.md.
 """
 
 from __future__ import annotations
@@ -23,19 +31,33 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..config.self_instruct import SelfInstructStage
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
 from ..llm.base import Completion, GenParams, LLMError
 from ..prompts import check_overrides, load_template
-from ..config.self_instruct import SelfInstructStage
 from ..schema import Provenance, Record, stable_hash
-from .base import Batch, KINDS, StageContext, as_messages, to_params
+from .base import KINDS, Batch, StageContext, as_messages, to_params
 
 NOINPUT = "<noinput>"
 # "\n10. " starts a new item; "2.5" (a digit after the dot) does not
 _SPLIT = re.compile(r"\n[^\S\n]*\d+[^\S\n]?[.．](?!\d)[^\S\n]?")
-_STOPS = ("\n\n", "\n16", "16.", "16 .")
+_STOPS = ("\n\n", "\n16", "16.", "16 .")  # upstream's, for a completion
+# a chat reply: no "\n\n" (a reply may open with a sentence and a blank line); stop only at
+# an item numbered past the 15 asked for, at the start of a line
+_CHAT_STOPS = ("\n16.", "\n16 .", "\n16．")
+# upstream's classification call (identify_clf_or_not.py): greedy, 3 tokens, these stops
+_CLF_UPSTREAM = {"max_tokens": 3, "stop": ("\n", "Task")}
+_NUMBERED = re.compile(r"^[^\S\n]*(?:\*\*)?\d+[^\S\n]?[.．](?!\d)", re.MULTILINE)
+# a chat model's words about the list rather than a task in it
+_PREAMBLE = re.compile(
+    r"^(?:(?:sure|certainly|of course|okay|ok|absolutely|great)\b|here(?:'s| is| are)\b|"
+    r"below (?:is|are)\b|the following\b|(?:i )?hope (?:this|these)\b|let me know\b|"
+    r"(?:these|those) (?:are|tasks)\b|(?:new |more |additional )?tasks? \d+\s*(?:to|-|–)\s*\d+|"
+    r"以下[はにのが]|はい[、。,！!]|承知|かしこまり|もちろん|了解|新しいタスク(?:を|の一覧)|"
+    r"続き(?:を|です))", re.IGNORECASE)
+_BOLD_NUMBER = re.compile(r"^([^\S\n]*)\*\*(\d+[.．])\*\*", re.MULTILINE)
 LABELS = {"en": {"task": "Task:", "input": "Input:", "output": "Output:", "label": "Class label:",
                  "yes": ("yes",), "no": ("no",)},
           "ja": {"task": "タスク:", "input": "入力:", "output": "出力:", "label": "ラベル:",
@@ -62,6 +84,80 @@ def parse_instructions(text: str) -> list[str]:
     return items
 
 
+def split_chat_reply(text: str) -> tuple[list[str], list[str]]:
+    """A chat reply to the continue-the-list prompt: (items, preambles). Text before the
+    first numbered line and after a blank line that ends the list is not a task; neither
+    is an item that talks about the list ("Here are seven more tasks:")."""
+    text = _BOLD_NUMBER.sub(r"\1\2", text.strip())
+    m = _NUMBERED.search(text)
+    if m is None:
+        body, extra = ("", [text]) if _PREAMBLE.match(text) else (text, [])
+    else:
+        head, body = text[:m.start()].strip(), text[m.start():]
+        extra = [head] if head else []
+        last = list(_NUMBERED.finditer(body))[-1]
+        tail = body[last.start():].split("\n\n", 1)
+        if len(tail) == 2 and tail[1].strip():
+            body, extra = body[:last.start()] + tail[0], extra + [tail[1].strip()]
+    items = []
+    for inst in parse_instructions(body):
+        inst = inst.strip("*").strip()
+        (extra if _PREAMBLE.match(inst) or inst.endswith((":", "：")) else items).append(inst)
+    return items, [re.sub(r"\s+", " ", x) for x in extra]
+
+
+def upstream_instances(text: str, clf: bool, cut: bool) -> tuple[list[tuple[str, str]],
+                                                                  list[tuple[str, str, str]]]:
+    """Instances from one reply to upstream's instance prompts, as upstream's
+    ``prepare_for_finetuning.py`` parses and filters them: ([(input, output)], drops as
+    (reason, input, output)). A reply cut by the token limit loses its last instance."""
+    found: list[tuple[str, str]] = []
+    if clf:
+        for chunk in text.split("Class label:")[1:] if "Class label:" in text else []:
+            label, _, given = chunk.strip().partition("\n")
+            found.append((given.strip(), label.strip()))
+    else:
+        raw = text.strip()
+        if re.search(r"Example\s?\d*\.?", raw):
+            chunks = [c.strip() for c in re.split(r"Example\s?\d*\.?", raw) if c.strip()]
+        elif re.search(r"Output\s*\d*\s*:", raw):
+            chunks = [raw]
+        else:
+            chunks = []
+        for chunk in chunks:
+            if re.search(r"Output\s*\d*\s*:", chunk):
+                given, out = re.split(r"Output\s*\d*\s*:", chunk)[:2]
+            else:
+                given, out = "", chunk
+            out = re.split(r"Input\s*\d*\s*:", out.strip())[0]
+            given = re.sub(r"^Input\s*\d*\s*:", "", given.strip())
+            found.append((given.strip(), out.strip()))
+    drops: list[tuple[str, str, str]] = []
+    if cut and found:
+        drops.append(("truncated_instance", *found.pop()))
+    valid = []
+    for given, out in found:
+        if given == out:
+            drops.append(("instance_input_is_output", given, out))
+        elif not out:
+            drops.append(("empty_output", given, out))
+        elif given.endswith(":") or out.endswith(":"):
+            drops.append(("instance_ends_with_colon", given, out))
+        else:
+            valid.append((given, out))
+    if any(a[0] and a[0] == b[0] and a[1] != b[1] for i, a in enumerate(valid)
+           for b in valid[:i]):
+        # the same input with two outputs: upstream drops them all
+        return [], drops + [("conflicting_instances", g, o) for g, o in valid]
+    seen: list[tuple[str, str]] = []
+    for pair in valid:
+        if pair in seen:
+            drops.append(("duplicate_instance", *pair))
+        else:
+            seen.append(pair)
+    return seen, drops
+
+
 def normalise_en(inst: str) -> str:
     # upstream calls str.capitalize(), which also lowercases the rest of the sentence
     # ("Python" -> "python"); we only upper-case the first letter.
@@ -79,15 +175,16 @@ class SelfInstruct:
         self.kind = KINDS[cfg.prompt_style]
         self.labels = LABELS[lang]
         gen_name = f"{lang}_generate{'_chat' if chat else ''}"
-        check_overrides(t, [gen_name] + [f"{lang}_{n}" for n in
-                                         ("classify", "instance_input_first",
-                                          "instance_output_first")])
+        clf_name = f"{lang}_classify" + ("_upstream" if cfg.classify == "upstream" else "")
+        up = "_upstream" if cfg.instance_prompt == "upstream" else ""
+        in_name, out_name = (f"{lang}_instance_input_first{up}",
+                             f"{lang}_instance_output_first{up}")
+        check_overrides(t, [gen_name, clf_name, in_name, out_name])
         self.tpl_generate = load_template("self_instruct", gen_name, t, ctx.base_dir)
-        self.tpl_classify = load_template("self_instruct", f"{lang}_classify", t, ctx.base_dir)
-        self.tpl_in_first = load_template("self_instruct", f"{lang}_instance_input_first", t,
-                                          ctx.base_dir)
-        self.tpl_out_first = load_template("self_instruct", f"{lang}_instance_output_first", t,
-                                           ctx.base_dir)
+        self.tpl_classify = load_template("self_instruct", clf_name, t, ctx.base_dir)
+        self.tpl_in_first = load_template("self_instruct", in_name, t, ctx.base_dir)
+        self.tpl_out_first = load_template("self_instruct", out_name, t, ctx.base_dir)
+        self.stops = _CHAT_STOPS if chat else _STOPS
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.machine: list[tuple[str, str]] = []  # (instruction, record id)
         self.pool_len: dict[int, int] = {}  # round -> pool size after it
@@ -131,7 +228,12 @@ class SelfInstruct:
     # -- step 2/3: parse, filter, novelty -----------------------------------------
     def _candidates(self, r: int, res: Completion, seed_ids: list[str], seed: int | None,
                     batch: Batch) -> list[Candidate]:
-        items = parse_instructions(res.text)
+        if self.cfg.prompt_style == "chat":
+            items, extra = split_chat_reply(res.text)
+            for text in extra:
+                batch.drops.append(self.ctx.drop("preamble", text, round=r))
+        else:
+            items = parse_instructions(res.text)
         if res.finish_reason == "length" and items:
             cut = items if self.cfg.truncated == "response" else items[-1:]
             for inst in cut:
@@ -172,6 +274,8 @@ class SelfInstruct:
         return rng.sample(pool, min(k, len(pool))) if pool else []
 
     def _classify_prompt(self, c: Candidate, rid: str) -> str:
+        if self.cfg.classify == "upstream":
+            return self.tpl_classify.render(instruction=c.instruction)
         rng = self.ctx.rng("classify", rid)
         exs = self._examples(rng, True, 6) + self._examples(rng, False, 6)
         rng.shuffle(exs)
@@ -179,6 +283,8 @@ class SelfInstruct:
 
     def _is_yes(self, text: str) -> bool | None:
         """The first word of the answer, compared whole ("yesterday" is not "yes")."""
+        if self.cfg.classify == "upstream":  # upstream: the stripped reply is "Yes"
+            return text.strip() in ("Yes", "yes", "YES")
         first = re.split(r"[\s、。,.!！?？:：]+", text.strip().lower(), maxsplit=1)[0]
         if first in self.labels["yes"]:
             return True
@@ -187,8 +293,10 @@ class SelfInstruct:
         return None
 
     def _instance_prompt(self, c: Candidate, rid: str, clf: bool) -> str:
-        exs = self._examples(self.ctx.rng("instance", rid), clf, 3)
         tpl = self.tpl_out_first if clf else self.tpl_in_first
+        if self.cfg.instance_prompt == "upstream":
+            return tpl.render(instruction=c.instruction)
+        exs = self._examples(self.ctx.rng("instance", rid), clf, 3)
         return tpl.render(examples=exs, instruction=c.instruction)
 
     def _parse_instance(self, text: str, clf: bool) -> tuple[str, str | None] | None:
@@ -234,7 +342,7 @@ class SelfInstruct:
         ctx, cfg, batch = self.ctx, self.cfg, Batch()
         built = [self.build_prompt(r, i) for i in range(self.prompts_for(r, need))]
         prompts = [self._wrap(p) for p, _ in built]
-        params = [self._params(cfg.sampling, "generate", r, i, stop=_STOPS)
+        params = [self._params(cfg.sampling, "generate", r, i, stop=self.stops)
                   for i in range(len(built))]
         results = await ctx.call_all(self.kind, prompts, params)
         cands: list[Candidate] = []
@@ -251,18 +359,71 @@ class SelfInstruct:
         made = len(batch.records) / len(kept) if kept else 1.0
         self.per_prompt[r] = len(cands) / len(built) * novel * made
         async with ctx.turns_for("pool").turn(r):
-            self.machine.extend((rec.instruction, rec.id) for rec in batch.records)
+            # one pool entry per instruction, however many instances it got
+            self.machine.extend((rec.instruction, rec.id) for rec in batch.records
+                                if rec.provenance.model_extra.get("instance_index", 0) == 0)
             self.pool_len[r] = len(self.machine)
         return batch
+
+    def _instance_params(self, rids: list[str], clfs: list[bool | None]) -> list[GenParams]:
+        cfg, lab, icfg = self.cfg, self.labels, self.cfg.instance_sampling
+        out = []
+        for k, (rid, clf) in enumerate(zip(rids, clfs)):
+            mt = icfg.max_tokens
+            if cfg.instance_prompt == "upstream":
+                # upstream: "Example N+1" or the next task ends a reply; 300 tokens when
+                # its batch of five holds a classification task, else 350
+                stop: tuple[str, ...] = (f"Example {cfg.instances_per_task + 1}", "Task:")
+                if mt is None:
+                    group = clfs[k - k % 5:k - k % 5 + 5]
+                    mt = 300 if any(group) else 350
+            else:
+                stop = ("\n\n" + lab["task"], "\n" + lab["task"])
+                if cfg.instances == "input_only" and not clf:
+                    # stop before the model writes an output; the answer stage does that
+                    stop += ("\n" + lab["output"],)
+                mt = 300 if mt is None else mt
+            out.append(GenParams(**(icfg.model_dump() | {"max_tokens": mt}), stop=stop,
+                                 seed=self.ctx.seed_for("instance", rid)))
+        return out
+
+    def _parsed(self, c: Candidate, rid: str, clf: bool, res: Completion,
+                batch: Batch) -> list[tuple[str, str | None]]:
+        """The instances one reply gives; what it loses goes to ``batch.drops``."""
+        ctx, cut = self.ctx, res.finish_reason == "length"
+        if self.cfg.instance_prompt == "upstream":
+            found, lost = upstream_instances(res.text, clf, cut)
+            for reason, given, out in lost:
+                batch.drops.append(ctx.drop(reason, c.instruction, rid, input=given[:300],
+                                            output=out[:300]))
+            if not found and not lost:
+                batch.drops.append(ctx.drop("bad_instance", c.instruction, rid,
+                                            raw=res.text[:500]))
+            n = self.cfg.instances_per_task
+            if len(found) > n:  # upstream: a random sample of at most five
+                keep = ctx.rng("instances", rid).sample(range(len(found)), n)
+                for k in sorted(set(range(len(found))) - set(keep)):
+                    batch.drops.append(ctx.drop("over_instances", c.instruction, rid,
+                                                input=found[k][0][:300]))
+                found = [found[k] for k in keep]
+            return list(found)
+        parsed = self._parse_instance(res.text, clf)
+        if parsed is None or (cut and parsed[1] is not None):
+            reason = "truncated_instance" if cut else "bad_instance"
+            batch.drops.append(ctx.drop(reason, c.instruction, rid, raw=res.text[:500]))
+            return []
+        return [parsed]
 
     async def _instances(self, r: int, kept: list[Candidate], batch: Batch) -> None:
         ctx, cfg = self.ctx, self.cfg
         if not kept:
             return
         rids = [f"si-{stable_hash(c.instruction, 10)}" for c in kept]
-        lab, icfg = self.labels, cfg.instance_sampling
-        if cfg.classify:
-            clf_params = [GenParams(temperature=0.0, top_p=1.0, max_tokens=4, stop=("\n",),
+        icfg = cfg.instance_sampling
+        if cfg.classify != "off":
+            up = cfg.classify == "upstream"
+            clf_params = [GenParams(temperature=0.0, top_p=1.0, max_tokens=3 if up else 4,
+                                    stop=_CLF_UPSTREAM["stop"] if up else ("\n",),
                                     seed=ctx.seed_for("classify", rid)) for rid in rids]
             clf_res: list[Any] = await ctx.call_all(
                 self.kind, [self._wrap(self._classify_prompt(c, rid))
@@ -270,11 +431,7 @@ class SelfInstruct:
         else:  # every task is treated as open-ended: input first
             clf_res = [None] * len(kept)
         clfs = [self._is_yes(x.text) if isinstance(x, Completion) else None for x in clf_res]
-        stop = ("\n\n" + lab["task"], "\n" + lab["task"])
-        # input_only: stop before the model writes an output; the answer stage does that
-        stop_in = stop + (("\n" + lab["output"],) if cfg.instances == "input_only" else ())
-        inst_params = [self._params(icfg, "instance", rid, stop=stop if clf else stop_in)
-                       for rid, clf in zip(rids, clfs)]
+        inst_params = self._instance_params(rids, clfs)
         inst_prompts = [self._wrap(self._instance_prompt(c, rid, bool(clf)))
                         for c, rid, clf in zip(kept, rids, clfs)]
         inst_res = await ctx.call_all(self.kind, inst_prompts, inst_params)
@@ -282,23 +439,25 @@ class SelfInstruct:
             if isinstance(res, LLMError):
                 batch.drops.append(ctx.drop(f"llm_error:{res.reason}", c.instruction, rid))
                 continue
-            parsed = self._parse_instance(res.text, bool(clf))
-            if parsed is None or (res.finish_reason == "length" and parsed[1] is not None):
-                reason = "truncated_instance" if res.finish_reason == "length" else "bad_instance"
-                batch.drops.append(ctx.drop(reason, c.instruction, rid, raw=res.text[:500]))
-                continue
-            prov = Provenance(
-                method="self_instruct", **ctx.model_provenance(self.kind),
-                seed_ids=[i for i in c.seed_ids if not i.startswith("machine:")],
-                template=self.tpl_generate.id,
-                sampling=cfg.sampling.model_dump() | {"seed": c.call_seed, "stop": list(_STOPS)},
-                instance_sampling=icfg.model_dump() | {"seed": p.seed},
-                mode=cfg.mode, round=c.round, machine_examples=[
-                    i.split(":", 1)[1] for i in c.seed_ids if i.startswith("machine:")],
-                is_classification=clf,
-                classification_raw=cr.text.strip() if isinstance(cr, Completion) else None,
-                max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
-                instance_template=(self.tpl_out_first if clf else self.tpl_in_first).id,
-                instance_order="output_first" if clf else "input_first")
-            batch.records.append(Record(id=rid, instruction=c.instruction, input=parsed[0],
-                                        output=parsed[1], provenance=prov))
+            for k, (given, out) in enumerate(self._parsed(c, rid, bool(clf), res, batch)):
+                prov = Provenance(
+                    method="self_instruct", **ctx.model_provenance(self.kind),
+                    seed_ids=[i for i in c.seed_ids if not i.startswith("machine:")],
+                    template=self.tpl_generate.id,
+                    sampling=cfg.sampling.model_dump() | {"seed": c.call_seed,
+                                                          "stop": list(self.stops)},
+                    instance_sampling=icfg.model_dump() | {"seed": p.seed,
+                                                           "max_tokens": p.max_tokens,
+                                                           "stop": list(p.stop)},
+                    mode=cfg.mode, round=c.round, machine_examples=[
+                        i.split(":", 1)[1] for i in c.seed_ids if i.startswith("machine:")],
+                    is_classification=clf,
+                    classification_raw=cr.text.strip() if isinstance(cr, Completion) else None,
+                    classification_template=self.tpl_classify.id if cr is not None else None,
+                    max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
+                    instance_template=(self.tpl_out_first if clf else self.tpl_in_first).id,
+                    instance_order="output_first" if clf else "input_first",
+                    instance_index=k)
+                batch.records.append(Record(id=rid if k == 0 else f"{rid}-{k + 1}",
+                                            instruction=c.instruction, input=given,
+                                            output=out, provenance=prov))
