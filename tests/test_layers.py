@@ -10,7 +10,8 @@ under ``if TYPE_CHECKING`` alike (a lazy or type-only import is still a dependen
    ====== =====================================================================
    floor  packages / modules
    ====== =====================================================================
-   7      ``cli``
+   8      ``cli``
+   7      ``api`` (the Python API: ``tane.run``, ``tane.load``, ``tane.curate`` ...)
    6      ``pipeline``; beside it ``review``, ``export``, ``report``, ``eval``
    5      ``methods``
    4      ``curate``
@@ -19,6 +20,10 @@ under ``if TYPE_CHECKING`` alike (a lazy or type-only import is still a dependen
    1      the bottom floor: ``schema``, ``stage``, ``errors``, ``config``,
           ``recipe``, ``seeds``, ``prompts`` and the package root ``tane``
    ====== =====================================================================
+
+   The package root ``tane`` names the API lazily: its ``__getattr__`` looks each name up
+   in ``tane.api`` (``tane.recipe``, ``tane.errors``) by a string at first use, so the
+   root depends on nothing (tests/api/test_package.py checks that table).
 
    A module may import its own package and any lower floor. Packages on one floor do not
    import each other, except on the bottom floor (its cycles are still refused). The
@@ -44,7 +49,8 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tane"
 
 BOTTOM = 1
 FLOOR = {
-    "cli": 7,
+    "cli": 8,
+    "api": 7,
     "pipeline": 6, "review": 6, "export": 6, "report": 6, "eval": 6,
     "methods": 5,
     "curate": 4,
