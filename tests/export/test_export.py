@@ -115,19 +115,27 @@ def test_formats_load_with_datasets(run_dir, tmp_path, fmt, suffix):
 
 
 def test_dataset_info_entries(run_dir, tmp_path):
+    """Entries are named after the dataset (the recipe's name, or --name), not the file."""
     out = tmp_path / "lf"
-    export(run_dir, "alpaca", out / "a.jsonl", card=False)
-    export(run_dir, "sharegpt", out / "s.jsonl", val_ratio=0.25, card=False)
+    export(run_dir, "alpaca", out / "data.jsonl", card=False)
+    rep = export(run_dir, "sharegpt", out / "s.jsonl", val_ratio=0.25, card=False,
+                 name="qa, share")
+    assert rep.name == "qa_share" and not rep.warnings
     info = json.loads((out / "dataset_info.json").read_text(encoding="utf-8"))
-    assert info["a"] == {"file_name": "a.jsonl", "formatting": "alpaca", "columns": {
+    assert set(info) == {"テスト-ja", "qa_share", "qa_share_validation"}
+    assert info["テスト-ja"] == {"file_name": "data.jsonl", "formatting": "alpaca", "columns": {
         "prompt": "instruction", "query": "input", "response": "output",
         "system": "system", "history": "history"}}
-    assert info["s_train"]["file_name"] == "s.train.jsonl"
-    assert info["s_validation"] == {
+    assert info["qa_share"]["file_name"] == "s.train.jsonl"
+    assert info["qa_share_validation"] == {
         "file_name": "s.validation.jsonl", "formatting": "sharegpt",
         "columns": {"messages": "conversations", "system": "system"},
         "tags": {"role_tag": "from", "content_tag": "value", "user_tag": "human",
                  "assistant_tag": "gpt"}}
+    # the same dataset exported to another file takes over its entry, and says so
+    rep = export(run_dir, "alpaca", out / "other.jsonl", card=False)
+    assert rep.warnings == [(f"{out / 'dataset_info.json'}: entry 'テスト-ja' pointed at "
+                             "data.jsonl, now at other.jsonl (use --name to keep both)")]
 
 
 def test_stratified_split(run_dir, tmp_path):

@@ -22,15 +22,28 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
            card: bool = typer.Option(True, help="write README.md (dataset card) and NOTICE"),
            commercial: bool = typer.Option(True, help="warn about non-commercial sources"),
            push_to_hub: Optional[str] = typer.Option(None, help="Hugging Face dataset repo "
-                                                              "(needs HF_TOKEN)")) -> None:
-    """Export a run's records for training, with a dataset card."""
+                                                              "(needs HF_TOKEN)"),
+           name: Optional[str] = typer.Option(None, help="the dataset's name (dataset_info.json "
+                                                         "entry, training configs); default: "
+                                                         "the recipe's name"),
+           trainer: Optional[str] = typer.Option(None, "--for",
+                                                 help="also write a LoRA SFT config and its "
+                                                      "start script: trl (needs --format "
+                                                      "messages) or llamafactory (alpaca or "
+                                                      "sharegpt)"),
+           base_model: Optional[str] = typer.Option(None, help="with --for: the model to "
+                                                               "fine-tune (Hugging Face id or "
+                                                               "path)")) -> None:
+    """Export a run's records for training, with a dataset card (and, with --for, a ready
+    LoRA SFT config for TRL or LLaMA-Factory)."""
     from ..export.formats import export as do_export, push_to_hub as push
 
     try:
         if push_to_hub:
             push(None, push_to_hub, check_only=True)
         rep = do_export(run_dir, format, to, system=system, val_ratio=val_ratio, seed=seed,
-                        card=card, commercial=commercial)
+                        card=card, commercial=commercial, name=name, trainer=trainer,
+                        base_model=base_model)
         if push_to_hub:
             push(rep, push_to_hub)
     except TaneError as e:
@@ -43,6 +56,10 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
     extra = [str(p) for p in (rep.dataset_info, rep.card, rep.notice) if p]
     if extra:
         out.print("also wrote: " + ", ".join(extra), highlight=False)
+    if rep.train:
+        out.print("training set-up: " + ", ".join(str(p) for p in rep.train["files"]),
+                  highlight=False)
+        out.print(f"to train (on a GPU machine): {rep.train['command']}", highlight=False)
     for w in rep.warnings:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, soft_wrap=True)
     if rep.pushed_to:

@@ -37,6 +37,8 @@ class ExportReport:
     notice: Path | None = None
     warnings: list[str] = field(default_factory=list)
     pushed_to: str | None = None
+    name: str = ""                                         # the dataset's name
+    train: dict[str, Any] | None = None                    # --for: config, script, command
 
 
 def read_json(path: Path) -> dict[str, Any]:

@@ -2,12 +2,17 @@
 
 * ``messages``: TRL's chat format, ``{"messages": [{"role", "content"}, ...]}``.
 * ``alpaca`` / ``sharegpt``: LLaMA-Factory's two formats, with the ``dataset_info.json``
-  entry that registers the file written beside it.
+  entry that registers the file written beside it, named after the dataset (``--name``,
+  else the recipe's name, else the run directory's): ``NAME`` for the training file and
+  ``NAME_validation`` for a validation split.
 * ``jsonl``: tane's own records, provenance included (in Parquet the provenance is one JSON
   string column, so every split has the same schema).
 
 The output is JSONL or Parquet by the extension of the target path; UTF-8 without ``\\u``
 escapes, written atomically. Records without an output are skipped and counted.
+
+``--for trl|llamafactory`` also writes a LoRA SFT config and its start script beside the
+data (:mod:`.train_configs`).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from ..schema import dumps
 from ..store.files import atomic_write
 from .base import ExportReport, RunData, load_run, read_json, write_json, write_text
 from .card import check_card_target, write_card
+from .train_configs import check as check_trainer
+from .train_configs import dataset_name, write_train_config
 
 FORMATS = ("messages", "alpaca", "sharegpt", "jsonl")
 SUFFIXES = (".jsonl", ".parquet")
@@ -155,20 +162,26 @@ def check_target(to: Path) -> None:
 
 def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None = None,
            val_ratio: float = 0.0, seed: int = 0, card: bool = True,
-           commercial: bool = True) -> ExportReport:
+           commercial: bool = True, name: str | None = None, trainer: str | None = None,
+           base_model: str | None = None) -> ExportReport:
     """Write ``run_dir``'s kept records to ``to`` in ``fmt`` (plus the LLaMA-Factory
     ``dataset_info.json`` entry, the dataset card README.md and, when a licence asks for
-    one, a NOTICE file, all beside it)."""
+    one, a NOTICE file, all beside it). ``trainer`` ("trl" or "llamafactory") with
+    ``base_model`` also writes a LoRA SFT config and its start script there."""
     to = Path(to)
     if fmt not in FORMATS:
         raise TaneError(f"unknown format '{fmt}' (choose from {', '.join(FORMATS)})",
                         field="format")
     check_target(to)
+    if trainer is not None:
+        check_trainer(trainer, fmt, base_model)
     if card:
         check_card_target(to.parent)
     run = load_run(run_dir)
     usable = [r for r in run.records if (r.get("output") or "").strip()]
     report = ExportReport(fmt, skipped_no_output=len(run.records) - len(usable))
+    report.name = dataset_name(name or (run.manifest.get("recipe") or {}).get("name")
+                               or run.path.resolve().name)
     if val_ratio > 0:
         train, val = split_records(usable, val_ratio, seed)
         parts = {"train": (split_path(to, "train"), train),
@@ -184,9 +197,16 @@ def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None 
         info_path = to.parent / "dataset_info.json"
         info = read_json(info_path)
         for split, path in report.files.items():
-            name = to.stem if len(report.files) == 1 else f"{to.stem}_{split}"
-            info[name] = dataset_info_entry(fmt, path.name)
+            key = report.name if split == "train" else f"{report.name}_{split}"
+            old = (info.get(key) or {}).get("file_name")
+            if old and old != path.name:
+                report.warnings.append(f"{info_path}: entry '{key}' pointed at {old}, now at "
+                                       f"{path.name} (use --name to keep both)")
+            info[key] = dataset_info_entry(fmt, path.name)
         report.dataset_info = write_json(info_path, info)
+    if trainer is not None:
+        report.train = write_train_config(trainer, str(base_model), report.name,
+                                          report.files, to.parent)
     if card:
         exported = RunData(run.path, usable, run.stats, run.manifest)
         write_card(exported, report, to.parent, commercial=commercial)

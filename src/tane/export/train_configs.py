@@ -1,0 +1,139 @@
+"""``tane export --for trl|llamafactory``: a ready LoRA SFT set-up beside the exported data.
+
+tane does not train and never imports torch: it writes files that a GPU machine runs.
+
+* ``trl``: ``sft_trl.py``, a small script around TRL's ``SFTTrainer`` (LoRA through
+  ``peft.LoraConfig``) reading the exported ``messages`` files, and ``train_trl.sh``.
+* ``llamafactory``: ``sft_llamafactory.yaml`` (``stage: sft``, ``finetuning_type: lora``,
+  the chat ``template`` chosen from the base model's family) for ``llamafactory-cli
+  train``, reading the ``dataset_info.json`` entry the export wrote, and
+  ``train_llamafactory.sh``.
+
+The scripts ``cd`` to their own directory, so every path in the configs is relative to
+the export directory and the directory can be moved or copied to the GPU machine whole.
+The templates are ``export/templates/*.j2``. Argument names follow TRL >= 0.20
+(``SFTConfig.max_length``, ``eval_strategy``) and LLaMA-Factory's YAML keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from ..errors import TaneError
+from .base import write_text
+
+TOOLS = ("trl", "llamafactory")
+NEEDS_FORMAT = {"trl": ("messages",), "llamafactory": ("alpaca", "sharegpt")}
+FILES = {"trl": ("sft_trl.py", "train_trl.sh"),
+         "llamafactory": ("sft_llamafactory.yaml", "train_llamafactory.sh")}
+ADAPTERS = "adapters"
+
+# (pattern on the lower-cased model id, LLaMA-Factory template, what it is for); first match
+FAMILIES = (
+    (r"qwen3", "qwen3", "Qwen3 family"),
+    (r"qwen", "qwen", "Qwen / Qwen2 / Qwen2.5 family (ChatML)"),
+    (r"llama-?4", "llama4", "Llama 4 family"),
+    (r"llama-?3|swallow.*llama|llama.*swallow", "llama3",
+     "Llama 3 family (Llama 3.x, Llama-3.x-Swallow)"),
+    (r"gemma-?3", "gemma3", "Gemma 3 family"),
+    (r"gemma", "gemma", "Gemma / Gemma 2 family"),
+    (r"mistral-small", "mistral_small", "Mistral Small (tekken v7)"),
+    (r"ministral", "ministral", "Ministral (tekken v3)"),
+    (r"mistral|mixtral", "mistral", "Mistral / Mixtral family"),
+    (r"phi-?4", "phi4", "Phi-4 family"),
+    (r"phi-?3", "phi", "Phi-3 family"),
+)
+NO_TEMPLATE = ("no LLaMA-Factory template is known for this model family (e.g. llm-jp, "
+               "Sarashina), so none is set and LLaMA-Factory parses the tokenizer's own chat "
+               "template, which instruct models ship; for a base model without one, set a "
+               "template name from LLaMA-Factory's list")
+
+
+def llamafactory_template(base_model: str) -> tuple[str | None, str]:
+    """(LLaMA-Factory template name or None, why) for a model id or path."""
+    low = base_model.lower()
+    for pattern, template, what in FAMILIES:
+        if re.search(pattern, low):
+            return template, f"chosen for the {what}"
+    return None, NO_TEMPLATE
+
+
+def dataset_name(text: str) -> str:
+    """A dataset name for dataset_info.json and a YAML ``dataset:`` line: no commas (LLaMA-
+    Factory splits on them), slashes or whitespace."""
+    name = re.sub(r"[\s,/\\]+", "_", text).strip("_")
+    return name or "tane"
+
+
+def adapter_name(text: str) -> str:
+    """An ASCII adapter name for vLLM's ``--lora-modules NAME=PATH``."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
+    return (name or "tane") + "-lora"
+
+
+def check(tool: str, fmt: str, base_model: str | None) -> None:
+    """Refuse, before anything is written, what cannot make a working set-up."""
+    if tool not in TOOLS:
+        raise TaneError(f"unknown trainer '{tool}' (choose from {', '.join(TOOLS)})",
+                        field="for")
+    if fmt not in NEEDS_FORMAT[tool]:
+        raise TaneError(f"--for {tool} reads the {' or '.join(NEEDS_FORMAT[tool])} format, "
+                        f"not '{fmt}': export with --format {NEEDS_FORMAT[tool][0]}",
+                        field="format")
+    if not base_model or not base_model.strip():
+        raise TaneError(f"--for {tool} needs --base-model (the Hugging Face id or local path "
+                        "of the model to fine-tune)", field="base_model")
+
+
+def _env():
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    env = Environment(loader=FileSystemLoader(str(Path(__file__).parent / "templates")),
+                      undefined=StrictUndefined, keep_trailing_newline=True,
+                      autoescape=False)  # Python, YAML and shell, not HTML
+    env.filters["q"] = lambda v: json.dumps(v, ensure_ascii=False)
+    return env
+
+
+def write_train_config(tool: str, base_model: str, name: str, files: dict[str, Path],
+                       out_dir: Path) -> dict[str, Any]:
+    """Write the training config and its start script for ``tool`` into ``out_dir``.
+
+    ``files``: split ("train", "validation") -> exported data file (in ``out_dir``);
+    ``name``: the dataset's name (the dataset_info.json entry for LLaMA-Factory).
+    Returns ``{"files": [config, script], "command": str, "adapter": str,
+    "adapter_dir": str, "template": str | None}``.
+    """
+    config_name, script_name = FILES[tool]
+    adapter = adapter_name(name)
+    adapter_dir = f"{ADAPTERS}/{adapter}"
+    rel = {split: os.path.relpath(p, out_dir) for split, p in files.items()}
+    common = {"base_model": base_model, "name": name, "adapter": adapter,
+              "adapter_dir": adapter_dir, "config_name": config_name,
+              "script_name": script_name, "tool": tool}
+    env = _env()
+    template = None
+    if tool == "trl":
+        suffixes = {p.suffix for p in files.values()}
+        loader = "json" if suffixes == {".jsonl"} else "parquet"
+        text = env.get_template("train_trl.py.j2").render(
+            **common, trl_name=config_name, files=rel, loader=loader)
+        command = f"python {config_name}"
+    else:
+        template, why = llamafactory_template(base_model)
+        text = env.get_template("llamafactory_sft.yaml.j2").render(
+            **common, eval_name=f"{name}_validation" if "validation" in files else None,
+            template=template,
+            template_comment=textwrap.wrap(f"template: {why}.", 86))
+        command = f"llamafactory-cli train {config_name}"
+    config = write_text(out_dir / config_name, text)
+    script = write_text(out_dir / script_name,
+                        env.get_template("train.sh.j2").render(**common, command=command))
+    script.chmod(0o755)
+    return {"files": [config, script], "command": f"sh {script}", "adapter": adapter,
+            "adapter_dir": adapter_dir, "template": template}
