@@ -9,10 +9,27 @@ from rich.console import Console
 
 from ..errors import TaneError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# rich_markup_mode=None: help texts are plain text, so "tane[report]" is printed as written
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  context_settings={"help_option_names": ["-h", "--help"]},
                   help="tane (種): grow instruction-tuning datasets from a few human seeds.")
 err = Console(stderr=True)
 out = Console(width=None if sys.stdout.isatty() else 110)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"tane {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", "-V", callback=_version,
+                                       is_eager=True, help="print the version and exit")
+          ) -> None:
+    """tane (種): grow instruction-tuning datasets from a few human seeds."""
 
 
 def _fail(e: TaneError) -> None:

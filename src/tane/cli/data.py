@@ -17,12 +17,13 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
           field: str = typer.Option("instruction", help="field to compare"),
           threshold: float = typer.Option(0.7, help="drop when ROUGE-L F is above this"),
           tokenizer: str = typer.Option("auto", help="auto, char, morph, whitespace or rouge"),
-          lang: Optional[str] = typer.Option(None, help="language for tokenizer 'auto'"),
+          lang: Optional[str] = typer.Option(None, help="language for tokenizer 'auto' (default: "
+                                                           "decided per text)"),
           keep: str = typer.Option("first", help="first: the earliest row of each group; "
                                                   "best: the highest --score-field"),
           score_field: Optional[str] = typer.Option(None, help="with --keep best: dotted "
                                                                "path of a number, e.g. "
-                                                               "judge.quality")) -> None:
+                                                               "judge.quality (default: none)")) -> None:
     """Drop near-duplicates (greedy ROUGE-L, the Self-Instruct novelty filter)."""
     from rich.progress import Progress
 
@@ -57,12 +58,12 @@ def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/
            output: Path = typer.Option(..., "-o", "--output", help="output JSONL"),
            seeds_path: Optional[str] = typer.Option(None, "--seeds",
                                                     help="seed file or bundled:ja "
-                                                         "(for the seed_copy step)"),
+                                                         "(for the seed_copy step; default: none)"),
            seeds_format: str = typer.Option("auto", help="seed file format"),
            field: list[str] = typer.Option([], "--field",
                                            help="map a column: instruction=prompt, "
                                                 "output=response, input=..., id=... "
-                                                "(repeatable)"),
+                                                "(repeatable; default: the tane names)"),
            split: Optional[str] = typer.Option(None, help="split of a dataset directory "
                                                           "(default train, or its only "
                                                           "split)")) -> None:

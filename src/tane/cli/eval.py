@@ -75,19 +75,21 @@ def eval_answer(
                                         "(repeatable: one per model to evaluate)"),
         out_dir: Path = typer.Option(..., "--out", "-o", help="eval directory (resumable)"),
         license: list[str] = typer.Option([], "--license", help="NAME=LICENCE of a served "
-                                          "model tane cannot identify by name"),
+                                          "model tane cannot identify by name (default: "
+                                          "looked up by model name)"),
         format: str = typer.Option("auto", help="auto | elyza | mt_bench | alpaca_eval | "
                                    "tane_run"),
         references: Path | None = typer.Option(None, help="MT-Bench reference answers "
-                                                  "(FastChat reference_answer/*.jsonl)"),
+                                                  "(FastChat reference_answer/*.jsonl; default: none)"),
         lang: str | None = typer.Option(None, help="ja | en (default: from the items)"),
-        limit: int | None = typer.Option(None, help="only the first N items"),
+        limit: int | None = typer.Option(None, help="only the first N items (default: all)"),
         temperature: float = typer.Option(0.0, help="sampling temperature (0: greedy)"),
         top_p: float = typer.Option(1.0),
         max_tokens: int = typer.Option(1024, help="tokens per answer at most"),
         seed: int = typer.Option(0, help="seed of every call (with the model name, item "
                                  "and turn)"),
-        system: str | None = typer.Option(None, help="a system message for chat models"),
+        system: str | None = typer.Option(None, help="a system message for chat models "
+                                               "(default: none)"),
         progress: bool = typer.Option(True, help="progress lines on stderr")) -> None:
     """Answers from one or more models to every item of a benchmark. Rerun to resume."""
     from ..eval.answer import AnswerOptions, run_answer
@@ -124,6 +126,10 @@ def eval_answer(
     _end("answer", info, out_dir, ANSWERS)
 
 
+_JUDGE_MODEL_HELP = "the judge's model name on the server (default: from --judge)"
+_JUDGE_LICENSE_HELP = "the judge model's licence (default: looked up by model name)"
+
+
 def _judge(judge: str, judge_model: str | None, judge_license: str | None,
            judge_name: str | None):
     from ..eval.models import parse_judge
@@ -135,9 +141,8 @@ def _judge(judge: str, judge_model: str | None, judge_license: str | None,
 def eval_grade(
         evaldir: Path = typer.Argument(..., help="eval directory (from tane eval answer)"),
         judge: str = typer.Option(..., help=_JUDGE_HELP),
-        judge_model: str | None = typer.Option(None, help="the judge's model name on "
-                                                  "the server"),
-        judge_license: str | None = typer.Option(None, help="the judge model's licence"),
+        judge_model: str | None = typer.Option(None, help=_JUDGE_MODEL_HELP),
+        judge_license: str | None = typer.Option(None, help=_JUDGE_LICENSE_HELP),
         judge_name: str | None = typer.Option(None, help="name of the judge in the "
                                                  "files (default: the model's name)"),
         scale: int | None = typer.Option(None, help="5 (ELYZA rubric) or 10 (MT-Bench); "
@@ -186,15 +191,17 @@ def eval_compare(
         b: str = typer.Option(..., "--b", help="model B, or 'baseline' for the benchmark's "
                               "baseline outputs (AlpacaEval style)"),
         judge: str = typer.Option(..., help=_JUDGE_HELP),
-        judge_model: str | None = typer.Option(None),
-        judge_license: str | None = typer.Option(None),
-        judge_name: str | None = typer.Option(None),
+        judge_model: str | None = typer.Option(None, help=_JUDGE_MODEL_HELP),
+        judge_license: str | None = typer.Option(None, help=_JUDGE_LICENSE_HELP),
+        judge_name: str | None = typer.Option(None, help="name of the judge in the files "
+                                              "(default: the model's name)"),
         levels: int = typer.Option(3, help="3 (A, B, tie) or 5 (A>>B, A>B, A=B, B>A, B>>A)"),
         max_tokens: int = typer.Option(512),
         temperature: float = typer.Option(0.0),
         seed: int = typer.Option(0),
         reference: str = typer.Option("auto", help="auto | always | never"),
-        lang: str | None = typer.Option(None),
+        lang: str | None = typer.Option(None, help="language of the judge prompt "
+                                        "(default: the benchmark's)"),
         progress: bool = typer.Option(True)) -> None:
     """A judge compares two models item by item, in both orders (a verdict that changes
     with the order is a tie)."""

@@ -85,6 +85,36 @@ def row_fields(obj: dict, names: dict[str, str]) -> Fields | str:
     return Fields(instruction=inst, input=inp, output=out, provenance=prov, id=rid, row=obj)
 
 
+# columns that usually hold what tane calls instruction / output, for the --field hint
+_LIKELY = {"instruction": ("prompt", "question", "query", "instruction_ja", "user", "human",
+                           "text", "input"),
+           "output": ("response", "answer", "completion", "output_ja", "assistant", "gpt",
+                      "chosen")}
+
+
+def _check_instruction_column(rows: Sequence[tuple], names: dict[str, str],
+                              in_path: Path) -> None:
+    """Rows none of which has the instruction column would all be dropped: an empty
+    output that looks like a success. Fail instead, listing the columns found."""
+    col = names.get("instruction", "instruction")
+    if not rows or any(col in obj for _, _, obj in rows):
+        return
+    found: dict[str, None] = {}
+    for _, _, obj in rows[:1000]:
+        found.update(dict.fromkeys(obj))
+    hint = []
+    for target in ("instruction", "output"):
+        if target in names or target in found:
+            continue
+        guess = next((c for c in _LIKELY[target] if c in found), None)
+        if guess is not None and guess not in names.values():
+            hint.append(f"--field {target}={guess}")
+    hint = hint or ["--field instruction=<column>"]
+    cols = ", ".join(list(found)[:30]) + (", …" if len(found) > 30 else "")
+    raise TaneError(f"no row has a column {col!r}; columns found: {cols or 'none'}; "
+                    f"map them with {' '.join(hint)}", path=str(in_path), field="field")
+
+
 def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
                 out_path: str | os.PathLike, seeds: Sequence[Any] | None = None,
                 field_map: Sequence[str] | dict[str, str] | None = None,
@@ -97,6 +127,7 @@ def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
     if not out_path.parent.is_dir():
         raise TaneError("output directory does not exist", path=str(out_path.parent))
     rows = read_rows(in_path, split)
+    _check_instruction_column(rows, names, in_path)
     for target, column in names.items():
         if rows and not any(column in obj for _, _, obj in rows):
             raise TaneError(f"no row has a column {column!r} (--field {target}={column})",
