@@ -16,13 +16,13 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
            format: str = typer.Option(..., "--format", "-f",
                                       help="messages, alpaca, sharegpt or jsonl"),
            to: Path = typer.Option(..., "--to", help="output file, .jsonl or .parquet"),
-           system: Optional[str] = typer.Option(None, help="system prompt to add"),
+           system: Optional[str] = typer.Option(None, help="system prompt to add (default: none)"),
            val_ratio: float = typer.Option(0.0, help="validation share, stratified by seed"),
            seed: int = typer.Option(0, help="seed for the train/validation split"),
            card: bool = typer.Option(True, help="write README.md (dataset card) and NOTICE"),
            commercial: bool = typer.Option(True, help="warn about non-commercial sources"),
            push_to_hub: Optional[str] = typer.Option(None, help="Hugging Face dataset repo "
-                                                              "(needs HF_TOKEN)"),
+                                                              "(needs HF_TOKEN; default: no upload)"),
            name: Optional[str] = typer.Option(None, help="the dataset's name (dataset_info.json "
                                                          "entry, training configs); default: "
                                                          "the recipe's name"),
@@ -30,10 +30,10 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
                                                  help="also write a LoRA SFT config and its "
                                                       "start script: trl (needs --format "
                                                       "messages) or llamafactory (alpaca or "
-                                                      "sharegpt)"),
+                                                      "sharegpt; default: none)"),
            base_model: Optional[str] = typer.Option(None, help="with --for: the model to "
                                                                "fine-tune (Hugging Face id or "
-                                                               "path)")) -> None:
+                                                               "path; default: none)")) -> None:
     """Export a run's records for training, with a dataset card (and, with --for, a ready
     LoRA SFT config for TRL or LLaMA-Factory)."""
     from ..export.formats import export as do_export, push_to_hub as push

@@ -20,15 +20,19 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         llm: list[str] = typer.Option([], help="'embedded' or an OpenAI-compatible server URL "
                                               "(several: comma-separated), e.g. "
                                               "http://127.0.0.1:8000/v1; NAME=URL points "
-                                              "the recipe's model NAME there (repeatable)"),
+                                              "the recipe's model NAME there (repeatable; "
+                                              "default: the recipe's llm:)"),
         model: list[str] = typer.Option([], help="model name on the server; NAME=MODEL for "
-                                                "a named model (repeatable)"),
+                                                "a named model (repeatable; default: the "
+                                                "recipe's)"),
         license: list[str] = typer.Option([], "--license", help="licence of a served model "
                                                                "tane cannot identify by name, "
                                                                "e.g. apache-2.0; NAME=LICENCE "
-                                                               "for a named model"),
+                                                               "for a named model (default: the recipe's, "
+                                                               "else looked up by model name)"),
         slots: Optional[int] = typer.Option(None, help="embedded: parallel decode slots "
-                                                       "(>1 is faster but not reproducible)"),
+                                                       "(>1 is faster but not reproducible; "
+                                                       "default: the recipe's llm.slots)"),
         force: bool = typer.Option(False, "--force", help="reuse a run directory made by "
                                                          "another recipe"),
         progress: bool = typer.Option(True, help="show live progress")) -> None:
