@@ -282,3 +282,16 @@ def test_without_matplotlib(tmp_path, monkeypatch):
     assert rep["plots"] == [] and any("pip install 'tane[report]'" in n for n in rep["notes"])
     assert (d / "report" / "report.md").exists()
     assert not list((d / "report").glob("*.png"))
+
+
+def test_cli_report(tmp_path):
+    from typer.testing import CliRunner
+
+    from tane.cli import app
+
+    d = build_evaldir(tmp_path)
+    r = CliRunner().invoke(app, ["eval", "report", str(d), "--n-boot", "1000", "--seed", "3"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((d / "report" / "report.json").read_text(encoding="utf-8"))
+    assert (rep["seed"], rep["n_boot"]) == (3, 1000)
+    assert (d / "report" / "disagreements.xlsx").exists()
