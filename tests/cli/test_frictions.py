@@ -121,3 +121,40 @@ def test_curate_mapped_instruction_column_missing_lists_columns(tmp_path):
     assert res.exit_code == 2
     assert "no row has a column 'question'" in res.output
     assert "columns found: prompt, response, uid" in res.output
+
+
+# ----------------------------------------------------------------------------- tane seeds
+
+def test_seeds_shows_format_encoding_and_two_samples(tmp_path):
+    p = tmp_path / "s.csv"
+    p.write_bytes("instruction,input,output\n日本の首都は？,,東京です。\n要約して,\"長い\n文章\",短い\n"
+                  "三つ目,,三\n".encode("cp932"))
+    res = runner.invoke(app, ["seeds", str(p)], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    lines = res.output.splitlines()
+    assert lines[0] == f"3 seeds from {p}: 1 with input, 0 classification"
+    assert lines[1] == ("format: alpaca (detected from the keys instruction, input, output); "
+                        "encoding: CP932 (Shift_JIS)")
+    assert lines[2:] == ["sample s-2:", "  instruction: 日本の首都は？", "  output: 東京です。",
+                         "sample s-3:", "  instruction: 要約して", "  input: 長い ⏎ 文章",
+                         "  output: 短い"]
+
+
+def test_seeds_bom_and_named_format(tmp_path):
+    p = tmp_path / "s.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + json.dumps({"input": "質問です。", "output": "答え"},
+                                               ensure_ascii=False).encode())
+    res = runner.invoke(app, ["seeds", str(p), "--format", "elyza"], terminal_width=200)
+    assert res.exit_code == 0, res.output
+    assert "format: elyza (as named); encoding: UTF-8 with BOM" in res.output
+
+
+def test_instruction_only_csv_says_which_format_was_assumed(tmp_path):
+    p = tmp_path / "io.csv"
+    p.write_bytes("instruction\n日本の首都は？\n".encode("cp932"))
+    res = runner.invoke(app, ["seeds", str(p)], terminal_width=200)
+    assert res.exit_code == 2
+    line = res.output.strip()
+    assert len(line.splitlines()) == 1
+    assert line.startswith(f"error: {p}:2: field 'output': missing required field")
+    assert "read as alpaca, detected from the keys instruction;" in line

@@ -23,12 +23,32 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
                                                   "best: the highest --score-field"),
           score_field: Optional[str] = typer.Option(None, help="with --keep best: dotted "
                                                                "path of a number, e.g. "
-                                                               "judge.quality (default: none)")) -> None:
+                                                               "judge.quality (default: none)"),
+          method: str = typer.Option("exact", help="exact: greedy ROUGE-L over all rows; "
+                                                   "minhash-lsh: MinHash-LSH candidates "
+                                                   "(docs/scale.md)"),
+          exact: bool = typer.Option(False, "--exact", help="minhash-lsh: confirm candidate "
+                                                            "pairs with exact ROUGE-L"),
+          jaccard: Optional[float] = typer.Option(None, help="minhash-lsh without --exact: "
+                                                             "estimated Jaccard to drop at "
+                                                             "(default T/(2-T))"),
+          resolve: str = typer.Option("greedy", help="minhash-lsh: greedy or component"),
+          bands: int = typer.Option(32, help="minhash-lsh: bands"),
+          rows: int = typer.Option(4, help="minhash-lsh: rows per band"),
+          shards: int = typer.Option(1, help="minhash-lsh: signature shards"),
+          executor: str = typer.Option("local", help="minhash-lsh: local or ray"),
+          address: Optional[str] = typer.Option(None, help="minhash-lsh on ray: auto or "
+                                                           "HOST:PORT (default: a local "
+                                                           "Ray)")) -> None:
     """Drop near-duplicates (greedy ROUGE-L, the Self-Instruct novelty filter)."""
     from rich.progress import Progress
 
     from ..curate.dedup import dedup_file
 
+    if method != "exact":
+        _dedup_lsh(in_path, output, field, threshold, tokenizer, lang, keep, score_field,
+                   method, exact, jaccard, resolve, bands, rows, shards, executor, address)
+        return
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("dedup", total=None)
         try:
@@ -47,6 +67,35 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
               f"tokenizer {rep.tokenizer}; {rep.seconds:.2f}s")
     out.print(f"kept: {output}; dropped rows with reasons: "
               f"{output.with_name(output.stem + '.rejected.jsonl')}")
+
+
+def _dedup_lsh(in_path, output, field, threshold, tokenizer, lang, keep, score_field,
+               method, exact, jaccard, resolve, bands, rows, shards, executor, address
+               ) -> None:
+    try:
+        if method != "minhash-lsh":
+            raise TaneError(f"method must be exact or minhash-lsh, got {method!r}",
+                            field="method")
+        from ..curate.lsh import LSHParams
+        from ..curate.lsh_dedup import LSHOptions, dedup_file_lsh
+
+        opts = LSHOptions(threshold=threshold, exact=exact, jaccard=jaccard,
+                          resolve=resolve, shards=shards,
+                          params=LSHParams(bands=bands, rows=rows, tokenizer=tokenizer,
+                                           lang=lang))
+        rep = dedup_file_lsh(in_path, output, field=field, opts=opts, executor=executor,
+                             keep=keep, score_field=score_field, address=address)
+    except TaneError as e:
+        _fail(e)
+        return
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(rep.dropped_by_reason.items())) or "none"
+    how = "exact ROUGE-L" if exact else f"estimated Jaccard >= {opts.jaccard_threshold:.3f}"
+    out.print(f"{rep.rows_in} rows in, {rep.kept} kept, "
+              f"{sum(rep.dropped_by_reason.values())} dropped ({reasons}); minhash-lsh "
+              f"{bands}x{rows} on {executor}, pairs confirmed by {how}, {resolve}; "
+              f"tokenizer {rep.tokenizer}; {rep.seconds:.2f}s", highlight=False)
+    out.print(f"kept: {output}; dropped rows with reasons: {rep.rejected_path}",
+              highlight=False)
 
 
 @app.command()
@@ -92,17 +141,35 @@ def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/
 def seeds(path: str = typer.Argument(..., help="seed file or bundled:ja / bundled:en"),
           format: str = typer.Option("auto", help="auto, self_instruct, elyza, ichikara, alpaca")
           ) -> None:
-    """Check a seed file and show what was read."""
-    from ..seeds.loader import load_seeds
+    """Check a seed file and show what was read: format, encoding, counts, two samples."""
+    from ..seeds.loader import inspect_seeds
 
     try:
-        items = load_seeds(path, format)
+        info = inspect_seeds(path, format)
     except TaneError as e:
         _fail(e)
         return
+    items = info.seeds
     with_input = sum(1 for s in items if s.input)
     clf = sum(1 for s in items if s.is_classification)
-    out.print(f"{len(items)} seeds from {path}: {with_input} with input, {clf} classification")
+    how = f"detected from the keys {info.keys}" if info.detected else "as named"
+    out.print(f"{len(items)} seeds from {path}: {with_input} with input, {clf} classification",
+              highlight=False, markup=False, soft_wrap=True)
+    out.print(f"format: {info.format} ({how}); encoding: {info.encoding}", highlight=False,
+              markup=False, soft_wrap=True)
+    for s in items[:2]:
+        out.print(f"sample {s.id}:", highlight=False, markup=False, soft_wrap=True)
+        for name, text in (("instruction", s.instruction), ("input", s.input),
+                           ("output", s.output)):
+            if text:
+                out.print(f"  {name}: {_short(text)}", highlight=False, markup=False,
+                          soft_wrap=True)
+
+
+def _short(text: str, width: int = 100) -> str:
+    """One line of at most ``width`` characters (a line break shown as ⏎)."""
+    one = " ⏎ ".join(x.strip() for x in text.strip().splitlines() if x.strip())
+    return one if len(one) <= width else one[:width - 1] + "…"
 
 
 @app.command()

@@ -12,6 +12,7 @@ import csv
 import datetime as _dt
 import io
 import json
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
@@ -19,7 +20,7 @@ from typing import Any, Callable
 from tane.errors import TaneError
 from tane.seeds.formats import FORMATS, Loc, Seed, detect_format, normalize_newlines, to_seed
 
-__all__ = ["FORMATS", "Seed", "bundled_seeds_path", "load_seeds"]
+__all__ = ["FORMATS", "Seed", "SeedFile", "bundled_seeds_path", "inspect_seeds", "load_seeds"]
 
 BUNDLED_PREFIX = "bundled:"
 _CP932_STRAY = frozenset("\x80\uf8f0\uf8f1\uf8f2\uf8f3")
@@ -66,7 +67,13 @@ def load_seeds(path: str | Path, format: str = "auto") -> list[Seed]:
     seeds: list[Seed] = []
     seen: dict[str, Loc] = {}
     for loc, rec in records:
-        seed = to_seed(fmt, rec, loc, default_id=f"{real.stem}-{loc.line}", source=source)
+        try:
+            seed = to_seed(fmt, rec, loc, default_id=f"{real.stem}-{loc.line}", source=source)
+        except TaneError as e:  # say how the record was read: the format may be the cause
+            how = (f"read as {fmt}, detected from the keys {_keys(records[0][1])}"
+                   if format == "auto" else f"read as {fmt}")
+            raise TaneError(f"{e.message} ({how}; {_NEEDS[fmt]})", path=e.path, line=e.line,
+                            field=e.field) from None
         first = seen.get(seed.id)
         if first is not None:
             raise loc.error(f"duplicate id {seed.id!r} (first used at {first.label} {first.line})",
@@ -74,6 +81,52 @@ def load_seeds(path: str | Path, format: str = "auto") -> list[Seed]:
         seen[seed.id] = loc
         seeds.append(seed)
     return seeds
+
+
+_NEEDS = {"self_instruct": "it needs instruction and instances, or instruction and output",
+          "alpaca": "it needs instruction and output, input optional; every seed needs a "
+                    "worked output",
+          "elyza": "it needs input (the task) and output",
+          "ichikara": "it needs text (the task) and output"}
+
+
+def _keys(rec: dict) -> str:
+    return ", ".join(str(k) for k in rec) or "none"
+
+
+@dataclass
+class SeedFile:
+    """What `tane seeds` shows: the seeds and how the file was read."""
+
+    seeds: list[Seed]
+    format: str
+    detected: bool  # the format was detected from the first record's keys
+    keys: str  # those keys
+    encoding: str  # "UTF-8", "UTF-8 with BOM", "CP932 (Shift_JIS)" or "XLSX workbook"
+
+
+def inspect_seeds(path: str | Path, format: str = "auto") -> SeedFile:
+    """Load the seeds (as `load_seeds`) and say which format and encoding were used."""
+    seeds = load_seeds(path, format)
+    name = str(path)
+    real = (bundled_seeds_path(name[len(BUNDLED_PREFIX):]) if name.startswith(BUNDLED_PREFIX)
+            else Path(path))
+    ext = real.suffix.lower()
+    records = _READERS[ext](real, name)
+    fmt = format if format != "auto" else detect_format(records[0][1], records[0][0])
+    if ext == ".xlsx":
+        encoding = "XLSX workbook"
+    else:
+        data = real.read_bytes()
+        if data.startswith(codecs.BOM_UTF8):
+            encoding = "UTF-8 with BOM"
+        else:
+            try:
+                data.decode("utf-8")
+                encoding = "UTF-8"
+            except UnicodeDecodeError:
+                encoding = "CP932 (Shift_JIS)"
+    return SeedFile(seeds, fmt, format == "auto", _keys(records[0][1]), encoding)
 
 
 # ---------------------------------------------------------------------------- decoding
