@@ -295,3 +295,29 @@ def test_cli_report(tmp_path):
     rep = json.loads((d / "report" / "report.json").read_text(encoding="utf-8"))
     assert (rep["seed"], rep["n_boot"]) == (3, 1000)
     assert (d / "report" / "disagreements.xlsx").exists()
+
+
+def test_baseline_answers_come_from_the_items(tmp_path):
+    """AlpacaEval style: b is the benchmark's baseline, whose outputs are in items.jsonl."""
+    d = tmp_path / "ae"
+    d.mkdir()
+    items = [{"id": str(i), "category": None, "turns": [f"Question {i}"], "reference": None,
+              "eval_aspect": None, "baseline": {"model": "ref-model", "output": f"ref {i}"}}
+             for i in range(1, 4)]
+    _jsonl(d / "items.jsonl", items)
+    _jsonl(d / "answers.jsonl", [{"item_id": it["id"], "model": "m", "turns": [f"mine {i}"],
+                                  "finish_reason": "stop", "error": None, "chars": 6}
+                                 for i, it in enumerate(items, 1)])
+    _jsonl(d / "comparisons.jsonl", [
+        {"item_id": it["id"], "a": "m", "b": "ref-model", "judge": "j", "category": None,
+         "ab": "a", "ba": "b" if it["id"] == "2" else "a", "ab_level": None, "ba_level": None,
+         "final": "tie" if it["id"] == "2" else "a", "consistent": it["id"] != "2",
+         "len_a": 6, "len_b": 5, "status": "ok"} for it in items])
+    rep = write_report(d, n_boot=1000)
+    assert (rep["pairwise"][0]["wins"], rep["pairwise"][0]["ties"]) == (2, 1)
+    from openpyxl import load_workbook
+
+    rows = list(load_workbook(d / "report" / "disagreements.xlsx")["order_flips"]
+                .iter_rows(values_only=True))
+    row = dict(zip(rows[0], rows[1]))
+    assert (row["item_id"], row["answer_a"], row["answer_b"]) == ("2", "mine 2", "ref 2")

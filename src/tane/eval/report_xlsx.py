@@ -40,7 +40,11 @@ def write_disagreements(path: Path, m: dict[str, Any]) -> Path:
         return _turns((items.get(str(item_id)) or {}).get("turns"))
 
     def answer(item_id: str, model: str) -> str:
-        return _turns(answers.get((str(item_id), model)))
+        got = answers.get((str(item_id), model))
+        base = (items.get(str(item_id)) or {}).get("baseline") or {}
+        if got is None and base.get("model") == model:   # AlpacaEval-style reference output
+            return base.get("output") or ""
+        return _turns(got)
 
     flips = Sheet("order_flips", ["item_id", "category", "judge", "a", "b", "ab", "ba", "final",
                                   "len_a", "len_b", "question", "answer_a", "answer_b", "note"],
