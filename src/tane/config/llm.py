@@ -25,6 +25,9 @@ class LLMConfig(Strict):
         "openai: lower the concurrency when the server answers 429/503 or slows down, raise "
         "it again when it recovers (AIMD)"))
     slots: int = Field(1, ge=1, le=64, description="embedded only: parallel decode slots")
+    threads: int | None = Field(None, ge=1, le=256, description=(
+        "embedded only: llama.cpp decode threads (default: the CPUs free of other load, "
+        "between 1 and 8, decided at start)"))
     timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
     max_retries: int = Field(4, ge=0, le=20)
     json_schema: bool = Field(True, description="openai only: false for a server that "

@@ -24,6 +24,7 @@ interleaves requests in an order that depends on timing.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -74,12 +75,38 @@ def smollm2_path() -> Path:
     return path
 
 
+MAX_AUTO_THREADS = 8
+
+
+def auto_threads() -> int:
+    """Decode threads for llama.cpp: the CPUs this process may use, less the load other
+    processes put on them (1-minute load average), between 1 and 8.
+
+    llama.cpp's threads wait for each other at every step of a token; when one of them
+    shares a core with another busy process, all of them wait. On a busy 2-core machine
+    a single request decoded at 2.6–3.4 tokens/s with 2 threads and 52–65 with 1
+    (``bench/threads.py`` measures it)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # pragma: no cover - no load average
+        load = 0.0
+    return max(1, min(cpus, MAX_AUTO_THREADS, int(cpus - load + 0.5)))
+
+
 def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
-                 threads: int = 2, host: str = "127.0.0.1", port: int = 0) -> Any:
+                 threads: int | None = None, host: str = "127.0.0.1", port: int = 0,
+                 cache_prompt: bool = True) -> Any:
     """Load a GGUF in-process with llama.cpp's server. It also listens over HTTP on
-    ``host:port`` (loopback only; port 0 picks a free one): ``server.listening_address``."""
+    ``host:port`` (loopback only; port 0 picks a free one): ``server.listening_address``.
+    ``cache_prompt=False``: no request reuses a slot's cached prefix (a request then gets
+    the same reply whatever came before it)."""
     import xllamacpp as x
 
+    threads = threads or auto_threads()
     cp = x.CommonParams()
     cp.model.path = str(model_path)
     cp.n_parallel = slots
@@ -89,6 +116,7 @@ def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
     cp.hostnames = [host]
     cp.port = port
     cp.verbosity = -1  # llama.cpp's own logging is noise for our users
+    cp.cache_prompt = cache_prompt
     return x.Server(cp)
 
 
@@ -115,10 +143,10 @@ class EmbeddedBackend:
     # llama.cpp: /completions reads `json_schema`, chat reads `response_format` (verified)
     capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT})
 
-    def __init__(self, slots: int = 1, threads: int = 2, ctx_per_slot: int = 2048):
+    def __init__(self, slots: int = 1, threads: int | None = None, ctx_per_slot: int = 2048):
         self.slots = slots
         self._fresh = {"cache_prompt": False} if slots == 1 else {}
-        self.threads = threads
+        self.threads = threads or auto_threads()  # None: decided once, at start
         self.ctx_per_slot = ctx_per_slot
         self.info = ModelInfo(id=GEMMA.id, license=GEMMA.license, backend="embedded")
         self.chat_info = ModelInfo(id=SMOLLM2.id, license=SMOLLM2.license, backend="embedded")

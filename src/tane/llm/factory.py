@@ -12,7 +12,7 @@ def build_backend(cfg: LLMConfig, stats: CallStats) -> Backend:
     if cfg.backend == "embedded":
         from .embedded import EmbeddedBackend
 
-        inner: Backend = EmbeddedBackend(slots=cfg.slots)
+        inner: Backend = EmbeddedBackend(slots=cfg.slots, threads=cfg.threads)
         concurrency = max(cfg.slots, 1)
     else:
         from .openai import OpenAIBackend
