@@ -23,6 +23,7 @@ from .config.judge import (JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeSampling, 
                            JudgeStage)
 from .config.llm import LLMConfig
 from .config.magpie import MagpieStage  # noqa: F401
+from .config.hints import did_you_mean, keys_at, unknown_method
 from .config.registry import METHODS, generators
 from .config.seeds import SeedsConfig, SourceConfig
 from .config.self_instruct import (GenerateSampling, InstanceSampling,  # noqa: F401
@@ -187,19 +188,44 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
     try:
         return Recipe.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = _field_path(tuple(err["loc"]))
-        msg = err["msg"]
-        chain = (err.get("ctx") or {}).get("error")
-        if isinstance(chain, ChainError):
-            loc = ("stages", chain.index) + ((chain.key,) if chain.key else ())
-            msg = str(chain)
-        field = ".".join(str(x) for x in loc) or None
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        elif err["type"] == "union_tag_invalid":
-            msg = f"unknown method {err.get('input', {}).get('method')!r}" \
-                if isinstance(err.get("input"), dict) else msg
-        more = f" (and {len(e.errors()) - 1} more)" if len(e.errors()) > 1 else ""
-        raise TaneError(msg + more, path=str(p), line=_line_of(root, loc),
-                        field=field) from None
+        raise recipe_error(e, p, root) from None
+
+
+MAX_ERRORS = 8  # errors of one recipe shown on its one line
+
+
+def _one_error(err: Any, root: yaml.Node | None) -> tuple[int | None, str | None, str]:
+    """(line, field, message) of one pydantic error, with a hint where one helps."""
+    raw = tuple(err["loc"])
+    loc = _field_path(raw)
+    msg = err["msg"]
+    chain = (err.get("ctx") or {}).get("error")
+    if isinstance(chain, ChainError):
+        loc = ("stages", chain.index) + ((chain.key,) if chain.key else ())
+        msg = str(chain)
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key" + did_you_mean(str(loc[-1]), keys_at(Recipe, raw[:-1]))
+    elif err["type"] == "union_tag_invalid" and isinstance(err.get("input"), dict):
+        msg = unknown_method(err["input"].get("method"))
+    elif err["type"] == "union_tag_not_found":
+        msg = f"missing key 'method' (valid: {', '.join(METHODS)})"
+    return _line_of(root, loc), ".".join(str(x) for x in loc) or None, msg
+
+
+def recipe_error(e: ValidationError, path: Path, root: yaml.Node | None) -> TaneError:
+    """One line for all of a recipe's errors (up to MAX_ERRORS): the first names the
+    file, line and field; the others follow as ``line N: field 'F': message``."""
+    seen: list[tuple[int | None, str | None, str]] = []
+    for err in e.errors():
+        one = _one_error(err, root)
+        if one not in seen:
+            seen.append(one)
+    seen.sort(key=lambda x: x[0] or 0)  # in the file's order
+    (line, field, msg), rest = seen[0], seen[1:MAX_ERRORS]
+    if rest:
+        also = "; ".join(("" if ln is None else f"line {ln}: ")
+                         + (f"field '{f}': " if f else "") + m for ln, f, m in rest)
+        msg += f" — also {also}"
+    if len(seen) > MAX_ERRORS:
+        msg += f" (and {len(seen) - MAX_ERRORS} more)"
+    return TaneError(msg, path=str(path), line=line, field=field)

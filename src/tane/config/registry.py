@@ -47,7 +47,13 @@ def register(name: str, stage: str, config: type[StageBase]) -> None:
 
 
 def method(name: str) -> Method:
-    return METHODS[name]
+    try:
+        return METHODS[name]
+    except KeyError:
+        from ..errors import TaneError
+
+        raise TaneError(f"unknown method {name!r} (valid: {', '.join(METHODS)})",
+                        field="method") from None
 
 
 def generators() -> tuple[str, ...]:
