@@ -29,5 +29,8 @@ class CurateStage:
                 batch.records.append(r)
                 continue
             reason, detail = res
-            batch.drops.append(ctx.drop(reason, r.instruction, r.id, **detail))
+            # the fields the step judged, so a dropped record can be read (tane show)
+            seen = {k: v for k, v in (("input", r.input), ("output", r.output)) if v}
+            batch.drops.append(ctx.drop(reason, r.instruction, r.id, **detail,
+                                        **({"record": seen} if seen else {})))
         return batch

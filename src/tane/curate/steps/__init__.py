@@ -2,7 +2,7 @@
 
 Modules by step family: ``length``, ``script`` (script_ratio, mixed_language,
 chinese_drift, language), ``repetition``, ``truncated``, ``echo`` (restates_question,
-meta_text, seed_copy), ``refusal``, ``dedup_steps`` (exact_dup, near_dup, minhash_dup,
+copies, meta_text, seed_copy), ``refusal``, ``dedup_steps`` (exact_dup, near_dup, minhash_dup,
 embedding_dup). ``base`` holds the record view (`Fields`), the `Step` base class and the
 text helpers. `step_table` describes every step and parameter (docs/curation.md is made
 from it).
@@ -16,7 +16,7 @@ from tane.curate.steps.base import Fields, Params, Result, Step, is_cjk_lang, le
     normalize, strip_code_and_urls, text_lang
 from tane.curate.steps.dedup_steps import DedupStep, EmbeddingDup, ExactDup, IndexDup, \
     MinHashDup, NearDup, check_consistent, rank_order
-from tane.curate.steps.echo import MetaText, RestatesQuestion, SeedCopy
+from tane.curate.steps.echo import Copies, MetaText, RestatesQuestion, SeedCopy
 from tane.curate.steps.length import Length
 from tane.curate.steps.refusal import Refusal, first_sentence
 from tane.curate.steps.repetition import Repetition
@@ -25,7 +25,7 @@ from tane.curate.steps.truncated import Truncated
 
 STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (
     Length, ScriptRatio, MixedLanguage, ChineseDrift, Repetition, Truncated,
-    RestatesQuestion, MetaText, Refusal, SeedCopy, ExactDup, NearDup, MinHashDup,
+    RestatesQuestion, Copies, MetaText, Refusal, SeedCopy, ExactDup, NearDup, MinHashDup,
     EmbeddingDup, Language)}
 
 

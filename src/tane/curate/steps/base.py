@@ -10,7 +10,8 @@ records that passed every step, so a record dropped later never shadows a later
 duplicate.
 
 Output checks are skipped while a record has no output yet (``output is None``): a curate
-stage may run before the answer stage. An empty string output is an output.
+stage may run before the answer stage. An empty string output is an output. Steps with
+``fields`` take ``input`` too; an empty input (a task without one) is never judged.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from tane.curate.langid import detect
 
 Result = Optional[tuple[str, dict[str, Any]]]
-FieldName = Literal["instruction", "output"]
+FieldName = Literal["instruction", "input", "output"]
 
 
 @dataclass

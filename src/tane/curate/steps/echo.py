@@ -4,7 +4,7 @@ instructions copied from a seed."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -73,7 +73,7 @@ class MetaText(Step):
     reasons = ("pattern", "opener")
 
     class Params(Params):
-        fields: list[FieldName] = ["instruction", "output"]
+        fields: list[FieldName] = ["instruction", "input", "output"]
         patterns: list[str] = list(META_PATTERNS)
         extra_patterns: list[str] = []
         openers: list[str] = list(META_OPENERS)
@@ -141,3 +141,53 @@ class SeedCopy(Step):
         sid = res.top[0][0]
         return self.fail(None, score=round(res.max_score, 4), threshold=self.p.threshold,
                          seed_id=sid, seed_instruction=self.seeds[sid])
+
+
+class Copies(Step):
+    """One field copying another: the input repeating the instruction, the output
+    repeating the input, or the output repeating the instruction (instruction = input =
+    output). Equal after NFKC and whitespace normalisation, or ROUGE-L F above
+    ``threshold`` (char tokenizer for ja, rouge_score's for en). Empty fields and texts
+    under ``min_chars`` characters are not compared; a paraphrase that only restates the
+    instruction is ``restates_question``'s job."""
+
+    name = "copies"
+    reasons = ("input_is_instruction", "output_is_input", "output_is_instruction")
+
+    class Params(Params):
+        threshold: float = Field(0.9, ge=0.0, le=1.0)
+        tokenizer: Literal["auto", "char", "morph", "whitespace", "rouge"] = "auto"
+        min_chars: int = Field(2, ge=0)
+
+    def __init__(self, lang, params, seeds=()):
+        super().__init__(lang, params, seeds)
+        tok = params.tokenizer
+        if tok == "auto":
+            tok = {"ja": "char", "en": "rouge"}.get(lang, "auto")
+        self.tokenize = get_tokenizer(tok, None if lang == "any" else lang)
+
+    def _same(self, x: str | None, y: str | None) -> dict[str, Any] | None:
+        """How `x` copies `y` (a detail for the drop), or None."""
+        if not x or not y:
+            return None
+        nx, ny = normalize(x), normalize(y)
+        if min(len(nx), len(ny)) < max(self.p.min_chars, 1):
+            return None
+        if nx == ny:
+            return {"equal": True}
+        score = rouge_l_f(self.tokenize(ny), self.tokenize(nx))
+        if score > self.p.threshold:
+            return {"rouge_l": round(score, 4), "threshold": self.p.threshold}
+        return None
+
+    def check(self, f: Fields) -> Result:
+        how = self._same(f.input, f.instruction)
+        if how:
+            return self.fail("input_is_instruction", **how)
+        how = self._same(f.output, f.input)
+        if how:
+            return self.fail("output_is_input", **how)
+        how = self._same(f.output, f.instruction)
+        if how:
+            return self.fail("output_is_instruction", **how)
+        return None

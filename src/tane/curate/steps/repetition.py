@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Optional
 
 from pydantic import Field
@@ -9,17 +10,49 @@ from pydantic import Field
 from tane.curate.steps.base import FieldName, Fields, Params, Result, Step, is_cjk_lang, \
     normalize, text_lang
 
+# a unit of 1-12 characters holding a letter or digit, then the same unit again (spaces
+# between allowed): "0000…", "1. 1. 1. …", "はいはいはい…"; runs of punctuation alone
+# ("------", "……") are not units
+_RUN = re.compile(r"(\S(?:.{0,11}?))(?:\s*\1){%d,}", re.DOTALL)
+
+
+def longest_run(text: str, min_repeats: int) -> tuple[str, int, int] | None:
+    """(unit, times, characters covered) of the longest stretch where a unit of 1-12
+    characters with a letter or digit repeats at least ``min_repeats`` times in a row."""
+    best = None
+    rx = _RUN_CACHE.get(min_repeats)
+    if rx is None:
+        rx = _RUN_CACHE[min_repeats] = re.compile(_RUN.pattern % (min_repeats - 1), re.DOTALL)
+    for m in rx.finditer(text):
+        unit = m.group(1)
+        if not any(c.isalnum() for c in unit):
+            continue
+        span = m.end() - m.start()
+        if best is None or span > best[2]:
+            times = len(re.findall(re.escape(unit), m.group(0)))
+            best = (unit, times, span)
+    return best
+
+
+_RUN_CACHE: dict[int, re.Pattern[str]] = {}
+
+
 class Repetition(Step):
-    """Degenerate repetition: the share of n-gram positions covered by n-grams that occur
+    """Degenerate repetition: a unit of 1-12 characters with a letter or digit repeated
+    ``min_run_repeats`` times or more in a row over ``min_run_chars`` characters or more
+    ("0000…", "1. 1. 1. …"); the share of n-gram positions covered by n-grams that occur
     more than once (characters for ja/zh/ko, words otherwise; texts shorter than
-    ``min_tokens`` tokens are not judged), and the share of non-blank lines that repeat an
-    earlier line (with at least ``min_lines`` lines)."""
+    ``min_tokens`` tokens are not judged); and the share of non-blank lines that repeat an
+    earlier line (with at least ``min_lines`` lines). An empty input is not judged."""
 
     name = "repetition"
-    reasons = ("lines", "ngram")
+    reasons = ("run", "lines", "ngram")
 
     class Params(Params):
-        fields: list[FieldName] = ["instruction", "output"]
+        fields: list[FieldName] = ["instruction", "input", "output"]
+        min_run_repeats: int = Field(6, ge=2, description="a unit repeated this often in "
+                                                          "a row")
+        min_run_chars: int = Field(16, ge=1, description="...covering this many characters")
         ngram: Optional[int] = Field(None, ge=1, description="default 10 (chars) / 5 (words)")
         max_ngram_share: float = Field(0.3, ge=0.0, le=1.0)
         min_tokens: Optional[int] = Field(None, ge=1, description="default 50 / 20")
@@ -43,23 +76,33 @@ class Repetition(Step):
                     else normalize(text).lower().split())
             n = self.p.ngram or (10 if chars else 5)
             min_tokens = self.p.min_tokens or (50 if chars else 20)
-            if len(toks) < max(min_tokens, n + 1):
-                continue
-            grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
-            counts: dict[tuple, int] = {}
-            for g in grams:
-                counts[g] = counts.get(g, 0) + 1
-            covered = [False] * len(toks)
-            for i, g in enumerate(grams):
-                if counts[g] > 1:
-                    for j in range(i, i + n):
-                        covered[j] = True
-            share = sum(covered) / len(toks)
-            if share > self.p.max_ngram_share:
-                top = max(counts.items(), key=lambda kv: kv[1])
-                return self.fail("ngram", field=name, share=round(share, 3), n=n,
-                                 unit="chars" if chars else "words",
-                                 max=self.p.max_ngram_share,
-                                 most_repeated=("" if chars else " ").join(top[0]),
-                                 times=top[1])
+            if len(toks) >= max(min_tokens, n + 1):
+                hit = self._ngrams(name, toks, n, chars)
+                if hit:
+                    return hit
+            # short texts too: one unit over and over
+            run = longest_run(text, self.p.min_run_repeats)
+            if run and run[2] >= self.p.min_run_chars:
+                return self.fail("run", field=name, unit=run[0], times=run[1], chars=run[2],
+                                 min_repeats=self.p.min_run_repeats)
+        return None
+
+    def _ngrams(self, name: str, toks: list[str], n: int, chars: bool) -> Result:
+        grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+        counts: dict[tuple, int] = {}
+        for g in grams:
+            counts[g] = counts.get(g, 0) + 1
+        covered = [False] * len(toks)
+        for i, g in enumerate(grams):
+            if counts[g] > 1:
+                for j in range(i, i + n):
+                    covered[j] = True
+        share = sum(covered) / len(toks)
+        if share > self.p.max_ngram_share:
+            top = max(counts.items(), key=lambda kv: kv[1])
+            return self.fail("ngram", field=name, share=round(share, 3), n=n,
+                             unit="chars" if chars else "words",
+                             max=self.p.max_ngram_share,
+                             most_repeated=("" if chars else " ").join(top[0]),
+                             times=top[1])
         return None
