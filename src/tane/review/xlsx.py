@@ -11,6 +11,7 @@ so neither Excel nor LibreOffice evaluates LLM output. Read-only columns are gre
 from __future__ import annotations
 
 import datetime as _dt
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,27 @@ WIDTHS = {"id": 16, "instruction": 50, "input": 36, "output": 70, "method": 14,
           "judge_score": 11, "judge_reason": 30, "drop_reason": 20, "status": 10,
           "note": 30}
 META_VERSION = "1"
+LINE_PT = 13.0   # one wrapped line of the 10-point font, in points
+MAX_ROW_PT = 409.0  # Excel's largest row height
+
+
+def display_width(text: str) -> int:
+    """Columns a line takes: East Asian wide and full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def wrapped_lines(text: str, width: float) -> int:
+    """Lines ``text`` wraps to in a column ``width`` characters wide (Excel's unit: the
+    width of a digit). Neither Excel nor LibreOffice writes row heights for wrapped text
+    into the file, and LibreOffice draws rows without one at one line."""
+    per_line = max(int(width) - 1, 1)
+    return sum(max(1, -(-display_width(line) // per_line)) for line in text.split("\n"))
+
+
+def row_height(values: dict[str, str]) -> float:
+    lines = max((wrapped_lines(values.get(c) or "", WIDTHS.get(c, 20)) for c in COLUMNS),
+                default=1)
+    return min(MAX_ROW_PT, LINE_PT * lines + 4)
 
 
 def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
@@ -61,6 +83,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
             c.protection = unlocked if editable else locked
             if not editable:
                 c.fill = grey
+        ws.row_dimensions[i].height = row_height(row.values)
 
     last = max(len(rows) + 1, 2)
     status_col = get_column_letter(COLUMNS.index("status") + 1)
@@ -76,6 +99,15 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
     ws.protection.formatRows = False
     ws.protection.autoFilter = False
     ws.protection.sort = False
+    # print: landscape A4, all columns on one page wide, the header on every page
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.page_margins.left = ws.page_margins.right = 0.4
+    ws.page_margins.top = ws.page_margins.bottom = 0.5
 
     meta = wb.create_sheet(META_SHEET)
     for r, (k, v) in enumerate([("key", "value"), ("run_id", run_id),
