@@ -35,6 +35,14 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                        "default: the recipe's llm.slots)"),
         force: bool = typer.Option(False, "--force", help="reuse a run directory made by "
                                                          "another recipe"),
+        threads: Optional[int] = typer.Option(None, help="embedded: llama.cpp decode threads "
+                                                         "(default: the CPUs free of other "
+                                                         "load, 1-8)"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="print the plan (calls, tokens "
+                                                              "and time per stage, as tane "
+                                                              "plan) and stop"),
+        yes: bool = typer.Option(False, "--yes", "-y", help="run a recipe meant for a served "
+                                                            "model on the embedded one anyway"),
         progress: bool = typer.Option(True, help="show live progress")) -> None:
     """Run a recipe into a run directory. Rerun the same command to resume."""
     from ..pipeline.overrides import apply_overrides
@@ -50,6 +58,14 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         rec = apply_overrides(rec, llm, model, license)
         if slots is not None:
             rec.llm = rec.llm.model_copy(update={"slots": slots})
+        if threads is not None:
+            if threads < 1:
+                raise TaneError(f"--threads must be at least 1, got {threads}",
+                                field="threads")
+            rec.llm = rec.llm.model_copy(update={"threads": threads})
+        from .runnotes import check_needs
+
+        check_needs(rec, recipe, bool(llm), yes or dry_run)
         base = recipe.resolve().parent
         seeds = rec.seeds.path
         if not seeds.startswith("bundled:") and not (base / seeds).exists():
@@ -59,6 +75,14 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     except TaneError as e:
         _fail(e)
         return
+    if dry_run:
+        from .plan import plan_and_print
+
+        plan_and_print(rec, runner, out_dir, True, None, False)
+        return
+    from .runnotes import finish_notes, prediction_for_run
+
+    prediction = prediction_for_run(rec, runner, out_dir)
     models = "; ".join(f"{n}: {rec.llm_for(n).where()}" for n in sorted(set(runner.model_names)))
     start = f"source {rec.source.path}" if rec.source else f"target {runner.goal}"
     err.print(f"tane run: {rec.name} -> {out_dir} ({start}; {models})", highlight=False)
@@ -79,6 +103,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     out.print(summary_table(stats))
     out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({stats['kept']} records); "
               f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
+    finish_notes(out, rec, out_dir, prediction)
     for w in stats.get("warnings") or []:
         err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=True)
     if stats["target"] is not None and stats["kept"] < stats["target"]:
