@@ -9,8 +9,9 @@ column that no row has is an error). The whole input is one batch (``keep: best`
 all of it). Kept rows are written unchanged to OUT.jsonl (JSONL lines byte for byte,
 minus a BOM; other rows as JSON objects with their original columns); dropped rows go to
 OUT.rejected.jsonl with ``_drop: {reason, detail}``. Rows without a string instruction
-are dropped as ``missing_field``. Both files are written to temporary files and moved
-into place only when everything succeeded.
+are dropped as ``missing_field``, rows with an instruction, input or output over
+``MAX_FIELD_CHARS`` characters (`tane.config.limits`) as ``too_long``. Both files are
+written to temporary files and moved into place only when everything succeeded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, ValidationError
 
+from tane.config.limits import MAX_FIELD_CHARS
 from tane.curate.dedup import _write_atomically, rejected_path_for
 from tane.curate.rows import FIELD_TARGETS, parse_field_map, row_values  # noqa: F401
 from tane.curate.sources import read_rows
@@ -85,6 +87,15 @@ def row_fields(obj: dict, names: dict[str, str]) -> Fields | str:
     return Fields(instruction=inst, input=inp, output=out, provenance=prov, id=rid, row=obj)
 
 
+def too_long(f: Fields) -> dict | None:
+    """The ``too_long`` drop detail of a row with a field over the size limit, or None."""
+    for name in ("instruction", "input", "output"):
+        text = getattr(f, name, None)
+        if isinstance(text, str) and len(text) > MAX_FIELD_CHARS:
+            return {"field": name, "chars": len(text), "max": MAX_FIELD_CHARS}
+    return None
+
+
 # columns that usually hold what tane calls instruction / output, for the --field hint
 _LIKELY = {"instruction": ("prompt", "question", "query", "instruction_ja", "user", "human",
                            "text", "input"),
@@ -144,6 +155,10 @@ def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
             continue
         if f.id is None:
             f.id = rowno
+        long = too_long(f)
+        if long is not None:
+            drops[pos] = {"reason": "too_long", "detail": long}
+            continue
         views.append((pos, f))
     results = run_batch(steps, [f for _, f in views])
     for (pos, _f), res in zip(views, results):

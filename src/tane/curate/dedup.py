@@ -3,7 +3,8 @@
 Kept rows are written unchanged (byte for byte, minus a BOM) to the output; dropped rows
 go to ``<out stem>.rejected.jsonl`` beside it, each with a ``_drop`` object
 ``{"reason": ..., "detail": ...}``. Reasons: ``missing_field`` (absent or not a string),
-``empty`` (blank after stripping), ``near_duplicate`` (ROUGE-L F > threshold against an
+``empty`` (blank after stripping), ``too_long`` (over ``MAX_FIELD_CHARS`` characters,
+`tane.config.limits`), ``near_duplicate`` (ROUGE-L F > threshold against an
 earlier kept row). ``keep="best"`` with ``score_field`` (a dotted path into the row, e.g.
 ``judge.quality``) checks rows from the highest score down (ties and unscored rows in
 input order, unscored last), so each group keeps its best-scored row; kept rows are still
@@ -21,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from tane.config.limits import MAX_FIELD_CHARS
 from tane.curate.rouge import NoveltyIndex
 from tane.curate.rows import _read_jsonl  # noqa: F401  (also used from here)
 from tane.curate.steps.base import Fields
@@ -110,6 +112,9 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
                                      "found": None if value is None else type(value).__name__}}
         elif not value.strip():
             drops[pos] = {"reason": "empty", "detail": {"field": field}}
+        elif len(value) > MAX_FIELD_CHARS:
+            drops[pos] = {"reason": "too_long", "detail": {"field": field, "chars": len(value),
+                                                            "max": MAX_FIELD_CHARS}}
         else:
             candidates.append(pos)
 

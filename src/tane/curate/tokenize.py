@@ -9,6 +9,8 @@ duplicate. This module offers tokenizers that see non-ASCII text:
 - ``char``: NFKC, one token per character, whitespace and punctuation (``P*``) dropped.
 - ``morph``: fugashi + unidic-lite surface forms (NFKC, punctuation/whitespace dropped);
   falls back to ``char`` with a warning when fugashi or unidic-lite is unavailable.
+  MeCab is handed at most ``MORPH_CHUNK_CHARS`` characters at once (`morph_chunks`): it
+  crashes the process (SIGSEGV) on a few hundred thousand characters without a break.
 - ``auto``: picks one of the above from the language (or, without a language, per text):
   ``ja`` morph, ``zh``/``ko``/``th`` char, ``en`` rouge, any other language whitespace
   (rouge's ``[a-z0-9]`` would see no tokens in Cyrillic or Greek and split accented
@@ -24,6 +26,7 @@ import unicodedata
 import warnings
 from typing import Callable
 
+from tane.config.limits import MORPH_CHUNK_CHARS
 from tane.errors import TaneError
 
 Tokenizer = Callable[[str], list[str]]
@@ -90,14 +93,37 @@ def morph_available() -> bool:
     return _load_tagger() is not None
 
 
+_BREAK = re.compile(r"[\s。．.！!？?、，,」』）)]")
+
+
+def morph_chunks(text: str, size: int = MORPH_CHUNK_CHARS) -> list[str]:
+    """`text` in pieces of at most `size` characters for MeCab, each cut after the last
+    sentence end, comma or space of its second half (a hard cut where there is none).
+    Text up to `size` characters is one piece, so its tokens are unchanged."""
+    if len(text) <= size:
+        return [text]
+    pieces, start = [], 0
+    while len(text) - start > size:
+        end = start + size
+        cut = None
+        for m in _BREAK.finditer(text, start + size // 2, end):
+            cut = m.end()
+        end = cut or end
+        pieces.append(text[start:end])
+        start = end
+    pieces.append(text[start:])
+    return pieces
+
+
 def _make_morph(tagger) -> Tokenizer:
     def morph_tokenize(text: str) -> list[str]:
         norm = unicodedata.normalize("NFKC", text)
         out = []
-        for word in tagger(norm):
-            surface = word.surface
-            if surface and not all(_is_dropped_char(ch) for ch in surface):
-                out.append(surface)
+        for piece in morph_chunks(norm):
+            for word in tagger(piece):
+                surface = word.surface
+                if surface and not all(_is_dropped_char(ch) for ch in surface):
+                    out.append(surface)
         return out
 
     return morph_tokenize

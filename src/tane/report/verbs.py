@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from tane.config.limits import MORPH_CHUNK_CHARS
 from tane.curate.tokenize import _load_tagger
 
 # ---------------------------------------------------------------------------- English
@@ -116,7 +117,7 @@ def ja_predicate_morph(text: str, tagger) -> str | None:
     clause = _final_clause(text)
     if not clause:
         return None
-    words = list(tagger(clause))
+    words = list(tagger(clause[-MORPH_CHUNK_CHARS:]))  # MeCab crashes on very long text
     i = len(words) - 1
     while i >= 0:
         w = words[i]

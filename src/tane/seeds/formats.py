@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tane.config.limits import MAX_FIELD_CHARS
 from tane.errors import TaneError
 
 FORMATS = ("auto", "self_instruct", "elyza", "ichikara", "alpaca")
@@ -105,6 +106,9 @@ def _text(rec: dict, name: str, loc: Loc, *, required: bool, field: str | None =
     value = normalize_newlines(value)
     if required and not value.strip():
         raise loc.error("must not be empty", field)
+    if len(value) > MAX_FIELD_CHARS:
+        raise loc.error(f"too long: {len(value):,} characters (the limit is "
+                        f"{MAX_FIELD_CHARS:,})", field)
     return value
 
 
