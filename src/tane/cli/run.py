@@ -35,6 +35,14 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                        "default: the recipe's llm.slots)"),
         force: bool = typer.Option(False, "--force", help="reuse a run directory made by "
                                                          "another recipe"),
+        executor: str = typer.Option("local", help="local (this process) or ray (per-record "
+                                                    "stages on a Ray cluster; needs tane[ray])"),
+        address: Optional[str] = typer.Option(None, help="ray: the cluster to join, 'auto' or "
+                                                         "HOST:PORT (default: start a local "
+                                                         "one)"),
+        workers: Optional[int] = typer.Option(None, help="ray: worker actors (default: one "
+                                                         "per CPU of the cluster)"),
+        shard_size: int = typer.Option(64, help="ray: records per shard sent to a worker"),
         threads: Optional[int] = typer.Option(None, help="embedded: llama.cpp decode threads "
                                                          "(default: the CPUs free of other "
                                                          "load, 1-8)"),
@@ -71,7 +79,12 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         if not seeds.startswith("bundled:") and not (base / seeds).exists():
             raise TaneError(f"seed file not found: {base / seeds}", path=str(recipe),
                             field="seeds.path")
-        runner = Runner(rec, out_dir, base_dir=base, force=force)
+        if workers is not None and workers < 1:
+            raise TaneError(f"--workers must be at least 1, got {workers}", field="workers")
+        opts = ({"address": address, "workers": workers, "shard_size": shard_size}
+                if executor == "ray" else {})
+        runner = Runner(rec, out_dir, base_dir=base, force=force, executor=executor,
+                        executor_options=opts)
     except TaneError as e:
         _fail(e)
         return
@@ -101,7 +114,10 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                   "command to resume")
         raise typer.Exit(130)
     out.print(summary_table(stats))
-    out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({stats['kept']} records); "
+    n = stats.get("dataset_records", stats["kept"])
+    held = (f"{n} records" if n == stats["kept"] else
+            f"{n} records: {stats['kept']} kept, {stats['kept'] - n} dropped by review")
+    out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({held}); "
               f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
     finish_notes(out, rec, out_dir, prediction)
     for w in stats.get("warnings") or []:

@@ -40,10 +40,12 @@ from ..seeds.loader import load_seeds
 from ..stage import check_chain
 from ..store.revisions import write_outputs
 from ..store.rundir import RunDir
+from ..store.shards import absorb_shards
 from .local import Item, LocalExecutor, over_target
 from .source import Source, load_source
 
 SOURCE_CHUNK = 64
+EXECUTORS = ("local", "ray")
 # what may change between a run and its resume without --force
 RESUMABLE_KEYS = ("target", "llm", "models")
 
@@ -92,12 +94,37 @@ def recipe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return out
 
 
+def build_stages(recipe: Recipe, seeds: list[Any], base_dir: Path, stats: list[StageStats],
+                 lookahead: int) -> list[Any]:
+    """The recipe's stages, from configuration alone (what a remote worker does too); each
+    stage's model is set later (``stage.ctx.llm``)."""
+    stages: list[Any] = []
+    names = _stage_names(recipe)
+    for i, (cfg, name, st) in enumerate(zip(recipe.stages, names, stats)):
+        ctx = StageContext(name, None, st, seeds, recipe.seed,  # type: ignore[arg-type]
+                           base_dir, lookahead=lookahead or 1)
+        try:
+            stages.append(method(cfg.method).stage_class()(cfg, ctx))
+        except TaneError as e:
+            if e.field:
+                e = TaneError(e.message, path=e.path, line=e.line,
+                              field=f"stages.{i}.{e.field}")
+            raise e from None
+    return stages
+
+
 class Runner:
     """Everything that can fail on bad input (seeds, source, templates) fails in
     ``__init__``, before the run directory is touched or any backend is started."""
 
     def __init__(self, recipe: Recipe, out_dir: str | Path, base_dir: Path | None = None,
-                 force: bool = False):
+                 force: bool = False, executor: str = "local",
+                 executor_options: dict[str, Any] | None = None):
+        if executor not in EXECUTORS:
+            raise TaneError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})",
+                            field="executor")
+        self.executor_name = executor
+        self.executor_options = executor_options or {}
         self.recipe = recipe
         self.base_dir = base_dir or Path.cwd()
         self.out_dir = Path(out_dir)
@@ -120,17 +147,8 @@ class Runner:
         self.state.stages = self.stats
         first = recipe.stages[0]
         self.lookahead = getattr(first, "lookahead", 1) if self.source is None else 0
-        self.stages: list[Any] = []
-        for i, (cfg, name, st) in enumerate(zip(recipe.stages, self.names, self.stats)):
-            ctx = StageContext(name, None, st, self.seeds, recipe.seed,  # type: ignore[arg-type]
-                               self.base_dir, lookahead=self.lookahead or 1)
-            try:
-                self.stages.append(method(cfg.method).stage_class()(cfg, ctx))
-            except TaneError as e:
-                if e.field:
-                    e = TaneError(e.message, path=e.path, line=e.line,
-                                  field=f"stages.{i}.{e.field}")
-                raise e from None
+        self.stages: list[Any] = build_stages(recipe, self.seeds, self.base_dir, self.stats,
+                                              self.lookahead)
         if self.source is None:
             self.generator: Any = self.stages[0]
             self.max_units = first.max_rounds  # type: ignore[union-attr]
@@ -227,8 +245,13 @@ class Runner:
             if self.source is not None and self.source.drops:
                 rd.log_drops(self.source.drops, [f"{0:09d}|src|{j:06d}"
                                                  for j in range(len(self.source.drops))])
-            executor = LocalExecutor(self)
-            items = await executor.run()
+            executor = self._executor(rd)
+            try:
+                items = await executor.run()
+            finally:
+                close = getattr(executor, "close", None)
+                if close is not None:
+                    close()
             result = self._finish(rd, executor, items)
             status = "done"
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -248,6 +271,15 @@ class Runner:
                 with contextlib.suppress(Exception):
                     rd.close()
         return result
+
+    def _executor(self, rd: RunDir) -> LocalExecutor:
+        if self.executor_name == "ray":
+            from .ray_executor import RayExecutor
+
+            absorb_shards(rd.db, rd.path, finished_only=True)
+            return RayExecutor(self, **self.executor_options)
+        absorb_shards(rd.db, rd.path)  # a local run takes over every shard's calls
+        return LocalExecutor(self)
 
     async def _preflight(self, backends: dict[str, CachedBackend]) -> None:
         """Each served model's endpoint answers, and takes the key, before any stage."""
@@ -277,9 +309,14 @@ class Runner:
         self.state.kept = len(records)
         wall = time.perf_counter() - self.state.started
         rd.flush()
+        absorb_shards(rd.db, rd.path)  # one journal for everything that reads it later
         # machine copies + human review revisions (kept across reruns) applied on top
-        write_outputs(rd, records, rd.drops())
+        reviewed, _ = write_outputs(rd, records, rd.drops())
         result = self._stats(records, wall, executor.started_units)
+        # what dataset.jsonl holds: the kept records with a review's drops taken out
+        result["dataset_records"] = len(reviewed)
+        summary = getattr(executor, "summary", None)
+        result["executor"] = {"name": self.executor_name} | (summary() if summary else {})
         rd.write_json("stats.json", result)
         complete = self.goal is None or len(records) >= self.goal
         self._manifest(rd, "complete" if complete else "incomplete",

@@ -1,0 +1,307 @@
+"""The Ray executor: the same recipe, its per-record stages fanned out over a Ray cluster.
+
+What runs where. The driver (the ``tane run`` process) keeps everything that depends on
+order: the generator and its rounds, ordered stages (greedy dedup, novelty), the start
+rule, the ledger and the files, exactly as :class:`~tane.pipeline.local.LocalExecutor`
+does. Each run of per-record stages (answer, judge, evol, stateless curate steps) is cut
+into *shards* of up to ``shard_size`` records of one unit; a shard goes to one of the
+worker actors, which runs the records through those stages concurrently and returns what
+each stage kept and dropped, with the same order keys the local executor gives. The driver
+logs them in that order, so on a deterministic backend the dataset is the one a local run
+makes.
+
+Workers rebuild their context from configuration: the recipe (as data), the base
+directory, the run directory's path. Nothing live (HTTP clients, SQLite handles) is
+pickled. Each worker builds the backends of the models its stages use, once, on first use.
+
+Journals. Each shard journals its calls in its own file (:mod:`tane.store.shards`),
+keyed by the same request hash as the run's journal, and writes a completion marker
+holding its results before they are used. A shard with a marker is not sent again on
+resume; one without replays the calls its journal holds. A worker killed mid-shard is
+restarted by Ray and the shard retried on it (``max_restarts``/``max_task_retries``), so
+no completed call is lost or repeated. The run directory must be on a filesystem every
+worker sees (the same machine, or a shared mount).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from ..errors import ServerError, TaneError
+from ..llm.base import CallStats
+from ..llm.cache import CachedBackend
+from ..methods.base import StageStats
+from ..schema import Drop, Record, stable_hash
+from ..store.shards import ShardJournal, mark_done, read_done
+from .local import Item, LocalExecutor, unit_key
+
+DEFAULT_SHARD = 64
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise TaneError("the Ray executor needs Ray: pip install 'tane[ray]'",
+                        field="executor") from None
+    return ray
+
+
+class _Collector:
+    """Stands in for the run directory inside a worker: keeps what the stages log."""
+
+    def __init__(self) -> None:
+        self.kept: list[tuple[str, list[str], list[dict]]] = []
+        self.drops: list[tuple[list[str], list[dict]]] = []
+
+    def log_kept(self, stage: str, records: list[Record], keys: list[str]) -> None:
+        if records:
+            self.kept.append((stage, list(keys), [r.model_dump(mode="json") for r in records]))
+
+    def log_drops(self, drops: list[Drop], keys: list[str]) -> None:
+        if drops:
+            self.drops.append((list(keys), [d.model_dump(mode="json") for d in drops]))
+
+
+def _counts(cs: CallStats) -> dict[str, Any]:
+    return {"calls": cs.calls, "cache_hits": cs.cache_hits, "prompt_tokens": cs.prompt_tokens,
+            "completion_tokens": cs.completion_tokens, "retries": dict(cs.retries),
+            "failures": dict(cs.failures)}
+
+
+def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in after.items():
+        if isinstance(v, dict):
+            out[k] = {r: n - before[k].get(r, 0) for r, n in v.items()
+                      if n - before[k].get(r, 0)}
+        else:
+            out[k] = v - before[k]
+    return out
+
+
+class ShardWorker:
+    """One worker's context, rebuilt from configuration (wrapped as a Ray actor)."""
+
+    def __init__(self, spec: dict[str, Any]):
+        from ..llm.factory import build_backend  # noqa: F401  (fail early if broken)
+        from ..recipe import Recipe
+        from ..seeds.loader import load_seeds
+        from .runner import _resolve, _stage_names, build_stages
+
+        self.recipe = Recipe.model_validate(spec["recipe"])
+        self.base_dir = Path(spec["base_dir"])
+        self.run_path = Path(spec["run_path"])
+        seeds = load_seeds(_resolve(self.recipe.seeds.path, self.base_dir),
+                           self.recipe.seeds.format)
+        self.names = _stage_names(self.recipe)
+        self.model_names = [self.recipe.model_of(s) for s in self.recipe.stages]
+        self.stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
+        self.stages = build_stages(self.recipe, seeds, self.base_dir, self.stats,
+                                   spec["lookahead"])
+        self.specs = [s.contract() for s in self.recipe.stages]
+        self.backends: dict[str, Any] = {}
+        self.model_stats: dict[str, CallStats] = {}
+
+    def pid(self) -> int:
+        import os
+
+        return os.getpid()
+
+    def _backend(self, name: str) -> Any:
+        from ..llm.factory import build_backend
+
+        if name not in self.backends:
+            cs = self.model_stats[name] = CallStats()
+            self.backends[name] = build_backend(self.recipe.llm_for(name), cs)
+        return self.backends[name]
+
+    async def process(self, shard_id: str, stages: list[int], unit: int,
+                      payload: list[tuple[str, dict]]) -> dict[str, Any]:
+        try:
+            return await self._process(shard_id, stages, unit, payload)
+        except ServerError as e:
+            return {"error": "server", "message": e.one_line()}
+        except TaneError as e:
+            return {"error": "tane", "message": e.one_line()}
+
+    async def _process(self, shard_id: str, stages: list[int], unit: int,
+                       payload: list[tuple[str, dict]]) -> dict[str, Any]:
+        journal = ShardJournal(self.run_path, shard_id)
+        try:
+            models = sorted({self.model_names[i] for i in stages})
+            inner = {m: self._backend(m) for m in models}
+            before = {m: _counts(self.model_stats[m]) for m in models}
+            stats = list(self.stats)
+            for i in stages:
+                st = stats[i] = StageStats(self.names[i], model=self.model_names[i])
+                ctx = self.stages[i].ctx
+                ctx.stats = st
+                ctx.llm = CachedBackend(inner[self.model_names[i]], journal)
+            sink = _Collector()
+            run = SimpleNamespace(stages=self.stages, stats=stats, names=self.names,
+                                  specs=self.specs, generator=None, run_dir=sink)
+            ex = LocalExecutor(run)
+            items = [(k, Record.model_validate(r)) for k, r in payload]
+            outs = await asyncio.gather(*(ex._chain(stages, it, unit) for it in items))
+            done = sorted((x for o in outs for x in o), key=lambda x: x[0])
+            result = {
+                "items": [(k, r.model_dump(mode="json")) for k, r in done],
+                "kept": sink.kept,
+                "drops": sink.drops,
+                "stages": {str(i): {"records_in": stats[i].records_in, "kept": stats[i].kept,
+                                    "dropped": stats[i].dropped,
+                                    "llm": _counts(stats[i].llm)} for i in stages},
+                "models": {m: _delta(_counts(self.model_stats[m]), before[m]) for m in models},
+            }
+            journal.writer.flush()
+            mark_done(self.run_path, shard_id, result)
+            return result
+        finally:
+            journal.close()
+
+    async def aclose(self) -> None:
+        for b in self.backends.values():
+            with contextlib.suppress(Exception):
+                await b.aclose()
+
+
+class RayExecutor(LocalExecutor):
+    """:class:`LocalExecutor` whose per-record stage runs go to Ray worker actors."""
+
+    def __init__(self, runner: Any, address: str | None = None, workers: int | None = None,
+                 shard_size: int = DEFAULT_SHARD):
+        super().__init__(runner)
+        ray = self.ray = _ray()
+        if shard_size < 1:
+            raise TaneError(f"--shard-size must be at least 1, got {shard_size}",
+                            field="shard_size")
+        self.shard_size = shard_size
+        self.started_ray = False
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False,
+                         logging_level=logging.ERROR, configure_logging=True)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                raise TaneError(f"cannot reach the Ray cluster at {address or 'a new local one'}"
+                                f": {e}".splitlines()[0], field="address") from None
+            self.started_ray = True
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        n = workers or max(1, cpus)
+        spec = {"recipe": runner.recipe.model_dump(mode="json"),
+                "base_dir": str(Path(runner.base_dir).resolve()),
+                "run_path": str(Path(runner.out_dir).resolve()),
+                "lookahead": runner.lookahead}
+        remote = ray.remote(ShardWorker).options(max_concurrency=1, max_restarts=-1,
+                                                 max_task_retries=-1,
+                                                 num_cpus=min(1.0, cpus / n))
+        self.actors = [remote.remote(spec) for _ in range(n)]
+        self.load = [0] * n
+        self.workers = n
+        self.shards_sent = 0
+        self.shards_reused = 0
+
+    # the per-record segments go out; the ordered ones stay here (LocalExecutor's code)
+    async def _transforms(self, unit: int, items: list[Item]) -> list[Item]:
+        for s, (ordered, stages) in enumerate(self.segments):
+            if ordered:
+                i = stages[0]
+                async with self.seq[i].turn(unit):
+                    if items:
+                        items = sorted(await self._step(i, sorted(items, key=lambda x: x[0]),
+                                                        unit), key=lambda x: x[0])
+            elif items:
+                parts = [items[j:j + self.shard_size]
+                         for j in range(0, len(items), self.shard_size)]
+                outs = await asyncio.gather(*(self._shard(s, stages, unit, k, part)
+                                              for k, part in enumerate(parts)))
+                items = sorted((x for o in outs for x in o), key=lambda x: x[0])
+        return items
+
+    async def _shard(self, s: int, stages: list[int], unit: int, k: int,
+                     part: list[Item]) -> list[Item]:
+        r = self.r
+        payload = [(key, rec.model_dump(mode="json")) for key, rec in part]
+        configs = [r.recipe.stages[i].model_dump(mode="json") for i in stages]
+        models = [[r.recipe.llm_for(r.model_names[i]).backend,
+                   r.recipe.llm_for(r.model_names[i]).model] for i in stages]
+        sid = (f"{unit_key(unit)}-{s:02d}-{k:05d}-"
+               f"{stable_hash([r.recipe.seed, configs, models, payload], 16)}")
+        result = read_done(r.out_dir, sid)
+        if result is None:
+            a = min(range(self.workers), key=lambda j: (self.load[j], j))
+            self.load[a] += 1
+            with contextlib.ExitStack() as spans:
+                for j, i in enumerate(stages):
+                    spans.enter_context(r.stats[i].working(len(part) if j == 0 else 0))
+                try:
+                    result = await self.actors[a].process.remote(sid, stages, unit, payload)
+                finally:
+                    self.load[a] -= 1
+            self.shards_sent += 1
+            if "error" in result:
+                cls = ServerError if result["error"] == "server" else TaneError
+                raise cls(result["message"])
+            return self._apply(result)
+        self.shards_reused += 1
+        return self._apply(result, reused=True)
+
+    def _apply(self, result: dict[str, Any], reused: bool = False) -> list[Item]:
+        """Log a shard's results as the local executor would have. A shard finished by an
+        earlier run counts its calls as cache hits, as a replay from the journal does."""
+        r = self.r
+        rd = r.run_dir
+        for stage, keys, recs in result["kept"]:
+            rd.log_kept(stage, [Record.model_validate(x) for x in recs], keys)
+        for keys, drops in result["drops"]:
+            rd.log_drops([Drop.model_validate(x) for x in drops], keys)
+        for i, c in result["stages"].items():
+            st = r.stats[int(i)]
+            st.records_in += c["records_in"]
+            st.kept += c["kept"]
+            for reason, n in c["dropped"].items():
+                st.dropped[reason] = st.dropped.get(reason, 0) + n
+            if reused:
+                st.llm.cache_hits += c["llm"]["calls"] + c["llm"]["cache_hits"]
+                continue
+            _add(st.llm, c["llm"])
+        for name, c in ({} if reused else result["models"]).items():
+            cs = r.state.models.get(name)
+            if cs is not None:
+                _add(cs, c)
+        return [(k, Record.model_validate(x)) for k, x in result["items"]]
+
+    def summary(self) -> dict[str, Any]:
+        return {"workers": self.workers, "shard_size": self.shard_size,
+                "shards_sent": self.shards_sent, "shards_reused": self.shards_reused}
+
+    def close(self) -> None:
+        ray = self.ray
+        for a in self.actors:
+            with contextlib.suppress(Exception):
+                ray.get(a.aclose.remote(), timeout=10)
+            with contextlib.suppress(Exception):
+                ray.kill(a)
+        self.actors = []
+        if self.started_ray:
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+
+
+def _add(cs: CallStats, c: dict[str, Any]) -> None:
+    cs.calls += c.get("calls", 0)
+    cs.cache_hits += c.get("cache_hits", 0)
+    cs.prompt_tokens += c.get("prompt_tokens", 0)
+    cs.completion_tokens += c.get("completion_tokens", 0)
+    for table in ("retries", "failures"):
+        mine = getattr(cs, table)
+        for reason, n in c.get(table, {}).items():
+            mine[reason] = mine.get(reason, 0) + n
+
+
+__all__ = ["RayExecutor", "ShardWorker"]
