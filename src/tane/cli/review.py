@@ -30,7 +30,10 @@ def review_export(run_dir: Path = typer.Argument(..., help="run directory"),
     except TaneError as e:
         _fail(e)
         return
-    out.print(f"review file: {rep.path} ({rep.rows - rep.dropped_rows} records"
+    records = rep.rows - rep.dropped_rows
+    what = (f"{records - rep.review_dropped} records in the dataset, {rep.review_dropped} "
+            "dropped by an earlier review" if rep.review_dropped else f"{records} records")
+    out.print(f"review file: {rep.path} ({what}"
               + (f", {rep.dropped_rows} dropped rows" if include_dropped else "") + ")",
               highlight=False)
 

@@ -69,7 +69,8 @@ class Table:
 class ExportReport:
     path: Path
     rows: int
-    dropped_rows: int
+    dropped_rows: int  # rows the pipeline dropped (shown read only)
+    review_dropped: int = 0  # records an earlier review dropped (listed, status drop)
 
 
 @dataclass
@@ -154,7 +155,9 @@ def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = 
     else:
         from .csvio import write_csv
         write_csv(out, rid, rows)
-    return ExportReport(out, len(rows), sum(1 for r in rows if r.locked))
+    return ExportReport(out, len(rows), sum(1 for r in rows if r.locked),
+                        sum(1 for r in rows if not r.locked
+                            and (r.values.get("status") or "") == "drop"))
 
 
 def read_table(path: str | Path) -> Table:
