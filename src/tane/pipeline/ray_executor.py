@@ -191,15 +191,20 @@ class RayExecutor(LocalExecutor):
                 raise TaneError(f"cannot reach the Ray cluster at {address or 'a new local one'}"
                                 f": {e}".splitlines()[0], field="address") from None
             self.started_ray = True
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        n = workers or max(1, cpus)
+        res = ray.cluster_resources()
+        cpus = int(res.get("CPU", 1))
+        # a worker whose stages run vLLM in-process holds one engine: one GPU each
+        remote_models = {runner.model_names[i] for o, ii in self.segments if not o for i in ii}
+        gpus = 1 if any(runner.recipe.llm_for(m).backend == "vllm" for m in remote_models) else 0
+        n = workers or max(1, int(res.get("GPU", 0)) if gpus else cpus)
         spec = {"recipe": runner.recipe.model_dump(mode="json"),
                 "base_dir": str(Path(runner.base_dir).resolve()),
                 "run_path": str(Path(runner.out_dir).resolve()),
                 "lookahead": runner.lookahead}
         remote = ray.remote(ShardWorker).options(max_concurrency=1, max_restarts=-1,
-                                                 max_task_retries=-1,
+                                                 max_task_retries=-1, num_gpus=gpus,
                                                  num_cpus=min(1.0, cpus / n))
+        n = n if remote_models else 0  # nothing to send: no workers
         self.actors = [remote.remote(spec) for _ in range(n)]
         self.load = [0] * n
         self.workers = n
