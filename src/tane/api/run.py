@@ -15,7 +15,9 @@ the callback's exception propagates.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import signal
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -300,7 +302,7 @@ def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
 
 def _on_worker_thread(make: Callable[[], Awaitable[RunResult]]) -> RunResult:
     box: dict[str, Any] = {}
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
 
     async def main() -> RunResult:
         box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
@@ -314,18 +316,31 @@ def _on_worker_thread(make: Callable[[], Awaitable[RunResult]]) -> RunResult:
             box["error"] = e
         finally:
             started.set()
+            finished.set()
 
     thread = threading.Thread(target=work, name="tane-run", daemon=True)
+    # Ctrl-C must interrupt the wait below. A loop started by asyncio.run only cancels its
+    # task on SIGINT, which a caller blocked here never sees; so the plain handler, for
+    # the wait (a Jupyter kernel raises KeyboardInterrupt here already). The wait is on
+    # an Event: a Thread.join interrupted by KeyboardInterrupt leaves the thread marked
+    # as ended on Python 3.11.
+    main_thread = threading.current_thread() is threading.main_thread()
+    old = signal.signal(signal.SIGINT, signal.default_int_handler) if main_thread else None
     thread.start()
     try:
-        while thread.is_alive():
-            thread.join(0.1)
+        while not finished.wait(0.1):
+            pass
     except KeyboardInterrupt:
         started.wait()
-        if "loop" in box:
-            box["loop"].call_soon_threadsafe(box["task"].cancel)
-        thread.join()
+        if "loop" in box and not finished.is_set():
+            with contextlib.suppress(RuntimeError):  # its loop closed meanwhile
+                box["loop"].call_soon_threadsafe(box["task"].cancel)
+        finished.wait()
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, old)
+    thread.join()
     if "error" in box:
         raise box["error"]
     return box["result"]
