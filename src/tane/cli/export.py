@@ -20,7 +20,10 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
            val_ratio: float = typer.Option(0.0, help="validation share, stratified by seed"),
            seed: int = typer.Option(0, help="seed for the train/validation split"),
            card: bool = typer.Option(True, help="write README.md (dataset card) and NOTICE"),
-           commercial: bool = typer.Option(True, help="warn about non-commercial sources"),
+           commercial: bool = typer.Option(True, help="--commercial: the data is meant for "
+                                           "commercial use, so warn when a model's licence "
+                                           "is research-only; --no-commercial: it is not, "
+                                           "no such warning"),
            push_to_hub: Optional[str] = typer.Option(None, help="Hugging Face dataset repo "
                                                               "(needs HF_TOKEN; default: no upload)"),
            name: Optional[str] = typer.Option(None, help="the dataset's name (dataset_info.json "

@@ -65,12 +65,81 @@ def model_roles(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def card_licence(matches: list[Match], seeds_apache: bool) -> dict[str, Any]:
-    ids = {m.licence.hf_id for m in matches}
-    if not seeds_apache:
-        ids.add("other")
-    if len(ids) == 1 and "other" not in ids:
-        return {"license": ids.pop()}
-    return {"license": "other", "license_name": "mixed-see-card"}
+    """The card's ``license:``: the Hub's id of the one licence that covers the data
+    (``apache-2.0``, ``gemma``, ``llama3.1`` …), else ``other`` with ``license_name``
+    naming every licence involved (and ``license_link`` when there is one link)."""
+    lics = list({m.licence.id: m.licence for m in matches}.values())
+    if seeds_apache and len(lics) == 1 and lics[0].hf_id != "other":
+        return {"license": lics[0].hf_id}
+    names = [lic.id for lic in lics] + ([] if seeds_apache else ["user-seeds"])
+    out: dict[str, Any] = {"license": "other",
+                           "license_name": "-and-".join(names) or "unknown"}
+    if len(lics) == 1 and lics[0].url and seeds_apache:
+        out["license_link"] = lics[0].url
+    return out
+
+
+# the fields of one exported row, per format: (field, type, what)
+SCHEMA: dict[str, list[tuple[str, str, str]]] = {
+    "messages": [("messages", "list of {role, content}",
+                  ("the conversation: an optional system turn, then user and assistant turns "
+                  "(TRL's chat format)"))],
+    "alpaca": [("instruction", "string", ("the task (the last user turn of a multi-turn "
+                                         "record)")),
+               ("input", "string", "the task's input, empty when it has none"),
+               ("output", "string", "the answer"),
+               ("system", "string", "system prompt, empty when none was given"),
+               ("history", "list of [instruction, output]",
+                "earlier turns of a multi-turn record (LLaMA-Factory), else empty")],
+    "sharegpt": [("conversations", "list of {from, value}",
+                  "turns: from is human or gpt"),
+                 ("system", "string", "system prompt, empty when none was given")],
+    "jsonl": [("id", "string", "record id, stable across reruns"),
+              ("instruction", "string", "the task"),
+              ("input", "string", "the task's input, empty when it has none"),
+              ("output", "string", "the answer"),
+              ("provenance", "object", ("how the record was made: method, model, licence, "
+                                       "seed ids, sampling parameters and seed, prompt "
+                                       "template id, later steps, scores, human review"))],
+}
+SAMPLE_ROWS = 3
+SAMPLE_CHARS = 300
+
+
+def _shorten(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > SAMPLE_CHARS:
+        return value[:SAMPLE_CHARS] + "…"
+    if isinstance(value, list):
+        return [_shorten(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _shorten(v) for k, v in value.items()}
+    return value
+
+
+def sample_rows(run: RunData, report: ExportReport) -> list[dict[str, Any]]:
+    """The first rows of the train file as written (JSONL), or as converted (Parquet)."""
+    import json
+
+    path = report.files.get("train") or next(iter(report.files.values()), None)
+    if path is not None and path.suffix == ".jsonl" and path.exists():
+        rows = []
+        with path.open(encoding="utf-8") as f:
+            for line in f:
+                if line.strip():
+                    rows.append(json.loads(line))
+                if len(rows) == SAMPLE_ROWS:
+                    break
+        return rows
+    from .formats import convert
+
+    return [convert(r, report.format) for r in run.records[:SAMPLE_ROWS]
+            if r.get("output") is not None]
+
+
+def schema_lines(fmt: str) -> list[str]:
+    rows = SCHEMA.get(fmt, [])
+    return ["| field | type | what |", "|---|---|---|",
+            *(f"| `{f}` | {t} | {w} |" for f, t, w in rows)]
 
 
 def _languages(manifest: dict[str, Any]) -> list[str]:
@@ -117,7 +186,7 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
                     "---", MARKER, "", f"# {header['pretty_name']}", ""]
     L.append(f"{n} machine-generated instruction/response pairs "
              f"({', '.join(f'{s}: {c}' for s, c in report.counts.items())}) written by "
-             f"[tane](https://pypi.org/project/tane/) {manifest.get('tane_version', '')} "
+             f"tane {manifest.get('tane_version', '')} "
              f"in the `{report.format}` format. Run status: "
              f"{manifest.get('status', 'unknown')}. "
              + (f"A person reviewed {len(reviews)} records of the run (see Human review)."
@@ -125,6 +194,16 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
     if report.skipped_no_output:
         L.append(f"\n{report.skipped_no_output} record(s) of the run had no output and are "
                  "not in this export.")
+    L += ["", "## Fields", "", f"One JSON object per row (`{report.format}` format):", "",
+          *schema_lines(report.format)]
+    samples = sample_rows(run, report)
+    if samples:
+        import json
+
+        L += ["", "## Sample rows", "",
+              (f"The first {len(samples)} rows of the export (texts over {SAMPLE_CHARS} "
+              "characters shortened here):"), "", "```json",
+              *(json.dumps(_shorten(r), ensure_ascii=False) for r in samples), "```"]
     L += ["", "## Recipe", "", "From the run's `manifest.json`:", "", "```yaml",
           yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False).strip(), "```", ""]
     L += ["## Methods", ""]

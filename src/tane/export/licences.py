@@ -224,7 +224,8 @@ def combination_warnings(licences: list[Licence], commercial: bool = True) -> li
     for lic in uniq:
         if commercial and lic.commercial is False:
             out.append(f"conflict: {lic.name} is research/non-commercial only, but the "
-                       "export is meant for commercial use (use --non-commercial if not)")
+                       "export is meant for commercial use (export with --no-commercial if it "
+                       "is not)")
         if lic.id == "llama3":
             out.append("Meta Llama 3 (3.0) licence: the data may only be used to improve "
                        "Llama 3 models and their derivatives")
