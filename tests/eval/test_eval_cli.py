@@ -75,3 +75,25 @@ def test_grade_needs_an_eval_directory_and_a_reachable_judge(tmp_path):
     res = run_tane("eval", "compare", str(ev), "--a", "m", "--b", "other", "--judge", url,
                    "--judge-model", "j")
     assert res.returncode == 2 and "no answers of model 'other'" in one_line_error(res.stderr)
+
+
+def test_a_bad_eval_plan_is_one_line_naming_the_line(tmp_path):
+    plan = tmp_path / "eval.yaml"
+    plan.write_text("bench: bundled:elyza_ja\nout: ev\nmodels:\n  a: {backend: embedded}\n"
+                    "judges:\n  j: {backend: embedded}\ncompare:\n  - {a: a, b: zz}\n",
+                    encoding="utf-8")
+    res = run_tane("eval", "run", str(plan))
+    assert res.returncode == 2
+    line = one_line_error(res.stderr)
+    assert "compare.0.b: no model named 'zz'" in line and str(plan) in line
+    plan.write_text("bench: bundled:elyza_ja\nmodels:\n  a: {backend: embedded}\n"
+                    "grade: {scale: 7}\n", encoding="utf-8")
+    res = run_tane("eval", "run", str(plan))
+    assert res.returncode == 2
+    assert f"{plan}:4: field 'grade.scale'" in one_line_error(res.stderr)
+    plan.write_text("bench: bundled:elyza_ja\nmodels:\n  a: {backend: embedded, colour: 1}\n",
+                    encoding="utf-8")
+    res = run_tane("eval", "run", str(plan))
+    assert res.returncode == 2
+    assert f"{plan}:3: field 'models.a.colour': unknown key" in one_line_error(res.stderr)
+    assert not (tmp_path / "ev").exists()

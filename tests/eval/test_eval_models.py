@@ -167,3 +167,35 @@ def test_failed_judge_calls_are_rows_and_set_the_exit_code(answered, llama_serve
     assert res.returncode == 0, res.stderr
     step = meta(ev)["steps"]["grade"]
     assert (step["calls"], step["cache_hits"], step["error"]) == (1, 3, 0)
+
+
+def test_one_plan_file_runs_every_step(llama_server, tmp_path):
+    plan = tmp_path / "eval.yaml"
+    plan.write_text(f"""\
+bench: bundled:elyza_ja
+out: ev
+limit: 1
+models:
+  a: {{base_url: {llama_server}, model: gemma, style: completion}}
+  b: {{base_url: {llama_server}, model: gemma, style: completion}}
+judges:
+  g: {{base_url: {llama_server}, model: gemma}}
+answer: {{max_tokens: 16, temperature: 0.8}}
+grade: {{max_tokens: 64}}
+compare:
+  - {{a: a, b: b, max_tokens: 64}}
+report: false
+""", encoding="utf-8")
+    res = run_tane("eval", "run", str(plan), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    ev = tmp_path / "ev"
+    calls = journal_count(ev)
+    assert calls >= 2 + 2 + 2  # answers, grades, both orders (+ any verdict asked again)
+    assert {r["model"] for r in read_jsonl(ev / "grades.jsonl")} == {"a", "b"}
+    (cmp,) = read_jsonl(ev / "comparisons.jsonl")
+    assert (cmp["a"], cmp["b"], cmp["judge"]) == ("a", "b", "g")
+    m = meta(ev)
+    assert set(m["steps"]) == {"answer", "grade", "compare"} and set(m["judges"]) == {"g"}
+    again = run_tane("eval", "run", str(plan), "--no-progress")
+    assert again.returncode == 0 and journal_count(ev) == calls
+    assert "0 calls, 2 from the journal" in again.stdout  # answers and verdicts replayed

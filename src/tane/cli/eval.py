@@ -34,19 +34,29 @@ def _step(run: Callable[[], Any]) -> dict[str, Any]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _end(step: str, info: dict[str, Any], evaldir: Path, what: str) -> None:
-    """Exit 4 when every call of the step failed, 3 when some did, else 0."""
+def _outcome(step: str, info: dict[str, Any], evaldir: Path, what: str) -> int:
+    """4 when every call of the step failed (printed as the one error line), 3 when some
+    did (with advice), else 0."""
     rows, failed = info.get("rows", 0), info.get("error", 0)
     file = evaldir / what
     if rows and failed == rows:
-        first = ""
-        _fail(ServerError(f"every {step} call failed ({failed} of {rows}); the server's "
-                          f"messages are in {file} (column 'error'){first}"))
+        e = ServerError(f"every {step} call failed ({failed} of {rows}); the server's "
+                        f"messages are in {file} (column 'error')")
+        err.print(f"[red]error:[/] {e.one_line()}", highlight=False, markup=True,
+                  soft_wrap=True)
+        return e.exit_code
     if failed:
         err.print(f"[yellow]incomplete:[/] {failed} of {rows} {step} rows failed; their "
                   f"errors are in {file}; rerun the same command to retry only those",
                   highlight=False, markup=True)
-        raise typer.Exit(INCOMPLETE_EXIT)
+        return INCOMPLETE_EXIT
+    return 0
+
+
+def _end(step: str, info: dict[str, Any], evaldir: Path, what: str) -> None:
+    code = _outcome(step, info, evaldir, what)
+    if code:
+        raise typer.Exit(code)
 
 
 def _opts_judge(max_tokens: int, temperature: float, seed: int, reference: str,
@@ -80,7 +90,8 @@ def eval_answer(
         format: str = typer.Option("auto", help="auto | elyza | mt_bench | alpaca_eval | "
                                    "tane_run"),
         references: Path | None = typer.Option(None, help="MT-Bench reference answers "
-                                                  "(FastChat reference_answer/*.jsonl; default: none)"),
+                                               "(FastChat reference_answer/*.jsonl; "
+                                               "default: none)"),
         lang: str | None = typer.Option(None, help="ja | en (default: from the items)"),
         limit: int | None = typer.Option(None, help="only the first N items (default: all)"),
         temperature: float = typer.Option(0.0, help="sampling temperature (0: greedy)"),
@@ -120,10 +131,29 @@ def eval_answer(
             return await run_answer(ed, b, specs, opts, progress)
 
     info = _step(go)
-    out.print(f"answers: {out_dir / ANSWERS} ({info['ok']} of {info['rows']} ok, "
+    _said_answer(info, out_dir)
+    _end("answer", info, out_dir, ANSWERS)
+
+
+def _said_answer(info: dict[str, Any], evaldir: Path) -> None:
+    out.print(f"answers: {evaldir / 'answers.jsonl'} ({info['ok']} of {info['rows']} ok, "
               f"{info['length_cut']} cut at max_tokens; {info['calls']} calls, "
               f"{info['cache_hits']} from the journal)", highlight=False)
-    _end("answer", info, out_dir, ANSWERS)
+
+
+def _said_grade(info: dict[str, Any], evaldir: Path) -> None:
+    out.print(f"grades: {evaldir / 'grades.jsonl'} ({info['judge']}: {info['ok']} scored, "
+              f"{info['parse_failed']} unparseable, {info['error']} failed of {info['rows']}; "
+              f"scale {info['scale']}; {info['calls']} calls, {info['cache_hits']} from the "
+              "journal)", highlight=False)
+
+
+def _said_compare(info: dict[str, Any], evaldir: Path) -> None:
+    out.print(f"comparisons: {evaldir / 'comparisons.jsonl'} ({info['a']} vs {info['b']}, "
+              f"{info['judge']}: {info['ok']} judged in both orders, {info['inconsistent']} "
+              f"changed with the order, {info['parse_failed']} unparseable, {info['error']} "
+              f"failed of {info['rows']}; {info['calls']} calls, {info['cache_hits']} from "
+              "the journal)", highlight=False)
 
 
 _JUDGE_MODEL_HELP = "the judge's model name on the server (default: from --judge)"
@@ -177,10 +207,7 @@ def eval_grade(
             return await run_grade(ed, spec, scale, sel, opts, progress)
 
     info = _step(go)
-    out.print(f"grades: {evaldir / GRADES} ({info['ok']} scored, {info['parse_failed']} "
-              f"unparseable, {info['error']} failed of {info['rows']}; scale {info['scale']}; "
-              f"{info['calls']} calls, {info['cache_hits']} from the journal)",
-              highlight=False)
+    _said_grade(info, evaldir)
     _end("grade", info, evaldir, GRADES)
 
 
@@ -222,10 +249,7 @@ def eval_compare(
             return await run_compare(ed, spec, a, b, levels, opts, progress)
 
     info = _step(go)
-    out.print(f"comparisons: {evaldir / COMPARISONS} ({info['ok']} judged in both orders, "
-              f"{info['inconsistent']} changed with the order, {info['parse_failed']} "
-              f"unparseable, {info['error']} failed of {info['rows']}; {info['calls']} calls, "
-              f"{info['cache_hits']} from the journal)", highlight=False)
+    _said_compare(info, evaldir)
     _end("compare", info, evaldir, COMPARISONS)
 
 
@@ -238,20 +262,113 @@ def eval_report(
         n_boot: int = typer.Option(2000, help="bootstrap resamples")) -> None:
     """Tables, plots and an Excel sheet of disagreements from an eval directory."""
     try:
-        if not (evaldir / "eval.json").is_file():
-            raise TaneError("not an eval directory (no eval.json)", path=str(evaldir))
-        try:
-            from ..eval.report import write_report
-        except ModuleNotFoundError as e:
-            if e.name in ("tane.eval.report", "tane.eval.stats"):
-                raise TaneError("this installation of tane has no report writer "
-                                "(tane.eval.report)") from None
-            raise TaneError(f"tane eval report needs {e.name}: pip install "
-                            "'tane[report]'") from None
-        rep = write_report(evaldir, output, seed=seed, n_boot=n_boot)
+        _report(evaldir, output, seed, n_boot)
+    except TaneError as e:
+        _fail(e)
+
+
+def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 2000) -> None:
+    if not (evaldir / "eval.json").is_file():
+        raise TaneError("not an eval directory (no eval.json)", path=str(evaldir))
+    try:
+        from ..eval.report import write_report
+    except ModuleNotFoundError as e:
+        if e.name in ("tane.eval.report", "tane.eval.stats"):
+            raise TaneError("this installation of tane has no report writer "
+                            "(tane.eval.report)") from None
+        raise TaneError(f"tane eval report needs {e.name}: pip install "
+                        "'tane[report]'") from None
+    rep = write_report(evaldir, output, seed=seed, n_boot=n_boot)
+    where = output or evaldir / "report"
+    files = list((rep.get("files") or {}).values()) + list(rep.get("plots") or []) \
+        if isinstance(rep, dict) else []
+    out.print(f"report: {where}" + (f" ({', '.join(files)})" if files else ""),
+              highlight=False)
+    for note in (rep.get("notes") or []) if isinstance(rep, dict) else []:
+        err.print(f"note: {note}", highlight=False)
+
+
+@eval_app.command("run")
+def eval_run(
+        plan_file: Path = typer.Argument(..., help="eval plan YAML (bench, models, judges, "
+                                         "answer, grade, compare, report)"),
+        out_dir: Path | None = typer.Option(None, "--out", "-o", help="eval directory "
+                                            "(default: the plan's out:)"),
+        progress: bool = typer.Option(True, help="progress lines on stderr")) -> None:
+    """Every step of an evaluation from one YAML file: answer, grade, compare, report.
+    Rerun the same command to resume."""
+    from ..eval.answer import AnswerOptions, run_answer
+    from ..eval.bench import load_bench
+    from ..eval.compare import run_compare
+    from ..eval.evaldir import ANSWERS, COMPARISONS, GRADES, EvalDir
+    from ..eval.grade import JudgeOptions, run_grade
+    from ..eval.plan import load_plan, resolve
+
+    try:
+        plan, base = load_plan(plan_file)
+        if out_dir is None and not plan.out:
+            raise TaneError("no eval directory: give --out or out: in the plan",
+                            path=str(plan_file), field="out")
+        evaldir = out_dir or Path(resolve(base, plan.out or ""))
+        refs = resolve(base, plan.references) if plan.references else None
+        b = load_bench(resolve(base, plan.bench), plan.format, refs, plan.lang)
+        if plan.limit:
+            b.items = b.items[:plan.limit]
     except TaneError as e:
         _fail(e)
         return
-    where = output or evaldir / "report"
-    out.print(f"report: {where}" + (f" ({', '.join(sorted(rep))})" if isinstance(rep, dict)
-                                    else ""), highlight=False)
+    models = {n: m.spec(n) for n, m in plan.models.items()}
+    judges = {n: m.spec(n) for n, m in plan.judges.items()}
+    a = plan.answer
+    err.print(f"tane eval run: {b.path} ({b.format}, {b.lang}, {len(b.items)} items) -> "
+              f"{evaldir}", highlight=False)
+    worst = 0
+
+    def check(code: int) -> None:
+        nonlocal worst
+        if code == 4:
+            raise typer.Exit(4)
+        worst = max(worst, code)
+
+    async def answer():
+        with EvalDir(evaldir, create=True) as ed:
+            return await run_answer(ed, b, models, AnswerOptions(
+                temperature=a.temperature, top_p=a.top_p, max_tokens=a.max_tokens,
+                seed=a.seed, system=a.system), progress)
+
+    info = _step(answer)
+    _said_answer(info, evaldir)
+    check(_outcome("answer", info, evaldir, ANSWERS))
+
+    def opts(sec) -> JudgeOptions:
+        return JudgeOptions(max_tokens=sec.max_tokens, temperature=sec.temperature,
+                            seed=sec.seed, reference=sec.reference, lang=sec.lang)
+
+    if plan.grade is not None:
+        g = plan.grade
+        for name in plan.judge_names(g):
+            async def grade(name=name):
+                with EvalDir(evaldir) as ed:
+                    return await run_grade(ed, judges[name], g.scale, g.models, opts(g),
+                                           progress)
+
+            info = _step(grade)
+            _said_grade(info, evaldir)
+            check(_outcome("grade", info, evaldir, GRADES))
+    for c in plan.compare:
+        for name in plan.judge_names(c):
+            async def compare(name=name, c=c):
+                with EvalDir(evaldir) as ed:
+                    return await run_compare(ed, judges[name], c.a, c.b, c.levels, opts(c),
+                                             progress)
+
+            info = _step(compare)
+            _said_compare(info, evaldir)
+            check(_outcome("compare", info, evaldir, COMPARISONS))
+    if plan.report:
+        try:
+            _report(evaldir, None)
+        except TaneError as e:
+            _fail(e)
+    if worst:
+        raise typer.Exit(worst)

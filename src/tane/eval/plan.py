@@ -1,0 +1,145 @@
+"""``tane eval run EVAL.yaml``: every step of an evaluation from one file.
+
+```yaml
+bench: bundled:elyza_ja            # or a file / tane run directory, relative to this file
+out: runs/eval-elyza               # the eval directory (--out overrides)
+# format: auto   references: gpt-4.jsonl   limit: 20   lang: ja
+models:                            # who answers (an llm: section each, plus style)
+  base:  {base_url: http://127.0.0.1:8000/v1, model: Qwen/Qwen2.5-7B-Instruct, license: apache-2.0}
+  tuned: {base_url: http://127.0.0.1:8000/v1, model: my-lora, license: apache-2.0}
+judges:                            # who judges
+  qwen32: {base_url: http://10.0.0.2:8000/v1, model: Qwen/Qwen2.5-32B-Instruct, concurrency: 32}
+answer: {max_tokens: 1024}         # temperature 0, seed 0, no system message by default
+grade: {scale: 5}                  # every judge grades every model (judges:, models: to narrow)
+compare:
+  - {a: tuned, b: base, levels: 3}  # every judge, both orders
+report: true
+```
+
+Each step runs as its command would (same journal, same files, same resume).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, model_validator
+
+from ..config.base import Strict
+from ..config.llm import LLMConfig
+from ..errors import TaneError
+from ..recipe import _line_of, read_yaml_mapping
+from .bench import FORMATS
+from .models import ModelSpec, check_name
+
+
+class EvalModel(LLMConfig):
+    style: Literal["chat", "completion"] = "chat"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _served_when_url(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("base_url") and "backend" not in data:
+            data = dict(data, backend="openai")
+        return data
+
+    def spec(self, name: str) -> ModelSpec:
+        data = self.model_dump()
+        style = data.pop("style")
+        return ModelSpec(name, LLMConfig.model_validate(data), style)
+
+
+class AnswerSection(Strict):
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+    max_tokens: int = Field(1024, ge=1, le=32768)
+    seed: int = 0
+    system: str | None = None
+
+
+class JudgeSection(Strict):
+    judges: list[str] | None = Field(None, description="default: every judge")
+    max_tokens: int = Field(512, ge=32, le=32768)
+    temperature: float = Field(0.0, ge=0.0, le=2.0)
+    seed: int = 0
+    reference: Literal["auto", "always", "never"] = "auto"
+    lang: Literal["ja", "en"] | None = None
+
+
+class GradeSection(JudgeSection):
+    scale: Literal[5, 10] | None = None
+    models: list[str] | None = Field(None, description="default: every model")
+
+
+class CompareSection(JudgeSection):
+    a: str
+    b: str
+    levels: Literal[3, 5] = 3
+
+
+class EvalPlan(Strict):
+    bench: str
+    format: Literal["auto", *FORMATS] = "auto"  # type: ignore[valid-type]
+    references: str | None = None
+    lang: Literal["ja", "en"] | None = None
+    limit: int | None = Field(None, ge=1)
+    out: str | None = None
+    models: dict[str, EvalModel] = Field(min_length=1)
+    judges: dict[str, EvalModel] = Field(default_factory=dict)
+    answer: AnswerSection = Field(default_factory=AnswerSection)
+    grade: GradeSection | None = None
+    compare: list[CompareSection] = Field(default_factory=list)
+    report: bool = True
+
+    @model_validator(mode="after")
+    def _names(self) -> EvalPlan:
+        for section in ("models", "judges"):
+            for name in getattr(self, section):
+                check_name(name, section)
+        if (self.grade is not None or self.compare) and not self.judges:
+            raise ValueError("grade and compare need judges:")
+        sections = ([("grade", self.grade)] if self.grade is not None else []) + \
+            [(f"compare.{i}", c) for i, c in enumerate(self.compare)]
+        for where, sec in sections:
+            for j in sec.judges or []:
+                if j not in self.judges:
+                    raise ValueError(f"{where}.judges: no judge named {j!r} (judges: "
+                                     f"{', '.join(self.judges)})")
+        if self.grade is not None:
+            for m in self.grade.models or []:
+                if m not in self.models:
+                    raise ValueError(f"grade.models: no model named {m!r}")
+        for i, c in enumerate(self.compare):
+            for side in ("a", "b"):
+                name = getattr(c, side)
+                if name not in self.models and not (side == "b" and name == "baseline"):
+                    raise ValueError(f"compare.{i}.{side}: no model named {name!r}")
+        return self
+
+    def judge_names(self, sec: JudgeSection) -> list[str]:
+        return list(sec.judges) if sec.judges else list(self.judges)
+
+
+def load_plan(path: str | Path) -> tuple[EvalPlan, Path]:
+    """The plan and the directory its relative paths start from."""
+    p = Path(path)
+    root, data = read_yaml_mapping(p, "eval plan")
+    try:
+        plan = EvalPlan.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        raise TaneError(msg.removeprefix("Value error, "), path=str(p),
+                        line=_line_of(root, loc),
+                        field=".".join(str(x) for x in loc) or None) from None
+    return plan, p.resolve().parent
+
+
+def resolve(base: Path, value: str) -> str:
+    if value.startswith("bundled:") or Path(value).is_absolute():
+        return value
+    return str(base / value)
