@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -10,7 +10,7 @@ from .base import Strict
 
 
 class LLMConfig(Strict):
-    backend: Literal["embedded", "openai"] = "embedded"
+    backend: Literal["embedded", "openai", "vllm"] = "embedded"
     base_url: str | list[str] | None = Field(None, description=(
         "an OpenAI-compatible server, or a list of servers of the same model (requests go "
         "to the one with the fewest in flight)"))
@@ -30,6 +30,9 @@ class LLMConfig(Strict):
         "between 1 and 8, decided at start)"))
     timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
     max_retries: int = Field(4, ge=0, le=20)
+    engine_args: dict[str, Any] = Field(default_factory=dict, description=(
+        "vllm only: arguments of vllm.LLM (max_model_len, gpu_memory_utilization, "
+        "tensor_parallel_size, ...); prefix caching is on unless this says otherwise"))
     json_schema: bool = Field(True, description="openai only: false for a server that "
                                                 "rejects JSON-schema constrained output")
 
@@ -48,6 +51,8 @@ class LLMConfig(Strict):
     def _server_needs_url(self) -> "LLMConfig":
         if self.backend == "openai" and not (self.base_url and self.model):
             raise ValueError("backend 'openai' needs both base_url and model")
+        if self.backend == "vllm" and not self.model:
+            raise ValueError("backend 'vllm' needs model (a Hugging Face id or a path)")
         return self
 
     @property
@@ -58,6 +63,8 @@ class LLMConfig(Strict):
         """Short description for the console (never carries a key)."""
         if self.backend == "embedded":
             return f"embedded, {self.slots} slot(s)"
+        if self.backend == "vllm":
+            return f"{self.model} in-process (vLLM)"
         urls = self.urls
         more = f" (+{len(urls) - 1} more)" if len(urls) > 1 else ""
         return f"{self.model} at {urls[0]}{more}"

@@ -14,6 +14,12 @@ def build_backend(cfg: LLMConfig, stats: CallStats) -> Backend:
 
         inner: Backend = EmbeddedBackend(slots=cfg.slots, threads=cfg.threads)
         concurrency = max(cfg.slots, 1)
+    elif cfg.backend == "vllm":
+        from .vllm import VLLMBackend
+
+        inner = VLLMBackend(cfg.model or "", license=cfg.license,
+                            engine_args=cfg.engine_args, max_batch=cfg.concurrency)
+        concurrency = cfg.concurrency
     else:
         from .openai import OpenAIBackend
 
