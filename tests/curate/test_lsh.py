@@ -20,7 +20,7 @@ from tane.curate.tokenize import get_tokenizer
 from tane.errors import TaneError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-from dedup import make_corpus  # noqa: E402
+from dedup import make_corpus
 
 # Stated bounds (docs/scale.md): with the default 32 bands x 4 rows and exact
 # confirmation, recall against exact greedy ROUGE-L >= 0.97 and precision >= 0.98 on
@@ -222,7 +222,7 @@ def test_cli_minhash_lsh_bad_option_is_one_line_exit_2(tmp_path):
 def _ray_data():
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         return None
     return ray

@@ -184,18 +184,17 @@ def bucket_pairs(keys: np.ndarray, row_ids: np.ndarray,
     starts = np.flatnonzero(np.concatenate([[True], k[1:] != k[:-1]]))
     sizes = np.diff(np.concatenate([starts, [len(k)]]))
     out = []
-    multi = sizes >= 2
-    # buckets of two: the common case, done at once
-    two = starts[multi & (sizes == 2)]
-    if len(two):
-        out.append(np.stack([r[two], r[two + 1]], axis=1))
-    for s, z in zip(starts[multi & (sizes > 2)].tolist(), sizes[multi & (sizes > 2)].tolist()):
+    big = sizes > (max_bucket if max_bucket is not None else len(k))
+    for s, z in zip(starts[big].tolist(), sizes[big].tolist()):
         members = r[s:s + z]
-        if max_bucket is not None and z > max_bucket:
-            out.append(np.stack([np.full(z - 1, members[0]), members[1:]], axis=1))
-            continue
+        out.append(np.stack([np.full(z - 1, members[0]), members[1:]], axis=1))
+    # the other buckets of each size z at once: a (buckets, z) matrix of members
+    small = (sizes >= 2) & ~big
+    for z in np.unique(sizes[small]).tolist():
+        st = starts[small & (sizes == z)]
+        members = r[st[:, None] + np.arange(z)[None, :]]
         i, j = np.triu_indices(z, k=1)
-        out.append(np.stack([members[i], members[j]], axis=1))
+        out.append(np.stack([members[:, i].ravel(), members[:, j].ravel()], axis=1))
     if not out:
         return np.zeros((0, 2), dtype=np.int64)
     return np.concatenate(out).astype(np.int64)
