@@ -104,3 +104,20 @@ def test_commercial_flag_and_its_warning_name_the_real_option():
                                        terminal_width=200).output.split())
     assert "--commercial / --no-commercial" in text and "[default: commercial]" in text
     assert "--non-commercial" not in text
+
+
+@pytest.mark.parametrize("model, lid", [
+    ("llm-jp/llm-jp-3-13b-instruct", "apache-2.0"),
+    ("llm-jp/llm-jp-3-1.8b", "apache-2.0"),
+    ("llm-jp/llm-jp-3-172b-instruct3", "llm-jp-3-172b"),  # its own agreement, not Apache
+    ("google/gemma-2-9b-it", "gemma"),
+    ("google/gemma-3-27b-it", "gemma"),
+    ("google/gemma-4-31b-it", "apache-2.0"),
+    ("Qwen/Qwen2.5-14B-Instruct-AWQ", "apache-2.0"),
+    ("Qwen/Qwen2.5-3B", "qwen-research"),
+    ("Qwen/Qwen2.5-72B-Instruct", "qwen"),
+])
+def test_registry_entries_the_serving_guide_relies_on(model, lid):
+    from tane.export import licences
+
+    assert licences.lookup(model).licence.id == lid

@@ -132,6 +132,17 @@ LICENCES: dict[str, Licence] = {lic.id: lic for lic in [
                    "models trained on it.",)),
 ]}
 
+LICENCES["llm-jp-3-172b"] = Licence(
+    "llm-jp-3-172b", "LLM-jp-3 172B licence agreement / terms of use", "other",
+    "https://huggingface.co/llm-jp/llm-jp-3-172b-instruct3/blob/main/LICENSE",
+    obligations=("The 172B checkpoints are not under Apache-2.0: each ships with its own "
+                 "agreement (llm-jp-3-172b-instruct3 License Agreement; LLM-jp-3 172B beta1 "
+                 "利用規約) that must be accepted and passed on; read it before publishing "
+                 "or training on the data.",),
+    certain=False,
+    note="llm-jp-3 1.8B, 3.7B and 13B (and LLM-jp-3.1) are Apache-2.0; the 172B models "
+         "have their own terms")
+
 UNKNOWN = Licence(
     "unknown", "unknown", "other", commercial=None,
     obligations=("The licence of this model is not in tane's registry: check its model card "
@@ -148,7 +159,9 @@ _RULES: list[tuple[str, str, str]] = [
     (r"llama[-_ ]?3[._]?2(?![\d.])", "llama3.2", ""),
     (r"llama[-_ ]?3[._]?1(?![\d.])", "llama3.1", ""),
     (r"llama[-_ ]?3(?![\d.])", "llama3", ""),
-    # Gemma family (1, 2, 3, CodeGemma, ... all under the Gemma Terms of Use)
+    # Gemma 4 is Apache-2.0 (the Gemma Terms of Use point Gemma 4 to ai.google.dev/gemma/apache_2)
+    (r"gemma[-_ ]?4(?![\d.])", "apache-2.0", "Gemma 4 (Apache-2.0)"),
+    # Gemma 1, 2, 3, CodeGemma, ...: the Gemma Terms of Use
     (r"gemma", "gemma", ""),
     # Qwen3: Apache-2.0 (before Qwen2.5 patterns)
     (r"qwen[-_ ]?3", "apache-2.0", ""),
@@ -167,6 +180,7 @@ _RULES: list[tuple[str, str, str]] = [
     (r"mistral[-_ ]?small[-_ ]?3|mistral[-_ ]?small.*(2501|2503|2506)", "apache-2.0",
      "Mistral Small 3 / 3.1 / 3.2"),
     # Japanese open models
+    (r"llm-jp-3-172b", "llm-jp-3-172b", "LLM-jp-3 172B: its own terms"),
     (r"llm-jp-3", "apache-2.0", ""),
     (r"tanuki-8(x8)?b", "apache-2.0", ""),
 ]
