@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from tane.cli import app
 from tane.errors import TaneError
 from tane.export.formats import export
-from tane.export.train_configs import llamafactory_template
+from tane.export.train_configs import llamafactory_template, warmup_steps
 
 datasets = pytest.importorskip("datasets")
 
@@ -78,7 +78,8 @@ def test_trl_script_points_at_the_exported_messages(run_dir, tmp_path, suffix):
     assert data["train"].column_names == ["messages"]
     calls = _calls(script)
     assert {"output_dir", "max_length", "eval_strategy", "learning_rate", "bf16",
-            "gradient_accumulation_steps"} <= calls["SFTConfig"]
+            "gradient_accumulation_steps", "warmup_steps"} <= calls["SFTConfig"]
+    assert "warmup_ratio" not in calls["SFTConfig"]     # deprecated in transformers 5
     assert {"r", "lora_alpha", "lora_dropout", "target_modules", "task_type"} \
         <= calls["LoraConfig"]
     assert {"model", "args", "train_dataset", "eval_dataset", "peft_config"} \
@@ -98,6 +99,8 @@ def test_llamafactory_yaml_and_dataset_info(run_dir, tmp_path):
     assert cfg["model_name_or_path"] == "tokyotech-llm/Llama-3.1-Swallow-8B-Instruct-v0.3"
     assert cfg["template"] == "llama3" and cfg["lora_target"] == "all"
     assert cfg["dataset_dir"] == "." and cfg["output_dir"] == "adapters/ja-lora"
+    assert cfg["warmup_steps"] == warmup_steps(rep.counts["train"])[0] == 1
+    assert "warmup_ratio" not in cfg
     # the entries the YAML names exist, are named after the dataset, and point at the files
     info = json.loads((out / "dataset_info.json").read_text(encoding="utf-8"))
     assert cfg["dataset"] == rep.name == "テスト-ja"
@@ -135,6 +138,12 @@ def test_llamafactory_without_a_known_template(run_dir, tmp_path):
     ("sbintuitions/sarashina2.2-3b-instruct-v0.1", None)])
 def test_template_per_family(model, template):
     assert llamafactory_template(model)[0] == template
+
+
+def test_warmup_steps_by_hand():
+    # 1000 rows at 16 a step: 63 steps an epoch, 189 in 3 epochs, 10% -> 19
+    assert warmup_steps(1000) == (19, 189)
+    assert warmup_steps(1) == (1, 3)
 
 
 def test_refusals_write_nothing(run_dir, tmp_path):

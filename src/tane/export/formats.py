@@ -206,7 +206,7 @@ def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None 
         report.dataset_info = write_json(info_path, info)
     if trainer is not None:
         report.train = write_train_config(trainer, str(base_model), report.name,
-                                          report.files, to.parent)
+                                          report.files, to.parent, report.counts["train"])
     if card:
         exported = RunData(run.path, usable, run.stats, run.manifest)
         write_card(exported, report, to.parent, commercial=commercial)

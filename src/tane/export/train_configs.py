@@ -18,6 +18,7 @@ The templates are ``export/templates/*.j2``. Argument names follow TRL >= 0.20
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import textwrap
@@ -32,6 +33,7 @@ NEEDS_FORMAT = {"trl": ("messages",), "llamafactory": ("alpaca", "sharegpt")}
 FILES = {"trl": ("sft_trl.py", "train_trl.sh"),
          "llamafactory": ("sft_llamafactory.yaml", "train_llamafactory.sh")}
 ADAPTERS = "adapters"
+BATCH, ACCUM, EPOCHS = 2, 8, 3     # per-device batch x accumulation = 16 sequences a step
 
 # (pattern on the lower-cased model id, LLaMA-Factory template, what it is for); first match
 FAMILIES = (
@@ -100,12 +102,21 @@ def _env():
     return env
 
 
+def warmup_steps(n_train: int) -> tuple[int, int]:
+    """(warm-up steps, optimizer steps): 10% of ``EPOCHS`` epochs of ``n_train`` rows at
+    ``BATCH * ACCUM`` rows a step. A step count, not ``warmup_ratio``, which transformers 5
+    deprecates (an integer ``warmup_steps`` means the same in 4.x and 5.x)."""
+    total = max(1, math.ceil(n_train / (BATCH * ACCUM))) * EPOCHS
+    return max(1, round(0.1 * total)), total
+
+
 def write_train_config(tool: str, base_model: str, name: str, files: dict[str, Path],
-                       out_dir: Path) -> dict[str, Any]:
+                       out_dir: Path, n_train: int) -> dict[str, Any]:
     """Write the training config and its start script for ``tool`` into ``out_dir``.
 
     ``files``: split ("train", "validation") -> exported data file (in ``out_dir``);
-    ``name``: the dataset's name (the dataset_info.json entry for LLaMA-Factory).
+    ``name``: the dataset's name (the dataset_info.json entry for LLaMA-Factory);
+    ``n_train``: rows in the training file (for the warm-up step count).
     Returns ``{"files": [config, script], "command": str, "adapter": str,
     "adapter_dir": str, "template": str | None}``.
     """
@@ -113,9 +124,11 @@ def write_train_config(tool: str, base_model: str, name: str, files: dict[str, P
     adapter = adapter_name(name)
     adapter_dir = f"{ADAPTERS}/{adapter}"
     rel = {split: os.path.relpath(p, out_dir) for split, p in files.items()}
+    warmup, total = warmup_steps(n_train)
     common = {"base_model": base_model, "name": name, "adapter": adapter,
               "adapter_dir": adapter_dir, "config_name": config_name,
-              "script_name": script_name, "tool": tool}
+              "script_name": script_name, "tool": tool, "batch": BATCH, "accum": ACCUM,
+              "epochs": EPOCHS, "warmup": warmup, "total_steps": total, "n_train": n_train}
     env = _env()
     template = None
     if tool == "trl":
