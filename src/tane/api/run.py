@@ -175,38 +175,33 @@ def _names(value: str | Sequence[str] | None) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def prepare(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
-            llm: str | Sequence[str] | None = None,
-            model: str | Sequence[str] | None = None,
-            license: str | Sequence[str] | None = None, slots: int | None = None,
-            llm_options: Mapping[str, Any] | None = None, force: bool = False,
-            base_dir: str | Path | None = None, **runner_options: Any) -> Runner:
-    """A :class:`~tane.pipeline.runner.Runner` for ``recipe`` with the overrides applied;
-    every check on bad input (recipe, seeds, source, templates) is done here, before the
-    run directory is touched.
-
-    ``llm`` / ``model`` / ``license`` take what ``--llm`` / ``--model`` / ``--license``
-    take, one value or a list (``"NAME=VALUE"`` for a named model); ``llm_options``
-    changes settings of the default model (``{"slots": 4}``; ``slots`` is a shorthand).
-    Relative paths in the recipe (seeds, source) are read from ``base_dir``: the YAML
-    file's folder, or the current directory for a recipe built in code.
-    ``runner_options`` go to the Runner as they are."""
+def recipe_for(recipe: RecipeLike, *, target: int | None = None,
+               llm: str | Sequence[str] | None = None,
+               model: str | Sequence[str] | None = None,
+               license: str | Sequence[str] | None = None, slots: int | None = None,
+               threads: int | None = None, llm_options: Mapping[str, Any] | None = None,
+               base_dir: str | Path | None = None) -> tuple[Recipe, Path]:
+    """(the recipe with the overrides applied, the folder its relative paths are read
+    from). ``llm`` / ``model`` / ``license`` take what ``--llm`` / ``--model`` /
+    ``--license`` take, one value or a list (``"NAME=VALUE"`` for a named model);
+    ``llm_options`` changes settings of the default model (``{"slots": 4}``; ``slots``
+    and ``threads`` are shorthands). The folder is ``base_dir``, else the YAML file's,
+    else the current directory (a recipe built in code)."""
     if target is not None and target < 1:
         raise TaneError(f"--target must be at least 1, got {target}", field="target")
-    where: str | None = None
     if isinstance(recipe, Recipe):
         rec = recipe if target is None else recipe.model_copy(update={"target": target})
     elif isinstance(recipe, Mapping):
         rec = _validated(dict(recipe) | ({"target": target} if target is not None else {}))
     elif isinstance(recipe, (str, Path)):
-        where = str(recipe)
         rec = Recipe.from_yaml(recipe, **({"target": target} if target is not None else {}))
         base_dir = base_dir if base_dir is not None else Path(recipe).resolve().parent
     else:
         raise TaneError(f"a recipe is a tane.Recipe, a path to its YAML or a dict, not "
                         f"{type(recipe).__name__}")
     rec = apply_overrides(rec, _names(llm), _names(model), _names(license))
-    options = dict(llm_options or {}) | ({"slots": slots} if slots is not None else {})
+    options = (dict(llm_options or {}) | ({"slots": slots} if slots is not None else {})
+               | ({"threads": threads} if threads is not None else {}))
     if options:
         try:
             llm_cfg = rec.llm.model_validate(rec.llm.model_dump(exclude_unset=True) | options)
@@ -215,12 +210,35 @@ def prepare(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
             raise TaneError(msg, field=".".join(["llm", *map(str, err["loc"])])) from None
         rec = rec.model_copy(update={"llm": llm_cfg})
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    seeds = rec.seeds.path
-    if not seeds.startswith("bundled:") and not (base / seeds).exists():
-        raise TaneError(f"seed file not found: {base / seeds}", path=where,
+    return rec, Path(base_dir) if base_dir is not None else Path.cwd()
+
+
+def runner_for(recipe: Recipe, out: str | Path, base_dir: Path, *, where: str | None = None,
+               force: bool = False, **runner_options: Any) -> Runner:
+    """The Runner of a recipe from :func:`recipe_for`: every check on bad input (seeds,
+    source, templates) is done here, before the run directory is touched. ``where``
+    names the recipe file in errors; ``runner_options`` go to the Runner as they are
+    (``executor="ray"``, ...)."""
+    seeds = recipe.seeds.path
+    if not seeds.startswith("bundled:") and not (base_dir / seeds).exists():
+        raise TaneError(f"seed file not found: {base_dir / seeds}", path=where,
                         field="seeds.path")
-    return Runner(rec, out, base_dir=base, force=force, **runner_options)
+    return Runner(recipe, out, base_dir=base_dir, force=force, **runner_options)
+
+
+def prepare(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
+            llm: str | Sequence[str] | None = None,
+            model: str | Sequence[str] | None = None,
+            license: str | Sequence[str] | None = None, slots: int | None = None,
+            threads: int | None = None, llm_options: Mapping[str, Any] | None = None,
+            force: bool = False, base_dir: str | Path | None = None,
+            **runner_options: Any) -> Runner:
+    """:func:`recipe_for` then :func:`runner_for`."""
+    rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
+                           slots=slots, threads=threads, llm_options=llm_options,
+                           base_dir=base_dir)
+    where = str(recipe) if isinstance(recipe, (str, Path)) else None
+    return runner_for(rec, out, base, where=where, force=force, **runner_options)
 
 
 # -- running ------------------------------------------------------------------------------
@@ -271,19 +289,22 @@ async def run_async(recipe: RecipeLike, out: str | Path, *, target: int | None =
                     llm: str | Sequence[str] | None = None,
                     model: str | Sequence[str] | None = None,
                     license: str | Sequence[str] | None = None, slots: int | None = None,
+                    threads: int | None = None,
                     progress: ProgressCallback | None = None, progress_every: float = 0.5,
                     force: bool = False, base_dir: str | Path | None = None,
                     **runner_options: Any) -> RunResult:
     """Run ``recipe`` into the run directory ``out`` (resumable: the same call again
     repeats no completed model call) and return a :class:`RunResult`."""
     runner = prepare(recipe, out, target=target, llm=llm, model=model, license=license,
-                     slots=slots, force=force, base_dir=base_dir, **runner_options)
+                     slots=slots, threads=threads, force=force, base_dir=base_dir,
+                     **runner_options)
     return await execute(runner, progress, progress_every)
 
 
 def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
         llm: str | Sequence[str] | None = None, model: str | Sequence[str] | None = None,
         license: str | Sequence[str] | None = None, slots: int | None = None,
+        threads: int | None = None,
         progress: ProgressCallback | None = None, progress_every: float = 0.5,
         force: bool = False, base_dir: str | Path | None = None,
         **runner_options: Any) -> RunResult:
@@ -292,7 +313,8 @@ def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
     blocks until it ends; Ctrl-C (interrupting the kernel) stops it as ``tane run``
     stops. A progress callback is then called on that thread."""
     runner = prepare(recipe, out, target=target, llm=llm, model=model, license=license,
-                     slots=slots, force=force, base_dir=base_dir, **runner_options)
+                     slots=slots, threads=threads, force=force, base_dir=base_dir,
+                     **runner_options)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -346,5 +368,5 @@ def _on_worker_thread(make: Callable[[], Awaitable[RunResult]]) -> RunResult:
     return box["result"]
 
 
-__all__ = ["RunProgress", "RunResult", "StageProgress", "execute", "prepare", "run",
-           "run_async"]
+__all__ = ["RunProgress", "RunResult", "StageProgress", "execute", "prepare", "recipe_for",
+           "run", "run_async", "runner_for"]

@@ -53,19 +53,12 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                             "model on the embedded one anyway"),
         progress: bool = typer.Option(True, help="show live progress")) -> None:
     """Run a recipe into a run directory. Rerun the same command to resume."""
-    from ..pipeline.overrides import apply_overrides
+    from ..api.run import recipe_for, runner_for
     from ..pipeline.progress import live_progress, summary_table
-    from ..pipeline.runner import Runner
-    from ..recipe import load_recipe
 
     try:
-        if target is not None and target < 1:
-            raise TaneError(f"--target must be at least 1, got {target}", field="target")
-        overrides = {"target": target} if target is not None else {}
-        rec = load_recipe(recipe, overrides)
-        rec = apply_overrides(rec, llm, model, license)
-        if slots is not None:
-            rec.llm = rec.llm.model_copy(update={"slots": slots})
+        rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
+                               slots=slots)
         if threads is not None:
             if threads < 1:
                 raise TaneError(f"--threads must be at least 1, got {threads}",
@@ -74,17 +67,12 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         from .runnotes import check_needs
 
         check_needs(rec, recipe, bool(llm), yes or dry_run)
-        base = recipe.resolve().parent
-        seeds = rec.seeds.path
-        if not seeds.startswith("bundled:") and not (base / seeds).exists():
-            raise TaneError(f"seed file not found: {base / seeds}", path=str(recipe),
-                            field="seeds.path")
         if workers is not None and workers < 1:
             raise TaneError(f"--workers must be at least 1, got {workers}", field="workers")
         opts = ({"address": address, "workers": workers, "shard_size": shard_size}
                 if executor == "ray" else {})
-        runner = Runner(rec, out_dir, base_dir=base, force=force, executor=executor,
-                        executor_options=opts)
+        runner = runner_for(rec, out_dir, base, where=str(recipe), force=force,
+                            executor=executor, executor_options=opts)
     except TaneError as e:
         _fail(e)
         return
