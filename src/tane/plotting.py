@@ -79,7 +79,7 @@ def find_japanese_font() -> dict[str, Any]:
             try:
                 font_manager.fontManager.addfont(path)
                 name = font_manager.FontProperties(fname=path).get_name()
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001, S112 - a font that cannot load is skipped
                 continue
             return {"family": name, "path": path, "source": "system (fc-list :lang=ja)"}
     for entry in font_manager.fontManager.ttflist:
