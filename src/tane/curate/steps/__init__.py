@@ -3,7 +3,7 @@
 Modules by step family: ``length``, ``script`` (script_ratio, mixed_language,
 chinese_drift, language), ``repetition``, ``truncated``, ``echo`` (restates_question,
 copies, meta_text, seed_copy), ``refusal``, ``dedup_steps`` (exact_dup, near_dup, minhash_dup,
-embedding_dup). ``base`` holds the record view (`Fields`), the `Step` base class and the
+embedding_dup), ``lsh_dup``. ``base`` holds the record view (`Fields`), the `Step` base class and the
 text helpers. `step_table` describes every step and parameter (docs/curation.md is made
 from it).
 """
@@ -18,6 +18,7 @@ from tane.curate.steps.dedup_steps import DedupStep, EmbeddingDup, ExactDup, Ind
     MinHashDup, NearDup, check_consistent, rank_order
 from tane.curate.steps.echo import Copies, MetaText, RestatesQuestion, SeedCopy
 from tane.curate.steps.length import Length
+from tane.curate.steps.lsh_dup import LSHDup
 from tane.curate.steps.refusal import Refusal, first_sentence
 from tane.curate.steps.repetition import Repetition
 from tane.curate.steps.script import ChineseDrift, Language, MixedLanguage, ScriptRatio
@@ -26,7 +27,7 @@ from tane.curate.steps.truncated import Truncated
 STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (
     Length, ScriptRatio, MixedLanguage, ChineseDrift, Repetition, Truncated,
     RestatesQuestion, Copies, MetaText, Refusal, SeedCopy, ExactDup, NearDup, MinHashDup,
-    EmbeddingDup, Language)}
+    LSHDup, EmbeddingDup, Language)}
 
 
 def make_step(name: str, lang: str = "ja", seeds: Sequence[Any] = (), **params: Any) -> Step:
