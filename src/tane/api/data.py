@@ -26,23 +26,17 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import ValidationError
-
-from ..curate.apply import CurateConfig, curate_file
-from ..curate.dedup import _write_atomically, dedup_file, rejected_path_for
-from ..curate.stage import build_steps
 from ..errors import TaneError
-from ..export.base import ExportReport
-from ..export.formats import export as export_run
-from ..export.formats import push_to_hub as push
-from ..recipe import CurateStage
-from ..seeds.loader import load_seeds
 from ..store.files import read_jsonl
 
+# each function imports what it uses: ``tane export`` does not load the curate steps
+if TYPE_CHECKING:
+    from ..export.base import ExportReport
+
 Rows = str | os.PathLike | Iterable[Mapping[str, Any]]
-StepsLike = str | os.PathLike | Mapping[str, Any] | Sequence[Any] | CurateStage
+Steps = str | os.PathLike | Mapping[str, Any] | Sequence[Any]  # or a recipe's CurateStage
 ROW_KEY = "_tane_row"      # where a list row's position rides through the files
 ROWS = "<rows>"            # how errors name a list given in memory
 
@@ -115,6 +109,8 @@ class _Staged:
         return e
 
     def finish(self, res: DataResult) -> DataResult:
+        from ..curate.dedup import rejected_path_for
+
         kept = read_jsonl(self.output)
         dropped = read_jsonl(rejected_path_for(self.output), missing_ok=True)
         if self.rows is not None:
@@ -131,6 +127,8 @@ def _is_path(data: Any) -> bool:
 
 def _run(data: Rows, output: str | os.PathLike | None,
          call: Callable[[Path, Path], DataResult]) -> DataResult:
+    from ..curate.dedup import _write_atomically, rejected_path_for
+
     if _is_path(data) and output is not None:
         return call(Path(data), Path(output))  # type: ignore[arg-type]
     with tempfile.TemporaryDirectory(prefix="tane-") as tmp:
@@ -153,8 +151,10 @@ def _run(data: Rows, output: str | os.PathLike | None,
 
 
 # -- curate ------------------------------------------------------------------------------
-def _curate_config(steps: StepsLike, lang: str | None) -> dict[str, Any] | Path:
+def _curate_config(steps: Steps, lang: str | None) -> dict[str, Any] | Path:
     """A CURATE.yaml path as it is, or ``{"lang", "steps"}`` from the other forms."""
+    from ..recipe import CurateStage
+
     if _is_path(steps):
         if lang is not None:
             raise TaneError("lang comes from the CURATE.yaml file; give steps as a list "
@@ -180,6 +180,11 @@ def _curate_config(steps: StepsLike, lang: str | None) -> dict[str, Any] | Path:
 
 def _check_config(data: dict[str, Any], seeds: Sequence[Any]) -> None:
     """The errors a CURATE.yaml would give, said of the steps given in code."""
+    from pydantic import ValidationError
+
+    from ..curate.apply import CurateConfig
+    from ..curate.stage import build_steps
+
     try:
         cfg = CurateConfig.model_validate(data)
     except ValidationError as e:
@@ -189,7 +194,7 @@ def _check_config(data: dict[str, Any], seeds: Sequence[Any]) -> None:
     build_steps(cfg.lang, cfg.steps, seeds)
 
 
-def curate(data: Rows, steps: StepsLike, output: str | os.PathLike | None = None, *,
+def curate(data: Rows, steps: Steps, output: str | os.PathLike | None = None, *,
            lang: str | None = None, seeds: str | Sequence[Any] | None = None,
            seeds_format: str = "auto", fields: Mapping[str, str] | None = None,
            split: str | None = None) -> DataResult:
@@ -202,6 +207,9 @@ def curate(data: Rows, steps: StepsLike, output: str | os.PathLike | None = None
     ``"bundled:ja"`` (or loaded seeds), for the ``seed_copy`` step. ``fields`` maps
     other column names: ``{"instruction": "prompt", "output": "response"}``. ``split``
     picks a split of a dataset directory."""
+    from ..curate.apply import curate_file
+    from ..seeds.loader import load_seeds
+
     seed_items = (load_seeds(seeds, seeds_format) if isinstance(seeds, (str, os.PathLike))
                   else list(seeds or ()))
     config = _curate_config(steps, lang)
@@ -234,6 +242,8 @@ def dedup(data: Rows, output: str | os.PathLike | None = None, *, field: str = "
     ``judge.quality``) keeps the best-scored row of each group. ``tokenizer``: auto,
     char, morph, whitespace or rouge. ``progress(done, total)`` is called as rows are
     compared. The input is JSONL (a file) or a list of dicts."""
+    from ..curate.dedup import dedup_file
+
     def call(inp: Path, out: Path) -> DataResult:
         rep = dedup_file(inp, out, field=field, threshold=threshold, tokenizer=tokenizer,
                          lang=lang, on_progress=progress, keep=keep, score_field=score_field)
@@ -256,6 +266,9 @@ def export(run_dir: str | os.PathLike, format: str, to: str | os.PathLike, *,
     stops the card warning about non-commercial sources. ``push_to_hub="owner/name"``
     uploads the files (needs ``HF_TOKEN``; checked before anything is written).
     Other ``options`` go to the exporter as ``tane export``'s flags do."""
+    from ..export.formats import export as export_run
+    from ..export.formats import push_to_hub as push
+
     if push_to_hub:
         push(None, push_to_hub, check_only=True)
     rep = export_run(Path(run_dir), format, Path(to), system=system, val_ratio=val_ratio,

@@ -43,7 +43,7 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
     """Drop near-duplicates (greedy ROUGE-L, the Self-Instruct novelty filter)."""
     from rich.progress import Progress
 
-    from ..curate.dedup import dedup_file
+    from ..api.data import dedup as do_dedup
 
     if method != "exact":
         _dedup_lsh(in_path, output, field, threshold, tokenizer, lang, keep, score_field,
@@ -52,18 +52,17 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task("dedup", total=None)
         try:
-            rep = dedup_file(in_path, output, field=field, threshold=threshold,
-                             tokenizer=tokenizer, lang=lang, keep=keep,
-                             score_field=score_field,
-                             on_progress=lambda done, total: bar.update(task, completed=done,
-                                                                        total=total))
+            rep = do_dedup(in_path, output, field=field, threshold=threshold,
+                           tokenizer=tokenizer, lang=lang, keep=keep, score_field=score_field,
+                           progress=lambda done, total: bar.update(task, completed=done,
+                                                                   total=total))
         except TaneError as e:
             bar.stop()
             _fail(e)
             return
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(rep.dropped_by_reason.items())) or "none"
     dropped = sum(rep.dropped_by_reason.values())
-    out.print(f"{rep.rows_in} rows in, {rep.kept} kept, {dropped} dropped ({reasons}); "
+    out.print(f"{rep.rows_in} rows in, {rep.kept_count} kept, {dropped} dropped ({reasons}); "
               f"tokenizer {rep.tokenizer}; {rep.seconds:.2f}s")
     out.print(f"kept: {output}; dropped rows with reasons: "
               f"{output.with_name(output.stem + '.rejected.jsonl')}")

@@ -39,16 +39,12 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
                                                                "path; default: none)")) -> None:
     """Export a run's records for training, with a dataset card (and, with --for, a ready
     LoRA SFT config for TRL or LLaMA-Factory)."""
-    from ..export.formats import export as do_export, push_to_hub as push
+    from ..api.data import export as do_export
 
-    try:
-        if push_to_hub:
-            push(None, push_to_hub, check_only=True)
+    try:  # a push is checked (token, library) before anything is written
         rep = do_export(run_dir, format, to, system=system, val_ratio=val_ratio, seed=seed,
-                        card=card, commercial=commercial, name=name, trainer=trainer,
-                        base_model=base_model)
-        if push_to_hub:
-            push(rep, push_to_hub)
+                        card=card, commercial=commercial, push_to_hub=push_to_hub,
+                        name=name, trainer=trainer, base_model=base_model)
     except TaneError as e:
         _fail(e)
         return
