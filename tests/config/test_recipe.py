@@ -69,11 +69,12 @@ def test_quickstart_loads():
     rec = load_recipe(QUICKSTART)
     assert isinstance(rec, Recipe)
     assert rec.name == "quickstart-ja"
-    assert (rec.seed, rec.target) == (7, 12)
+    assert (rec.seed, rec.target) == (7, 10)
     assert rec.llm.backend == "embedded"
     assert rec.seeds.path == "bundled:ja"
-    assert [s.method for s in rec.stages] == ["self_instruct", "answer"]
-    si, ans = rec.stages
+    assert [s.method for s in rec.stages] == ["self_instruct", "answer", "curate"]
+    si, ans, cur = rec.stages
+    assert "copies" in [s.name for s in cur.steps]
     assert isinstance(si, SelfInstructStage) and isinstance(ans, AnswerStage)
     assert si.truncated == "last_item" and si.instances == "input_only"
     assert (si.sampling.temperature, si.sampling.top_p, si.sampling.max_tokens) == (0.7, 0.5, 320)
@@ -85,8 +86,8 @@ def test_quickstart_loads():
 
 def test_target_override_replaces_the_file_value():
     assert load_recipe(QUICKSTART, {"target": 3}).target == 3
-    assert load_recipe(QUICKSTART, {}).target == 12
-    assert load_recipe(QUICKSTART, None).target == 12
+    assert load_recipe(QUICKSTART, {}).target == 10
+    assert load_recipe(QUICKSTART, None).target == 10
 
 
 def test_invalid_target_override_is_an_error_naming_target():

@@ -115,3 +115,10 @@ def test_a_curate_drop_keeps_the_judged_fields():
     (drop,) = batch.drops
     assert drop.reason == "copies:input_is_instruction"
     assert drop.detail["record"] == {"input": same, "output": same}
+
+
+def test_repeated_lines_counted_without_their_list_numbers():
+    looped = "1. ケーキ：400円\n2. ケーキ：400円\n3. ケーキ：400円\n4. ケーキ：400円"
+    res = check("repetition", Fields(INST, "", looped))
+    assert res[0] == "repetition:lines" and res[1]["dup_lines"] == 3
+    assert check("repetition", Fields(INST, "", "1. りんご\n2. みかん\n3. ぶどう\n4. もも")) is None

@@ -92,14 +92,19 @@ def plan_and_print(rec: Any, runner: Any, out_dir: Optional[Path], measure: bool
 def plan(recipe: Path = typer.Argument(..., help="recipe YAML"),
          out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=(
              "run directory: rates from its earlier run (stats.json), and the plan saved "
-             "there (plan.json) for tane run to compare with")),
+             "there (plan.json) for tane run to compare with (default: none, nothing "
+             "written)")),
          target: Optional[int] = typer.Option(None, help="kept records (default: the "
                                                          "recipe's)"),
-         llm: list[str] = typer.Option([], help="as tane run --llm"),
-         model: list[str] = typer.Option([], help="as tane run --model"),
-         threads: Optional[int] = typer.Option(None, help="as tane run --threads"),
+         llm: list[str] = typer.Option([], help="as tane run --llm (default: the recipe's "
+                                                "llm:)"),
+         model: list[str] = typer.Option([], help="as tane run --model (default: the "
+                                                  "recipe's)"),
+         threads: Optional[int] = typer.Option(None, help="as tane run --threads (default: "
+                                                          "the CPUs free of other load)"),
          tokens_per_second: Optional[float] = typer.Option(
-             None, "--tokens-per-second", help="decode speed to assume instead of measuring"),
+             None, "--tokens-per-second", help="decode speed to assume instead of measuring "
+                                               "(default: measured)"),
          measure: bool = typer.Option(True, help="measure the backend's speed (embedded: a "
                                                  "few seconds of decoding; served: one "
                                                  "short request)"),

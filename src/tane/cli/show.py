@@ -14,10 +14,12 @@ from .common import _fail, app, out
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def show(path: Path = typer.Argument(..., help="a run directory, or a JSONL file written by "
                                                "tane curate / tane dedup"),
-         stage: Optional[str] = typer.Option(None, help="only drops of this stage"),
+         stage: Optional[str] = typer.Option(None, help="only drops of this stage (default: all "
+                                                        "stages)"),
          reason: Optional[str] = typer.Option(None, help="only drops with this reason "
                                                          "(repetition matches "
-                                                         "repetition:ngram)"),
+                                                         "repetition:ngram; default: all but "
+                                                         "over_target)"),
          sample: int = typer.Option(3, "--sample", "-n", help="records of each side to show"),
          seed: int = typer.Option(0, help="which records the sample draws"),
          kept: bool = typer.Option(True, "--kept/--no-kept", help="show kept records"),

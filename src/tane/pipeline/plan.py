@@ -234,7 +234,7 @@ def make_plan(runner: Any, out_dir: Path | None = None,
     lang = _lang(rec)
     tokens_from = "tokenizer" if any(s.chars_per_token for s in speed.values()) else \
         f"characters / {CHARS_PER_TOKEN.get(lang, 3.0)} per token"
-    if hist and hist.get("target") == goal and _replayable(hist, rec):
+    if hist and hist.get("target") == goal and hstages:
         plan = _replay_plan(runner, hist, out_dir, speed, tokens_from)
         if plan is not None:
             return plan
@@ -296,11 +296,6 @@ def make_plan(runner: Any, out_dir: Path | None = None,
 def _reproducible(cfg: LLMConfig) -> bool:
     """One embedded slot decodes bit for bit the same (llm/embedded.py)."""
     return cfg.backend == "embedded" and cfg.slots == 1
-
-
-def _replayable(hist: dict[str, Any], rec: Recipe) -> bool:
-    stages = hist.get("stages") or {}
-    return bool(stages) and all(_calls(h) >= 0 for h in stages.values())
 
 
 def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,

@@ -35,6 +35,8 @@ def longest_run(text: str, min_repeats: int) -> tuple[str, int, int] | None:
 
 
 _RUN_CACHE: dict[int, re.Pattern[str]] = {}
+# a list item's number or bullet: "1. ケーキ" and "2. ケーキ" repeat the same line
+_LIST_MARK = re.compile(r"^(?:[-*+・•●]|\(?\d{1,3}[.)．）、]|[①-⑳])\s*")
 
 
 class Repetition(Step):
@@ -43,7 +45,8 @@ class Repetition(Step):
     ("0000…", "1. 1. 1. …"); the share of n-gram positions covered by n-grams that occur
     more than once (characters for ja/zh/ko, words otherwise; texts shorter than
     ``min_tokens`` tokens are not judged); and the share of non-blank lines that repeat an
-    earlier line (with at least ``min_lines`` lines). An empty input is not judged."""
+    earlier line, list numbers and bullets aside (with at least ``min_lines`` lines). An
+    empty input is not judged."""
 
     name = "repetition"
     reasons = ("run", "lines", "ngram")
@@ -64,7 +67,7 @@ class Repetition(Step):
             text = f.get(name)
             if not text:
                 continue
-            lines = [normalize(x) for x in text.splitlines() if x.strip()]
+            lines = [_LIST_MARK.sub("", normalize(x)) for x in text.splitlines() if x.strip()]
             if len(lines) >= self.p.min_lines:
                 dup = len(lines) - len(set(lines))
                 if dup / len(lines) > self.p.max_dup_line_share:
