@@ -206,7 +206,9 @@ def unique_pairs(parts: Sequence[np.ndarray]) -> np.ndarray:
     if not parts:
         return np.zeros((0, 2), dtype=np.int64)
     p = np.concatenate(parts).astype(np.int64)
-    code = np.unique(p[:, 0] << 32 | p[:, 1])
+    # sort + neighbour mask: np.unique (hash based in numpy 2.4) was 160x slower here
+    code = np.sort(p[:, 0] << 32 | p[:, 1])
+    code = code[np.concatenate([[True], code[1:] != code[:-1]])]
     return np.stack([code >> 32, code & 0xFFFFFFFF], axis=1)
 
 
