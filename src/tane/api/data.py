@@ -256,23 +256,28 @@ def dedup(data: Rows, output: str | os.PathLike | None = None, *, field: str = "
 # -- export ------------------------------------------------------------------------------
 def export(run_dir: str | os.PathLike, format: str, to: str | os.PathLike, *,
            system: str | None = None, val_ratio: float = 0.0, seed: int = 0,
-           card: bool = True, commercial: bool = True, push_to_hub: str | None = None,
-           private: bool = True, **options: Any) -> ExportReport:
+           card: bool = True, commercial: bool = True, name: str | None = None,
+           trainer: str | None = None, base_model: str | None = None,
+           push_to_hub: str | None = None, private: bool = True,
+           **options: Any) -> ExportReport:
     """Write the kept records of ``run_dir`` (a run directory, or the result of
     ``tane.run``) to ``to`` (.jsonl or .parquet) in ``format``: messages (TRL),
     alpaca, sharegpt (LLaMA-Factory, with its dataset_info.json entry) or jsonl; with
     the dataset card README.md and, when a licence asks for one, NOTICE beside it.
     ``val_ratio`` splits off a validation file, stratified by seed; ``commercial=False``
-    stops the card warning about non-commercial sources. ``push_to_hub="owner/name"``
-    uploads the files (needs ``HF_TOKEN``; checked before anything is written).
-    Other ``options`` go to the exporter as ``tane export``'s flags do."""
+    stops the card warning about non-commercial sources. ``name``: the dataset's name
+    (default: the recipe's). ``trainer`` ("trl" or "llamafactory") with ``base_model``
+    also writes a LoRA SFT config and its start script (``tane export --for``).
+    ``push_to_hub="owner/name"`` uploads the files (needs ``HF_TOKEN``; checked before
+    anything is written). Other ``options`` go to the exporter as they are."""
     from ..export.formats import export as export_run
     from ..export.formats import push_to_hub as push
 
     if push_to_hub:
         push(None, push_to_hub, check_only=True)
     rep = export_run(Path(run_dir), format, Path(to), system=system, val_ratio=val_ratio,
-                     seed=seed, card=card, commercial=commercial, **options)
+                     seed=seed, card=card, commercial=commercial, name=name,
+                     trainer=trainer, base_model=base_model, **options)
     if push_to_hub:
         push(rep, push_to_hub, private=private)
     return rep
