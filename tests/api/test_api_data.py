@@ -114,6 +114,10 @@ def test_curate_errors_name_the_step_or_the_row(tmp_path):
         tane.curate(ROWS, STEPS, fields={"instruction": "prompt"})
     assert e.value.path == "<rows>" and "prompt" in e.value.message
     with pytest.raises(tane.TaneError) as e:
+        tane.curate([{"prompt": "日本の首都はどこですか？"}], STEPS)
+    assert "columns found: prompt;" in e.value.message      # not the positions' column
+    assert 'fields={"instruction": "prompt"}' in e.value.message  # the API's words
+    with pytest.raises(tane.TaneError) as e:
         tane.curate(tmp_path / "none.jsonl", STEPS)
     assert e.value.path == str(tmp_path / "none.jsonl")
     with pytest.raises(tane.TaneError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ Rows = str | os.PathLike | Iterable[Mapping[str, Any]]
 Steps = str | os.PathLike | Mapping[str, Any] | Sequence[Any]  # or a recipe's CurateStage
 ROW_KEY = "_tane_row"      # where a list row's position rides through the files
 ROWS = "<rows>"            # how errors name a list given in memory
+_FIELD_FLAG = re.compile(r"--field (\w+)=([^\s;,)]+)")
 
 
 @dataclass
@@ -103,9 +105,11 @@ class _Staged:
         self.output = tmp / "out.jsonl"
 
     def rename(self, e: TaneError) -> TaneError:
-        """An error about the temporary input, said of the caller's rows."""
+        """An error about the temporary input, said of the caller's rows (without the
+        column that carries their positions)."""
         if self.input is not None and e.path == str(self.input):
-            return TaneError(e.message, path=ROWS, line=e.line, field=e.field)
+            msg = e.message.replace(f", {ROW_KEY}", "").replace(f"{ROW_KEY}, ", "")
+            return TaneError(msg, path=ROWS, line=e.line, field=e.field)
         return e
 
     def finish(self, res: DataResult) -> DataResult:
@@ -223,8 +227,12 @@ def curate(data: Rows, steps: Steps, output: str | os.PathLike | None = None, *,
                 recipe.write_text(json.dumps(config, ensure_ascii=False), encoding="utf-8")
             else:
                 recipe = config
-            rep = curate_file(inp, recipe, out, seeds=seed_items, field_map=dict(fields or {}),
-                              split=split)
+            try:
+                rep = curate_file(inp, recipe, out, seeds=seed_items,
+                                  field_map=dict(fields or {}), split=split)
+            except TaneError as e:  # the command's --field is this function's fields=
+                raise TaneError(_FIELD_FLAG.sub(r'fields={"\1": "\2"}', e.message),
+                                path=e.path, line=e.line, field=e.field) from None
         return DataResult(rep.rows_in, rep.dropped_by_reason, rep.seconds, Path(rep.out_path),
                           Path(rep.rejected_path))
 
