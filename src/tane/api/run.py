@@ -4,7 +4,8 @@
 (Jupyter): there it runs the recipe on a worker thread with its own loop and blocks until
 it ends, as a cell does. Async code awaits ``run_async``. Both take the recipe as a
 :class:`~tane.recipe.Recipe`, a path to its YAML or a dict, and the overrides of
-``tane run`` (``target``, ``llm``, ``model``, ``license``, ``slots``, ``force``).
+``tane run`` (``target``, ``llm``, ``model``, ``license``, ``slots``, ``threads``,
+``force``, and the executor's options).
 
 A ``progress`` callback (plain or async) receives a :class:`RunProgress` every
 ``progress_every`` seconds while the run works and once more when it ends (``done``).
