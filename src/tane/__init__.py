@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib
 import sys
 import types
-from typing import Any
 
 __version__ = "0.1.0"
 
@@ -59,14 +58,14 @@ __all__ = [
 ]
 
 
-def _resolve(name: str) -> Any:
+def _resolve(name: str) -> object:
     return getattr(importlib.import_module(_API[name]), name)
 
 
 class _CallablePackage(types.ModuleType):
     """A subpackage that is also an API function (``tane.curate(...)``)."""
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+    def __call__(self, *args: object, **kwargs: object) -> object:
         return _resolve(self.__name__.rpartition(".")[2])(*args, **kwargs)
 
 
@@ -74,14 +73,14 @@ class _Package(types.ModuleType):
     """``tane`` itself: the import system sets each loaded subpackage as an attribute;
     the two that are API names become callable then."""
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         if (name in _CALLABLE_PACKAGES and isinstance(value, types.ModuleType)
                 and type(value) is types.ModuleType):
             value.__class__ = _CallablePackage
         super().__setattr__(name, value)
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> object:
     if name in _CALLABLE_PACKAGES:  # not imported yet: importing sets it (callable)
         return importlib.import_module(f"{__name__}.{name}")
     if name not in _API:
