@@ -35,9 +35,17 @@ class ServerError(TaneError):
 
 
 # `tane run` exit codes: 0 complete; 2 bad input; 3 ended below its target; 4 the model
-# server could not be used; 130 interrupted
+# server could not be used; 5 no space left on the disk (every command); 130 interrupted
 INCOMPLETE_EXIT = 3
 
 
 class BackendError(TaneError):
     """The LLM backend cannot be used as asked (bad spec, missing capability)."""
+
+
+class DiskFullError(TaneError):
+    """No space left where tane writes: ``no space left on MOUNT while writing PATH; free
+    space and rerun the same command``. Exit code 5; what was committed stays (a rerun
+    resumes)."""
+
+    exit_code = 5

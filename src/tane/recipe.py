@@ -162,12 +162,46 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
+def _duplicate_key(node: yaml.Node | None, where: tuple[Any, ...] = ()
+                   ) -> tuple[tuple[Any, ...], int, int] | None:
+    """(key path, first line, second line) of the first key given twice in one mapping."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                line = k.start_mark.line + 1
+                if k.value in seen:
+                    return where + (k.value,), seen[k.value], line
+                seen[k.value] = line
+            found = _duplicate_key(v, where + (getattr(k, "value", "?"),))
+            if found:
+                return found
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            found = _duplicate_key(v, where + (i,))
+            if found:
+                return found
+    return None
+
+
 def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
-    """(node tree for line numbers, data) of a YAML file that must hold a mapping."""
+    """(node tree for line numbers, data) of a YAML file that must hold a mapping.
+
+    A key given twice in one mapping is an error naming both lines (YAML would silently
+    keep the last value)."""
     p = Path(path)
+    if p.is_dir():
+        raise TaneError(f"is a directory, not a {what} file", path=str(p))
     if not p.is_file():
         raise TaneError(f"{what} file not found", path=str(p))
-    text = p.read_text(encoding="utf-8-sig")
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = e.object[:e.start].count(b"\n") + 1
+        raise TaneError(f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset "
+                        f"{e.start}); save the file as UTF-8", path=str(p), line=line) from None
+    except OSError as e:
+        raise TaneError(f"cannot read the {what} file: {e.strerror or e}", path=str(p)) from None
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -175,6 +209,12 @@ def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, di
         mark = getattr(e, "problem_mark", None)
         raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
                         line=mark.line + 1 if mark else None) from None
+    dup = _duplicate_key(root)
+    if dup:
+        key, first, second = dup
+        raise TaneError(f"key {key[-1]!r} given twice (lines {first} and {second}); keep one",
+                        path=str(p), line=second,
+                        field=".".join(str(x) for x in key)) from None
     if not isinstance(data, dict):
         raise TaneError(f"a {what} must be a YAML mapping", path=str(p), line=1)
     return root, data

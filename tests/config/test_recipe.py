@@ -282,7 +282,7 @@ def test_missing_recipe_file(tmp_path):
     e = error_of(p)
     assert e.one_line() == f"{p}: recipe file not found"
     # a directory is not a recipe file either
-    assert "not found" in error_of(tmp_path).one_line()
+    assert "is a directory, not a recipe file" in error_of(tmp_path).one_line()
 
 
 # ---------------------------------------------------------------------------------- CLI

@@ -155,7 +155,10 @@ def test_disk_full_reaches_every_awaiting_caller(tmp_path):
     results = asyncio.run(main())
     assert all(isinstance(r, JournalWriteError) for r in results), results
     assert isinstance(results[0], TaneError)
-    assert "database or disk is full" in str(results[0])
+    assert str(results[0]).startswith("no space left on ")
+    assert f"while writing {tmp_path / 'run.sqlite'}; free space and rerun" in str(results[0])
+    assert results[0].exit_code == 5
+    assert "database or disk is full" in str(results[0].__cause__)
     assert isinstance(results[0].__cause__, sqlite3.Error)
     assert len({id(r) for r in results}) == 8  # one exception object per caller
     assert rd.get_call("k0") is None and rd.journal.queued == 0  # nothing half-known

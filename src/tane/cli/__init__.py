@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 from ..errors import TaneError
@@ -16,5 +17,11 @@ def main() -> None:
     try:
         app()
     except TaneError as e:  # pragma: no cover - commands catch their own
-        err.print(f"error: {e.one_line()}")
+        err.print(f"error: {e.one_line()}", highlight=False, soft_wrap=True)
         sys.exit(e.exit_code)
+    except (OSError, sqlite3.Error) as e:  # a path the user gave, a full disk: one line
+        from ..store.files import os_error
+
+        one = os_error(e)
+        err.print(f"error: {one.one_line()}", highlight=False, soft_wrap=True)
+        sys.exit(one.exit_code)

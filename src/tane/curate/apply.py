@@ -137,6 +137,8 @@ def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
     _cfg, steps = load_curate_config(recipe_path, seeds or ())
     if not out_path.parent.is_dir():
         raise TaneError("output directory does not exist", path=str(out_path.parent))
+    if out_path.is_dir():
+        raise TaneError("is a directory; -o wants an output file name", path=str(out_path))
     rows = read_rows(in_path, split)
     _check_instruction_column(rows, names, in_path)
     for target, column in names.items():

@@ -100,6 +100,8 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
     index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=threshold, top_k=1)
     if not out_path.parent.is_dir():
         raise TaneError("output directory does not exist", path=str(out_path.parent))
+    if out_path.is_dir():
+        raise TaneError("is a directory; -o wants an output file name", path=str(out_path))
     rows = _read_jsonl(in_path)
 
     drops: dict[int, dict] = {}  # position in rows -> _drop object

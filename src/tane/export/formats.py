@@ -24,7 +24,7 @@ from typing import Any
 
 from ..errors import TaneError
 from ..schema import dumps
-from ..store.files import atomic_write
+from ..store.files import atomic_write, file_set
 from .base import ExportReport, RunData, load_run, read_json, write_json, write_text
 from .card import check_card_target, write_card
 from .train_configs import check as check_trainer
@@ -160,7 +160,14 @@ def check_target(to: Path) -> None:
                         path=str(to))
 
 
-def export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None = None,
+def export(run_dir: str | Path, fmt: str, to: str | Path, **options: Any) -> ExportReport:
+    """Write the export (see `_export`) as one set of files: an error midway, a full disk
+    included, leaves what was there before (no new data file without its card)."""
+    with file_set():
+        return _export(run_dir, fmt, to, **options)
+
+
+def _export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None = None,
            val_ratio: float = 0.0, seed: int = 0, card: bool = True,
            commercial: bool = True, name: str | None = None, trainer: str | None = None,
            base_model: str | None = None) -> ExportReport:

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from ..errors import TaneError
 from .runner import RunState
 
 
@@ -65,11 +66,17 @@ async def live_progress(state: RunState, console: Console, names: list[str],
         refresher = asyncio.create_task(refresh())
         try:
             yield
+        except TaneError:
+            # the run stops with one line saying why: the table goes, the line stays alone
+            live.transient = True
+            live.update("")
+            raise
         finally:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            live.update(live_table(state, names))
+            if not live.transient:
+                live.update(live_table(state, names))
     if not console.is_terminal:
         console.line()  # a log file: end the last rendering's line
 

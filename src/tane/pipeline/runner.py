@@ -39,7 +39,7 @@ from ..schema import Record
 from ..seeds.loader import load_seeds
 from ..stage import check_chain
 from ..store.revisions import write_outputs
-from ..store.rundir import RunDir
+from ..store.rundir import RunDir, check_dir_target
 from ..store.shards import absorb_shards
 from .local import Item, LocalExecutor, over_target
 from .source import Source, load_source
@@ -128,6 +128,7 @@ class Runner:
         self.recipe = recipe
         self.base_dir = base_dir or Path.cwd()
         self.out_dir = Path(out_dir)
+        check_dir_target(self.out_dir)  # before any progress display: one line
         self.force = force
         self.goal = recipe.goal
         self.state = RunState(target=self.goal)

@@ -32,6 +32,7 @@ import time
 from typing import Any, Callable
 
 from ..errors import TaneError
+from .files import disk_full, is_disk_full
 
 MAX_BATCH = 4096
 LEDGER_LINGER = 1.0  # seconds ledger rows may wait for a call's transaction
@@ -51,7 +52,12 @@ class JournalWriteError(TaneError):
     caller gets its own instance; the SQLite error is its ``__cause__``."""
 
     def __init__(self, path: str, cause: BaseException):
-        super().__init__(f"could not write the run journal: {cause}", path=path)
+        if is_disk_full(cause):
+            full = disk_full(path)
+            super().__init__(full.message)
+            self.exit_code = full.exit_code
+        else:
+            super().__init__(f"could not write the run journal: {cause}", path=path)
         self.__cause__ = cause
 
 

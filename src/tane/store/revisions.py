@@ -24,7 +24,7 @@ from typing import Any, Iterable
 
 from ..errors import TaneError
 from ..schema import Record, dumps
-from .files import read_jsonl
+from .files import file_set, read_jsonl
 from .revision_table import (FIELDS, STATUSES, add_revisions, all_revisions,  # noqa: F401
                              latest_revisions)
 from .rundir import RunDir
@@ -120,7 +120,15 @@ def write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
                   drops: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
                                                              list[dict[str, Any]]]:
     """Write the machine copies, then dataset.jsonl / rejected.jsonl with the latest
-    revisions applied. ``rd`` is an open :class:`~tane.store.rundir.RunDir`."""
+    revisions applied. ``rd`` is an open :class:`~tane.store.rundir.RunDir`. The four
+    files are written as one set: an error midway (a full disk) leaves the old ones."""
+    with file_set():
+        return _write_outputs(rd, records, drops)
+
+
+def _write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
+                   drops: Iterable[dict[str, Any]]) -> tuple[list[dict[str, Any]],
+                                                              list[dict[str, Any]]]:
     recs = [_as_dict(r) for r in records]
     drops = list(drops)
     rec_lines = [dumps(r) for r in recs]

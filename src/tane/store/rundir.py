@@ -23,13 +23,15 @@ carries an order key (``ord``, see :func:`order_key`) and readers return rows by
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from pathlib import Path
 from typing import Any, Iterable
 
 from ..schema import Drop, Record, dumps
-from .files import atomic_write
+from ..errors import DiskFullError, TaneError
+from .files import atomic_write, os_error
 from .journal import JournalWriter
 from .lock import RunLock
 from .revision_table import add_revisions, latest_revisions
@@ -98,6 +100,19 @@ def _keys(keys: Iterable[str | None] | None, n: int) -> list[str | None]:
     return ks
 
 
+def check_dir_target(path: Path, flag: str = "--out") -> None:
+    """A directory tane will create or reuse: refused (one line) when it, or a folder on
+    its way, is a file."""
+    if path.exists() and not path.is_dir():
+        raise TaneError(f"{flag} names a file, not a directory", path=str(path))
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise TaneError(f"{flag}: {parent} is a file, not a directory",
+                                path=str(path))
+            break
+
+
 class RunDir:
     """An open run directory.
 
@@ -108,7 +123,11 @@ class RunDir:
 
     def __init__(self, path: str | Path, *, lock: bool = False):
         self.path = Path(path)
-        self.path.mkdir(parents=True, exist_ok=True)
+        check_dir_target(self.path)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise os_error(e, self.path) from None
         self.lock = RunLock(self.path).acquire() if lock else None
         try:
             self.db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None,
@@ -118,6 +137,10 @@ class RunDir:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(SCHEMA)
             self._migrate()
+        except (OSError, sqlite3.Error) as e:
+            if self.lock is not None:
+                self.lock.release()
+            raise os_error(e, self.path / "run.sqlite") from None
         except BaseException:
             if self.lock is not None:
                 self.lock.release()
@@ -249,12 +272,28 @@ class RunDir:
         return self.write_text(name, "".join(line + "\n" for line in lines))
 
     def write_text(self, name: str, text: str) -> Path:
-        """Atomic: a reader sees the old file or the new one, never half of it."""
+        """Atomic: a reader sees the old file or the new one, never half of it. The
+        manifest alone, when the disk is full, is rewritten in place if the new text is
+        no longer than the old (it takes no new blocks), so a run stopped by a full disk
+        still says ``failed``."""
         def write(tmp: str) -> None:
             with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text)
 
-        return atomic_write(self.path / name, write)
+        target = self.path / name
+        try:
+            return atomic_write(target, write)
+        except DiskFullError:
+            data = text.encode("utf-8")
+            if name != "manifest.json" or not target.exists() \
+                    or len(data) > target.stat().st_size:
+                raise
+            with open(target, "r+b") as f:
+                f.write(data)
+                f.truncate()
+                f.flush()
+                os.fsync(f.fileno())
+            raise
 
     def close(self) -> None:
         """Commit what is queued, join the writer thread, close the database and release
