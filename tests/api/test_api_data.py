@@ -171,3 +171,24 @@ def test_export_is_tane_export(tmp_path):
         tane.export(run, format="messages", to=tmp_path / "z/data.jsonl",
                     push_to_hub="someone/data")
     assert not (tmp_path / "z").exists(), "the push is checked before anything is written"
+
+
+def test_dedup_minhash_lsh_decides_as_tane_dedup_method_minhash_lsh(tmp_path):
+    pytest.importorskip("datasketch")
+    from tane.curate.lsh import LSHParams
+    from tane.curate.lsh_dedup import LSHOptions, dedup_file_lsh
+
+    rows = [r for r in ROWS if isinstance(r["instruction"], str)] * 2
+    path = _write(tmp_path / "in.jsonl", rows)
+    ref = dedup_file_lsh(path, tmp_path / "ref.jsonl",
+                         opts=LSHOptions(exact=True, params=LSHParams(bands=16, rows=4)))
+    res = tane.dedup(rows, method="minhash-lsh", lsh={"exact": True, "bands": 16})
+    assert res.dropped_by_reason == ref.dropped_by_reason
+    assert sum(ref.dropped_by_reason.values()) >= 6, "every repeated row is dropped"
+    assert res.kept == _read(tmp_path / "ref.jsonl")
+    assert res.dropped == _read(tmp_path / "ref.rejected.jsonl")
+    for bad, where in (({"method": "lsh"}, "method"), ({"lsh": {"bands": 8}}, "lsh"),
+                       ({"method": "minhash-lsh", "lsh": {"band": 8}}, "lsh")):
+        with pytest.raises(tane.TaneError) as e:
+            tane.dedup(rows, **bad)
+        assert e.value.field == where

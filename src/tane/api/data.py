@@ -240,21 +240,57 @@ def curate(data: Rows, steps: Steps, output: str | os.PathLike | None = None, *,
 
 
 # -- dedup -------------------------------------------------------------------------------
+LSH_KEYS = ("exact", "jaccard", "resolve", "shards", "bands", "rows", "executor", "address")
+
+
 def dedup(data: Rows, output: str | os.PathLike | None = None, *, field: str = "instruction",
           threshold: float = 0.7, tokenizer: str = "auto", lang: str | None = None,
           keep: str = "first", score_field: str | None = None,
-          progress: Callable[[int, int], None] | None = None) -> DataResult:
+          progress: Callable[[int, int], None] | None = None, method: str = "exact",
+          lsh: Mapping[str, Any] | None = None) -> DataResult:
     """Drop near-duplicates of ``field``: greedy ROUGE-L, a row whose F against an
     earlier kept row is above ``threshold`` is dropped (``near_duplicate``, with the
     row it resembles). ``keep="best"`` with ``score_field`` (a dotted path such as
     ``judge.quality``) keeps the best-scored row of each group. ``tokenizer``: auto,
     char, morph, whitespace or rouge. ``progress(done, total)`` is called as rows are
-    compared. The input is JSONL (a file) or a list of dicts."""
-    from ..curate.dedup import dedup_file
+    compared. The input is JSONL (a file) or a list of dicts.
+
+    ``method="minhash-lsh"`` is ``tane dedup --method minhash-lsh`` for large inputs:
+    ``lsh`` holds its options (``exact``, ``jaccard``, ``resolve``, ``shards``,
+    ``bands``, ``rows``, ``executor``, ``address``; see docs/scale.md)."""
+    if method not in ("exact", "minhash-lsh"):
+        raise TaneError(f"method must be exact or minhash-lsh, got {method!r}",
+                        field="method")
+    options = dict(lsh or {})
+    if method == "exact" and options:
+        raise TaneError("lsh options are for method='minhash-lsh'", field="lsh")
+    unknown = sorted(set(options) - set(LSH_KEYS))
+    if unknown:
+        raise TaneError(f"unknown lsh option {unknown[0]!r} (known: {', '.join(LSH_KEYS)})",
+                        field="lsh")
+    if method == "minhash-lsh" and progress is not None:
+        raise TaneError("progress is reported by method='exact' only", field="progress")
 
     def call(inp: Path, out: Path) -> DataResult:
-        rep = dedup_file(inp, out, field=field, threshold=threshold, tokenizer=tokenizer,
-                         lang=lang, on_progress=progress, keep=keep, score_field=score_field)
+        if method == "exact":
+            from ..curate.dedup import dedup_file
+
+            rep = dedup_file(inp, out, field=field, threshold=threshold, tokenizer=tokenizer,
+                             lang=lang, on_progress=progress, keep=keep,
+                             score_field=score_field)
+        else:
+            from ..curate.lsh import LSHParams
+            from ..curate.lsh_dedup import LSHOptions, dedup_file_lsh
+
+            o = options
+            params = LSHParams(bands=o.get("bands", 32), rows=o.get("rows", 4),
+                               tokenizer=tokenizer, lang=lang)
+            opts = LSHOptions(threshold=threshold, exact=o.get("exact", False),
+                              jaccard=o.get("jaccard"), resolve=o.get("resolve", "greedy"),
+                              shards=o.get("shards", 1), params=params)
+            rep = dedup_file_lsh(inp, out, field=field, opts=opts,
+                                 executor=o.get("executor", "local"), keep=keep,
+                                 score_field=score_field, address=o.get("address"))
         return DataResult(rep.rows_in, rep.dropped_by_reason, rep.seconds, Path(rep.out_path),
                           Path(rep.rejected_path), tokenizer=rep.tokenizer)
 
