@@ -157,7 +157,8 @@ def _said_compare(info: dict[str, Any], evaldir: Path) -> None:
 
 
 _JUDGE_MODEL_HELP = "the judge's model name on the server (default: from --judge)"
-_JUDGE_LICENSE_HELP = "the judge model's licence (default: looked up by model name)"
+_JUDGE_LICENSE_HELP = ("the judge model's licence, recorded in eval.json and the report "
+                       "(default: unknown)")
 
 
 def _judge(judge: str, judge_model: str | None, judge_license: str | None,
