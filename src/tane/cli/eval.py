@@ -85,8 +85,8 @@ def eval_answer(
                                         "(repeatable: one per model to evaluate)"),
         out_dir: Path = typer.Option(..., "--out", "-o", help="eval directory (resumable)"),
         license: list[str] = typer.Option([], "--license", help="NAME=LICENCE of a served "
-                                          "model tane cannot identify by name (default: "
-                                          "looked up by model name)"),
+                                          "model, recorded in eval.json and the report "
+                                          "(default: unknown; embedded models know theirs)"),
         format: str = typer.Option("auto", help="auto | elyza | mt_bench | alpaca_eval | "
                                    "tane_run"),
         references: Path | None = typer.Option(None, help="MT-Bench reference answers "
