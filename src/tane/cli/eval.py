@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,9 +24,18 @@ _JUDGE_HELP = ("the judge: a server URL (with --judge-model), 'embedded', or "
 
 
 def _step(run: Callable[[], Any]) -> dict[str, Any]:
-    """Run one step's coroutine; one line and the exit code on failure."""
+    """Run one step's coroutine; one line and the exit code on failure. SIGTERM stops it
+    as Ctrl-C does (what was journaled stays)."""
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)  # type: ignore[union-attr]
+        return await run()
+
     try:
-        return asyncio.run(run())
+        return asyncio.run(main())
     except TaneError as e:
         _fail(e)
     except (KeyboardInterrupt, asyncio.CancelledError):
