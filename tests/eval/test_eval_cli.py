@@ -97,3 +97,13 @@ def test_a_bad_eval_plan_is_one_line_naming_the_line(tmp_path):
     assert res.returncode == 2
     assert f"{plan}:3: field 'models.a.colour': unknown key" in one_line_error(res.stderr)
     assert not (tmp_path / "ev").exists()
+
+
+def test_answers_never_go_into_a_run_directory(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "manifest.json").write_text("{}", encoding="utf-8")
+    res = run_tane("eval", "answer", "bundled:elyza_ja", "-m", "x=embedded", "-o", str(run))
+    assert res.returncode == 2
+    assert "is a tane run directory" in one_line_error(res.stderr)
+    assert sorted(p.name for p in run.iterdir()) == ["manifest.json"]

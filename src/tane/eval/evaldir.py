@@ -52,6 +52,10 @@ class EvalDir:
         self.path = Path(path)
         if self.path.exists() and not self.path.is_dir():
             raise TaneError("names a file, not an eval directory", path=str(self.path))
+        if create and not (self.path / EVAL_JSON).is_file() and \
+                (self.path / "manifest.json").is_file():
+            raise TaneError("is a tane run directory, not an eval directory: give "
+                            "`tane eval answer` another -o", path=str(self.path))
         if not create and not (self.path / EVAL_JSON).is_file():
             raise TaneError("not an eval directory (no eval.json): start with "
                             "`tane eval answer BENCH --model NAME=URL -o EVALDIR`",
