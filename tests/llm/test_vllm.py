@@ -324,3 +324,59 @@ def test_real_vllm_seeded_calls_repeat_and_the_judge_schema_holds():
     assert isinstance(json.loads(j.text), dict)
     parse_verdict(j.text)
     assert isinstance(long, LLMError) and long.reason == "prompt_too_long"
+
+
+# -- through a run ------------------------------------------------------------------------------
+
+RUN_RECIPE = """\
+name: vllm-stand-in
+source: {path: questions.jsonl, fields: {instruction: prompt}}
+llm: {backend: vllm, model: stand-in/model, concurrency: 16}
+stages:
+  - method: answer
+    sampling: {max_tokens: 8}
+"""
+
+
+def test_a_run_turns_failed_calls_into_drops_with_their_reason(tmp_path, monkeypatch):
+    """`tane run` with backend vllm (the engine a stand-in): the records whose call the
+    engine rejects or whose prompt is too long are drops naming the reason; the others
+    are answered and the run completes."""
+    from typer.testing import CliRunner
+
+    import tane.llm.vllm as vllm_mod
+    from tane.cli import app
+
+    class Roomy(StandInLLM):
+        """Answers every prompt with a short sentence (finish_reason stop)."""
+
+        max_model_len = 400
+
+        def _answer(self, kind, payloads, sps):
+            super()._answer(kind, payloads, [StandInSamplingParams({**sp.kw, "max_tokens": 1})
+                                             for sp in sps])  # BOOM raises here
+            return [StandInRequestOutput([0, 1], [StandInOutput(f"回答です（{sp.kw['seed']}）。",
+                                                                [0, 1, 2])]) for sp in sps]
+
+    api, made = _api(Roomy)
+    monkeypatch.setattr(vllm_mod, "load_api", lambda: api)
+    questions = ["日本の首都はどこですか。", "BOOM を説明してください。",
+                 " ".join(["長い"] * 500), "富士山の高さを教えてください。"]
+    (tmp_path / "questions.jsonl").write_text(
+        "".join(json.dumps({"prompt": q, "id": f"q{i}"}, ensure_ascii=False) + "\n"
+                for i, q in enumerate(questions)), encoding="utf-8")
+    (tmp_path / "recipe.yaml").write_text(RUN_RECIPE, encoding="utf-8")
+    out = tmp_path / "run"
+    res = CliRunner().invoke(app, ["run", str(tmp_path / "recipe.yaml"), "--out", str(out),
+                                   "--no-progress"])
+    assert res.exit_code == 0, res.output
+    rows = [json.loads(x) for x in (out / "dataset.jsonl").read_text(encoding="utf-8")
+            .splitlines()]
+    assert sorted(r["id"] for r in rows) == ["q0", "q3"]
+    assert all(r["output"].startswith("回答です（") for r in rows)
+    drops = {d["record_id"]: d for d in (json.loads(x) for x in
+                                  (out / "rejected.jsonl").read_text(encoding="utf-8")
+                                  .splitlines())}
+    assert drops["q1"]["reason"] == "llm_error:vllm_error"
+    assert drops["q2"]["reason"] == "llm_error:prompt_too_long"
+    assert made and made[0].kw["enable_prefix_caching"] is True
