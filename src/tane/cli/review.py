@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import TaneError
-from .common import _fail, app, out
+from .common import _fail, app, err, out
 
 review_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Human review round trip: export a run to XLSX/CSV, import "
@@ -40,14 +40,21 @@ def review_export(run_dir: Path = typer.Argument(..., help="run directory"),
 
 @review_app.command("import")
 def review_import(run_dir: Path = typer.Argument(..., help="run directory"),
-                  review_file: Path = typer.Argument(..., help="reviewed .xlsx or .csv")
-                  ) -> None:
+                  review_file: Path = typer.Argument(..., help="reviewed .xlsx or .csv"),
+                  force: bool = typer.Option(False, "--force",
+                                             help="import a stale file: overwrite rows "
+                                                  "another review file changed after "
+                                                  "this one was exported"),
+                  dry_run: bool = typer.Option(False, "--dry-run",
+                                               help="show what would change; write "
+                                                    "nothing")) -> None:
     """Validate a reviewed file, store its decisions as revisions (all or nothing) and
-    rewrite dataset.jsonl / rejected.jsonl (no model is run)."""
+    rewrite dataset.jsonl / rejected.jsonl (no model is run). A file exported before
+    another review was imported is refused when it would undo that review (--force)."""
     from ..review import import_review
 
     try:
-        rep = import_review(run_dir, review_file)
+        rep = import_review(run_dir, review_file, force=force, dry_run=dry_run)
     except TaneError as e:
         _fail(e)
         return
@@ -55,5 +62,18 @@ def review_import(run_dir: Path = typer.Argument(..., help="run directory"),
     for r in rep.revisions:
         by[r["status"]] = by.get(r["status"], 0) + 1
     what = ", ".join(f"{k}: {v}" for k, v in sorted(by.items())) or "no changes"
+    if rep.overwritten:
+        rows = ", ".join(f"{it['line']} ({it['record_id']})" for it in rep.overwritten)
+        err.print(f"[yellow]warning:[/] --force: rows {rows} overwrite a later review",
+                  highlight=False, markup=True, soft_wrap=True)
+    if rep.dry_run:
+        for r in rep.revisions:
+            changed = ", ".join(r.get("changed") or []) or "no text change"
+            note = f"; note: {r['note']}" if r.get("note") else ""
+            out.print(f"row {r['line']} {r['record_id']}: {r['status']} ({changed}){note}",
+                      highlight=False, markup=False, soft_wrap=True)
+        out.print(f"dry run: {len(rep.revisions)} revision(s) would be added ({what}); "
+                  "nothing was written", highlight=False)
+        return
     out.print(f"{len(rep.revisions)} new revision(s) ({what}); dataset: {rep.kept} "
               f"records, {rep.dropped} dropped by review", highlight=False)

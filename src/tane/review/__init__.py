@@ -8,6 +8,12 @@ revisions in ``run.sqlite`` in one transaction and rewrites ``dataset.jsonl`` /
 ``rejected.jsonl`` without running any model. A row identical to the record's latest
 revision adds nothing, so importing the same file twice changes nothing.
 
+A review file records the review state it was exported from (``review_base``: the last
+revision number and an id of this export; in the hidden ``_meta`` sheet, or a CSV
+column). Import refuses a file that would change rows another review file has revised
+since that export (it would silently undo that review), naming the rows, unless
+``force``; ``dry_run`` validates and returns what would change without writing anything.
+
 Machine-dropped rows (``--include-dropped``) are shown for context, with id
 ``rejected:N`` (N = line in the machine ``rejected.jsonl``); they cannot be revived here.
 """
@@ -15,6 +21,7 @@ Machine-dropped rows (``--include-dropped``) are shown for context, with id
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -63,6 +70,7 @@ class Table:
     rows: list[tuple[int, list[Any]]]   # (line/row number, cell values)
     run_id: str | None
     run_id_where: tuple[int, str] = (2, "_meta!run_id")
+    review_base: str | None = None  # "SEQ:EXPORT_ID" (files exported before: None)
 
 
 @dataclass
@@ -80,6 +88,8 @@ class ImportReport:
     revisions: list[dict[str, Any]] = field(default_factory=list)
     kept: int = 0
     dropped: int = 0
+    dry_run: bool = False
+    overwritten: list[dict[str, Any]] = field(default_factory=list)  # with force
 
 
 # -- helpers --------------------------------------------------------------------------
@@ -149,15 +159,66 @@ def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = 
     if suffix not in (".xlsx", ".csv"):
         raise TaneError("review file must end in .xlsx or .csv", path=str(out))
     rid, rows = build_rows(run_dir, include_dropped)
+    base = f"{review_seq(run_dir)}:{uuid.uuid4().hex[:16]}"
     if suffix == ".xlsx":
         from .xlsx import write_xlsx
-        write_xlsx(out, rid, rows)
+        write_xlsx(out, rid, rows, base)
     else:
         from .csvio import write_csv
-        write_csv(out, rid, rows)
+        write_csv(out, rid, rows, base)
     return ExportReport(out, len(rows), sum(1 for r in rows if r.locked),
                         sum(1 for r in rows if not r.locked
                             and (r.values.get("status") or "") == "drop"))
+
+
+def review_seq(run_dir: str | Path) -> int:
+    from ..store.rundir import RunDir
+
+    rd = RunDir(run_dir)
+    try:
+        return rd.review_seq()
+    finally:
+        rd.close()
+
+
+def parse_base(table: Table) -> tuple[int, str]:
+    """(revision number, export id) a review file was exported from; a file without one
+    (exported by an older tane) counts as exported before any review."""
+    if not table.review_base:
+        return 0, ""
+    seq, _, export_id = table.review_base.strip().partition(":")
+    if not seq.isdigit() or not export_id:
+        raise TaneError(f"review_base {table.review_base!r} is not SEQ:ID (do not edit it)",
+                        path=str(table.path), field="review_base")
+    return int(seq), export_id
+
+
+def stale_rows(run_dir: str | Path, table: Table, plan: list[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """The planned revisions of rows another review file revised after this file was
+    exported: importing them would undo that review."""
+    from ..store.rundir import RunDir
+
+    seq, export_id = parse_base(table)
+    rd = RunDir(run_dir)
+    try:
+        newer = rd.changed_since(seq, export_id)
+    finally:
+        rd.close()
+    return [it | {"newer": newer[it["record_id"]]} for it in plan
+            if it["record_id"] in newer]
+
+
+def _stale_error(table: Table, stale: list[dict[str, Any]]) -> TaneError:
+    seq, _ = parse_base(table)
+    sources = sorted({it["newer"]["source"] or "?" for it in stale})
+    rows = ", ".join(f"{it['line']} ({it['record_id']})" for it in stale[:10]) \
+        + (f" and {len(stale) - 10} more" if len(stale) > 10 else "")
+    return TaneError(f"stale review file: rows {rows} were changed by a later import "
+                     f"({', '.join(sources)}) after this file was exported (at review "
+                     f"revision {seq}); importing would undo that review. Export a new "
+                     "file and redo these rows there, or use --force to overwrite them",
+                     path=str(table.path), line=stale[0]["line"], field=table.sheet)
 
 
 def read_table(path: str | Path) -> Table:
@@ -201,7 +262,8 @@ def plan_import(run_dir: str | Path, table: Table) -> list[dict[str, Any]]:
             raise fail(f"column '{h}' appears twice", 1, h)
     for c in COLUMNS:
         if c not in index:
-            extra = [h for h in header if h and h not in COLUMNS and h != "run_id"]
+            extra = [h for h in header if h and h not in COLUMNS
+                     and h not in ("run_id", "review_base")]
             raise fail(f"missing column '{c}' (columns must not be renamed or removed"
                        + (f"; found unexpected {', '.join(repr(e) for e in extra)}"
                           if extra else "") + ")", 1, c)
@@ -266,28 +328,41 @@ def plan_import(run_dir: str | Path, table: Table) -> list[dict[str, Any]]:
                 (status, note, new_fields):
             continue  # identical to the latest revision
         plan.append({"record_id": rec_id, "status": status, "fields": new_fields,
-                     "note": note, "line": line})
+                     "note": note, "line": line, "changed": sorted(changed)})
     return plan
 
 
-def import_review(run_dir: str | Path, path: str | Path) -> ImportReport:
+def import_review(run_dir: str | Path, path: str | Path, *, force: bool = False,
+                  dry_run: bool = False) -> ImportReport:
     """Validate ``path`` against the run, then add its decisions as revisions (one
-    transaction) and rewrite dataset.jsonl / rejected.jsonl. All or nothing."""
+    transaction) and rewrite dataset.jsonl / rejected.jsonl. All or nothing. A stale
+    file (see the module doc) is refused unless ``force``. ``dry_run``: the report's
+    ``revisions`` are what would be added (with ``line`` and ``changed`` fields); nothing
+    is written."""
     from ..store.rundir import RunDir
 
     p = Path(path)
     table = read_table(p)
     plan = plan_import(run_dir, table)
+    stale = stale_rows(run_dir, table, plan)
+    if stale and not force:
+        raise _stale_error(table, stale)
+    if dry_run:
+        return ImportReport(p, len(table.rows), plan, dry_run=True, overwritten=stale)
     sha = hashlib.sha256(p.read_bytes()).hexdigest()
+    _, export_id = parse_base(table)
     added: list[dict[str, Any]] = []
     if plan:
         rd = RunDir(run_dir)
         try:
-            added = rd.add_revisions([{k: v for k, v in it.items() if k != "line"}
-                                      | {"source": p.name, "source_sha256": sha}
+            added = rd.add_revisions([{k: v for k, v in it.items()
+                                       if k not in ("line", "changed")}
+                                      | {"source": p.name, "source_sha256": sha,
+                                         "export_id": export_id}
                                       for it in plan])
         finally:
             rd.close()
     records, drops = rewrite_outputs(run_dir)
     return ImportReport(p, len(table.rows), added, len(records),
-                        sum(1 for d in drops if d.get("reason") == "human"))
+                        sum(1 for d in drops if d.get("reason") == "human"),
+                        overwritten=stale)

@@ -1,5 +1,6 @@
 """The review file as CSV: UTF-8 with BOM (so Excel opens it as UTF-8), CRLF rows, the
-columns of the workbook plus ``run_id`` on every row.
+columns of the workbook plus ``review_base`` (the review state it was exported from) and
+``run_id`` on every row.
 
 Formula injection: a cell starting with ``= + - @``, tab or CR is written with a leading
 single quote (as is one starting with a quote followed by one of those or another quote,
@@ -18,6 +19,7 @@ from ..store.files import atomic_write
 from . import COLUMNS, DANGEROUS, Row, Table
 
 RUN_ID_COLUMN = "run_id"
+BASE_COLUMN = "review_base"  # the review state the file was exported from
 _QUOTABLE = DANGEROUS + ("'",)
 
 
@@ -34,12 +36,13 @@ def unprotect(text: str) -> str:
     return text
 
 
-def write_csv(out: Path, run_id: str, rows: list[Row]) -> Path:
+def write_csv(out: Path, run_id: str, rows: list[Row], review_base: str = "") -> Path:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(list(COLUMNS) + [RUN_ID_COLUMN])
+    w.writerow(list(COLUMNS) + [BASE_COLUMN, RUN_ID_COLUMN])
     for row in rows:
-        w.writerow([protect(row.values.get(c, "") or "") for c in COLUMNS] + [run_id])
+        w.writerow([protect(row.values.get(c, "") or "") for c in COLUMNS]
+                   + [review_base, run_id])
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
             f.write(buf.getvalue())
@@ -77,6 +80,8 @@ def read_csv(path: Path) -> Table:
         raise TaneError("empty file", path=str(path), line=1)
     header = [unprotect(h) for h in records[0]]
     rid_col = header.index(RUN_ID_COLUMN) if RUN_ID_COLUMN in header else None
+    base_col = header.index(BASE_COLUMN) if BASE_COLUMN in header else None
+    base = None
     rows: list[tuple[int, list]] = []
     run_id = None
     where = (2, f"{sheet}!{RUN_ID_COLUMN}")
@@ -85,6 +90,8 @@ def read_csv(path: Path) -> Table:
         if not any(c.strip() for c in cells):
             continue
         rows.append((n, cells))
+        if base is None and base_col is not None and base_col < len(cells):
+            base = cells[base_col].strip() or None
         if rid_col is None:
             continue
         rid = cells[rid_col].strip() if rid_col < len(cells) else ""
@@ -94,4 +101,4 @@ def read_csv(path: Path) -> Table:
             raise TaneError("rows from different runs (run_id differs from row "
                             f"{where[0]})", path=str(path), line=n,
                             field=f"{sheet}!{RUN_ID_COLUMN}")
-    return Table(path, sheet, header, rows, run_id or None, where)
+    return Table(path, sheet, header, rows, run_id or None, where, review_base=base)

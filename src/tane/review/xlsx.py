@@ -48,7 +48,7 @@ def row_height(values: dict[str, str]) -> float:
     return min(MAX_ROW_PT, LINE_PT * lines + 4)
 
 
-def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
+def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "") -> Path:
     from openpyxl import Workbook
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -113,7 +113,8 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row]) -> Path:
     for r, (k, v) in enumerate([("key", "value"), ("run_id", run_id),
                                 ("format", f"tane-review/{META_VERSION}"),
                                 ("exported", _dt.datetime.now(_dt.UTC)
-                                 .isoformat(timespec="seconds"))], 1):
+                                 .isoformat(timespec="seconds")),
+                                ("review_base", review_base)], 1):
         set_text(meta.cell(row=r, column=1), k)
         set_text(meta.cell(row=r, column=2), v)
     meta.sheet_state = "hidden"
@@ -149,15 +150,17 @@ def read_xlsx(path: Path) -> Table:
     if SHEET not in wb.sheetnames:
         raise TaneError(f"no sheet named '{SHEET}' (found: {', '.join(wb.sheetnames)}); "
                         "sheets must not be renamed", path=str(path), field=SHEET)
-    rid = None
+    rid = base = None
     if META_SHEET in wb.sheetnames:
         for key, val in wb[META_SHEET].iter_rows(min_row=1, max_col=2, values_only=True):
             if key == "run_id":
                 rid = None if val is None else str(val)
+            elif key == "review_base":
+                base = None if val is None else str(val)
     ws = wb[SHEET]
     it = ws.iter_rows()
     header_cells = next(it, ())
     header = [_value(c) or "" for c in header_cells]
     rows = [(cells[0].row, [_value(c) for c in cells]) for cells in it if cells]
     return Table(path, SHEET, [str(h) for h in header], rows, rid,
-                 (2, f"{META_SHEET}!run_id"))
+                 (2, f"{META_SHEET}!run_id"), review_base=base)

@@ -17,13 +17,36 @@ FIELDS = ("instruction", "input", "output")
 
 # -- the table ------------------------------------------------------------------------
 def _row(r: tuple) -> dict[str, Any]:
-    rid, rev, status, fields, note, source, sha, created = r
+    rid, rev, status, fields, note, source, sha, created, export_id = r
     return {"record_id": rid, "revision": rev, "status": status,
             "fields": json.loads(fields or "{}"), "note": note or "", "source": source or "",
-            "source_sha256": sha or "", "created": created}
+            "source_sha256": sha or "", "created": created, "export_id": export_id or ""}
 
 
-_COLS = "record_id, revision, status, fields, note, source, source_sha256, created"
+_COLS = ("record_id, revision, status, fields, note, source, source_sha256, created, "
+         "export_id")
+
+
+def migrate(db: sqlite3.Connection) -> None:
+    """Run directories made before review files carried their export id."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(revisions)")}
+    if "export_id" not in cols:
+        db.execute("ALTER TABLE revisions ADD COLUMN export_id TEXT NOT NULL DEFAULT ''")
+
+
+def last_seq(db: sqlite3.Connection) -> int:
+    """The review state a review file is exported from: the last revision's number in
+    the table (0 before any review)."""
+    return db.execute("SELECT COALESCE(MAX(seq), 0) FROM revisions").fetchone()[0]
+
+
+def changed_since(db: sqlite3.Connection, seq: int, export_id: str
+                  ) -> dict[str, dict[str, Any]]:
+    """record_id -> its latest revision among those added after ``seq`` from any file
+    other than the export ``export_id`` (what a stale review file would undo)."""
+    cur = db.execute(f"SELECT {_COLS} FROM revisions WHERE seq > ? AND export_id != ? "
+                     "ORDER BY seq", (seq, export_id))
+    return {r[0]: _row(r) for r in cur}
 
 
 def add_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
@@ -43,8 +66,8 @@ def add_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
                    dumps({k: it.get("fields", {}).get(k) for k in FIELDS
                           if k in it.get("fields", {})}),
                    it.get("note") or "", it.get("source") or "",
-                   it.get("source_sha256") or "", now)
-            db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?)", row)
+                   it.get("source_sha256") or "", now, it.get("export_id") or "")
+            db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", row)
             added.append(_row(row))
     return added
 

@@ -34,7 +34,8 @@ from ..errors import DiskFullError, TaneError
 from .files import atomic_write, os_error
 from .journal import JournalWriter
 from .lock import RunLock
-from .revision_table import add_revisions, latest_revisions
+from .revision_table import add_revisions, changed_since, last_seq, latest_revisions
+from .revision_table import migrate as migrate_revisions
 
 BUSY_TIMEOUT_MS = 60_000
 
@@ -68,6 +69,7 @@ CREATE TABLE IF NOT EXISTS revisions (
     source TEXT NOT NULL DEFAULT '',
     source_sha256 TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL,
+    export_id TEXT NOT NULL DEFAULT '',  -- the review file's export (stale-file check)
     UNIQUE(record_id, revision)
 );
 """
@@ -154,6 +156,7 @@ class RunDir:
         if "ord" not in cols:  # run directories written before the ledger had order keys
             self.db.execute("ALTER TABLE ledger ADD COLUMN ord TEXT")
         self.db.execute(LEDGER_INDEX)
+        migrate_revisions(self.db)
 
     def _open_write_connection(self) -> sqlite3.Connection:
         """The writer thread's connection (opened on that thread)."""
@@ -263,6 +266,14 @@ class RunDir:
     def latest_revisions(self) -> dict[str, dict[str, Any]]:
         """record_id -> its latest revision."""
         return latest_revisions(self.db)
+
+    def review_seq(self) -> int:
+        """The review state now (see :func:`~tane.store.revision_table.last_seq`)."""
+        return last_seq(self.db)
+
+    def changed_since(self, seq: int, export_id: str) -> dict[str, dict[str, Any]]:
+        """Revisions added after ``seq`` by other review files, by record."""
+        return changed_since(self.db, seq, export_id)
 
     # -- files --------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
