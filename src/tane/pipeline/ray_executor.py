@@ -92,7 +92,7 @@ class ShardWorker:
         from ..llm.factory import build_backend  # noqa: F401  (fail early if broken)
         from ..recipe import Recipe
         from ..seeds.loader import load_seeds
-        from .runner import _resolve, _stage_names, build_stages
+        from .stages import _resolve, _stage_names, build_stages
 
         self.recipe = Recipe.model_validate(spec["recipe"])
         self.base_dir = Path(spec["base_dir"])

@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..config.registry import method
 from ..errors import ServerError, TaneError
 from ..llm.base import CallStats, LLMError
 from ..llm.cache import CachedBackend
 from ..llm.factory import build_backend
-from ..methods.base import Batch, StageContext, StageStats
+from ..methods.base import Batch, StageStats
 from ..recipe import Recipe
 from ..schema import Record
 from ..seeds.loader import load_seeds
@@ -42,6 +41,7 @@ from ..store.revisions import write_outputs
 from ..store.rundir import RunDir, check_dir_target
 from ..store.shards import absorb_shards
 from .local import Item, LocalExecutor, over_target
+from .stages import _resolve, _stage_names, build_stages
 from .source import Source, load_source
 
 SOURCE_CHUNK = 64
@@ -63,20 +63,6 @@ class RunState:
     stages: list[StageStats] = field(default_factory=list)
 
 
-def _stage_names(recipe: Recipe) -> list[str]:
-    names, seen = [], {}
-    for st in recipe.stages:
-        seen[st.method] = seen.get(st.method, 0) + 1
-        names.append(st.method if seen[st.method] == 1 else f"{st.method}#{seen[st.method]}")
-    return names
-
-
-def _resolve(p: str, base_dir: Path) -> str:
-    if p.startswith("bundled:") or Path(p).is_absolute():
-        return p
-    return str(base_dir / p)
-
-
 def recipe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """Top-level recipe keys (and stage numbers) that differ, except those a resume may
     change (target, models)."""
@@ -92,25 +78,6 @@ def recipe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         else:
             out.append(key)
     return out
-
-
-def build_stages(recipe: Recipe, seeds: list[Any], base_dir: Path, stats: list[StageStats],
-                 lookahead: int) -> list[Any]:
-    """The recipe's stages, from configuration alone (what a remote worker does too); each
-    stage's model is set later (``stage.ctx.llm``)."""
-    stages: list[Any] = []
-    names = _stage_names(recipe)
-    for i, (cfg, name, st) in enumerate(zip(recipe.stages, names, stats)):
-        ctx = StageContext(name, None, st, seeds, recipe.seed,  # type: ignore[arg-type]
-                           base_dir, lookahead=lookahead or 1)
-        try:
-            stages.append(method(cfg.method).stage_class()(cfg, ctx))
-        except TaneError as e:
-            if e.field:
-                e = TaneError(e.message, path=e.path, line=e.line,
-                              field=f"stages.{i}.{e.field}")
-            raise e from None
-    return stages
 
 
 class Runner:
