@@ -124,20 +124,28 @@ def lsh_decisions(texts: Sequence[str], opts: LSHOptions | None = None,
                         f"{executor!r}", field="executor")
     p = opts.params
     secs: dict[str, float] = {}
-    t0 = time.perf_counter()
     tok = get_tokenizer(p.tokenizer, p.lang)
-    token_lists = [tok(t) for t in texts]
-    secs["tokenize"] = time.perf_counter() - t0
+    token_lists: list[list[str]] | None = None
     t0 = time.perf_counter()
     if executor == "ray":
         from tane.curate.lsh_ray import ray_candidates
 
-        sigs, pairs = ray_candidates(texts, opts, address=address)
+        sigs, pairs = ray_candidates(texts, opts, address=address)  # workers tokenize
     else:
+        token_lists = [tok(t) for t in texts]
+        secs["tokenize"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         sigs, _ok, pairs = local_candidates(token_lists, opts)
     secs["candidates"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     if opts.exact:
+        if token_lists is None:  # only the rows of candidate pairs, on the driver
+            token_lists = [[] for _ in texts]
+            rows = np.sort(pairs.ravel())
+            if len(rows):
+                rows = rows[np.concatenate([[True], rows[1:] != rows[:-1]])]
+            for r in rows.tolist():
+                token_lists[r] = tok(texts[r])
         edges, scores = comp.confirm_exact(comp.encode(token_lists), pairs, opts.threshold)
         measure = "rouge_l"
     else:
