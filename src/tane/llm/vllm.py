@@ -126,10 +126,15 @@ class VLLMBackend:
         return self._llm
 
     def _max_len(self, llm: Any) -> int | None:
-        try:
-            return int(llm.llm_engine.model_config.max_model_len)
-        except (AttributeError, TypeError, ValueError):
-            return None
+        for path in (("llm_engine", "model_config"), ("model_config",)):
+            obj = llm
+            try:
+                for name in path:
+                    obj = getattr(obj, name)
+                return int(obj.max_model_len)
+            except (AttributeError, TypeError, ValueError):
+                continue
+        return None
 
     def _too_long(self, llm: Any, prompts: list[str]) -> list[str | None]:
         """Per prompt: why it cannot run (its length against max_model_len), or None."""
