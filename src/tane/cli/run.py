@@ -30,6 +30,11 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                                "e.g. apache-2.0; NAME=LICENCE "
                                                                "for a named model (default: the recipe's, "
                                                                "else looked up by model name)"),
+        timeout: list[str] = typer.Option([], "--timeout", metavar="SECONDS",
+                                          help="served models: seconds to wait for an "
+                                               "answer before retrying (default: the "
+                                               "recipe's llm.timeout, 120); NAME=SECONDS "
+                                               "for a named model (repeatable)"),
         slots: Optional[int] = typer.Option(None, help="embedded: parallel decode slots "
                                                        "(>1 is faster but not reproducible; "
                                                        "default: the recipe's llm.slots)"),
@@ -59,6 +64,10 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     try:
         rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
                                slots=slots)
+        if timeout:
+            from ..pipeline.overrides import apply_overrides
+
+            rec = apply_overrides(rec, timeout=timeout)
         if threads is not None:
             if threads < 1:
                 raise TaneError(f"--threads must be at least 1, got {threads}",

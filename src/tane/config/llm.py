@@ -28,7 +28,10 @@ class LLMConfig(Strict):
     threads: int | None = Field(None, ge=1, le=256, description=(
         "embedded only: llama.cpp decode threads (default: the CPUs free of other load, "
         "between 1 and 8, decided at start)"))
-    timeout: float = Field(120.0, gt=0, description="seconds to wait for one answer")
+    timeout: float = Field(120.0, gt=0, description=(
+        "openai: seconds to wait for a server to connect and, after that, for each next "
+        "part of an answer; a call without an answer in time is retried after a growing "
+        "wait, and the adaptive limit is cut (tane run --timeout)"))
     max_retries: int = Field(4, ge=0, le=20)
     engine_args: dict[str, Any] = Field(default_factory=dict, description=(
         "vllm only: arguments of vllm.LLM (max_model_len, gpu_memory_utilization, "

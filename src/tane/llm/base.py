@@ -200,6 +200,11 @@ class CallStats:
     concurrency_cuts: dict[str, int] = field(default_factory=dict)
     # calls that failed for good one after another, with no success between them
     failed_in_a_row: int = 0
+    # attempts that timed out, when the last one did (time.monotonic()), and the
+    # configured seconds per call (0: unknown): the live display says when calls time out
+    timeouts: int = 0
+    last_timeout: float = 0.0
+    timeout: float = 0.0
 
     def count(self, table: dict[str, int], reason: str) -> None:
         table[reason] = table.get(reason, 0) + 1

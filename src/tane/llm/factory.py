@@ -28,4 +28,5 @@ def build_backend(cfg: LLMConfig, stats: CallStats) -> Backend:
                               json_schema=cfg.json_schema, max_connections=cfg.concurrency)
         concurrency = cfg.concurrency
     return RetryingBackend(inner, stats, concurrency=concurrency, max_retries=cfg.max_retries,
-                           adaptive=cfg.adaptive and cfg.backend == "openai")
+                           adaptive=cfg.adaptive and cfg.backend == "openai",
+                           timeout=cfg.timeout if cfg.backend == "openai" else 0.0)

@@ -4,7 +4,8 @@
 
 * it starts at ``ceiling`` (the configured concurrency) and never exceeds it;
 * an *overload* signal (the server refused with 429 or 503) cuts it to ``limit * decrease``
-  (x0.7), never below ``floor``;
+  (x0.7), never below ``floor``; so does a *timeout* (a call got no answer in time: the
+  server is too slow for the calls in flight, and it still works on the abandoned one);
 * so does a *queue* signal. A saturated server (vLLM, SGLang) queues requests instead of
   refusing them: the latency per completion token climbs while the server's throughput
   stays flat. Latency alone is not enough, because a batching server also gets slower per
@@ -55,6 +56,7 @@ from typing import NamedTuple
 
 OVERLOAD = "overload"
 LATENCY = "latency"
+TIMEOUT = "timeout"
 
 
 class Ticket(NamedTuple):
@@ -271,6 +273,12 @@ class AIMDLimiter:
         epoch = ticket if isinstance(ticket, int) else ticket.epoch
         if self.adaptive and epoch == self.epoch:
             self.cut(OVERLOAD)
+
+    def on_timeout(self, ticket: Ticket | int) -> None:
+        """The call with ``ticket`` got no answer within its timeout."""
+        epoch = ticket if isinstance(ticket, int) else ticket.epoch
+        if self.adaptive and epoch == self.epoch:
+            self.cut(TIMEOUT)
 
     def cut(self, cause: str) -> None:
         """Multiplicative decrease; starts a new epoch."""

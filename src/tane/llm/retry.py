@@ -12,7 +12,11 @@
   errors, bad responses), up to ``max_retries`` times, after an exponential backoff with
   full jitter: ``uniform(0, min(max_delay, base_delay * 2**attempt))``; a ``retry_after``
   attribute on the error (from a Retry-After header) is honoured instead, capped at
-  ``max_delay``;
+  ``max_delay``. A *timeout* waits longer, and longer after each one: the server is still
+  busy with the abandoned generation, so a quick retry only adds to its queue. The wait
+  is ``c/2 + uniform(0, c/2)`` with ``c = min(timeout_max_delay, timeout_delay * 2**k)``
+  (``k``: the call's timeouts before this one; 2 s, 4 s, 8 s ... up to 60 s), and the
+  adaptive limit is cut (cause ``timeout``);
 * counts every retry in ``stats.retries[reason]`` and every call that gives up (retries
   exhausted or a non-retryable error such as ``http_400``) in ``stats.failures[reason]``,
   then re-raises the error: a failed call is never turned into ``None``.
@@ -23,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .base import (COMPLETION, Backend, CallStats, Completion, GenParams, LLMError, ModelInfo,
                    TemplateSource)
-from .limiter import AIMDLimiter
+from .limiter import TIMEOUT, AIMDLimiter
 
 # refusals that mean "too much load": the adaptive limit is cut on them
 OVERLOAD_REASONS = frozenset({"http_429", "http_503"})
@@ -45,7 +50,9 @@ class RetryingBackend:
     def __init__(self, inner: Backend, stats: CallStats, *, concurrency: int = 8,
                  adaptive: bool = True, max_retries: int = 4, base_delay: float = 0.5,
                  max_delay: float = 10.0, sleep: Sleep = asyncio.sleep,
-                 rng: random.Random | None = None, limiter: AIMDLimiter | None = None):
+                 rng: random.Random | None = None, limiter: AIMDLimiter | None = None,
+                 timeout: float = 0.0, timeout_delay: float = 2.0,
+                 timeout_max_delay: float = 60.0):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         if max_retries < 0:
@@ -58,6 +65,9 @@ class RetryingBackend:
         self.give_up_after = GIVE_UP_AFTER
         self.base_delay = base_delay
         self.max_delay = max_delay
+        self.timeout_delay = timeout_delay
+        self.timeout_max_delay = timeout_max_delay
+        stats.timeout = timeout
         self._sleep = sleep
         self._rng = rng or random.Random()
         self.limiter = limiter or AIMDLimiter(concurrency, adaptive=adaptive)
@@ -105,18 +115,22 @@ class RetryingBackend:
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         return await self._call(lambda: self.inner.chat(messages, params))
 
-    def backoff(self, attempt: int, err: LLMError) -> float:
-        """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
+    def backoff(self, attempt: int, err: LLMError, timeouts: int = 0) -> float:
+        """Seconds to wait before retry number ``attempt + 1`` (``attempt`` counts from 0;
+        ``timeouts``: the call's timed-out attempts before this one)."""
         retry_after = err.retry_after
         if retry_after is not None:
             return min(max(0.0, float(retry_after)), self.max_delay)
+        if err.reason == TIMEOUT:
+            cap = min(self.timeout_max_delay, self.timeout_delay * (2 ** timeouts))
+            return cap / 2 + self._rng.uniform(0.0, cap / 2)
         cap = min(self.max_delay, self.base_delay * (2 ** attempt))
         return self._rng.uniform(0.0, cap)
 
     async def _call(self, attempt_fn: Callable[[], Awaitable[Completion]]) -> Completion:
         stats = self.stats
         limiter = self.limiter
-        attempt = 0
+        attempt = timeouts = 0
         while True:
             ticket = await limiter.acquire()
             stats.in_flight += 1
@@ -126,6 +140,10 @@ class RetryingBackend:
                 err = e
                 if e.reason in OVERLOAD_REASONS:  # cut before the slot is handed on
                     limiter.on_overload(ticket)
+                elif e.reason == TIMEOUT:
+                    stats.timeouts += 1
+                    stats.last_timeout = time.monotonic()
+                    limiter.on_timeout(ticket)
             else:
                 limiter.on_success(ticket, result.completion_tokens, result.prompt_tokens)
                 stats.concurrency = limiter.current
@@ -148,9 +166,10 @@ class RetryingBackend:
                         err.fatal = True
                 log.warning("LLM call failed (%s) after %d retries", err.reason, attempt)
                 raise err
-            delay = self.backoff(attempt, err)
+            delay = self.backoff(attempt, err, timeouts)
             stats.count(stats.retries, err.reason)
             attempt += 1
+            timeouts += err.reason == TIMEOUT
             log.info("LLM call: %s, retry %d/%d in %.2fs", err.reason, attempt,
                      self.max_retries, delay)
             await self._sleep(delay)

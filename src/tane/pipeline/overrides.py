@@ -1,4 +1,5 @@
-"""Command-line overrides of a recipe's models: ``--llm``, ``--model`` and ``--license``.
+"""Command-line overrides of a recipe's models: ``--llm``, ``--model``, ``--license`` and
+``--timeout``.
 
 Each flag may be given more than once. A bare value applies to the default model (the
 recipe's ``llm:``); ``NAME=VALUE`` applies to the named model of ``models:``::
@@ -6,6 +7,7 @@ recipe's ``llm:``); ``NAME=VALUE`` applies to the named model of ``models:``::
     --llm http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
     --llm judge=http://10.0.0.2:8000/v1 --model judge=Qwen/Qwen2.5-32B-Instruct
     --license judge=apache-2.0
+    --timeout 600 --timeout judge=900
 """
 
 from __future__ import annotations
@@ -34,9 +36,22 @@ def split_named(flag: str, values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _seconds(value: str, who: str) -> float:
+    try:
+        secs = float(value)
+    except ValueError:
+        secs = float("nan")
+    if not secs > 0 or secs == float("inf"):
+        raise TaneError(f"--timeout{who}: expected seconds above 0, got {value!r}",
+                        field="timeout")
+    return secs
+
+
 def _apply(cfg: LLMConfig, spec: str | None, model: str | None, license: str | None,
-           who: str) -> LLMConfig:
+           who: str, timeout: str | None = None) -> LLMConfig:
     data: dict[str, Any] = cfg.model_dump()
+    if timeout is not None:
+        data["timeout"] = _seconds(timeout, who)
     if spec is not None:
         if spec == "embedded":
             data.update(backend="embedded", base_url=None, model=None)
@@ -58,10 +73,11 @@ def _apply(cfg: LLMConfig, spec: str | None, model: str | None, license: str | N
 
 
 def apply_overrides(recipe: Recipe, llm: Sequence[str] = (), model: Sequence[str] = (),
-                    license: Sequence[str] = ()) -> Recipe:
+                    license: Sequence[str] = (), timeout: Sequence[str] = ()) -> Recipe:
     specs, models, licences = (split_named("--llm", llm), split_named("--model", model),
                                split_named("--license", license))
-    names = set(specs) | set(models) | set(licences)
+    timeouts = split_named("--timeout", timeout)
+    names = set(specs) | set(models) | set(licences) | set(timeouts)
     unknown = sorted(n for n in names if n != "default" and n not in recipe.models)
     if unknown:
         known = ", ".join(recipe.models) or "none"
@@ -74,7 +90,7 @@ def apply_overrides(recipe: Recipe, llm: Sequence[str] = (), model: Sequence[str
     for name in sorted(names):
         who = "" if name == "default" else f" ({name})"
         cfg = _apply(recipe.llm_for(name), specs.get(name), models.get(name),
-                     licences.get(name), who)
+                     licences.get(name), who, timeouts.get(name))
         if name == "default":
             new_llm = cfg
         else:

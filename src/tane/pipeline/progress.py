@@ -26,13 +26,36 @@ def _eta(state: RunState, elapsed: float) -> str:
     return f"{secs / 60:.0f}m" if secs >= 120 else f"{secs:.0f}s"
 
 
+RECENT_S = 60.0  # a timeout this recent is shown
+
+
+def timing_out(state: RunState, now: float | None = None) -> str:
+    """A warning for the live display while calls time out (empty when none did lately):
+    which model, how many attempts so far, its timeout and the flag that raises it."""
+    now = time.monotonic() if now is None else now
+    parts = []
+    for name, cs in sorted(state.models.items()):
+        last = getattr(cs, "last_timeout", 0.0)
+        if not last or now - last > RECENT_S:
+            continue
+        limit = getattr(cs, "timeout", 0.0)
+        flag = "--timeout" if name == "default" else f"--timeout {name}=SECONDS"
+        parts.append(f"{name}: {cs.timeouts} timed out, last {now - last:.0f}s ago"
+                     + (f" (timeout {limit:g}s; raise it with {flag})" if limit else ""))
+    return ("calls timing out: " + "; ".join(parts)) if parts else ""
+
+
 def live_table(state: RunState, names: list[str]) -> Table:
-    """One row per stage: records in / kept / in flight, tok/s, its model's concurrency."""
+    """One row per stage: records in / kept / in flight, tok/s, its model's concurrency;
+    under it a warning while calls time out."""
     elapsed = max(time.perf_counter() - state.started, 1e-9)
     goal = "all" if state.target is None else str(state.target)
     t = Table(title=f"kept {state.survived}/{goal} · round {state.round} · "
                     f"{elapsed:.0f}s · ETA {_eta(state, elapsed)}", title_justify="left",
               box=None, pad_edge=False)
+    slow = timing_out(state)
+    if slow:
+        t.caption, t.caption_justify, t.caption_style = slow, "left", "yellow"
     for col in ("stage", "model", "in", "kept", "dropped", "in flight", "calls", "tok/s",
                 "concurrency"):
         t.add_column(col, justify="left" if col in ("stage", "model") else "right",
