@@ -144,6 +144,9 @@ class VLLMBackend:
         tok = llm.get_tokenizer()
         out: list[str | None] = []
         for p in prompts:
+            if len(p.encode("utf-8")) + 16 < limit:  # a token is at least one byte
+                out.append(None)
+                continue
             n = len(tok.encode(p))
             out.append(f"prompt of {n} tokens, the model takes {limit}" if n >= limit
                        else None)
