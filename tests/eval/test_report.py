@@ -321,3 +321,15 @@ def test_baseline_answers_come_from_the_items(tmp_path):
                 .iter_rows(values_only=True))
     row = dict(zip(rows[0], rows[1]))
     assert (row["item_id"], row["answer_a"], row["answer_b"]) == ("2", "mine 2", "ref 2")
+
+
+def test_an_estimate_a_hair_outside_its_interval_draws_no_negative_whisker():
+    # every verdict a tie: the length-controlled fit lands at 0.49999999999998 with an
+    # interval of [0.49999999999999, 0.49999999999999]; matplotlib refuses negative errors
+    from tane.eval.report_plots import _errbars
+
+    means, (lo, hi) = _errbars([{"mean": 0.49999999999998374, "lo": 0.4999999999999916,
+                                 "hi": 0.49999999999999173},
+                                {"mean": 0.7, "lo": 0.6, "hi": 0.75}])
+    assert min(lo + hi) >= 0.0
+    assert lo[1] == pytest.approx(0.1) and hi[1] == pytest.approx(0.05)

@@ -28,8 +28,10 @@ def safe_name(text: str) -> str:
 
 def _errbars(values: list[dict[str, Any]]) -> tuple[list[float], list[list[float]]]:
     means = [v["mean"] if v["mean"] is not None else 0.0 for v in values]
-    lo = [m - v["lo"] if v["lo"] is not None else 0.0 for m, v in zip(means, values)]
-    hi = [v["hi"] - m if v["hi"] is not None else 0.0 for m, v in zip(means, values)]
+    # whiskers from the estimate to each end; an estimate just outside its percentile
+    # interval (rounding, or a refitted statistic) draws no whisker on that side
+    lo = [max(m - v["lo"], 0.0) if v["lo"] is not None else 0.0 for m, v in zip(means, values)]
+    hi = [max(v["hi"] - m, 0.0) if v["hi"] is not None else 0.0 for m, v in zip(means, values)]
     return means, [lo, hi]
 
 
