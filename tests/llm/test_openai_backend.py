@@ -73,7 +73,9 @@ def test_retryable_errors_are_retried_and_counted():
     assert stats.retries == {"http_500": 1, "timeout": 1, "connection": 1}
     assert stats.failures == {}
     assert (stats.calls, stats.prompt_tokens, stats.completion_tokens) == (1, 5, 7)
-    assert sleep.delays == [0.5, 1.0, 2.0]  # base_delay * 2**attempt (upper bound of jitter)
+    # base_delay * 2**attempt (upper bound of jitter); after a timeout the longer wait of
+    # a timed-out call (2 s for its first)
+    assert sleep.delays == [0.5, 2.0, 2.0]
     assert stats.in_flight == 0
 
 
