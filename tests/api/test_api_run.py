@@ -6,6 +6,7 @@ from __future__ import annotations
 import _thread
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,9 @@ def test_interrupting_a_notebook_run_stops_it_like_ctrl_c(rows_file, tmp_path):
         if not p.done and not getattr(interrupt_once, "sent", False):
             interrupt_once.sent = True
             _thread.interrupt_main()
+            # hold the run's loop until the main thread (polling every 0.1 s) has seen
+            # the interrupt and queued the cancel: the run cannot end before it
+            time.sleep(2)
 
     async def cell():
         return tane.run(_recipe(rows_file), out=out, progress=interrupt_once,
