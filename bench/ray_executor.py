@@ -37,6 +37,7 @@ def write_recipe(folder: Path, records: int) -> Path:
     recipe = folder / "recipe.yaml"
     recipe.write_text("""name: bench-ray
 source: {path: tasks.jsonl}
+llm: {backend: openai, base_url: http://127.0.0.1:1/v1, model: sim, concurrency: 512}
 stages:
   - {method: answer, prompt_style: chat, num_examples: 0, sampling: {max_tokens: 128}}
   - {method: curate, lang: ja, steps: [{name: exact_dup}]}

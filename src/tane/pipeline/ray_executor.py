@@ -12,7 +12,10 @@ makes.
 
 Workers rebuild their context from configuration: the recipe (as data), the base
 directory, the run directory's path. Nothing live (HTTP clients, SQLite handles) is
-pickled. Each worker builds the backends of the models its stages use, once, on first use.
+pickled. Each worker builds the backends of the models its stages use, once, on first use,
+each with its share of the model's ``concurrency`` (the setting is for the whole run), and
+works on as many shards at once as that share needs (``concurrency / workers / shard_size``,
+at least one); every shard gets stage objects of its own.
 
 Journals. Each shard journals its calls in its own file (:mod:`tane.store.shards`),
 keyed by the same request hash as the run's journal, and writes a completion marker
@@ -97,14 +100,14 @@ class ShardWorker:
         self.recipe = Recipe.model_validate(spec["recipe"])
         self.base_dir = Path(spec["base_dir"])
         self.run_path = Path(spec["run_path"])
-        seeds = load_seeds(_resolve(self.recipe.seeds.path, self.base_dir),
-                           self.recipe.seeds.format)
+        self.workers = spec.get("workers", 1)
+        self.seeds = load_seeds(_resolve(self.recipe.seeds.path, self.base_dir),
+                                self.recipe.seeds.format)
+        self.lookahead = spec["lookahead"]
         self.names = _stage_names(self.recipe)
         self.model_names = [self.recipe.model_of(s) for s in self.recipe.stages]
-        self.stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
-        self.stages = build_stages(self.recipe, seeds, self.base_dir, self.stats,
-                                   spec["lookahead"])
         self.specs = [s.contract() for s in self.recipe.stages]
+        self._build = build_stages
         self.backends: dict[str, Any] = {}
         self.model_stats: dict[str, CallStats] = {}
 
@@ -118,7 +121,11 @@ class ShardWorker:
 
         if name not in self.backends:
             cs = self.model_stats[name] = CallStats()
-            self.backends[name] = build_backend(self.recipe.llm_for(name), cs)
+            cfg = self.recipe.llm_for(name)
+            # the model's concurrency is for the whole run: each worker takes its share
+            share = max(1, -(-cfg.concurrency // self.workers))
+            self.backends[name] = build_backend(cfg.model_copy(update={"concurrency": share}),
+                                                cs)
         return self.backends[name]
 
     async def process(self, shard_id: str, stages: list[int], unit: int,
@@ -137,14 +144,14 @@ class ShardWorker:
             models = sorted({self.model_names[i] for i in stages})
             inner = {m: self._backend(m) for m in models}
             before = {m: _counts(self.model_stats[m]) for m in models}
-            stats = list(self.stats)
+            # this shard's own stage objects and counts (shards run side by side)
+            stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
+            built = self._build(self.recipe, self.seeds, self.base_dir, stats, self.lookahead,
+                                only=set(stages))
             for i in stages:
-                st = stats[i] = StageStats(self.names[i], model=self.model_names[i])
-                ctx = self.stages[i].ctx
-                ctx.stats = st
-                ctx.llm = CachedBackend(inner[self.model_names[i]], journal)
+                built[i].ctx.llm = CachedBackend(inner[self.model_names[i]], journal)
             sink = _Collector()
-            run = SimpleNamespace(stages=self.stages, stats=stats, names=self.names,
+            run = SimpleNamespace(stages=built, stats=stats, names=self.names,
                                   specs=self.specs, generator=None, run_dir=sink)
             ex = LocalExecutor(run)
             items = [(k, Record.model_validate(r)) for k, r in payload]
@@ -201,10 +208,16 @@ class RayExecutor(LocalExecutor):
                 "base_dir": str(Path(runner.base_dir).resolve()),
                 "run_path": str(Path(runner.out_dir).resolve()),
                 "lookahead": runner.lookahead}
-        remote = ray.remote(ShardWorker).options(max_concurrency=1, max_restarts=-1,
+        # enough shards at once on each worker to use its share of every model's concurrency
+        share = max((runner.recipe.llm_for(m).concurrency for m in remote_models), default=1)
+        per_worker = -(-share // max(n, 1))
+        self.shards_per_worker = max(1, -(-per_worker // shard_size))
+        remote = ray.remote(ShardWorker).options(max_concurrency=self.shards_per_worker,
+                                                 max_restarts=-1,
                                                  max_task_retries=-1, num_gpus=gpus,
                                                  num_cpus=min(1.0, cpus / n))
         n = n if remote_models else 0  # nothing to send: no workers
+        spec["workers"] = n
         self.actors = [remote.remote(spec) for _ in range(n)]
         self.load = [0] * n
         self.workers = n
@@ -283,6 +296,7 @@ class RayExecutor(LocalExecutor):
 
     def summary(self) -> dict[str, Any]:
         return {"workers": self.workers, "shard_size": self.shard_size,
+                "shards_per_worker": self.shards_per_worker,
                 "shards_sent": self.shards_sent, "shards_reused": self.shards_reused}
 
     def close(self) -> None:

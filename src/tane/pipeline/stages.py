@@ -27,12 +27,16 @@ def _resolve(p: str, base_dir: Path) -> str:
 
 
 def build_stages(recipe: Recipe, seeds: list[Any], base_dir: Path, stats: list[StageStats],
-                 lookahead: int) -> list[Any]:
+                 lookahead: int, only: set[int] | None = None) -> list[Any]:
     """The recipe's stages, from configuration alone (what a remote worker does too); each
-    stage's model is set later (``stage.ctx.llm``)."""
+    stage's model is set later (``stage.ctx.llm``). ``only``: build just those stages (the
+    others are None)."""
     stages: list[Any] = []
     names = _stage_names(recipe)
     for i, (cfg, name, st) in enumerate(zip(recipe.stages, names, stats)):
+        if only is not None and i not in only:
+            stages.append(None)
+            continue
         ctx = StageContext(name, None, st, seeds, recipe.seed,  # type: ignore[arg-type]
                            base_dir, lookahead=lookahead or 1)
         try:
