@@ -181,3 +181,12 @@ def test_a_yaml_path_a_recipe_and_a_dict_give_the_same_run(rows_file, tmp_path):
             == (tmp_path / "b/dataset.jsonl").read_bytes()
             == (tmp_path / "c/dataset.jsonl").read_bytes())
     assert rec.target is None, "the override does not change the caller's recipe"
+
+
+def test_overrides_reach_the_recipe_that_runs(rows_file, tmp_path):
+    res = tane.run(_recipe(rows_file), out=tmp_path / "o", timeout=7.5, slots=2, threads=1,
+                   llm="embedded", license="apache-2.0")
+    llm = res.recipe.llm
+    assert (llm.timeout, llm.slots, llm.threads, llm.license) == (7.5, 2, 1, "apache-2.0")
+    manifest = _manifest(tmp_path / "o")
+    assert manifest["recipe"]["llm"]["timeout"] == 7.5

@@ -5,7 +5,7 @@
 it ends, as a cell does. Async code awaits ``run_async``. Both take the recipe as a
 :class:`~tane.recipe.Recipe`, a path to its YAML or a dict, and the overrides of
 ``tane run`` (``target``, ``llm``, ``model``, ``license``, ``slots``, ``threads``,
-``force``, and the executor's options).
+``timeout``, ``force``, and the executor's options).
 
 A ``progress`` callback (plain or async) receives a :class:`RunProgress` every
 ``progress_every`` seconds while the run works and once more when it ends (``done``).
@@ -170,21 +170,25 @@ def _validated(data: Mapping[str, Any]) -> Recipe:
         raise TaneError(msg, field=".".join(str(x) for x in loc) or None) from None
 
 
-def _names(value: str | Sequence[str] | None) -> list[str]:
+def _names(value: float | str | Sequence[str] | None) -> list[str]:
     if value is None:
         return []
-    return [value] if isinstance(value, str) else list(value)
+    if isinstance(value, (int, float)):
+        return [str(value)]
+    return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
 def recipe_for(recipe: RecipeLike, *, target: int | None = None,
                llm: str | Sequence[str] | None = None,
                model: str | Sequence[str] | None = None,
                license: str | Sequence[str] | None = None, slots: int | None = None,
-               threads: int | None = None, llm_options: Mapping[str, Any] | None = None,
+               threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
+               llm_options: Mapping[str, Any] | None = None,
                base_dir: str | Path | None = None) -> tuple[Recipe, Path]:
     """(the recipe with the overrides applied, the folder its relative paths are read
-    from). ``llm`` / ``model`` / ``license`` take what ``--llm`` / ``--model`` /
-    ``--license`` take, one value or a list (``"NAME=VALUE"`` for a named model);
+    from). ``llm`` / ``model`` / ``license`` / ``timeout`` take what ``--llm`` /
+    ``--model`` / ``--license`` / ``--timeout`` take, one value or a list
+    (``"NAME=VALUE"`` for a named model);
     ``llm_options`` changes settings of the default model (``{"slots": 4}``; ``slots``
     and ``threads`` are shorthands). The folder is ``base_dir``, else the YAML file's,
     else the current directory (a recipe built in code)."""
@@ -200,7 +204,8 @@ def recipe_for(recipe: RecipeLike, *, target: int | None = None,
     else:
         raise TaneError(f"a recipe is a tane.Recipe, a path to its YAML or a dict, not "
                         f"{type(recipe).__name__}")
-    rec = apply_overrides(rec, _names(llm), _names(model), _names(license))
+    rec = apply_overrides(rec, _names(llm), _names(model), _names(license),
+                          _names(timeout))
     options = (dict(llm_options or {}) | ({"slots": slots} if slots is not None else {})
                | ({"threads": threads} if threads is not None else {}))
     if options:
@@ -231,13 +236,13 @@ def prepare(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
             llm: str | Sequence[str] | None = None,
             model: str | Sequence[str] | None = None,
             license: str | Sequence[str] | None = None, slots: int | None = None,
-            threads: int | None = None, llm_options: Mapping[str, Any] | None = None,
-            force: bool = False, base_dir: str | Path | None = None,
-            **runner_options: Any) -> Runner:
+            threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
+            llm_options: Mapping[str, Any] | None = None, force: bool = False,
+            base_dir: str | Path | None = None, **runner_options: Any) -> Runner:
     """:func:`recipe_for` then :func:`runner_for`."""
     rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
-                           slots=slots, threads=threads, llm_options=llm_options,
-                           base_dir=base_dir)
+                           slots=slots, threads=threads, timeout=timeout,
+                           llm_options=llm_options, base_dir=base_dir)
     where = str(recipe) if isinstance(recipe, (str, Path)) else None
     return runner_for(rec, out, base, where=where, force=force, **runner_options)
 
@@ -290,22 +295,22 @@ async def run_async(recipe: RecipeLike, out: str | Path, *, target: int | None =
                     llm: str | Sequence[str] | None = None,
                     model: str | Sequence[str] | None = None,
                     license: str | Sequence[str] | None = None, slots: int | None = None,
-                    threads: int | None = None,
+                    threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
                     progress: ProgressCallback | None = None, progress_every: float = 0.5,
                     force: bool = False, base_dir: str | Path | None = None,
                     **runner_options: Any) -> RunResult:
     """Run ``recipe`` into the run directory ``out`` (resumable: the same call again
     repeats no completed model call) and return a :class:`RunResult`."""
     runner = prepare(recipe, out, target=target, llm=llm, model=model, license=license,
-                     slots=slots, threads=threads, force=force, base_dir=base_dir,
-                     **runner_options)
+                     slots=slots, threads=threads, timeout=timeout, force=force,
+                     base_dir=base_dir, **runner_options)
     return await execute(runner, progress, progress_every)
 
 
 def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
         llm: str | Sequence[str] | None = None, model: str | Sequence[str] | None = None,
         license: str | Sequence[str] | None = None, slots: int | None = None,
-        threads: int | None = None,
+        threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
         progress: ProgressCallback | None = None, progress_every: float = 0.5,
         force: bool = False, base_dir: str | Path | None = None,
         **runner_options: Any) -> RunResult:
@@ -314,8 +319,8 @@ def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
     blocks until it ends; Ctrl-C (interrupting the kernel) stops it as ``tane run``
     stops. A progress callback is then called on that thread."""
     runner = prepare(recipe, out, target=target, llm=llm, model=model, license=license,
-                     slots=slots, threads=threads, force=force, base_dir=base_dir,
-                     **runner_options)
+                     slots=slots, threads=threads, timeout=timeout, force=force,
+                     base_dir=base_dir, **runner_options)
     try:
         asyncio.get_running_loop()
     except RuntimeError:
