@@ -63,11 +63,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
 
     try:
         rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
-                               slots=slots)
-        if timeout:
-            from ..pipeline.overrides import apply_overrides
-
-            rec = apply_overrides(rec, timeout=timeout)
+                               slots=slots, timeout=timeout)
         if threads is not None:
             if threads < 1:
                 raise TaneError(f"--threads must be at least 1, got {threads}",
