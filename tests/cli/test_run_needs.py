@@ -14,7 +14,8 @@ from tane.errors import TaneError
 from tane.recipe import load_recipe
 
 RECIPES = ROOT / "recipes"
-SERVED = ["alpaca_ja.yaml", "evol_ja.yaml", "magpie_ja.yaml", "self_instruct_en.yaml"]
+SERVED = ["alpaca_ja.yaml", "evol_ja.yaml", "magpie_ja.yaml", "oss_instruct_ja.yaml",
+          "self_instruct_en.yaml"]
 
 
 def runnable():
