@@ -18,7 +18,7 @@ class CurateStep(BaseModel):
 
 
 # steps that compare a record with the ones kept before it: the stage is then ordered
-ORDERED_STEPS = frozenset({"near_dup", "minhash_dup", "embedding_dup", "exact_dup"})
+ORDERED_STEPS = frozenset({"near_dup", "minhash_dup", "lsh_dup", "embedding_dup", "exact_dup"})
 
 
 class CurateStage(StageBase):
