@@ -50,7 +50,8 @@ def print_plan(plan: Any) -> None:
         rin = "—" if s.method in ("self_instruct", "alpaca", "magpie", "grid",
                                   "agent_instruct") else str(s.records_in)
         t.add_row(s.name, s.model, f"{rin} → {s.records_out}",
-                  f"{s.calls}{'' if s.calls_exact else ' ~'}", f"{s.prompt_tokens:,}",
+                  f"{s.calls}{'' if s.calls_exact else ' ~'}",
+                  f"{s.prompt_tokens:,}" if s.prompt_known else "?",
                   f"{'≤' if s.completion_is_bound else ''}{s.completion_tokens:,}",
                   f"{s.seconds:.0f} s" if plan.speed and s.calls else "—", s.basis)
     out.print(t)

@@ -51,6 +51,7 @@ class StageEstimate:
     basis: str = "no drops assumed"
     calls_exact: bool = False  # calls follow from records_in alone (one per record, or none)
     completion_is_bound: bool = False  # completion tokens from max_tokens (at most)
+    prompt_known: bool = True  # False: no earlier run and no prompt renderable offline
 
 
 @dataclass
@@ -107,13 +108,17 @@ def default_generator_calls(cfg: Any, need: int) -> tuple[int, str]:
     m = cfg.method
     if m == "self_instruct":
         # a prompt lists num_prompt_instructions and asks up to 15; each new one gets an
-        # instance call (and a classification call); the first round sends its whole batch
+        # instance call (and a classification call) that writes up to instances_per_task
+        # records; the first round sends its whole batch
         per_prompt = max(15 - cfg.num_prompt_instructions, 1)
         after = 1 + (1 if _truthy(getattr(cfg, "classify", False)) else 0)
-        prompts = max(cfg.request_batch_size, math.ceil(need / per_prompt))
-        return prompts + need * after, (f"{per_prompt} instructions a prompt, at least "
-                                        f"{cfg.request_batch_size} prompts, {after} "
-                                        "call(s) each after")
+        per_task = max(int(getattr(cfg, "instances_per_task", 1) or 1), 1)
+        tasks = math.ceil(need / per_task)
+        prompts = max(cfg.request_batch_size, math.ceil(tasks / per_prompt))
+        return prompts + tasks * after, (
+            f"{per_prompt} tasks a prompt, at least {cfg.request_batch_size} prompts, "
+            f"{after} call(s) a task" + (f" for up to {per_task} records" if per_task > 1
+                                         else ""))
     if m == "alpaca":
         return max(cfg.request_batch_size, math.ceil(need / cfg.tasks_per_request)), \
             f"{cfg.tasks_per_request} tasks a call"
@@ -271,7 +276,9 @@ def make_plan(runner: Any, out_dir: Path | None = None,
         ptok, ctok, bound = _tokens_per_call(h, prompts.get(i), cfg, speed.get(model), lang)
         est = StageEstimate(name, cfg.method, model, rin, out, calls, round(calls * ptok),
                             round(calls * ctok), basis=basis, calls_exact=exact,
-                            completion_is_bound=bound and calls > 0)
+                            completion_is_bound=bound and calls > 0,
+                            prompt_known=not calls or bool(h and h.get("llm_calls"))
+                            or i in prompts)
         sp = speed.get(model)
         if sp is not None and calls:
             par = _parallel(rec.llm_for(model))
@@ -290,6 +297,11 @@ def make_plan(runner: Any, out_dir: Path | None = None,
     else:
         plan.notes.append("no earlier run: nothing is assumed dropped, so the calls are a "
                           "lower bound (run once, then plan again with the same --out)")
+    unknown = [e.name for e in estimates if not e.prompt_known]
+    if unknown:
+        plan.notes.append(f"prompt tokens of {', '.join(unknown)} are not counted: tane "
+                          "cannot render those prompts without running the stage (a first "
+                          "run measures them)")
     return plan
 
 
