@@ -4,8 +4,8 @@
 
 Two servers of the embedded Gemma 3 270M model are loaded side by side, one per thread
 count, and single requests (one slot, one stream) go to them interleaved, so both see the
-same background load. Two conditions: as the machine is now ("idle"), and with one extra
-process keeping a core busy ("busy"). Printed: each thread count's decode tokens/s
+same background load. Two conditions: the machine as it is ("as is": idle when nothing
+else runs), and with one extra process keeping a core busy ("+busy"). Printed: each thread count's decode tokens/s
 (median, min, max over the rounds), the load average and the CPUs this process may use,
 and what tane's automatic choice (``tane.llm.embedded.auto_threads``) would pick.
 """
@@ -58,7 +58,7 @@ def report(label: str, got: dict[int, list[float]]) -> None:
     load = os.getloadavg()[0]
     parts = [f"{t} thread(s): {statistics.median(v):6.1f} tok/s (min {min(v):.1f}, "
              f"max {max(v):.1f})" for t, v in got.items()]
-    print(f"{label:5s} load {load:4.2f}, auto_threads()={auto_threads()}: " + "; ".join(parts),
+    print(f"{label:6s} load {load:4.2f}, auto_threads()={auto_threads()}: " + "; ".join(parts),
           flush=True)
 
 
@@ -76,13 +76,13 @@ def main() -> None:
     for t in (int(x) for x in a.threads.split(",")):
         servers[t] = start_server(path, slots=1, ctx_per_slot=512, threads=t)
         servers[t].handle_completions({"prompt": "warm up", "max_tokens": 4})
-    report("idle", measure(servers, a.rounds, a.tokens))
+    report("as is", measure(servers, a.rounds, a.tokens))
     stop = mp.Event()
     spinner = mp.Process(target=_spin, args=(stop,), daemon=True)
     spinner.start()
     try:
         time.sleep(1.0)
-        report("busy", measure(servers, a.rounds, a.tokens))
+        report("+busy", measure(servers, a.rounds, a.tokens))
     finally:
         stop.set()
         spinner.join(5)
