@@ -21,7 +21,8 @@ def llama_server():
     pytest.importorskip("xllamacpp")
     from tane.llm.embedded import gemma_path, start_server
 
-    server = start_server(gemma_path(), slots=4, ctx_per_slot=1024, host="127.0.0.1", port=0)
+    # 2048 a slot: Self-Instruct's upstream instance prompts are about 1,700 tokens
+    server = start_server(gemma_path(), slots=4, ctx_per_slot=2048, host="127.0.0.1", port=0)
     address = server.listening_address
     assert address.startswith("http://127.0.0.1:"), address
     yield address + "/v1"
