@@ -8,7 +8,14 @@ schedule, one entry consumed per request in arrival order, then "ok" forever:
 * ``"500"``, ``"503"``, ``"429"`` or any other 3-digit code - answer with that status
   without forwarding (``429`` carries ``Retry-After: 0``);
 * ``"drop"`` - close the connection with a TCP reset, sending no response at all;
-* ``"slow"`` - wait ``slow_delay`` seconds (longer than the client's timeout), then forward.
+* ``"slow"`` - wait ``slow_delay`` seconds (longer than the client's timeout), then forward;
+* ``"truncate"`` - forward, then relay only the first half of the server's body (a 200
+  whose JSON is cut off);
+* ``"empty"`` - a 200 completion object with no choices, without forwarding.
+
+``only_posts``: GET requests (the endpoint check, ``/v1/models``) are forwarded without
+taking an entry of the schedule, so faults fall on model calls only. ``retry_after``:
+the ``Retry-After`` header of an injected 429.
 
 It listens on 127.0.0.1 (port 0), runs its own asyncio loop in a background thread, and is a
 context manager. ``counts`` tells how many requests got each action; ``auth_headers`` keeps
@@ -37,7 +44,7 @@ _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found"
 
 class FaultProxy:
     def __init__(self, upstream: str, schedule: Iterable[str] = (), *, slow_delay: float = 3.0,
-                 echo_auth: bool = False):
+                 echo_auth: bool = False, only_posts: bool = False, retry_after: str = "0"):
         """``upstream``: e.g. ``http://127.0.0.1:PORT`` (paths are forwarded unchanged).
         ``echo_auth``: injected error bodies quote the Authorization header received, as
         some real servers do with a wrong key (to test redaction)."""
@@ -45,6 +52,8 @@ class FaultProxy:
         self.schedule = collections.deque(schedule)
         self.slow_delay = slow_delay
         self.echo_auth = echo_auth
+        self.only_posts = only_posts
+        self.retry_after = retry_after
         self.counts: collections.Counter[str] = collections.Counter()
         self.auth_headers: list[str] = []
         self._lock = threading.Lock()
@@ -112,7 +121,19 @@ class FaultProxy:
             if auth:
                 with self._lock:
                     self.auth_headers.append(auth)
+            if self.only_posts and method != "POST":
+                await self._forward(writer, method, path, headers, body)
+                return
             action = self._next_action()
+            if action == "empty":
+                empty = {"id": "x", "object": "text_completion", "choices": [],
+                         "usage": {"prompt_tokens": 1, "completion_tokens": 0}}
+                await self._respond(writer, 200, json.dumps(empty).encode(),
+                                    "application/json", {})
+                return
+            if action == "truncate":
+                await self._forward(writer, method, path, headers, body, truncate=True)
+                return
             if action == "drop":
                 sock = writer.get_extra_info("socket")
                 # linger 0: close() sends RST, the client sees a connection reset
@@ -155,15 +176,16 @@ class FaultProxy:
         if self.echo_auth and auth:
             message += f" (received Authorization: {auth})"
         body = json.dumps({"error": {"code": status, "message": message}}).encode()
-        extra = {"Retry-After": "0"} if status == 429 else {}
+        extra = {"Retry-After": self.retry_after} if status == 429 else {}
         await self._respond(writer, status, body, "application/json", extra)
 
-    async def _forward(self, writer, method, path, headers, body) -> None:
+    async def _forward(self, writer, method, path, headers, body, truncate=False) -> None:
         assert self._client is not None
         fwd = {k: v for k, v in headers.items() if k not in _HOP}
         resp = await self._client.request(method, self.upstream + path, headers=fwd,
                                           content=body)
-        await self._respond(writer, resp.status_code, resp.content,
+        content = resp.content[:len(resp.content) // 2] if truncate else resp.content
+        await self._respond(writer, resp.status_code, content,
                             resp.headers.get("content-type", "application/octet-stream"), {})
 
     @staticmethod
