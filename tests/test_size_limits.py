@@ -83,3 +83,20 @@ def test_curate_drops_an_oversized_output_as_too_long(tmp_path):
     rej = read_jsonl(tmp_path / "out.rejected.jsonl")
     assert rej[0]["_drop"]["reason"] == "too_long"
     assert rej[0]["_drop"]["detail"]["field"] == "output"
+
+
+def test_run_source_row_over_the_limit_is_a_too_long_drop(tmp_path):
+    src = tmp_path / "src.jsonl"
+    _write_jsonl(src, [{"instruction": "日本の首都について説明してください。",
+                        "output": "東京です。日本の首都は東京です。"},
+                       {"instruction": HUGE[:MAX_FIELD_CHARS + 1], "output": "はい。"}])
+    rec = tmp_path / "r.yaml"
+    rec.write_text("name: src\nsource: {path: src.jsonl}\nstages:\n  - method: curate\n"
+                   "    steps:\n      - name: length\n", encoding="utf-8")
+    res = run_tane("run", str(rec), "-o", str(tmp_path / "run"), "--no-progress",
+                   timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert len(read_jsonl(tmp_path / "run" / "dataset.jsonl")) == 1
+    drops = read_jsonl(tmp_path / "run" / "rejected.jsonl")
+    assert [(d["stage"], d["reason"]) for d in drops] == [("source", "too_long")]
+    assert drops[0]["detail"]["chars"] == MAX_FIELD_CHARS + 1

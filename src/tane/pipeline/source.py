@@ -3,7 +3,8 @@
 Reads whatever ``tane curate`` reads (JSONL, Parquet, CSV/JSON, a local Hugging Face
 dataset directory), with the same column mapping (``fields: {instruction: prompt}``, as
 ``--field instruction=prompt``). A row without a usable instruction is a recorded drop
-(``missing_field``), never a silent gap; a mapped column that no row has is an error.
+(``missing_field``), never a silent gap, as is a row with a field over the size limit
+(``too_long``); a mapped column that no row has is an error.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config.limits import MAX_FIELD_CHARS
 from ..config.seeds import SourceConfig
 from ..curate.rows import parse_field_map, row_values
 from ..curate.sources import read_rows
@@ -73,6 +75,14 @@ def load_source(cfg: SourceConfig, base_dir: Path) -> Source:
                                           else type(found).__name__}))
             continue
         instruction, inp, output, prov, row_id = f
+        long = next(((n, len(t)) for n, t in (("instruction", instruction), ("input", inp),
+                                               ("output", output or ""))
+                     if len(t) > MAX_FIELD_CHARS), None)
+        if long is not None:  # the documented size limit (tane.config.limits)
+            src.drops.append(Drop(stage=STAGE, reason="too_long", text=instruction[:500],
+                                  detail={"field": long[0], "chars": long[1], "row": rowno,
+                                          "max": MAX_FIELD_CHARS}))
+            continue
         rid = str(row_id) if row_id is not None else f"row-{rowno}"
         if rid in seen:
             rid = f"{rid}-row{rowno}"
