@@ -3,8 +3,9 @@ same command``), exit code 5, the manifest saying ``failed``, no half set of fil
 
 Faults: SQLite's own SQLITE_FULL, made real by capping the database's page count
 (``PRAGMA max_page_count``) on the journal's write connection; and ENOSPC injected as
-``OSError(28)`` from ``os.fsync`` of new files (a named stand-in: a real full file system
-needs root to mount). Each runs the real CLI in a subprocess."""
+``OSError(28)`` from ``os.fsync`` of new files, or from the writes of ``tane dedup``'s
+output (named stand-ins: a real full file system needs root to mount). Each runs the real
+CLI in a subprocess."""
 
 from __future__ import annotations
 
@@ -149,3 +150,28 @@ def test_export_on_a_full_disk_keeps_the_previous_set_whole(tmp_path):
                 "-f", "alpaca", "--to", str(out / "data.jsonl"), "--system", "別の指示")
     assert res.returncode == 5, res.stderr
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_dedup_on_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"instruction": f"質問その{i}です。"},
+                                      ensure_ascii=False) + "\n" for i in range(20)),
+                   encoding="utf-8")
+    # dedup writes through its own temporary files: the fault is the write itself
+    code = ("import errno, os\n"
+            "_fdopen = os.fdopen\n"
+            "class Full:\n"
+            "    def __init__(self, f): self.f = f\n"
+            "    def __enter__(self): return self\n"
+            "    def __exit__(self, *a): self.f.close()\n"
+            "    def write(self, s): raise OSError(errno.ENOSPC, 'No space left on device')\n"
+            "os.fdopen = lambda fd, mode='r', *a, **k: (Full(_fdopen(fd, mode, *a, **k))\n"
+            "    if 'w' in mode else _fdopen(fd, mode, *a, **k))\n")
+    out = tmp_path / "out.jsonl"
+    res = _tane(tmp_path, code, "dedup", str(src), "-o", str(out))
+    assert "Traceback" not in res.stderr, res.stderr[-3000:]
+    assert res.returncode == 5, res.stderr
+    lines = _error_lines(res.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error: no space left on "), res.stderr
+    assert f"while writing {tmp_path / 'out.jsonl'}; free space" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]

@@ -27,6 +27,7 @@ from tane.curate.rouge import NoveltyIndex
 from tane.curate.rows import _read_jsonl  # noqa: F401  (also used from here)
 from tane.curate.steps.base import Fields
 from tane.errors import TaneError
+from tane.store.files import os_error
 
 
 @dataclass
@@ -68,10 +69,12 @@ def _write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
                     fh.write("\n")
         for tmp, target in temps:
             os.replace(tmp, target)
-    except BaseException:
+    except BaseException as e:
         for tmp, _ in temps:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+        if isinstance(e, OSError):  # a full disk, a folder where the file goes: one line
+            raise os_error(e, temps[-1][1] if temps else targets[0][0]) from None
         raise
 
 

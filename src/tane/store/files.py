@@ -42,9 +42,11 @@ def mount_of(path: str | Path) -> str:
     return str(p)
 
 
-def disk_full(path: str | Path) -> DiskFullError:
-    return DiskFullError(f"no space left on {mount_of(path)} while writing {path}; free "
-                         "space and rerun the same command")
+def disk_full(path: str | Path | None) -> DiskFullError:
+    """The one line of a full disk; ``path`` None: a write that did not say which file."""
+    what = path if path is not None else "the command's output"
+    return DiskFullError(f"no space left on {mount_of(path or os.getcwd())} while writing "
+                         f"{what}; free space and rerun the same command")
 
 
 def os_error(e: OSError | sqlite3.Error, path: str | Path | None = None) -> TaneError:
@@ -52,7 +54,7 @@ def os_error(e: OSError | sqlite3.Error, path: str | Path | None = None) -> Tane
     `DiskFullError`; anything else names the path and the system's reason."""
     where = path or getattr(e, "filename", None)
     if is_disk_full(e):
-        return disk_full(where or os.getcwd())
+        return disk_full(where)
     if isinstance(e, OSError):
         why = e.strerror or str(e)
         if e.errno == errno.EISDIR:
