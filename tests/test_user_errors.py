@@ -146,3 +146,21 @@ def test_user_error_is_one_line_exit_2(w: Path, case: str) -> None:
     lines = [x for x in text.splitlines() if x.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert fragment in lines[0], lines[0]
+
+
+def test_os_errors_become_one_line_naming_the_path():
+    import errno
+    import sqlite3
+
+    from tane.store.files import os_error
+
+    e = os_error(PermissionError(errno.EACCES, "Permission denied", "/data/seeds.jsonl"))
+    assert (e.one_line(), e.exit_code) == ("/data/seeds.jsonl: Permission denied", 2)
+    e = os_error(IsADirectoryError(errno.EISDIR, "Is a directory", "/data"))
+    assert e.one_line() == "/data: is a directory, expected a file"
+    full = os_error(OSError(errno.ENOSPC, "No space left on device", "/tmp/x.jsonl"))
+    assert full.exit_code == 5
+    assert full.one_line().endswith("while writing /tmp/x.jsonl; free space and rerun the "
+                                    "same command")
+    e = os_error(sqlite3.DatabaseError("file is not a database"), "/r/run.sqlite")
+    assert e.one_line() == "/r/run.sqlite: database error: file is not a database"
