@@ -253,7 +253,8 @@ def respond(prompt: str, body: dict[str, Any], tokens_mean: int) -> tuple[str, i
     text: str | None = None
     head = prompt[:120]
     rng = None
-    if "numbered" in head or "番号付き" in head:  # Self-Instruct: continue the task list
+    # Self-Instruct: continue the task list (upstream's header: "Come up with a series of")
+    if "numbered" in head or "番号付き" in head or head.startswith("Come up with a series of"):
         rng = random.Random(h ^ _h64(repr(body.get("seed"))))
         m = _NUM_END.search(tail)
         r = _CHAT_RANGE[0].search(prompt) or _CHAT_RANGE[1].search(prompt)
@@ -263,8 +264,21 @@ def respond(prompt: str, body: dict[str, Any], tokens_mean: int) -> tuple[str, i
         elif r:
             text = _gen_list(rng, int(r.group(1)), max(int(r.group(1)), int(r.group(2))),
                              ja, chat=True)
-    elif tail.endswith(("Classification:", "分類タスク:")):
+    elif tail.endswith(("Classification:", "分類タスク:", "Is it classification?")):
         text, tokens = (" いいえ" if tail.endswith("分類タスク:") else " No"), 1
+    elif head.startswith(("Come up with examples for the following tasks",
+                          "Given the classification task definition")):
+        # Self-Instruct's upstream instance prompts: a few examples of the last task
+        off, rng = h >> 16, random.Random(h)
+        n = 1 + rng.randrange(3)
+        if head.startswith("Given"):
+            text = "".join(f"Class label: {('Positive', 'Negative')[k % 2]}\n"
+                           f"Sentence: {filler(max(tokens // n, 1), False, off + k)}\n"
+                           for k in range(n))
+        else:
+            text = "".join(f"Example {k + 1}\nInput: {filler(8, False, off + k)}\n"
+                           f"Output: {filler(max(tokens // n - 8, 1), False, off + 7 + k)}\n"
+                           for k in range(n))
     elif tail.endswith(("\nInput:", "\n入力:", "\nClass label:", "\nラベル:")):
         off = h >> 16
         rng = random.Random(h)

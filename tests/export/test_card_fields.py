@@ -43,6 +43,17 @@ def _card(path: Path) -> tuple[dict, str]:
     return yaml.safe_load(head), body
 
 
+def test_card_samples_a_parquet_export(tmp_path):
+    pytest.importorskip("pyarrow")
+    run = make_run(tmp_path / "run", "Qwen/Qwen2.5-7B-Instruct")
+    out = tmp_path / "data.parquet"
+    export(run, "alpaca", out)
+    _, body = _card(tmp_path / "README.md")
+    block = body.split("## Sample rows", 1)[1].split("```json\n", 1)[1].split("\n```", 1)[0]
+    shown = [json.loads(x) for x in block.splitlines()]
+    assert [r["instruction"] for r in shown] == [f"日本の首都はどこですか？（{i}）" for i in range(3)]
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_card_has_the_fields_and_the_first_rows(tmp_path, fmt):
     run = make_run(tmp_path / "run", "Qwen/Qwen2.5-7B-Instruct", long=True)

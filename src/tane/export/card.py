@@ -117,23 +117,24 @@ def _shorten(value: Any) -> Any:
 
 
 def sample_rows(run: RunData, report: ExportReport) -> list[dict[str, Any]]:
-    """The first rows of the train file as written (JSONL), or as converted (Parquet)."""
+    """The first rows of the train file as written (JSONL or Parquet)."""
     import json
 
     path = report.files.get("train") or next(iter(report.files.values()), None)
-    if path is not None and path.suffix == ".jsonl" and path.exists():
-        rows = []
-        with path.open(encoding="utf-8") as f:
-            for line in f:
-                if line.strip():
-                    rows.append(json.loads(line))
-                if len(rows) == SAMPLE_ROWS:
-                    break
-        return rows
-    from .formats import convert
+    if path is None or not path.exists():
+        return []
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
 
-    return [convert(r, report.format) for r in run.records[:SAMPLE_ROWS]
-            if r.get("output") is not None]
+        return pq.read_table(path).slice(0, SAMPLE_ROWS).to_pylist()
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                rows.append(json.loads(line))
+            if len(rows) == SAMPLE_ROWS:
+                break
+    return rows
 
 
 def schema_lines(fmt: str) -> list[str]:
