@@ -69,7 +69,7 @@ def test_quickstart_loads():
     rec = load_recipe(QUICKSTART)
     assert isinstance(rec, Recipe)
     assert rec.name == "quickstart-ja"
-    assert (rec.seed, rec.target) == (7, 10)
+    assert (rec.seed, rec.target) == (7, 8)
     assert rec.llm.backend == "embedded"
     assert rec.seeds.path == "bundled:ja"
     assert [s.method for s in rec.stages] == ["self_instruct", "answer", "curate"]
@@ -86,8 +86,8 @@ def test_quickstart_loads():
 
 def test_target_override_replaces_the_file_value():
     assert load_recipe(QUICKSTART, {"target": 3}).target == 3
-    assert load_recipe(QUICKSTART, {}).target == 10
-    assert load_recipe(QUICKSTART, None).target == 10
+    assert load_recipe(QUICKSTART, {}).target == 8
+    assert load_recipe(QUICKSTART, None).target == 8
 
 
 def test_invalid_target_override_is_an_error_naming_target():
