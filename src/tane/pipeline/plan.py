@@ -326,10 +326,10 @@ def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,
         scale = calls / new if new else 0.0
         exact = _reproducible(rec.llm_for(model))
         est = StageEstimate(name, cfg.method, model, int(h.get("records_in", 0)),
-                            _passed(h), calls, round(h.get("prompt_tokens", 0) * scale),
+                            int(h.get("kept", 0)), calls, round(h.get("prompt_tokens", 0) * scale),
                             round(h.get("completion_tokens", 0) * scale),
-                            basis="earlier run, same target" + (" (reproducible: exact)"
-                                                                if exact else ""),
+                            basis="earlier run, same target" + (" (exact)" if exact
+                                                                else ""),
                             calls_exact=exact)
         sp = speed.get(model)
         if sp is not None and calls:
