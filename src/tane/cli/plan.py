@@ -27,7 +27,10 @@ def build_plan(rec: Any, runner: Any, out_dir: Optional[Path], measure: bool,
         for name in sorted(set(runner.model_names)):
             cfg = rec.llm_for(name)
             idx = runner.model_names.index(name)
-            text = (prompts.get(idx) or [""])[0]
+            # the stage's real prompt; else the seeds' text, so the prompt speed is
+            # measured on a prompt of a realistic length
+            text = (prompts.get(idx) or [""])[0] or "\n".join(
+                f"{i + 1}. {s.instruction}" for i, s in enumerate(runner.seeds[:10]))
             chat = getattr(rec.stages[idx], "prompt_style", "completion") == "chat"
             try:
                 if cfg.backend == "embedded":
