@@ -103,7 +103,7 @@ def test_the_ray_run_makes_the_local_runs_dataset(one_slot_server, recipe, tmp_p
     st = read_stats(tmp_path / "ray")
     assert st["llm"]["calls"] == 0 and st["llm"]["cache_hits"] == len(TASKS)
     assert st["executor"] == {"name": "ray", "workers": 2, "shard_size": 3,
-                              "shards_per_worker": 1,  # concurrency 4 over 2 workers: 2 < 3
+                              "shards_per_worker": 2,  # concurrency 4 over 2 workers
                               "shards_sent": 0, "shards_reused": len(shards)}
     _same(tmp_path / "local", tmp_path / "ray")
 

@@ -14,8 +14,8 @@ Workers rebuild their context from configuration: the recipe (as data), the base
 directory, the run directory's path. Nothing live (HTTP clients, SQLite handles) is
 pickled. Each worker builds the backends of the models its stages use, once, on first use,
 each with its share of the model's ``concurrency`` (the setting is for the whole run), and
-works on as many shards at once as that share needs (``concurrency / workers / shard_size``,
-at least one); every shard gets stage objects of its own.
+takes up to that share of shards at once (a shard holds one record or more; the backend's
+limiter bounds the calls); every shard gets stage objects of its own.
 
 Journals. Each shard journals its calls in its own file (:mod:`tane.store.shards`),
 keyed by the same request hash as the run's journal, and writes a completion marker
@@ -209,9 +209,10 @@ class RayExecutor(LocalExecutor):
                 "run_path": str(Path(runner.out_dir).resolve()),
                 "lookahead": runner.lookahead}
         # enough shards at once on each worker to use its share of every model's concurrency
+        # (a shard may hold fewer records than shard_size: a unit is cut into shards, and a
+        # source chunk or a round can be smaller); the backends' limiters bound the calls
         share = max((runner.recipe.llm_for(m).concurrency for m in remote_models), default=1)
-        per_worker = -(-share // max(n, 1))
-        self.shards_per_worker = max(1, -(-per_worker // shard_size))
+        self.shards_per_worker = max(1, -(-share // max(n, 1)))
         remote = ray.remote(ShardWorker).options(max_concurrency=self.shards_per_worker,
                                                  max_restarts=-1,
                                                  max_task_retries=-1, num_gpus=gpus,
