@@ -10,7 +10,6 @@ prompts, SmolLM2-135M-Instruct for chat (English only).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from pathlib import Path
