@@ -190,3 +190,16 @@ def test_overrides_reach_the_recipe_that_runs(rows_file, tmp_path):
     assert (llm.timeout, llm.slots, llm.threads, llm.license) == (7.5, 2, 1, "apache-2.0")
     manifest = _manifest(tmp_path / "o")
     assert manifest["recipe"]["llm"]["timeout"] == 7.5
+
+
+def test_a_recipe_meant_for_a_served_model_stops_on_the_embedded_one(tmp_path):
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "evol_ja.yaml"
+    out = tmp_path / "evol"
+    with pytest.raises(tane.TaneError) as e:
+        tane.run(recipe, out=out)
+    assert "meant for a served model" in str(e.value) and "yes=True" in str(e.value)
+    assert not out.exists()  # nothing written before the check
+    # an explicit server passes the check (and then fails on the server, not on needs:)
+    with pytest.raises(tane.TaneError) as e:
+        tane.run(recipe, out=out, llm="http://127.0.0.1:9/v1", model="m", license="mit")
+    assert "meant for a served model" not in str(e.value)

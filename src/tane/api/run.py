@@ -232,18 +232,40 @@ def runner_for(recipe: Recipe, out: str | Path, base_dir: Path, *, where: str | 
     return Runner(recipe, out, base_dir=base_dir, force=force, **runner_options)
 
 
+def check_needs(rec: Recipe, where: str | None, llm_given: bool, yes: bool,
+                served: str = "llm=URL, model=NAME", anyway: str = "yes=True") -> None:
+    """A recipe meant for a served model (``needs:``) started on the embedded one stops
+    with a :class:`TaneError` saying what it needs, unless ``yes`` or an explicit ``llm``
+    was given (the command line words ``served`` and ``anyway`` as its flags)."""
+    needs = getattr(rec, "needs", None)
+    if needs is None or yes or llm_given:
+        return
+    if not any(rec.llm_for(rec.model_of(s)).backend == "embedded" for s in rec.stages):
+        return
+    kind = ("an instruction-tuned chat model" if needs.model == "chat"
+            else "a base model with raw completions")
+    lang = " that writes Japanese" if needs.japanese else ""
+    why = f" ({needs.why})" if needs.why else ""
+    raise TaneError(f"this recipe is meant for a served model: {kind}{lang}{why}. On the "
+                    f"embedded model it only shows the plumbing. Point it at a server with "
+                    f"{served}, or run it here anyway with {anyway}", path=where)
+
+
 def prepare(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
             llm: str | Sequence[str] | None = None,
             model: str | Sequence[str] | None = None,
             license: str | Sequence[str] | None = None, slots: int | None = None,
             threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
             llm_options: Mapping[str, Any] | None = None, force: bool = False,
-            base_dir: str | Path | None = None, **runner_options: Any) -> Runner:
-    """:func:`recipe_for` then :func:`runner_for`."""
+            base_dir: str | Path | None = None, yes: bool = False,
+            **runner_options: Any) -> Runner:
+    """:func:`recipe_for`, the ``needs:`` check (:func:`check_needs`), then
+    :func:`runner_for`."""
     rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
                            slots=slots, threads=threads, timeout=timeout,
                            llm_options=llm_options, base_dir=base_dir)
     where = str(recipe) if isinstance(recipe, (str, Path)) else None
+    check_needs(rec, where, bool(llm), yes)
     return runner_for(rec, out, base, where=where, force=force, **runner_options)
 
 
@@ -298,12 +320,12 @@ async def run_async(recipe: RecipeLike, out: str | Path, *, target: int | None =
                     threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
                     progress: ProgressCallback | None = None, progress_every: float = 0.5,
                     force: bool = False, base_dir: str | Path | None = None,
-                    **runner_options: Any) -> RunResult:
+                    yes: bool = False, **runner_options: Any) -> RunResult:
     """Run ``recipe`` into the run directory ``out`` (resumable: the same call again
     repeats no completed model call) and return a :class:`RunResult`."""
     runner = prepare(recipe, out, target=target, llm=llm, model=model, license=license,
                      slots=slots, threads=threads, timeout=timeout, force=force,
-                     base_dir=base_dir, **runner_options)
+                     base_dir=base_dir, yes=yes, **runner_options)
     return await execute(runner, progress, progress_every)
 
 
@@ -312,7 +334,7 @@ def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
         license: str | Sequence[str] | None = None, slots: int | None = None,
         threads: int | None = None, timeout: float | str | Sequence[str] | None = None,
         progress: ProgressCallback | None = None, progress_every: float = 0.5,
-        force: bool = False, base_dir: str | Path | None = None,
+        force: bool = False, base_dir: str | Path | None = None, yes: bool = False,
         **runner_options: Any) -> RunResult:
     """:func:`run_async` for code that is not async. Inside a running event loop (a
     notebook cell), the run goes to a worker thread with its own loop, and this call
@@ -320,7 +342,7 @@ def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
     stops. A progress callback is then called on that thread."""
     runner = prepare(recipe, out, target=target, llm=llm, model=model, license=license,
                      slots=slots, threads=threads, timeout=timeout, force=force,
-                     base_dir=base_dir, **runner_options)
+                     base_dir=base_dir, yes=yes, **runner_options)
     try:
         asyncio.get_running_loop()
     except RuntimeError:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import TaneError
 
 SERVED_FLAG = "--llm URL --model NAME"
 
@@ -14,20 +13,9 @@ SERVED_FLAG = "--llm URL --model NAME"
 def check_needs(rec: Any, recipe: Path, llm_given: bool, yes: bool) -> None:
     """A recipe meant for a served model (``needs:``) started on the embedded one stops
     with exit 2, unless ``--yes`` or an explicit ``--llm`` was given."""
-    needs = getattr(rec, "needs", None)
-    if needs is None or yes or llm_given:
-        return
-    embedded = sorted({rec.model_of(s) for s in rec.stages
-                       if rec.llm_for(rec.model_of(s)).backend == "embedded"})
-    if not embedded:
-        return
-    kind = ("an instruction-tuned chat model" if needs.model == "chat"
-            else "a base model with raw completions")
-    lang = " that writes Japanese" if needs.japanese else ""
-    why = f" ({needs.why})" if needs.why else ""
-    raise TaneError(f"this recipe is meant for a served model: {kind}{lang}{why}. On the "
-                    f"embedded model it only shows the plumbing. Point it at a server with "
-                    f"{SERVED_FLAG}, or run it here anyway with --yes", path=str(recipe))
+    from ..api.run import check_needs as check
+
+    check(rec, str(recipe), llm_given, yes, served=SERVED_FLAG, anyway="--yes")
 
 
 def prediction_for_run(rec: Any, runner: Any, out_dir: Path) -> dict[str, Any] | None:
