@@ -243,3 +243,23 @@ def test_ray_data_gives_the_local_pairs_and_decisions():
         ray.shutdown()
     assert dist.candidate_pairs == local.candidate_pairs and dist.edges == local.edges
     assert np.array_equal(dist.decisions.keep, local.decisions.keep)
+
+
+def test_lsh_dedup_screens_rows_as_the_exact_dedup_does(tmp_path):
+    # the same screening as tane dedup: an oversized row is a too_long drop that no
+    # tokenizer sees, a missing field is missing_field; an output that is a folder is refused
+    from tane.config.limits import MAX_FIELD_CHARS
+    from tane.curate.lsh_dedup import dedup_file_lsh
+
+    rows = [{"instruction": "日本の首都について説明してください。"},
+            {"instruction": "猫" * (MAX_FIELD_CHARS + 1)},
+            {"other": "x"}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows),
+                   encoding="utf-8")
+    rep = dedup_file_lsh(src, tmp_path / "out.jsonl", opts=LSHOptions(exact=True))
+    assert rep.kept == 1
+    assert rep.dropped_by_reason == {"missing_field": 1, "too_long": 1}
+    (tmp_path / "dir").mkdir()
+    with pytest.raises(TaneError, match="is a directory"):
+        dedup_file_lsh(src, tmp_path / "dir", opts=LSHOptions(exact=True))

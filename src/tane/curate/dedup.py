@@ -78,18 +78,8 @@ def _write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
         raise
 
 
-def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
-               field: str = "instruction", threshold: float = 0.7,
-               tokenizer: str = "auto", lang: str | None = None,
-               on_progress: Callable[[int, int], None] | None = None,
-               keep: str = "first", score_field: str | None = None) -> DedupReport:
-    """Greedy near-duplicate removal on `field` of a JSONL file (first occurrence wins,
-    or the best-scored with ``keep="best"``).
-
-    Raises TaneError for unreadable/malformed input (path and line), an unknown
-    tokenizer, keep/score_field that do not fit, or an output directory that does not
-    exist; nothing is written then.
-    """
+def check_keep(keep: str, score_field: str | None) -> None:
+    """``keep`` and ``score_field`` fit together (first: no score; best: a score)."""
     if keep not in ("first", "best"):
         raise TaneError(f"keep must be first or best, got {keep!r}", field="keep")
     if keep == "best" and not score_field:
@@ -97,16 +87,21 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
                         field="score_field")
     if keep == "first" and score_field:
         raise TaneError("a score field is used only with keep best", field="score_field")
-    started = time.perf_counter()
-    in_path, out_path = Path(in_path), Path(out_path)
-    rej_path = rejected_path_for(out_path)
-    index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=threshold, top_k=1)
+
+
+def check_output(out_path: Path) -> None:
+    """The output file can be written: its folder exists and it is not a folder."""
     if not out_path.parent.is_dir():
         raise TaneError("output directory does not exist", path=str(out_path.parent))
     if out_path.is_dir():
         raise TaneError("is a directory; -o wants an output file name", path=str(out_path))
-    rows = _read_jsonl(in_path)
 
+
+def screen_rows(rows: list[tuple[int, str, dict]], field: str
+                ) -> tuple[dict[int, dict], list[int]]:
+    """(drops by position, positions to compare): rows whose ``field`` is missing, not a
+    string, empty or over the size limit are dropped with that reason before any
+    tokenizer sees them."""
     drops: dict[int, dict] = {}  # position in rows -> _drop object
     candidates: list[int] = []
     for pos, (_lineno, _line, obj) in enumerate(rows):
@@ -122,11 +117,61 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
                                                             "max": MAX_FIELD_CHARS}}
         else:
             candidates.append(pos)
+    return drops, candidates
 
-    scores: dict[int, float | None] = {}
+
+def score_rows(rows: list[tuple[int, str, dict]], candidates: list[int],
+               score_field: str | None) -> dict[int, float | None]:
+    """Each candidate's ``score_field`` value (none without a score field)."""
+    if not score_field:
+        return {}
+    return {pos: Fields(instruction="", row=rows[pos][2]).score(score_field)
+            for pos in candidates}
+
+
+def write_result(rows: list[tuple[int, str, dict]], drops: dict[int, dict], out_path: Path,
+                 tokenizer: str, started: float) -> DedupReport:
+    """Kept rows to ``out_path``, dropped rows with their ``_drop`` beside it (both or
+    neither), and the report."""
+    kept_lines, rejected_lines = [], []
+    by_reason: dict[str, int] = {}
+    for pos, (_lineno, line, obj) in enumerate(rows):
+        drop = drops.get(pos)
+        if drop is None:
+            kept_lines.append(line)
+            continue
+        by_reason[drop["reason"]] = by_reason.get(drop["reason"], 0) + 1
+        rejected_lines.append(json.dumps({**obj, "_drop": drop}, ensure_ascii=False))
+    rej_path = rejected_path_for(out_path)
+    _write_atomically([(out_path, kept_lines), (rej_path, rejected_lines)])
+    return DedupReport(rows_in=len(rows), kept=len(kept_lines),
+                       dropped_by_reason=dict(sorted(by_reason.items())),
+                       tokenizer=tokenizer, seconds=round(time.perf_counter() - started, 3),
+                       out_path=str(out_path), rejected_path=str(rej_path))
+
+
+def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
+               field: str = "instruction", threshold: float = 0.7,
+               tokenizer: str = "auto", lang: str | None = None,
+               on_progress: Callable[[int, int], None] | None = None,
+               keep: str = "first", score_field: str | None = None) -> DedupReport:
+    """Greedy near-duplicate removal on `field` of a JSONL file (first occurrence wins,
+    or the best-scored with ``keep="best"``).
+
+    Raises TaneError for unreadable/malformed input (path and line), an unknown
+    tokenizer, keep/score_field that do not fit, or an output directory that does not
+    exist; nothing is written then.
+    """
+    check_keep(keep, score_field)
+    started = time.perf_counter()
+    in_path, out_path = Path(in_path), Path(out_path)
+    index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=threshold, top_k=1)
+    check_output(out_path)
+    rows = _read_jsonl(in_path)
+    drops, candidates = screen_rows(rows, field)
+
+    scores = score_rows(rows, candidates, score_field)
     if score_field:
-        scores = {pos: Fields(instruction="", row=rows[pos][2]).score(score_field)
-                  for pos in candidates}
         candidates.sort(key=lambda p: (scores[p] is None, -(scores[p] or 0.0), p))
     texts = [rows[pos][2][field] for pos in candidates]
     results = index.check_batch_and_add(texts, keys=candidates, on_progress=on_progress)
@@ -142,18 +187,4 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
                           kept_score=scores[other])
         drops[pos] = {"reason": "near_duplicate", "detail": detail}
 
-    kept_lines, rejected_lines = [], []
-    by_reason: dict[str, int] = {}
-    for pos, (_lineno, line, obj) in enumerate(rows):
-        drop = drops.get(pos)
-        if drop is None:
-            kept_lines.append(line)
-            continue
-        by_reason[drop["reason"]] = by_reason.get(drop["reason"], 0) + 1
-        rejected_lines.append(json.dumps({**obj, "_drop": drop}, ensure_ascii=False))
-    _write_atomically([(out_path, kept_lines), (rej_path, rejected_lines)])
-    return DedupReport(rows_in=len(rows), kept=len(kept_lines),
-                       dropped_by_reason=dict(sorted(by_reason.items())),
-                       tokenizer=index.tokenizer_name,
-                       seconds=round(time.perf_counter() - started, 3),
-                       out_path=str(out_path), rejected_path=str(rej_path))
+    return write_result(rows, drops, out_path, index.tokenizer_name, started)

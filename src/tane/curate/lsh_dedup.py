@@ -19,7 +19,6 @@ same functions (`tane.curate.lsh_ray`); confirmation and decisions stay on the d
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Sequence
@@ -34,11 +33,13 @@ from tane.curate import lsh
 from tane.curate.dedup import (
     DedupReport,
     _row_ref,
-    _write_atomically,
-    rejected_path_for,
+    check_keep,
+    check_output,
+    score_rows,
+    screen_rows,
+    write_result,
 )
 from tane.curate.rows import _read_jsonl
-from tane.curate.steps.base import Fields
 from tane.curate.tokenize import get_tokenizer
 from tane.errors import TaneError
 
@@ -170,39 +171,18 @@ def dedup_file_lsh(in_path: str | os.PathLike, out_path: str | os.PathLike,
     the measure (``rouge_l`` with exact, else ``jaccard_estimate``) and, for component
     decisions, the row it is linked through."""
     opts = opts or LSHOptions()
-    if keep not in ("first", "best"):
-        raise TaneError(f"keep must be first or best, got {keep!r}", field="keep")
-    if keep == "best" and not score_field:
-        raise TaneError("keep best needs a score field (e.g. judge.quality)",
-                        field="score_field")
-    if keep == "first" and score_field:
-        raise TaneError("a score field is used only with keep best", field="score_field")
+    check_keep(keep, score_field)
     started = time.perf_counter()
     in_path, out_path = Path(in_path), Path(out_path)
-    if not out_path.parent.is_dir():
-        raise TaneError("output directory does not exist", path=str(out_path.parent))
+    check_output(out_path)
     rows = _read_jsonl(in_path)
-    drops: dict[int, dict] = {}
-    candidates: list[int] = []
-    for pos, (_lineno, _line, obj) in enumerate(rows):
-        value = obj.get(field)
-        if not isinstance(value, str):
-            drops[pos] = {"reason": "missing_field",
-                          "detail": {"field": field,
-                                     "found": None if value is None else type(value).__name__}}
-        elif not value.strip():
-            drops[pos] = {"reason": "empty", "detail": {"field": field}}
-        else:
-            candidates.append(pos)
+    drops, candidates = screen_rows(rows, field)
     order = None
-    scores: dict[int, float | None] = {}
+    scores = score_rows(rows, candidates, score_field)
     if score_field:
-        scores = {pos: Fields(instruction="", row=rows[pos][2]).score(score_field)
-                  for pos in candidates}
-        ranked = sorted(range(len(candidates)),
-                        key=lambda i: (scores[candidates[i]] is None,
-                                       -(scores[candidates[i]] or 0.0), i))
-        order = ranked
+        order = sorted(range(len(candidates)),
+                       key=lambda i: (scores[candidates[i]] is None,
+                                      -(scores[candidates[i]] or 0.0), i))
     texts = [rows[pos][2][field] for pos in candidates]
     res = lsh_decisions(texts, opts, executor=executor, order=order, address=address)
     dec = res.decisions
@@ -222,19 +202,4 @@ def dedup_file_lsh(in_path: str | os.PathLike, out_path: str | os.PathLike,
             detail.update(keep="best", score_field=score_field, own_score=scores[pos],
                           kept_score=scores[other])
         drops[pos] = {"reason": "near_duplicate", "detail": detail}
-    kept_lines, rejected_lines = [], []
-    by_reason: dict[str, int] = {}
-    for pos, (_lineno, line, obj) in enumerate(rows):
-        drop = drops.get(pos)
-        if drop is None:
-            kept_lines.append(line)
-            continue
-        by_reason[drop["reason"]] = by_reason.get(drop["reason"], 0) + 1
-        rejected_lines.append(json.dumps({**obj, "_drop": drop}, ensure_ascii=False))
-    rej_path = rejected_path_for(out_path)
-    _write_atomically([(out_path, kept_lines), (rej_path, rejected_lines)])
-    return DedupReport(rows_in=len(rows), kept=len(kept_lines),
-                       dropped_by_reason=dict(sorted(by_reason.items())),
-                       tokenizer=opts.params.tokenizer_name,
-                       seconds=round(time.perf_counter() - started, 3),
-                       out_path=str(out_path), rejected_path=str(rej_path))
+    return write_result(rows, drops, out_path, opts.params.tokenizer_name, started)
