@@ -39,7 +39,8 @@ from .revision_table import migrate as migrate_revisions
 
 BUSY_TIMEOUT_MS = 60_000
 
-SCHEMA = """
+# the call journal's table: the run's journal and every shard journal (store/shards.py)
+CALLS_TABLE = """
 CREATE TABLE IF NOT EXISTS calls (
     key TEXT PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -48,6 +49,9 @@ CREATE TABLE IF NOT EXISTS calls (
     puts INTEGER NOT NULL DEFAULT 1,
     created REAL NOT NULL
 );
+"""
+
+SCHEMA = CALLS_TABLE + """
 CREATE TABLE IF NOT EXISTS ledger (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     stage TEXT NOT NULL,
@@ -76,6 +80,17 @@ CREATE TABLE IF NOT EXISTS revisions (
 
 
 LEDGER_INDEX = "CREATE INDEX IF NOT EXISTS ledger_order ON ledger(status, ord, seq)"
+
+
+def connect(path: Path, any_thread: bool = True) -> sqlite3.Connection:
+    """A journal connection: autocommit, WAL, every commit fsync'd, waiting up to
+    ``BUSY_TIMEOUT_MS`` for another writer. ``any_thread=False``: only the thread that
+    opened it may use it (the writer thread's own connection)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=not any_thread)
+    db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
 
 
 def order_key(*parts: int | str) -> str:
@@ -132,11 +147,7 @@ class RunDir:
             raise os_error(e, self.path) from None
         self.lock = RunLock(self.path).acquire() if lock else None
         try:
-            self.db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None,
-                                      check_same_thread=False)
-            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
+            self.db = connect(self.path / "run.sqlite")
             self.db.executescript(SCHEMA)
             self._migrate()
         except (OSError, sqlite3.Error) as e:
@@ -160,11 +171,7 @@ class RunDir:
 
     def _open_write_connection(self) -> sqlite3.Connection:
         """The writer thread's connection (opened on that thread)."""
-        db = sqlite3.connect(self.path / "run.sqlite", isolation_level=None)
-        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+        return connect(self.path / "run.sqlite", any_thread=False)
 
     # -- call journal -------------------------------------------------------------
     def get_call(self, key: str) -> dict[str, Any] | None:

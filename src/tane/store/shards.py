@@ -31,36 +31,20 @@ from typing import Any
 from ..schema import dumps
 from .files import atomic_write
 from .journal import JournalWriter
+from .rundir import BUSY_TIMEOUT_MS, CALLS_TABLE, connect
 
-CALLS = """
-CREATE TABLE IF NOT EXISTS calls (
-    key TEXT PRIMARY KEY,
-    kind TEXT NOT NULL,
-    request TEXT NOT NULL,
-    response TEXT NOT NULL,
-    puts INTEGER NOT NULL DEFAULT 1,
-    created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
-"""
+CALLS = CALLS_TABLE + "CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);\n"
 ABSORBED = "CREATE TABLE IF NOT EXISTS shards_absorbed (id TEXT PRIMARY KEY, calls INTEGER)"
-BUSY_TIMEOUT_MS = 60_000
 
 
 def shard_dir(run_path: str | Path) -> Path:
     return Path(run_path) / "shards"
 
 
-def _connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
-    if readonly:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
-                             check_same_thread=False)
-        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        return db
-    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+def _readonly(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                         check_same_thread=False)
     db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
     return db
 
 
@@ -72,7 +56,7 @@ class ShardJournal:
         self.id = shard_id
         self.path = shard_dir(run_path) / f"{shard_id}.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = _connect(self.path)
+        self.db = connect(self.path)
         self.db.executescript(CALLS)
         # this file's own id: a shard made again after its file was absorbed is new
         self.db.execute("INSERT OR IGNORE INTO meta(k, v) VALUES ('file', ?)",
@@ -81,13 +65,13 @@ class ShardJournal:
         main = self.run_path / "run.sqlite"
         if main.exists():
             try:
-                self.main = _connect(main, readonly=True)
+                self.main = _readonly(main)
             except sqlite3.Error:  # not readable from here: the shard alone
                 self.main = None
         self.writer = JournalWriter(self._writer_connection, path=str(self.path))
 
     def _writer_connection(self) -> sqlite3.Connection:
-        return _connect(self.path)
+        return connect(self.path, any_thread=False)
 
     async def get_call_async(self, key: str) -> dict[str, Any] | None:
         queued = await self.writer.wait_committed(key)
