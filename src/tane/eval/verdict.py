@@ -12,17 +12,14 @@ strictly: the first JSON object of the text, every field checked; anything else 
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from ..verdicts import VerdictError, first_json_object
 
 REASON_MAX = 600
 # 5-level labels -> level (+2: A much better ... -2: B much better)
 LEVELS5 = {"A>>B": 2, "A>B": 1, "A=B": 0, "B>A": -1, "B>>A": -2}
 LEVELS3 = {"A": 1, "B": -1, "tie": 0}
-
-
-class VerdictError(ValueError):
-    """The judge's output is not a valid verdict."""
 
 
 def reason_chars(max_tokens: int) -> int:
@@ -47,22 +44,9 @@ def verdict_schema(levels: int, max_tokens: int) -> dict[str, Any]:
             "required": ["reason", "verdict"], "additionalProperties": False}
 
 
-def _object(text: str) -> dict[str, Any]:
-    start = text.find("{")
-    if start < 0:
-        raise VerdictError("no JSON object in the output")
-    try:
-        obj, _ = json.JSONDecoder().raw_decode(text, start)
-    except json.JSONDecodeError as e:
-        raise VerdictError(f"invalid JSON: {e.msg} at {e.pos}") from None
-    if not isinstance(obj, dict):
-        raise VerdictError("the JSON is not an object")
-    return obj
-
-
 def parse_score(text: str, scale: int) -> tuple[int, str]:
     """(score, reason) from a grade; VerdictError if anything is off."""
-    obj = _object(text)
+    obj = first_json_object(text)
     if "score" not in obj:
         raise VerdictError("missing field: score")
     s = obj["score"]
@@ -79,7 +63,7 @@ def parse_score(text: str, scale: int) -> tuple[int, str]:
 def parse_verdict(text: str, levels: int) -> int:
     """The level of a comparison, from A's side: +1 A better, -1 B better, 0 tie (3
     labels), or -2..+2 (5 labels). VerdictError if anything is off."""
-    obj = _object(text)
+    obj = first_json_object(text)
     if "verdict" not in obj:
         raise VerdictError("missing field: verdict")
     v = obj["verdict"]

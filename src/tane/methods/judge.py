@@ -29,13 +29,10 @@ from ..llm.base import JSON_SCHEMA, Completion, GenParams, LLMError
 from ..prompts import check_overrides, load_template
 from ..config.judge import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage
 from ..schema import Drop, Record
+from ..verdicts import VerdictError, first_json_object
 from .base import KINDS, Batch, StageContext, as_messages, to_params
 
 RAW_KEEP = 2000  # characters of raw judge output kept in provenance
-
-
-class VerdictError(ValueError):
-    """The judge's output is not a valid verdict."""
 
 
 @dataclass(frozen=True)
@@ -76,15 +73,7 @@ def _label(value: Any, allowed: tuple[str, ...], field: str) -> str:
 
 def parse_verdict(text: str) -> Verdict:
     """The first ``{...}`` block of ``text`` as a verdict; VerdictError if anything is off."""
-    start = text.find("{")
-    if start < 0:
-        raise VerdictError("no JSON object in the output")
-    try:
-        obj, _ = json.JSONDecoder().raw_decode(text, start)
-    except json.JSONDecodeError as e:
-        raise VerdictError(f"invalid JSON: {e.msg} at {e.pos}") from None
-    if not isinstance(obj, dict):
-        raise VerdictError("the JSON is not an object")
+    obj = first_json_object(text)
     missing = [k for k in ("quality", "reason", "difficulty", "category") if k not in obj]
     if missing:
         raise VerdictError(f"missing fields: {', '.join(missing)}")
