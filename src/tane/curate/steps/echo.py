@@ -12,6 +12,14 @@ from tane.curate.rouge import NoveltyIndex, rouge_l_f
 from tane.curate.steps.base import FieldName, Fields, Params, Result, Step, normalize
 from tane.curate.tokenize import get_tokenizer
 
+
+def _tokenizer(name: str, lang: str):
+    """The step's tokenizer; ``auto`` is characters for ja, rouge_score's for en."""
+    if name == "auto":
+        name = {"ja": "char", "en": "rouge"}.get(lang, "auto")
+    return get_tokenizer(name, None if lang == "any" else lang)
+
+
 class RestatesQuestion(Step):
     """The output only restates the instruction: ROUGE-L F(output, instruction) above
     ``threshold`` (char tokenizer for ja, rouge_score's for en), or the normalised output
@@ -29,10 +37,7 @@ class RestatesQuestion(Step):
 
     def __init__(self, lang, params, seeds=()):
         super().__init__(lang, params, seeds)
-        tok = params.tokenizer
-        if tok == "auto":
-            tok = {"ja": "char", "en": "rouge"}.get(lang, "auto")
-        self.tokenize = get_tokenizer(tok, None if lang == "any" else lang)
+        self.tokenize = _tokenizer(params.tokenizer, lang)
 
     def check(self, f: Fields) -> Result:
         if f.output is None:
@@ -161,10 +166,7 @@ class Copies(Step):
 
     def __init__(self, lang, params, seeds=()):
         super().__init__(lang, params, seeds)
-        tok = params.tokenizer
-        if tok == "auto":
-            tok = {"ja": "char", "en": "rouge"}.get(lang, "auto")
-        self.tokenize = get_tokenizer(tok, None if lang == "any" else lang)
+        self.tokenize = _tokenizer(params.tokenizer, lang)
 
     def _same(self, x: str | None, y: str | None) -> dict[str, Any] | None:
         """How `x` copies `y` (a detail for the drop), or None."""
