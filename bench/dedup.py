@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> None:
                     help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.one:
-        print(json.dumps(run_case(*args.one)), flush=True)
+        print(json.dumps(run_case(*args.one), ensure_ascii=False), flush=True)
         return
     print(f"python {platform.python_version()}, {os.cpu_count()} cpu(s), load average "
           f"{os.getloadavg()[0]:.1f}; rouge_score side single-process, tane side "

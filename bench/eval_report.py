@@ -36,7 +36,8 @@ def build(d: Path, n: int, seed: int = 0) -> float:
     ids = [str(i + 1) for i in range(n)]
     cats = ["writing", "math", "coding", "qa"]
     (d / "eval.json").write_text(json.dumps({"bench": "synthetic", "format": "alpaca_eval",
-                                             "lang": "en", "items": n}), encoding="utf-8")
+                                             "lang": "en", "items": n}, ensure_ascii=False),
+                                  encoding="utf-8")
     w("items.jsonl", [{"id": i, "category": cats[k % 4], "turns": [f"question {i}"],
                        "reference": None, "eval_aspect": None, "baseline": None}
                       for k, i in enumerate(ids)])

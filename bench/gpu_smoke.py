@@ -90,7 +90,7 @@ def cmd_throughput(out: Path, model: str, output_len: int, max_model_len: int) -
            "total_num_tokens": toks, "output_tokens": out_toks,
            "requests_per_second": len(ok) / elapsed, "tokens_per_second": toks / elapsed,
            "engine_batches": b.batches, "load_seconds": load}
-    (out / "tane.json").write_text(json.dumps(rep, indent=1), encoding="utf-8")
+    (out / "tane.json").write_text(json.dumps(rep, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"tane vllm backend: {len(ok)} requests ({len(res) - len(ok)} failed) in "
           f"{elapsed:.2f} s: {rep['requests_per_second']:.2f} req/s, "
           f"{rep['tokens_per_second']:.0f} tokens/s ({out_toks} output tokens); engine "
@@ -148,7 +148,7 @@ def cmd_judge(out: Path, model: str, n: int, max_model_len: int) -> None:
     p1, p0 = parsed(with_schema), parsed(without)
     rep = {"n": n, "schema": {"parsed": p1, "seconds": t1},
            "no_schema": {"parsed": p0, "seconds": t0}}
-    (out / "judge.json").write_text(json.dumps(rep, indent=1), encoding="utf-8")
+    (out / "judge.json").write_text(json.dumps(rep, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"judge ({model}): verdicts parsed with the JSON schema {p1}/{n} in {t1:.1f} s; "
           f"without it {p0}/{n} in {t0:.1f} s")
 
