@@ -279,11 +279,7 @@ def make_plan(runner: Any, out_dir: Path | None = None,
                             completion_is_bound=bound and calls > 0,
                             prompt_known=not calls or bool(h and h.get("llm_calls"))
                             or i in prompts)
-        sp = speed.get(model)
-        if sp is not None and calls:
-            par = _parallel(rec.llm_for(model))
-            est.seconds = round((est.prompt_tokens / max(sp.prompt_tps, 1e-6)
-                                 + est.completion_tokens / max(sp.decode_tps, 1e-6)) / par, 1)
+        _time(est, speed.get(model), rec.llm_for(model))
         estimates.append(est)
         if spec.role == "generator":
             need = 0
@@ -331,11 +327,7 @@ def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,
                             basis="earlier run, same target" + (" (exact)" if exact
                                                                 else ""),
                             calls_exact=exact)
-        sp = speed.get(model)
-        if sp is not None and calls:
-            par = _parallel(rec.llm_for(model))
-            est.seconds = round((est.prompt_tokens / max(sp.prompt_tps, 1e-6)
-                                 + est.completion_tokens / max(sp.decode_tps, 1e-6)) / par, 1)
+        _time(est, speed.get(model), rec.llm_for(model))
         estimates.append(est)
     plan = Plan(rec.name, runner.goal, estimates, "earlier run", speed,
                 history=str(out_dir / "stats.json") if out_dir else None)
@@ -351,6 +343,14 @@ def _lang(rec: Recipe) -> str:
         if m in CHARS_PER_TOKEN:
             return m
     return "ja"
+
+
+def _time(est: StageEstimate, sp: Any, llm: LLMConfig) -> None:
+    """The stage's seconds at the model's measured speed (none without a speed or calls)."""
+    if sp is not None and est.calls:
+        est.seconds = round((est.prompt_tokens / max(sp.prompt_tps, 1e-6)
+                             + est.completion_tokens / max(sp.decode_tps, 1e-6))
+                            / _parallel(llm), 1)
 
 
 def _parallel(cfg: LLMConfig) -> float:
