@@ -7,7 +7,9 @@ count, and single requests (one slot, one stream) go to them interleaved, so bot
 same background load. Two conditions: the machine as it is ("as is": idle when nothing
 else runs), and with one extra process keeping a core busy ("+busy"). Printed: each thread count's decode tokens/s
 (median, min, max over the rounds), the load average and the CPUs this process may use,
-and what tane's automatic choice (``tane.llm.embedded.auto_threads``) would pick.
+what tane's automatic choice would pick (``tane.llm.embedded.auto_threads``: the CPUs
+that other processes leave free, sampled from /proc/stat just before each condition is
+measured) and which thread count measured fastest.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from tane.llm.embedded import auto_threads, gemma_path, start_server  # noqa: E402
+from tane.llm.embedded import (BUSY_SAMPLE_S, gemma_path, others_busy_cpus,  # noqa: E402
+                                start_server, threads_for, usable_cpus)
 
 PROMPT = ("以下は日本語のタスクの一覧です。\n1. 日本の四季について説明してください。\n"
           "2. 次の文章を要約してください。\n3.")
@@ -54,12 +57,23 @@ def measure(servers: dict[int, object], rounds: int, tokens: int) -> dict[int, l
     return got
 
 
-def report(label: str, got: dict[int, list[float]]) -> None:
+def choice() -> tuple[int, float]:
+    """What auto_threads() would decide now (it caches its answer, so ask its parts)."""
+    cpus = usable_cpus()
+    busy = others_busy_cpus(cpus, BUSY_SAMPLE_S)
+    return threads_for(len(cpus), busy), busy
+
+
+def report(label: str, chosen: tuple[int, float], got: dict[int, list[float]]) -> None:
     load = os.getloadavg()[0]
-    parts = [f"{t} thread(s): {statistics.median(v):6.1f} tok/s (min {min(v):.1f}, "
+    med = {t: statistics.median(v) for t, v in got.items()}
+    best = max(med, key=med.get)
+    parts = [f"{t} thread(s): {med[t]:6.1f} tok/s (min {min(v):.1f}, "
              f"max {max(v):.1f})" for t, v in got.items()]
-    print(f"{label:6s} load {load:4.2f}, auto_threads()={auto_threads()}: " + "; ".join(parts),
-          flush=True)
+    n, busy = chosen
+    verdict = "the best" if n == best else f"best is {best}: {med[best] / med.get(n, med[best]):.2f}x"
+    print(f"{label:6s} load {load:4.2f}, others busy {busy:4.2f} CPUs, auto_threads() would "
+          f"pick {n} ({verdict}): " + "; ".join(parts), flush=True)
 
 
 def main() -> None:
@@ -76,13 +90,13 @@ def main() -> None:
     for t in (int(x) for x in a.threads.split(",")):
         servers[t] = start_server(path, slots=1, ctx_per_slot=512, threads=t)
         servers[t].handle_completions({"prompt": "warm up", "max_tokens": 4})
-    report("as is", measure(servers, a.rounds, a.tokens))
+    report("as is", choice(), measure(servers, a.rounds, a.tokens))
     stop = mp.Event()
     spinner = mp.Process(target=_spin, args=(stop,), daemon=True)
     spinner.start()
     try:
         time.sleep(1.0)
-        report("+busy", measure(servers, a.rounds, a.tokens))
+        report("+busy", choice(), measure(servers, a.rounds, a.tokens))
     finally:
         stop.set()
         spinner.join(5)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,25 +77,91 @@ def smollm2_path() -> Path:
 
 
 MAX_AUTO_THREADS = 8
+THREADS_ENV = "TANE_THREADS"  # the automatic choice, overridden (e.g. 1 under a parallel test run)
+BUSY_SAMPLE_S = 0.25  # how long the CPUs are watched before choosing
+
+_AUTO: int | None = None  # decided once a process
 
 
 def auto_threads() -> int:
-    """Decode threads for llama.cpp: the CPUs this process may use, less the load other
-    processes put on them (1-minute load average), between 1 and 8.
+    """Decode threads for llama.cpp: the CPUs this process may use that other processes
+    are not using right now, between 1 and 8; ``TANE_THREADS`` overrides it.
+
+    "Right now" is measured, not guessed from the load average (which lags by a minute:
+    a ``pip install`` just before a run made an idle 2-core machine decode on one thread):
+    the busy time of those CPUs is read from ``/proc/stat`` twice, ``BUSY_SAMPLE_S``
+    apart, less this process's own CPU time. The answer is kept for the process.
 
     llama.cpp's threads wait for each other at every step of a token; when one of them
     shares a core with another busy process, all of them wait. On a busy 2-core machine
     a single request decoded at 2.6–3.4 tokens/s with 2 threads and 52–65 with 1
     (``bench/threads.py`` measures it)."""
+    global _AUTO
+    env = os.environ.get(THREADS_ENV, "").strip()
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise BackendError(f"{THREADS_ENV}={env!r}: expected a whole number of at least 1")
+        return n
+    if _AUTO is None:
+        cpus = usable_cpus()
+        busy = others_busy_cpus(cpus, BUSY_SAMPLE_S)
+        _AUTO = threads_for(len(cpus), busy)
+    return _AUTO
+
+
+def threads_for(cpus: int, busy: float) -> int:
+    """Threads for ``cpus`` usable CPUs of which ``busy`` (a CPU count, fractional) are in
+    use by other work: the free ones, rounded, between 1 and 8."""
+    return max(1, min(cpus, MAX_AUTO_THREADS, int(cpus - busy + 0.5)))
+
+
+def usable_cpus() -> set[int]:
     try:
-        cpus = len(os.sched_getaffinity(0))
+        return set(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
+        return set(range(os.cpu_count() or 1))
+
+
+def _cpu_times(cpus: set[int]) -> tuple[float, float] | None:
+    """(busy, total) clock ticks summed over ``cpus``, from /proc/stat; None off Linux."""
+    busy = total = 0
     try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # pragma: no cover - no load average
-        load = 0.0
-    return max(1, min(cpus, MAX_AUTO_THREADS, int(cpus - load + 0.5)))
+        with open("/proc/stat", encoding="ascii") as f:
+            for line in f:
+                if not line.startswith("cpu") or line.startswith("cpu "):
+                    continue
+                name, *vals = line.split()
+                if int(name[3:]) not in cpus:
+                    continue
+                ticks = [int(v) for v in vals[:8]]  # user nice system idle iowait irq softirq steal
+                total += sum(ticks)
+                busy += sum(ticks) - ticks[3] - ticks[4]
+    except (OSError, ValueError):
+        return None
+    return (busy, total) if total else None
+
+
+def others_busy_cpus(cpus: set[int], seconds: float) -> float:
+    """How many of ``cpus`` other processes keep busy, measured over ``seconds`` (this
+    process's own CPU time is not counted). Without /proc/stat: the 1-minute load average."""
+    clk = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    t0, own0 = _cpu_times(cpus), os.times()
+    if t0 is None:
+        try:
+            return os.getloadavg()[0]
+        except (AttributeError, OSError):  # pragma: no cover - no load average
+            return 0.0
+    time.sleep(seconds)
+    t1, own1 = _cpu_times(cpus), os.times()
+    if t1 is None or t1[1] <= t0[1]:
+        return 0.0
+    own = ((own1.user - own0.user) + (own1.system - own0.system)) * clk
+    busy_ticks = max(0.0, (t1[0] - t0[0]) - own)
+    return len(cpus) * busy_ticks / (t1[1] - t0[1])
 
 
 def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
