@@ -56,7 +56,9 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                               "plan) and stop"),
         yes: bool = typer.Option(False, "--yes", "-y", help="run a recipe meant for a served "
                                                             "model on the embedded one anyway"),
-        progress: bool = typer.Option(True, help="show live progress")) -> None:
+        progress: bool = typer.Option(True, help="progress on stderr: a live table on a "
+                                                 "terminal, else a plain line every 5 s "
+                                                 "(--no-progress: none)")) -> None:
     """Run a recipe into a run directory. Rerun the same command to resume."""
     from ..api.run import recipe_for, runner_for
     from ..pipeline.progress import live_progress, summary_table
@@ -93,6 +95,14 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     start = f"source {rec.source.path}" if rec.source else f"target {runner.goal}"
     err.print(f"tane run: {rec.name} -> {out_dir} ({start}; {models})", highlight=False)
 
+    def warn(w: str) -> None:
+        from rich.markup import escape
+
+        err.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, markup=True,
+                  soft_wrap=True)
+
+    runner.on_warning = warn  # the endpoints' warnings, before the first stage
+
     async def main() -> dict:
         async with live_progress(runner.state, err, runner.names, enabled=progress):
             return await runner.run()
@@ -113,8 +123,6 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({held}); "
               f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
     finish_notes(out, rec, out_dir, prediction)
-    for w in stats.get("warnings") or []:
-        err.print(f"[yellow]warning:[/] {w}", highlight=False, markup=True)
     if stats["target"] is not None and stats["kept"] < stats["target"]:
         from ..errors import INCOMPLETE_EXIT
 

@@ -1,4 +1,5 @@
-"""Progress bar while a run works, summary table when it ends."""
+"""Progress while a run works (a live table on a terminal, a plain line every few seconds
+otherwise), summary table when it ends."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ def _eta(state: RunState, elapsed: float) -> str:
 
 
 RECENT_S = 60.0  # a timeout this recent is shown
+PLAIN_EVERY = 5.0  # seconds between the plain progress lines of a run without a terminal
 
 
 def timing_out(state: RunState, now: float | None = None) -> str:
@@ -73,11 +75,50 @@ def live_table(state: RunState, names: list[str]) -> Table:
     return t
 
 
+def progress_line(state: RunState, names: list[str]) -> str:
+    """The live table in one plain line, for a log file or a pipe: kept/target, round,
+    time, ETA, then per stage in/kept/dropped and calls, then any timeout warning."""
+    elapsed = max(time.perf_counter() - state.started, 1e-9)
+    goal = "all" if state.target is None else str(state.target)
+    parts = [f"kept {state.survived}/{goal}", f"round {state.round}", f"{elapsed:.0f}s",
+             f"ETA {_eta(state, elapsed)}"]
+    for name, st in zip(names, state.stages):
+        parts.append(f"{name}: in {st.records_in or st.items_in}, kept {st.kept}, "
+                     f"dropped {sum(st.dropped.values())}, in flight {st.active}, "
+                     f"calls {st.llm.calls}")
+    slow = timing_out(state)
+    return " · ".join(parts) + (f" · {slow}" if slow else "")
+
+
+@contextlib.asynccontextmanager
+async def plain_progress(state: RunState, console: Console, names: list[str],
+                         every: float = PLAIN_EVERY) -> AsyncIterator[None]:
+    """A line every ``every`` seconds while the run works, for a console that is not a
+    terminal (nothing is redrawn, so a log keeps each line)."""
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(every)
+            console.print(progress_line(state, names), highlight=False, markup=False,
+                          soft_wrap=True)
+
+    ticker = asyncio.create_task(tick())
+    try:
+        yield
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+
+
 @contextlib.asynccontextmanager
 async def live_progress(state: RunState, console: Console, names: list[str],
                         enabled: bool = True) -> AsyncIterator[None]:
     if not enabled:
         yield
+        return
+    if not console.is_terminal:
+        async with plain_progress(state, console, names):
+            yield
         return
     with Live(live_table(state, names), console=console, refresh_per_second=2,
               transient=False) as live:
@@ -100,8 +141,6 @@ async def live_progress(state: RunState, console: Console, names: list[str],
                 await refresher
             if not live.transient:
                 live.update(live_table(state, names))
-    if not console.is_terminal:
-        console.line()  # a log file: end the last rendering's line
 
 
 def summary_table(stats: dict[str, Any]) -> Table:
@@ -112,6 +151,9 @@ def summary_table(stats: dict[str, Any]) -> Table:
                 "tok/s", "s"):
         t.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
     notes = []
+    src = stats.get("source") or {}
+    if src.get("drops"):  # rows refused before the first stage (too_long, missing_field)
+        notes.append("source drops: " + ", ".join(f"{k} {v}" for k, v in src["drops"].items()))
     for name, s in stats["stages"].items():
         drops = sorted(s["dropped"].items(), key=lambda kv: -kv[1])
         t.add_row(name, s.get("model", "default"), str(s["items_in"]), str(s["kept"]),

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .. import __version__
 from ..errors import ServerError, TaneError
@@ -130,6 +130,8 @@ class Runner:
             self.lookahead = max(2, -(-4 * most // SOURCE_CHUNK))
         self.run_dir: RunDir | None = None
         self.warnings: list[str] = []
+        # told each warning of the check of the endpoints, before the first stage starts
+        self.on_warning: Callable[[str], None] | None = None
 
     # -- what the executor calls -------------------------------------------------------
     async def generate(self, u: int, need: int) -> Batch:
@@ -259,10 +261,14 @@ class Runner:
             if check is None:
                 continue
             try:
-                self.warnings += await check()
+                found = await check()
             except LLMError as e:
                 raise ServerError(f"model {name!r} ({self.recipe.llm_for(name).model}): {e}"
                                   ) from None
+            self.warnings += found
+            for w in found:
+                if self.on_warning is not None:
+                    self.on_warning(w)
 
     def _finish(self, rd: RunDir, executor: LocalExecutor, items: list[Item]) -> dict[str, Any]:
         last = len(self.stages) - 1
@@ -320,7 +326,8 @@ class Runner:
             "wall_seconds": round(wall, 3),
             "warnings": self.warnings,
             "source": ({"path": self.source.path, "records": len(self.source.records),
-                        "dropped": len(self.source.drops)} if self.source else None),
+                        "dropped": len(self.source.drops),
+                        "drops": _reasons(self.source.drops)} if self.source else None),
             "stages": stages,
             "models": models,
             "llm": {
@@ -334,6 +341,14 @@ class Runner:
                 "journal_size": self.run_dir.call_count() if self.run_dir else 0,
             },
         }
+
+
+def _reasons(drops: list[Any]) -> dict[str, int]:
+    """Drops counted by reason, most first."""
+    counts: dict[str, int] = {}
+    for d in drops:
+        counts[d.reason] = counts.get(d.reason, 0) + 1
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @contextlib.contextmanager
