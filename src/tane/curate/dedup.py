@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from tane.curate.rouge import NoveltyIndex
 from tane.curate.rows import _read_jsonl  # noqa: F401  (also used from here)
 from tane.curate.steps.base import Fields
 from tane.errors import TaneError
-from tane.store.files import os_error
+from tane.store.files import os_error, temp_beside
 
 
 @dataclass
@@ -60,8 +59,7 @@ def _write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
     temps: list[tuple[str, Path]] = []
     try:
         for target, lines in targets:
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp",
-                                       dir=target.parent)
+            fd, tmp = temp_beside(target)
             temps.append((tmp, target))
             with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
                 for line in lines:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TaneError
+from ..store.files import file_mode
 from .base import write_text
 
 TOOLS = ("trl", "llamafactory")
@@ -147,6 +148,6 @@ def write_train_config(tool: str, base_model: str, name: str, files: dict[str, P
     config = write_text(out_dir / config_name, text)
     script = write_text(out_dir / script_name,
                         env.get_template("train.sh.j2").render(**common, command=command))
-    script.chmod(0o755)
+    script.chmod(file_mode(executable=True))
     return {"files": [config, script], "command": f"sh {script}", "adapter": adapter,
             "adapter_dir": adapter_dir, "template": template}

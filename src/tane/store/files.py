@@ -33,8 +33,9 @@ def is_disk_full(e: BaseException) -> bool:
 
 
 def mount_of(path: str | Path) -> str:
-    """The mount point holding ``path`` (or its nearest existing parent)."""
-    p = Path(os.path.abspath(path))
+    """The mount point holding ``path`` (or its nearest existing parent), symbolic links
+    followed: the file system the bytes go to."""
+    p = Path(os.path.realpath(path))
     while not p.exists() and p != p.parent:
         p = p.parent
     while not os.path.ismount(p) and p != p.parent:
@@ -43,10 +44,13 @@ def mount_of(path: str | Path) -> str:
 
 
 def disk_full(path: str | Path | None) -> DiskFullError:
-    """The one line of a full disk; ``path`` None: a write that did not say which file."""
-    what = path if path is not None else "the command's output"
-    return DiskFullError(f"no space left on {mount_of(path or os.getcwd())} while writing "
-                         f"{what}; free space and rerun the same command")
+    """The one line of a full disk, naming the file and the mount that holds it.
+    ``path`` None: a write the system did not name; no mount is guessed for it."""
+    if path is None:
+        return DiskFullError("no space left while writing a file the system did not name; "
+                             "free space and rerun the same command")
+    return DiskFullError(f"no space left on {mount_of(path)} while writing {path}; free "
+                         "space and rerun the same command")
 
 
 def os_error(e: OSError | sqlite3.Error, path: str | Path | None = None) -> TaneError:
@@ -111,18 +115,54 @@ def _keep_old(target: Path, done: list[tuple[Path, Path | None]]) -> None:
     done.append((target, backup))
 
 
+def umask() -> int:
+    """The process's umask, read without changing it where the system tells it
+    (/proc/self/status), else set and put back at once."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def file_mode(executable: bool = False) -> int:
+    """The mode a newly created file gets under the umask (0644 or 0755 under 022), as
+    ``open()`` would give it: the temporary files of `atomic_write` are made 0600 by
+    ``mkstemp`` and set to this before they are moved into place."""
+    return (0o777 if executable else 0o666) & ~umask()
+
+
+def temp_beside(target: Path) -> tuple[int, str]:
+    """(fd, path) of a new temporary file beside ``target``, with the mode a file made by
+    ``open()`` would have (the umask's, not mkstemp's owner-only 0600)."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, file_mode())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
 def atomic_write(target: Path, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside ``target``, fsync it, then move
-    it into place: a reader sees the old file or the new one, never half of it. A full
-    disk is a one-line `DiskFullError` naming ``target``."""
+    it into place: a reader sees the old file or the new one, never half of it. The file
+    gets the mode the umask gives a new file (0644 under 022). A full disk is a one-line
+    `DiskFullError` naming ``target``."""
     target = Path(target)
     tmp = None
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                   suffix=".tmp")
+        fd, tmp = temp_beside(target)
         os.close(fd)
         write(tmp)
+        os.chmod(tmp, file_mode())  # a writer may have made the file anew
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         done = _FILE_SET.get()
