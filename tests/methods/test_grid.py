@@ -356,7 +356,8 @@ stages:
     answer_sampling: {max_tokens: 96, frequency_penalty: 0.5}
 """
 
-GRID_REASONS = {"copies_snippet", "echoes_requirements", "truncated_question", "empty_question", "off_language", "near_duplicate",
+GRID_REASONS = {"copies_snippet", "copies_question", "copies_fewshot", "echoes_requirements",
+                "truncated_question", "empty_question", "off_language", "near_duplicate",
                 "over_target", "truncated_answer", "empty_answer"}
 
 

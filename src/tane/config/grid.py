@@ -92,6 +92,25 @@ class GridNovelty(NoveltyConfig):
                                                               "the whole run")
 
 
+class GridCopies(Strict):
+    """An answer that copies its question or a few-shot answer shown in its prompt is
+    dropped (``copies_question``, ``copies_fewshot``) and its cell asks again."""
+
+    check: bool = Field(True, description="false: keep copies")
+    question_threshold: float = Field(0.8, ge=0.0, le=1.0,
+                                      description="ROUGE-L F of the answer against its "
+                                                  "question above this: a copy")
+    fewshot_threshold: float = Field(0.7, ge=0.0, le=1.0,
+                                     description="ROUGE-L F against a shown few-shot "
+                                                 "answer above this: a copy")
+    code_share: float = Field(0.6, gt=0.0, le=1.0,
+                              description="share of code lines found in a shown few-shot's "
+                                          "code (of the smaller side) at or above this: a "
+                                          "copy")
+    min_code_lines: int = Field(3, ge=1, description="...and at least this many lines")
+    min_line_chars: int = Field(8, ge=1, description="shorter code lines are not compared")
+
+
 @dataclass(frozen=True)
 class Cell:
     values: tuple[str, ...]
@@ -144,6 +163,7 @@ class GridStage(GeneratorBase):
     question_sampling: QuestionSampling = QuestionSampling()
     answer_sampling: GridAnswerSampling = GridAnswerSampling()
     novelty: GridNovelty = GridNovelty()
+    copies: GridCopies = GridCopies()
     templates: dict[str, str] = Field(default_factory=dict)
 
     @field_validator("axes", mode="before")

@@ -15,7 +15,8 @@ requested count. Each round:
    questions and few-shot questions of the cell, or of the whole run); beyond what the
    runner still needs, the least needed become ``over_target``.
 4. Answer each question with the conventions (coding rules, answer format) and the
-   cell's few-shot pairs (most specific pattern first).
+   cell's few-shot pairs (most specific pattern first); drop an answer that copies its
+   question or a few-shot answer of its prompt (methods/grid_copies.py).
 
 Every drop carries its cell in ``detail``; every record its cell and axes in provenance.
 """
@@ -34,6 +35,7 @@ from ..llm.base import Completion, LLMError
 from ..prompts import check_overrides, load_template
 from ..schema import Provenance, Record, stable_hash
 from .base import Batch, KINDS, StageContext, as_messages, to_params
+from .grid_copies import CopyCheck
 from .grid_spec import (
     Fill,
     Shot,
@@ -101,6 +103,7 @@ class Grid:
         nov = cfg.novelty
         self.novelty = {"tokenizer": resolve_tokenizer_name(nov.tokenizer, lang),
                         "threshold": nov.threshold, "scope": nov.scope}
+        self.copies = CopyCheck(cfg.copies, lang)
         self.conventions_id = stable_hash(cfg.conventions.model_dump(), 10)
         n_idx = len(self.cells) if nov.scope == "cell" else 1
         self.indexes = [NoveltyIndex(tokenizer=nov.tokenizer, lang=lang,
@@ -149,13 +152,18 @@ class Grid:
             snippet=snippet)
         return text, [s.id for s in exs], snippet
 
-    def answer_prompt(self, c: Candidate, rid: str) -> tuple[str, list[str]]:
+    def answer_shots(self, c: Candidate, rid: str) -> list[Shot]:
+        """The few-shot pairs the answer prompt of record ``rid`` shows, in order."""
         rng = self.ctx.rng("answer", rid)
         k = self.cfg.num_examples
         exs = pick_shots(self.cell_shots[c.cell], k, rng)
         if self.cfg.borrow_examples and len(exs) < k:
             rest = [s for s in self.shots if s not in self.cell_shots[c.cell]]
             exs = rng.sample(rest, min(k - len(exs), len(rest))) + exs
+        return exs
+
+    def answer_prompt(self, c: Candidate, rid: str) -> tuple[str, list[str]]:
+        exs = self.answer_shots(c, rid)
         text = self.tpl_answer.render(
             conventions=self.cfg.conventions, question=c.question,
             requirements=requirements(self.cfg, self.cells[c.cell].values),
@@ -247,7 +255,8 @@ class Grid:
                            c.snippet, round=r)
                 continue
             text = res.text.strip()
-            bad = self._text_problem("answer", res, text)
+            bad = (self._text_problem("answer", res, text)
+                   or self.copies.check(text, c.question, self.answer_shots(c, rid)))
             if bad:
                 self._drop(batch, bad[0], c.question, c.cell, rid, c.snippet, round=r,
                            **bad[1])
