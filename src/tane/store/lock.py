@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import TaneError
+from .files import os_error
 
 LOCK_NAME = ".lock"
 
@@ -31,8 +32,16 @@ class RunLock:
         return self._fd is not None
 
     def acquire(self) -> "RunLock":
+        """Take the lock. A file system error (a full disk included) is one line naming
+        the lock file."""
         if self._fd is not None:
             return self
+        try:
+            return self._acquire()
+        except OSError as e:
+            raise os_error(e, e.filename or self.path) from None
+
+    def _acquire(self) -> "RunLock":
         self.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
@@ -46,8 +55,12 @@ class RunLock:
             os.close(fd)
             raise
         started = datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}\nstarted {started}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}\nstarted {started}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)  # closing drops the lock
+            raise
         self._fd = fd
         return self
 
