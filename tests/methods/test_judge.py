@@ -212,7 +212,8 @@ def test_thresholds_select_rows():
     assert [r.id for r in batch.records] == ["q3", "q5"]
     drops = {d.record_id: d for d in batch.drops}
     assert drops["q1"].reason == "judge_low_quality"
-    assert drops["q1"].detail == {"score": 1, "min_quality": 3, "reason": "指示に応えていない"}
+    assert drops["q1"].detail == {"score": 1, "min_quality": 3, "reason": "指示に応えていない",
+                                  "record": {"output": "回答です。"}}
     assert drops["hard"].reason == "judge_difficulty"
     assert drops["code"].reason == "judge_category"
     assert drops["code"].detail["category"] == "coding & debugging"

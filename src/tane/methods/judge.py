@@ -17,6 +17,7 @@ dropped (``judge_unparseable``) only when a threshold is configured, else kept u
 Drop reasons: ``judge_low_quality`` (quality < min_quality), ``judge_difficulty``
 (harder than max_difficulty), ``judge_category`` (not in categories),
 ``judge_unparseable``, ``llm_error:<reason>`` (a failed call, thresholds configured).
+A drop's detail keeps the judged input and output (``record``), as a curate drop does.
 """
 
 from __future__ import annotations
@@ -208,6 +209,10 @@ class Judge:
                 batch.records.append(new)
                 continue
             reason, detail = res
+            # the fields the judge read, so a dropped record can be read (tane show)
+            seen = {k: v for k, v in (("input", rec.input), ("output", rec.output)) if v}
+            if seen:
+                detail["record"] = seen
             # built directly: the detail has its own "reason" (the judge's), which
             # ctx.drop(**detail) cannot take
             batch.drops.append(Drop(stage=ctx.name, reason=reason, text=rec.instruction,

@@ -136,7 +136,13 @@ def cell(item: Item, limit: int = 240) -> Text:
         t.append(_clip(item.input, limit) + "\n")
     if item.output is not None:
         t.append("output: ", style="bold")
-        t.append(_clip(item.output, limit))
+        t.append(_clip(item.output, limit) + "\n")
+    raw = item.detail.get("raw") if item.reason else None
+    if isinstance(raw, str) and raw.strip():
+        # the model's own text: a cut-off answer, a verdict that did not parse
+        t.append("raw: ", style="bold")
+        t.append(_clip(raw, limit))
+    t.rstrip()
     return t
 
 
