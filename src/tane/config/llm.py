@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from .base import Strict
+
+# query parameters that carry a key in some servers' URLs (compared in lower case)
+KEY_PARAMS = frozenset({"api_key", "api-key", "apikey", "key", "token", "access_token"})
+
+
+def key_in_url(url: str) -> str | None:
+    """What part of ``url`` carries a key (``user:password@``, or a query parameter such as
+    ``?api_key=``), or None. A URL is shown on the console and stored in manifest.json,
+    stats.json and the dataset card, so one with a key is refused, never quoted."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # not a URL urllib can split (a bad IPv6 host ...): look for '@'
+        return "the user:password@ part" if "@" in url else None
+    if "@" in parts.netloc:
+        return "the user:password@ part"
+    for name, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if name.lower() in KEY_PARAMS:
+            return f"its {name!r} query parameter"
+    return None
+
+
+def key_in_url_message(url: str) -> str | None:
+    """The one-line refusal of a ``url`` that carries a key (it does not quote the URL),
+    or None."""
+    where = key_in_url(url)
+    if where:
+        return (f"the server URL carries a key ({where}), and a URL is printed and stored "
+                "in the run directory and the dataset card: give the URL without it and "
+                "put the key in $OPENAI_API_KEY (or the variable named by api_key_env)")
+    return None
+
+
+_USERINFO = re.compile(r"(https?://)[^/\s@'\"]*@", re.IGNORECASE)
+_KEY_PARAM = re.compile(r"([?&](?:%s)=)[^&#\s'\"]*" % "|".join(map(re.escape, KEY_PARAMS)),
+                        re.IGNORECASE)
+
+
+def hide_url_keys(text: str) -> str:
+    """``text`` with the ``user:password@`` of every http(s) URL left out and the value of
+    a key query parameter replaced by ``***``: for what an older tane stored (a run
+    directory made before such URLs were refused)."""
+    return _KEY_PARAM.sub(r"\1***", _USERINFO.sub(r"\1", text))
 
 
 class LLMConfig(Strict):
@@ -46,6 +91,9 @@ class LLMConfig(Strict):
         if isinstance(v, list) and not v:
             raise ValueError("base_url: an empty list")
         for u in urls:
+            refused = key_in_url_message(u)
+            if refused:  # a custom error: pydantic's "Value error, " prefix left off
+                raise PydanticCustomError("key_in_url", refused)
             if not u.startswith(("http://", "https://")):
                 raise ValueError(f"base_url must start with http:// or https://, got {u!r}")
         return v

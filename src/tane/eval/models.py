@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..config.llm import LLMConfig
+from ..config.llm import LLMConfig, key_in_url_message
 from ..errors import TaneError
 
 NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
@@ -57,6 +57,17 @@ def _value(key: str, raw: str, flag: str) -> Any:
     return raw
 
 
+def refuse_keys(value: str, flag: str, name: str = "") -> None:
+    """One line, before any message quotes ``value``, when a server URL in it carries a
+    key (``user:password@`` or ``?api_key=``): a URL is printed and stored."""
+    for part in value.split(","):
+        for url in (part.strip(), part.partition("=")[2].strip()):
+            refused = key_in_url_message(url) if url.startswith(("http://", "https://")) \
+                else None
+            if refused:
+                raise TaneError(f"{name + ': ' if name else ''}{refused}", field=flag)
+
+
 def parse_target(value: str, flag: str, name: str, *, model: str | None = None,
                  license: str | None = None) -> ModelSpec:
     """``URL[,URL...][,KEY=VALUE...]`` or ``embedded[,KEY=VALUE...]`` for the model
@@ -65,6 +76,7 @@ def parse_target(value: str, flag: str, name: str, *, model: str | None = None,
     data: dict[str, Any] = {}
     style = "chat"
     embedded = False
+    refuse_keys(value, flag, name)
     for part in (p.strip() for p in value.split(",")):
         if not part:
             continue
@@ -123,6 +135,7 @@ def check_name(name: str, flag: str) -> str:
 
 def parse_model(spec: str, flag: str = "model") -> ModelSpec:
     """``NAME=URL...`` or ``NAME=embedded...`` (see the module doc)."""
+    refuse_keys(spec, flag)
     name, sep, rest = spec.partition("=")
     if not sep or "://" in name or not name.strip():
         raise TaneError(f"expected NAME=URL[,model=...] or NAME=embedded, got {spec!r}",
@@ -152,6 +165,7 @@ def parse_judge(judge: str, model: str | None = None, license: str | None = None
     """``--judge URL`` (+ ``--judge-model``), ``--judge embedded`` or
     ``--judge NAME=URL,model=...``. The judge's name defaults to the model's last path
     part (``Qwen/Qwen2.5-32B-Instruct`` -> ``Qwen2.5-32B-Instruct``)."""
+    refuse_keys(judge, "judge")
     head, sep, rest = judge.partition("=")
     if sep and "://" not in head and "," not in head and NAME.match(head.strip()):
         spec = parse_target(rest, "judge", head.strip(), model=model, license=license)

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..config.llm import hide_url_keys
 from ..config.registry import METHODS
 from ..errors import TaneError
 from .base import ExportReport, RunData, write_text
@@ -206,7 +207,8 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
               "characters shortened here):"), "", "```json",
               *(json.dumps(_shorten(r), ensure_ascii=False) for r in samples), "```"]
     L += ["", "## Recipe", "", "From the run's `manifest.json`:", "", "```yaml",
-          yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False).strip(), "```", ""]
+          hide_url_keys(yaml.safe_dump(recipe, allow_unicode=True, sort_keys=False).strip()),
+          "```", ""]
     L += ["## Methods", ""]
     for i, s in enumerate(recipe.get("stages") or []):
         m = s.get("method", "?")

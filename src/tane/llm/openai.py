@@ -17,7 +17,8 @@ one with the fewest requests in flight, and one that keeps failing is taken out 
 (:mod:`tane.llm.endpoints`). ``endpoint_stats()`` reports the per-endpoint counts.
 
 The API key is read once from an environment variable and only ever sent in the
-``Authorization`` header. It is never part of a repr, an error message or a log line:
+``Authorization`` header; a ``base_url`` with a key in it (``user:password@``, ``?api_key=``)
+is refused, since URLs are shown and stored. It is never part of a repr, an error message or a log line:
 error messages quote at most 200 characters of the response *body*, with the key redacted
 in case a server echoes it back.
 """
@@ -33,6 +34,7 @@ from typing import Any
 
 import aiohttp
 
+from ..config.llm import key_in_url_message
 from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
                    ModelInfo, TemplateSource)
 from .endpoints import FAILED, NEUTRAL, OK, EndpointPool
@@ -86,6 +88,10 @@ class OpenAIBackend:
             raise ValueError("base_url: give at least one server URL")
         if max_connections < 1:
             raise ValueError("max_connections must be at least 1")
+        for u in urls:  # the key would be shown in messages and endpoint stats
+            refused = key_in_url_message(u)
+            if refused:
+                raise ValueError(refused)
         self.base_urls = [normalise_base_url(u) for u in urls]
         self.base_url = self.base_urls[0]
         self.model = model

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
+from pydantic import ValidationError
+
 from ..config.llm import LLMConfig
 from ..errors import BackendError, TaneError
 from ..recipe import Recipe
@@ -69,7 +71,13 @@ def _apply(cfg: LLMConfig, spec: str | None, model: str | None, license: str | N
         named = who.strip(" ()") + "=" if who else ""
         raise BackendError(f"--llm{who} URL needs --model {named}NAME (the model the server "
                            "serves)", field="model")
-    return LLMConfig.model_validate(data)
+    try:
+        return LLMConfig.model_validate(data)
+    except ValidationError as e:  # its own text would quote the input (a key in a URL)
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ()))
+        raise BackendError(f"--llm{who}: {where + ': ' if where else ''}{first['msg']}",
+                           field="llm") from None
 
 
 def apply_overrides(recipe: Recipe, llm: Sequence[str] = (), model: Sequence[str] = (),
