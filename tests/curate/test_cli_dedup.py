@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
+import tane
+from helpers import run_tane
 from tane.cli import app
+from tane.errors import TaneError
 
 ROWS = [
     {"id": 1, "instruction": "日本の四季について説明してください。"},
@@ -90,3 +94,26 @@ def test_keep_options_that_do_not_fit_exit_2(tmp_path):
         res = CliRunner().invoke(app, ["dedup", str(src), "-o", str(out), *extra])
         assert res.exit_code == 2 and word in res.output, res.output
         assert not out.exists()
+
+
+@pytest.mark.parametrize("method", ["exact", "minhash-lsh"])
+def test_a_file_without_the_field_is_refused_like_curate(tmp_path, method):
+    """No row has the compared field: the curate check's one line naming the file and the
+    columns found, exit 2 and no output (was: every row dropped as missing_field, exit 0)."""
+    src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
+    _write(src, [{"prompt": f"質問 {i} について説明してください。"} for i in range(10)])
+    res = run_tane("dedup", str(src), "-o", str(out), "--method", method)
+    assert res.returncode == 2, res.stdout + res.stderr
+    line = res.stderr.strip()
+    assert line == (f"error: {src}: field 'field': no row has a column 'instruction'; "
+                    "columns found: prompt; name the column to compare with --field prompt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+    # the advice works
+    res = run_tane("dedup", str(src), "-o", str(out), "--method", method, "--field", "prompt")
+    assert res.returncode == 0, res.stderr
+    assert "10 rows in" in res.stdout and "missing_field" not in res.stdout, res.stdout
+
+
+def test_a_file_without_the_field_from_python(tmp_path):
+    with pytest.raises(TaneError, match=r'no row has a column .instruction.*field="prompt"'):
+        tane.dedup([{"prompt": "日本の四季について説明してください。"}])

@@ -41,6 +41,7 @@ Steps = str | os.PathLike | Mapping[str, Any] | Sequence[Any]  # or a recipe's C
 ROW_KEY = "_tane_row"      # where a list row's position rides through the files
 ROWS = "<rows>"            # how errors name a list given in memory
 _FIELD_FLAG = re.compile(r"--field (\w+)=([^\s;,)]+)")
+_DEDUP_FIELD_FLAG = re.compile(r"--field ([^\s;,)=]+)")
 
 
 @dataclass
@@ -270,6 +271,23 @@ def dedup(data: Rows, output: str | os.PathLike | None = None, *, field: str = "
                         field="lsh")
     if method == "minhash-lsh" and progress is not None:
         raise TaneError("progress is reported by method='exact' only", field="progress")
+
+    try:
+        return dedup_as_command(data, output, field=field, threshold=threshold,
+                                tokenizer=tokenizer, lang=lang, keep=keep,
+                                score_field=score_field, progress=progress, method=method,
+                                lsh=options)
+    except TaneError as e:  # the command's --field is this function's field=
+        raise TaneError(_DEDUP_FIELD_FLAG.sub(r'field="\1"', e.message),
+                        path=e.path, line=e.line, field=e.field) from None
+
+
+def dedup_as_command(data: Rows, output: str | os.PathLike | None, *, field: str,
+                     threshold: float, tokenizer: str, lang: str | None, keep: str,
+                     score_field: str | None, progress: Callable[[int, int], None] | None,
+                     method: str, lsh: Mapping[str, Any]) -> DataResult:
+    """:func:`dedup` with its errors in the words of ``tane dedup`` (``--field``)."""
+    options = lsh
 
     def call(inp: Path, out: Path) -> DataResult:
         if method == "exact":

@@ -43,7 +43,7 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
     """Drop near-duplicates (greedy ROUGE-L, the Self-Instruct novelty filter)."""
     from rich.progress import Progress
 
-    from ..api.data import dedup as do_dedup
+    from ..api.data import dedup_as_command as do_dedup
 
     if method != "exact":
         _dedup_lsh(in_path, output, field, threshold, tokenizer, lang, keep, score_field,
@@ -55,7 +55,8 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
             rep = do_dedup(in_path, output, field=field, threshold=threshold,
                            tokenizer=tokenizer, lang=lang, keep=keep, score_field=score_field,
                            progress=lambda done, total: bar.update(task, completed=done,
-                                                                   total=total))
+                                                                   total=total),
+                           method="exact", lsh={})
         except TaneError as e:
             bar.stop()
             _fail(e)

@@ -27,7 +27,8 @@ from pydantic import Field, ValidationError
 
 from tane.config.limits import MAX_FIELD_CHARS
 from tane.curate.dedup import _write_atomically, rejected_path_for
-from tane.curate.rows import FIELD_TARGETS, parse_field_map, row_values  # noqa: F401
+from tane.curate.rows import (FIELD_TARGETS, check_column, likely_column,  # noqa: F401
+                              parse_field_map, row_values)
 from tane.curate.sources import read_rows
 from tane.curate.stage import build_steps, run_batch
 from tane.curate.steps import Fields
@@ -96,34 +97,22 @@ def too_long(f: Fields) -> dict | None:
     return None
 
 
-# columns that usually hold what tane calls instruction / output, for the --field hint
-_LIKELY = {"instruction": ("prompt", "question", "query", "instruction_ja", "user", "human",
-                           "text", "input"),
-           "output": ("response", "answer", "completion", "output_ja", "assistant", "gpt",
-                      "chosen")}
-
-
 def _check_instruction_column(rows: Sequence[tuple], names: dict[str, str],
                               in_path: Path) -> None:
-    """Rows none of which has the instruction column would all be dropped: an empty
-    output that looks like a success. Fail instead, listing the columns found."""
-    col = names.get("instruction", "instruction")
-    if not rows or any(col in obj for _, _, obj in rows):
-        return
-    found: dict[str, None] = {}
-    for _, _, obj in rows[:1000]:
-        found.update(dict.fromkeys(obj))
-    hint = []
-    for target in ("instruction", "output"):
-        if target in names or target in found:
-            continue
-        guess = next((c for c in _LIKELY[target] if c in found), None)
-        if guess is not None and guess not in names.values():
-            hint.append(f"--field {target}={guess}")
-    hint = hint or ["--field instruction=<column>"]
-    cols = ", ".join(list(found)[:30]) + (", …" if len(found) > 30 else "")
-    raise TaneError(f"no row has a column {col!r}; columns found: {cols or 'none'}; "
-                    f"map them with {' '.join(hint)}", path=str(in_path), field="field")
+    """No row with the instruction column: an error naming the columns found and the
+    ``--field`` mappings that would likely fit."""
+
+    def advice(found: dict[str, None]) -> str:
+        hint = []
+        for target in ("instruction", "output"):
+            if target in names or target in found:
+                continue
+            guess = likely_column(target, found)
+            if guess is not None and guess not in names.values():
+                hint.append(f"--field {target}={guess}")
+        return f"map them with {' '.join(hint or ['--field instruction=<column>'])}"
+
+    check_column(rows, names.get("instruction", "instruction"), in_path, advice)
 
 
 def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,

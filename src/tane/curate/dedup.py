@@ -24,6 +24,7 @@ from typing import Any, Callable
 from tane.config.limits import MAX_FIELD_CHARS
 from tane.curate.rouge import NoveltyIndex
 from tane.curate.rows import _read_jsonl  # noqa: F401  (also used from here)
+from tane.curate.rows import check_column, likely_column
 from tane.curate.steps.base import Fields
 from tane.errors import TaneError
 from tane.store.files import os_error, temp_beside
@@ -93,6 +94,19 @@ def check_output(out_path: Path) -> None:
         raise TaneError("output directory does not exist", path=str(out_path.parent))
     if out_path.is_dir():
         raise TaneError("is a directory; -o wants an output file name", path=str(out_path))
+
+
+def read_rows(in_path: Path, field: str) -> list[tuple[int, str, dict]]:
+    """The rows of a JSONL file, of which at least one has ``field`` (the check
+    ``tane curate`` makes: a file without it would have every row dropped)."""
+    rows = _read_jsonl(in_path)
+
+    def advice(found: dict[str, None]) -> str:
+        guess = likely_column(field, found) or likely_column("instruction", found)
+        return f"name the column to compare with --field {guess or '<column>'}"
+
+    check_column(rows, field, in_path, advice)
+    return rows
 
 
 def screen_rows(rows: list[tuple[int, str, dict]], field: str
@@ -165,7 +179,7 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
     in_path, out_path = Path(in_path), Path(out_path)
     index = NoveltyIndex(tokenizer=tokenizer, lang=lang, threshold=threshold, top_k=1)
     check_output(out_path)
-    rows = _read_jsonl(in_path)
+    rows = read_rows(in_path, field)
     drops, candidates = screen_rows(rows, field)
 
     scores = score_rows(rows, candidates, score_field)

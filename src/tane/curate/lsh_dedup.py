@@ -35,11 +35,11 @@ from tane.curate.dedup import (
     _row_ref,
     check_keep,
     check_output,
+    read_rows,
     score_rows,
     screen_rows,
     write_result,
 )
-from tane.curate.rows import _read_jsonl
 from tane.curate.tokenize import get_tokenizer
 from tane.errors import TaneError
 
@@ -175,7 +175,7 @@ def dedup_file_lsh(in_path: str | os.PathLike, out_path: str | os.PathLike,
     started = time.perf_counter()
     in_path, out_path = Path(in_path), Path(out_path)
     check_output(out_path)
-    rows = _read_jsonl(in_path)
+    rows = read_rows(in_path, field)
     drops, candidates = screen_rows(rows, field)
     order = None
     scores = score_rows(rows, candidates, score_field)

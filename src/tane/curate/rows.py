@@ -6,11 +6,37 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from tane.errors import TaneError
 
 FIELD_TARGETS = ("instruction", "input", "output", "id", "provenance")
+# columns that usually hold what tane calls instruction / output, for the hints below
+LIKELY = {"instruction": ("prompt", "question", "query", "instruction_ja", "user", "human",
+                          "text", "input"),
+          "output": ("response", "answer", "completion", "output_ja", "assistant", "gpt",
+                     "chosen")}
+
+
+def check_column(rows: Sequence[tuple], col: str, path: Path,
+                 advice: Callable[[dict[str, None]], str]) -> None:
+    """Rows none of which has the column ``col`` would all be dropped (``missing_field``):
+    an empty output that looks like a success. Fail instead, listing the columns found;
+    ``advice(columns found)`` says how to name another column. ``tane curate`` and
+    ``tane dedup`` make this same check."""
+    if not rows or any(col in obj for _, _, obj in rows):
+        return
+    found: dict[str, None] = {}
+    for _, _, obj in rows[:1000]:
+        found.update(dict.fromkeys(obj))
+    cols = ", ".join(list(found)[:30]) + (", …" if len(found) > 30 else "")
+    raise TaneError(f"no row has a column {col!r}; columns found: {cols or 'none'}; "
+                    f"{advice(found)}", path=str(path), field="field")
+
+
+def likely_column(target: str, found: dict[str, None] | Sequence[str]) -> str | None:
+    """The first of the columns found that usually holds ``target``, or None."""
+    return next((c for c in LIKELY.get(target, ()) if c in found), None)
 
 
 def parse_field_map(specs: Sequence[str] | dict[str, str] | None) -> dict[str, str]:
