@@ -5,12 +5,15 @@ for every row, in order:
 
 - JSONL (``*.jsonl``, ``*.ndjson`` and any suffix not listed below): read here (UTF-8,
   BOM tolerated); kept lines are written back byte for byte. Errors name the line.
+- ``*.csv`` / ``*.tsv``: read as seed files are (``tane.seeds.loader``): UTF-8 with or
+  without BOM, or CP932 as Japanese Excel saves it; the header row names the columns,
+  every value is text and an empty cell is missing. Errors name the line.
 - ``*.parquet``: pyarrow.
 - a directory written by ``Dataset.save_to_disk`` / ``DatasetDict.save_to_disk``:
   ``datasets.load_from_disk`` (a DatasetDict needs ``--split`` unless it has ``train``
   or only one split).
-- ``.csv``, ``.tsv``, ``.json`` (an array or JSON Lines), ``.arrow``, or a directory of
-  data files: ``datasets.load_dataset`` with the matching packaged builder, offline.
+- ``.json`` (an array or JSON Lines), ``.arrow``, or a directory of data files:
+  ``datasets.load_dataset`` with the matching packaged builder, offline.
 
 Nothing is fetched: a name that is not a local path (a Hub id such as ``owner/name``) is
 an error that says how to save the dataset to disk first.
@@ -26,10 +29,18 @@ from typing import Any, Iterable
 
 from tane.curate.rows import _read_jsonl
 from tane.errors import TaneError
+from tane.seeds.loader import _read_csv
 
 Row = tuple[int, "str | None", dict]
-_BUILDERS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".arrow": "arrow"}
+_BUILDERS = {".json": "json", ".arrow": "arrow"}
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def _read_table(path: Path) -> list[Row]:
+    """A CSV/TSV file, decoded as the seeds are; rows numbered from 1 after the header."""
+    records = _read_csv(path, str(path), "\t" if path.suffix.lower() == ".tsv" else ",")
+    return _rows({k: (None if v == "" else v) for k, v in rec.items()}
+                 for _loc, rec in records)
 
 
 def _need_datasets(path: Path):
@@ -91,9 +102,8 @@ def _read_with_datasets(path: Path, split: str | None) -> list[Row]:
             elif path.is_dir():
                 ds = datasets.load_dataset(str(path), cache_dir=cache)
             else:
-                kw = {"delimiter": "\t"} if path.suffix.lower() == ".tsv" else {}
                 ds = datasets.load_dataset(_BUILDERS[path.suffix.lower()],
-                                           data_files=str(path), cache_dir=cache, **kw)
+                                           data_files=str(path), cache_dir=cache)
         except Exception as e:  # datasets/pyarrow raise many types for unreadable data
             first = str(e).splitlines()[0] if str(e) else ""
             raise TaneError(f"cannot read the dataset: {type(e).__name__}: {first}",
@@ -124,6 +134,8 @@ def read_rows(path: str | os.PathLike, split: str | None = None) -> list[Row]:
     if split is not None:
         raise TaneError("--split applies to dataset directories, not a single file",
                         path=str(p), field="split")
+    if suffix in (".csv", ".tsv"):
+        return _read_table(p)
     if suffix == ".parquet":
         return _read_parquet(p)
     return _read_jsonl(p)
