@@ -42,11 +42,12 @@ _LIST_MARK = re.compile(r"^(?:[-*+・•●]|\(?\d{1,3}[.)．）、]|[①-⑳])\
 class Repetition(Step):
     """Degenerate repetition: a unit of 1-12 characters with a letter or digit repeated
     ``min_run_repeats`` times or more in a row over ``min_run_chars`` characters or more
-    ("0000…", "1. 1. 1. …"); the share of n-gram positions covered by n-grams that occur
-    more than once (characters for ja/zh/ko, words otherwise; texts shorter than
-    ``min_tokens`` tokens are not judged); and the share of non-blank lines that repeat an
-    earlier line, list numbers and bullets aside (with at least ``min_lines`` lines). An
-    empty input is not judged."""
+    ("0000…", "1. 1. 1. …"); the share of the text that repeats earlier text: token
+    positions covered by an n-gram that already occurred before (characters for
+    ja/zh/ko, words otherwise; texts shorter than ``min_tokens`` tokens are not judged),
+    so a phrase said twice counts once, not twice; and the share of non-blank lines that
+    repeat an earlier line, list numbers and bullets aside (with at least ``min_lines``
+    lines). An empty input is not judged."""
 
     name = "repetition"
     reasons = ("run", "lines", "ngram")
@@ -95,11 +96,14 @@ class Repetition(Step):
         counts: dict[tuple, int] = {}
         for g in grams:
             counts[g] = counts.get(g, 0) + 1
+        # only the later occurrences: natural text names a term or a phrase twice
         covered = [False] * len(toks)
+        seen: set[tuple] = set()
         for i, g in enumerate(grams):
-            if counts[g] > 1:
+            if g in seen:
                 for j in range(i, i + n):
                     covered[j] = True
+            seen.add(g)
         share = sum(covered) / len(toks)
         if share > self.p.max_ngram_share:
             top = max(counts.items(), key=lambda kv: kv[1])

@@ -12,9 +12,17 @@ from tane.curate.langid import SIMPLIFIED_ONLY, detect, is_han, is_kana
 from tane.curate.steps.base import FieldName, Fields, Params, Result, Step, letters, \
     strip_code_and_urls
 
+_CN_PUNCT = set("，；：")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
+_ASKS_FOR_ENGLISH = ["英語", "英訳", "英文", "翻訳", "English", "english", "英単語"]
+
+
 class ScriptRatio(Step):
     """Japanese: the kana share and the kana+kanji share of the letters (code blocks and
-    URLs ignored). Texts with fewer than ``min_letters`` letters are not judged."""
+    URLs ignored), a Latin word counting as two letters (as much as two Japanese
+    characters), so English terms in Japanese prose weigh as words, not letter by
+    letter. Texts with fewer than ``min_letters`` letters are not judged, nor the input
+    and output when the instruction (or input) asks for English (``english_ok_if``)."""
 
     name = "script_ratio"
     reasons = ("low_japanese", "low_kana")
@@ -23,32 +31,32 @@ class ScriptRatio(Step):
     class Params(Params):
         fields: list[FieldName] = ["instruction", "output"]
         min_kana: float = Field(0.05, ge=0.0, le=1.0)
-        min_japanese: float = Field(0.5, ge=0.0, le=1.0)
+        min_japanese: float = Field(0.4, ge=0.0, le=1.0)
         min_letters: int = Field(10, ge=0)
+        english_ok_if: list[str] = list(_ASKS_FOR_ENGLISH)
 
     def check(self, f: Fields) -> Result:
+        english_ok = any(w in f.instruction + f.input for w in self.p.english_ok_if)
         for name in self.p.fields:
             text = f.get(name)
-            if text is None:
+            if text is None or (name != "instruction" and english_ok):
                 continue
-            ls = letters(strip_code_and_urls(text))
+            plain = strip_code_and_urls(text)
+            ls = letters(plain)
             if len(ls) < self.p.min_letters or not ls:
                 continue
             kana = sum(1 for c in ls if is_kana(c))
             ja = kana + sum(1 for c in ls if is_han(c))
-            if ja / len(ls) < self.p.min_japanese:
+            ascii_letters = sum(1 for c in ls if c.isascii())
+            weight = len(ls) - ascii_letters + 2 * len(_LATIN_WORD.findall(plain))
+            if ja / weight < self.p.min_japanese:
                 return self.fail("low_japanese", field=name,
-                                 japanese_share=round(ja / len(ls), 3),
+                                 japanese_share=round(ja / weight, 3),
                                  min=self.p.min_japanese)
-            if kana / len(ls) < self.p.min_kana:
-                return self.fail("low_kana", field=name, kana_share=round(kana / len(ls), 3),
+            if kana / weight < self.p.min_kana:
+                return self.fail("low_kana", field=name, kana_share=round(kana / weight, 3),
                                  min=self.p.min_kana)
         return None
-
-
-_CN_PUNCT = set("，；：")
-_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z'’-]*")
-_ASKS_FOR_ENGLISH = ["英語", "英訳", "英文", "翻訳", "English", "english", "英単語"]
 
 
 class MixedLanguage(Step):
