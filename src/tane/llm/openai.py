@@ -288,6 +288,10 @@ class OpenAIBackend:
             return err
         if code >= 500:
             return self._error(f"http_{code}", f"server error: {excerpt}", retryable=True)
+        if code in (401, 403):
+            return self._error(f"http_{code}", f"{base}{path} refused the request (HTTP "
+                               f"{code}): check the API key in ${self.api_key_env}. Body: "
+                               f"{excerpt}", retryable=False)
         if code == 404 and path == "/completions":
             return self._error(
                 "http_404",
@@ -295,7 +299,7 @@ class OpenAIBackend:
                 "completions (a chat-only server?) or the base URL is wrong; use a chat "
                 f"recipe or a completion-capable server. Body: {excerpt}",
                 retryable=False)
-        return self._error(f"http_{code}", excerpt, retryable=False)
+        return self._error(f"http_{code}", f"{base}{path}: {excerpt}", retryable=False)
 
     def _parse(self, raw: bytes, url: str, *, chat: bool) -> Completion:
         try:

@@ -20,6 +20,11 @@
 * counts every retry in ``stats.retries[reason]`` and every call that gives up (retries
   exhausted or a non-retryable error such as ``http_400``) in ``stats.failures[reason]``,
   then re-raises the error: a failed call is never turned into ``None``.
+
+A server that cannot be used stops the run (the error is marked ``fatal``): ``GIVE_UP_AFTER``
+calls in a row that failed after their retries (connections, 5xx, timeouts), or as many in
+a row refused with the same non-retryable answer (a 400 to a parameter the server rejects:
+every call would get it). A success between them starts the count again.
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ class RetryingBackend:
         self.max_retries = max_retries
         # calls failed for good in a row (each after its retries) that stop the run
         self.give_up_after = GIVE_UP_AFTER
+        # the last non-retryable answer and how many calls in a row got it
+        self._refusal = ""
+        self._refused_in_a_row = 0
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.timeout_delay = timeout_delay
@@ -127,6 +135,20 @@ class RetryingBackend:
         cap = min(self.max_delay, self.base_delay * (2 ** attempt))
         return self._rng.uniform(0.0, cap)
 
+    def _same_refusal(self, err: LLMError) -> LLMError:
+        """``err``, or a fatal copy of it once ``give_up_after`` calls in a row got this very
+        answer."""
+        text = str(err)
+        if text == self._refusal:
+            self._refused_in_a_row += 1
+        else:
+            self._refusal, self._refused_in_a_row = text, 1
+        if err.fatal or self._refused_in_a_row < self.give_up_after:
+            return err
+        message = text.removeprefix(f"{err.reason}: ")
+        return LLMError(err.reason, f"{message} (the same answer to {self._refused_in_a_row} "
+                        "calls in a row: every call would get it)", fatal=True)
+
     async def _call(self, attempt_fn: Callable[[], Awaitable[Completion]]) -> Completion:
         stats = self.stats
         limiter = self.limiter
@@ -150,6 +172,7 @@ class RetryingBackend:
                 stats.concurrency_min = limiter.lowest
                 stats.calls += 1
                 stats.failed_in_a_row = 0
+                self._refused_in_a_row = 0
                 stats.prompt_tokens += result.prompt_tokens
                 stats.completion_tokens += result.completion_tokens
                 return result
@@ -164,6 +187,8 @@ class RetryingBackend:
                     stats.failed_in_a_row += 1
                     if stats.failed_in_a_row >= self.give_up_after:
                         err.fatal = True
+                else:
+                    err = self._same_refusal(err)
                 log.warning("LLM call failed (%s) after %d retries", err.reason, attempt)
                 raise err
             delay = self.backoff(attempt, err, timeouts)

@@ -1,0 +1,76 @@
+"""A server that answers, but so that no call can work, stops the run early with one line
+(exit 4): the same refusal to call after call, a key refused on the calls only; and no
+client session is left open when a run or an eval stops that way.
+
+The server is bench/simserver.py (a real HTTP server that answers without a model) behind
+``FaultProxy`` (tests/faultproxy.py), which injects the refusals on the POSTs only.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from faultproxy import FaultProxy
+from helpers import ROOT, run_tane
+
+sys.path.insert(0, str(ROOT / "bench"))
+
+from simserver import SimServer  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with SimServer.start(streams=8, ttft=0.0, tps=5000.0, tokens_mean=30) as server:
+        yield server
+
+
+def recipe(tmp_path: Path, url: str, concurrency: int = 4) -> Path:
+    path = tmp_path / "r.yaml"
+    path.write_text(f"""\
+target: 40
+llm: {{backend: openai, base_url: {url}, model: sim, concurrency: {concurrency}, max_retries: 1}}
+seeds: {{path: bundled:en}}
+stages:
+  - {{method: self_instruct, mode: en, max_rounds: 50, request_batch_size: 2}}
+""", encoding="utf-8")
+    return path
+
+
+def one_line_error(stderr: str) -> str:
+    lines = [x for x in stderr.splitlines() if x.startswith("error:")]
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr and "Unclosed" not in stderr, stderr
+    return lines[0]
+
+
+def status(run: Path) -> str:
+    return json.loads((run / "manifest.json").read_text(encoding="utf-8"))["status"]
+
+
+def test_the_same_refusal_to_every_call_stops_the_run_early(sim, tmp_path):
+    with FaultProxy(sim.url.removesuffix("/v1"), ["400"] * 2000, only_posts=True) as proxy:
+        res = run_tane("run", str(recipe(tmp_path, proxy.url + "/v1")), "--out",
+                       str(tmp_path / "run"), "--no-progress")
+        refused = proxy.counts["400"]
+    assert res.returncode == 4, res.stderr[-2000:]
+    line = one_line_error(res.stderr)
+    # the server's own message, where it came from, and why the run stopped
+    assert "http_400" in line and "injected 400" in line and proxy.url in line
+    assert "10 calls in a row" in line
+    assert refused <= 10 + 4  # ten, and what was in flight (was: 100, every call)
+    assert len(res.stderr.splitlines()) < 30
+    assert status(tmp_path / "run") == "failed"
+
+
+def test_a_key_refused_on_the_calls_only_is_named_with_its_url(sim, tmp_path):
+    with FaultProxy(sim.url.removesuffix("/v1"), ["401"] * 2000, only_posts=True) as proxy:
+        res = run_tane("run", str(recipe(tmp_path, proxy.url + "/v1")), "--out",
+                       str(tmp_path / "run"), "--no-progress")
+    assert res.returncode == 4, res.stderr[-2000:]
+    line = one_line_error(res.stderr)
+    assert f"{proxy.url}/v1/completions refused the request (HTTP 401)" in line
+    assert "$OPENAI_API_KEY" in line and "injected 401" in line
