@@ -162,26 +162,62 @@ def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
     return loc
 
 
-def _duplicate_key(node: yaml.Node | None, where: tuple[Any, ...] = ()
-                   ) -> tuple[tuple[Any, ...], int, int] | None:
-    """(key path, first line, second line) of the first key given twice in one mapping."""
+def _duplicate_key(node: yaml.Node | None, where: tuple[Any, ...] = (),
+                   seen: set[int] | None = None) -> tuple[tuple[Any, ...], int, int] | None:
+    """(key path, first line, second line) of the first key given twice in one mapping.
+    Each node is looked at once: a node an alias points to again is not walked again (a
+    file of nested aliases would take exponential time)."""
+    seen = set() if seen is None else seen
+    if node is None or id(node) in seen:
+        return None
+    seen.add(id(node))
     if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
+        keys: dict[Any, int] = {}
         for k, v in node.value:
             if isinstance(k, yaml.ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
                 line = k.start_mark.line + 1
-                if k.value in seen:
-                    return where + (k.value,), seen[k.value], line
-                seen[k.value] = line
-            found = _duplicate_key(v, where + (getattr(k, "value", "?"),))
+                if k.value in keys:
+                    return where + (k.value,), keys[k.value], line
+                keys[k.value] = line
+            found = _duplicate_key(v, where + (getattr(k, "value", "?"),), seen)
             if found:
                 return found
     elif isinstance(node, yaml.SequenceNode):
         for i, v in enumerate(node.value):
-            found = _duplicate_key(v, where + (i,))
+            found = _duplicate_key(v, where + (i,), seen)
             if found:
                 return found
     return None
+
+
+MAX_YAML_VALUES = 100_000  # values a YAML file may add through its aliases
+
+
+def _too_big(root: yaml.Node | None) -> tuple[int, int] | None:
+    """(line, values) of the first node that, with its aliases expanded, holds more than
+    `MAX_YAML_VALUES` values beyond those written in the file ("billion laughs": a few
+    lines of nested aliases that expand to billions of values); None when the file is
+    fine. Each node is sized once."""
+    sizes: dict[int, int] = {}
+    found: list[tuple[int, int]] = []
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        sizes[id(node)] = 1  # a node that holds itself counts once
+        n = 1
+        if isinstance(node, yaml.MappingNode):
+            n += sum(size(k) + size(v) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            n += sum(size(v) for v in node.value)
+        sizes[id(node)] = n
+        if not found and n > len(sizes) + MAX_YAML_VALUES:
+            found.append((node.start_mark.line + 1, n))
+        return n
+
+    if root is not None:
+        size(root)
+    return found[0] if found else None
 
 
 def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, dict[str, Any]]:
@@ -205,11 +241,20 @@ def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, di
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
+        big = _too_big(root)
+        dup = _duplicate_key(root)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
                         line=mark.line + 1 if mark else None) from None
-    dup = _duplicate_key(root)
+    except RecursionError:
+        raise TaneError("nested too deeply to read (hundreds of levels of lists or "
+                        "mappings)", path=str(p)) from None
+    if big:
+        line, n = big
+        raise TaneError(f"YAML aliases expand this value to {n:,} values (at most "
+                        f"{MAX_YAML_VALUES:,} more than the file writes out); write the "
+                        "values out instead of nesting aliases", path=str(p), line=line)
     if dup:
         key, first, second = dup
         raise TaneError(f"key {key[-1]!r} given twice (lines {first} and {second}); keep one",
