@@ -137,7 +137,9 @@ def test_pairwise_summary_consistency_and_lc(report):
     assert p["position_consistency"] == {"n": 11, "consistent": 9, "rate": 9 / 11}
     lc = p["length_controlled"]
     assert lc["n_items"] == 12 and lc["n_obs"] == 23
-    assert 0 <= lc["lo"] <= lc["win_rate"] <= lc["hi"] <= 1
+    # 12 items are too few for the length model (30): withheld, the raw rate kept
+    assert lc["win_rate"] is None and "needs 30" in lc["withheld"]
+    assert 0 < lc["raw_win_rate"] < 1
     assert p["status"] == {"ok": 11, "parse_failed": 1}
     assert set(p["by_category"]) == set(CATS)
     assert sum(v["n"] for v in p["by_category"].values()) == 11
@@ -177,7 +179,7 @@ def test_files_markdown_pngs_and_workbook(report):
     assert on_disk == json.loads(json.dumps(rep, ensure_ascii=False))
     assert TUNED in (out / "report.json").read_text(encoding="utf-8")   # no \u escapes
     md = (out / "report.md").read_text(encoding="utf-8")
-    assert "## Scores: judge j1 (1–5)" in md and f"## Pairwise: {TUNED} vs {BASE}" in md
+    assert "## Scores: judge j1 (model jm, 1–5)" in md and f"## Pairwise: {TUNED} vs {BASE}" in md
     assert "## Judge agreement" in md and "| 作文 |" in md
     assert f"{TUNED} scores higher than {BASE}" in md
     assert rep["plots"]

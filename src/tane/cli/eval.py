@@ -296,6 +296,8 @@ def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 200
         if isinstance(rep, dict) else []
     out.print(f"report: {where}" + (f" ({', '.join(files)})" if files else ""),
               highlight=False)
+    for w in (rep.get("warnings") or []) if isinstance(rep, dict) else []:
+        err.print(f"warning: {w}", highlight=False, markup=False, soft_wrap=True)
     for note in (rep.get("notes") or []) if isinstance(rep, dict) else []:
         err.print(f"note: {note}", highlight=False)
 

@@ -24,6 +24,25 @@ def _pct(x: float | None) -> str:
     return "–" if x is None else f"{100 * x:.1f}%"
 
 
+def judge_model(name: str, judges: dict[str, Any]) -> str:
+    """The model behind a judge (eval.json), or "" when unknown or the same as its name."""
+    model = str((judges.get(name) or {}).get("model") or "")
+    return model if model != name else ""
+
+
+def judge_label(name: str, judges: dict[str, Any], *more: str) -> str:
+    """``embedded (model gemma-3-270m-it)``; ``more`` joins the parentheses."""
+    model = judge_model(name, judges)
+    inside = ([f"model {model}"] if model else []) + list(more)
+    return f"{name} ({', '.join(inside)})" if inside else name
+
+
+def judge_words(name: str, judges: dict[str, Any]) -> str:
+    """``embedded, model gemma-3-270m-it``: a judge inside parentheses."""
+    model = judge_model(name, judges)
+    return f"{name}, model {model}" if model else name
+
+
 def _ci(v: dict[str, Any], pct: bool = False, key: str = "mean") -> str:
     f = _pct if pct else _num
     if v.get(key) is None:
@@ -31,14 +50,25 @@ def _ci(v: dict[str, Any], pct: bool = False, key: str = "mean") -> str:
     return f"{f(v[key])} [{f(v['lo'])}, {f(v['hi'])}]"
 
 
+def _who(info: dict[str, Any]) -> str:
+    """``name: model at where`` for each model or judge of eval.json."""
+    return "; ".join(f"{n}: {v.get('model') or '?'} at {v.get('where') or '?'}"
+                     for n, v in info.items()) or "unknown"
+
+
 def render(rep: dict[str, Any]) -> str:
     conf = round(100 * rep["confidence"])
+    judges = rep.get("judge_info") or {}
     L = ["# Evaluation report", ""]
     L += [f"- eval directory: `{rep['evaldir']}`",
           (f"- benchmark: {rep.get('bench') or 'unknown'} (format {rep.get('format') or '?'}, "
            f"language {rep.get('lang') or '?'}, {rep.get('items') or '?'} items)"),
+          f"- models: {_who(rep.get('model_info') or {})}",
+          f"- judges: {_who(judges)}",
           (f"- intervals: {conf}% percentile bootstrap over items, {rep['n_boot']} resamples, "
            f"seed {rep['seed']}"), ""]
+    if rep.get("warnings"):
+        L += ["## Warnings", ""] + [f"- **{w}**" for w in rep["warnings"]] + [""]
     if rep["notes"]:
         L += ["## Notes", ""] + [f"- {n}" for n in rep["notes"]] + [""]
 
@@ -58,7 +88,8 @@ def render(rep: dict[str, Any]) -> str:
                      for m, v in rep["models"].items()])
 
     for g in rep["scores"]:
-        L += [f"## Scores: judge {g['judge']} (1–{g['scale']})", ""]
+        scale = f"1–{g['scale']}"
+        L += [f"## Scores: judge {judge_label(g['judge'], judges, scale)}", ""]
         L += _table(["model", f"mean [{conf}% CI]", "items", "left out", "parse failed",
                      "errors"],
                     [[m, _ci(v), v["n"], v["items_left_out"], v["parse_failed"], v["errors"]]
@@ -87,17 +118,19 @@ def render(rep: dict[str, Any]) -> str:
     for p in rep["pairwise"]:
         lc = p["length_controlled"]
         pc = p["position_consistency"]
-        L += [f"## Pairwise: {p['a']} vs {p['b']} (judge {p['judge']})", ""]
+        L += [f"## Pairwise: {p['a']} vs {p['b']} "
+              f"(judge {judge_words(p['judge'], judges)})", ""]
         L += _table(["wins", "ties", "losses", "unparsed", f"win rate of {p['a']} [CI]",
                      "length-controlled [CI]", "position consistency", "better"],
                     [[p["wins"], p["ties"], p["losses"], p["unparsed"], _ci(p, True, "win_rate"),
-                      _ci(lc, True, "win_rate"),
+                      "withheld" if lc.get("withheld") else _ci(lc, True, "win_rate"),
                       f"{_pct(pc['rate'])} of {pc['n']}", p["better"] or "no claim"]])
+        model = (f"Length model: not fitted ({lc['withheld']})" if lc.get("withheld") else
+                 f"Length model: length coefficient {_num(lc['length_coef'])}, position "
+                 f"coefficient {_num(lc['position_coef'])} (first-shown answer)")
         L += [(f"Mean answer length: {p['a']} {_num(p['mean_len_a'], 0)} chars, "
-               f"{p['b']} {_num(p['mean_len_b'], 0)} chars. Length model: length coefficient "
-               f"{_num(lc['length_coef'])}, position coefficient {_num(lc['position_coef'])} "
-               f"(first-shown answer), raw rate over both orders {_pct(lc['raw_win_rate'])}."),
-              ""]
+               f"{p['b']} {_num(p['mean_len_b'], 0)} chars. {model}, raw rate over both "
+               f"orders {_pct(lc['raw_win_rate'])}."), ""]
         if len(p["by_category"]) > 1:
             L += _table(["category", "wins", "ties", "losses", "win rate [CI]"],
                         [[c, v["wins"], v["ties"], v["losses"], _ci(v, True, "win_rate")]
@@ -108,7 +141,8 @@ def render(rep: dict[str, Any]) -> str:
         rows = []
         for j, kinds in rep["judges"].items():
             for kind, v in kinds.items():
-                rows.append([j, kind, v["n"], v["parse_failed"], _pct(v["parse_failure_rate"]),
+                rows.append([judge_label(j, judges), kind, v["n"], v["parse_failed"],
+                             _pct(v["parse_failure_rate"]),
                              v["errors"], _pct(v["error_rate"]), v["retried"]])
         L += _table(["judge", "task", "verdicts", "parse failed", "rate", "errors", "rate",
                      "retried"], rows)
