@@ -255,8 +255,9 @@ def test_parse_instance_input_only_mode():
     assert si._parse_instance(" <noinput>", False) == ("", None)
     # an output the model wrote anyway is discarded: the answer stage writes it
     assert si._parse_instance(" 入力文\n出力: 余計な出力", False) == ("入力文", None)
-    # classification tasks still get their label
-    assert si._parse_instance(" 肯定\n入力: 良い", True) == ("良い", "肯定")
+    # nor does a classification task: its label only steered the input
+    assert si._parse_instance(" 肯定\n入力: 良い", True) == ("良い", None)
+    assert si._label(" 肯定\n入力: 良い") == "肯定"
 
 
 @pytest.mark.parametrize("text, clf", [

@@ -52,7 +52,10 @@ class SelfInstructStage(GeneratorBase):
         "31-example English prompt (default in en), a few-shot prompt from the seeds' "
         "is_classification (default in ja and chat), or off (all open-ended). true/false "
         "are accepted as the default/off"))
-    instances: Literal["full", "input_only"] = "full"
+    instances: Literal["full", "input_only"] = Field("full", description=(
+        "full: each record gets an input and an output from this model (the paper); "
+        "input_only: inputs only, no output on any record, classification tasks "
+        "included: an answer stage writes every output"))
     instance_prompt: Literal["upstream", "seeds"] = Field("seeds", description=(
         "upstream's fixed instance prompts, several examples per task (default in en with "
         "instances: full and completion prompts), or one instance from a prompt built "
@@ -108,8 +111,8 @@ class SelfInstructStage(GeneratorBase):
         return self
 
     def contract(self) -> StageSpec:
-        # input_only still writes the label of a classification task (output first)
+        # input_only writes no output at all, a classification task's included
         out = {"output"} if self.instances == "full" else set()
         return StageSpec("generator", per_record=False, ordered=True, reads=frozenset(),
                          writes=frozenset({"instruction"} | out),
-                         maybe_writes=frozenset({"input", "output"} - out))
+                         maybe_writes=frozenset({"input"}))

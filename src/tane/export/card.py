@@ -18,6 +18,7 @@ from ..config.registry import METHODS
 from ..errors import TaneError
 from .base import ExportReport, RunData, write_text
 from .licences import Match, combination_warnings, lookup
+from .output_authors import output_lines
 from .summaries import judge_lines, judge_summary, read_reviews, review_lines
 
 MARKER = "<!-- written by tane export; rerunning the export overwrites this file -->"
@@ -173,6 +174,8 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
     n = sum(report.counts.values())
     reviews = read_reviews(run.path)
     methods = [s.get("method", "") for s in recipe.get("stages") or []]
+    authors, author_warnings = output_lines(run.records, methods)
+    warnings += author_warnings
     header = card_licence(list(matches.values()), bundled) | {
         "language": _languages(manifest),
         "task_categories": ["text-generation"],
@@ -233,7 +236,7 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
             L.append(f"- Note: {lic.note}.")
         L.append("")
     L.append("This is tane's summary, not legal advice: read each licence.")
-    L += ["", "## Sampling parameters", "", "| stage | parameters |", "|---|---|"]
+    L += ["", *authors, "## Sampling parameters", "", "| stage | parameters |", "|---|---|"]
     for i, s in enumerate(recipe.get("stages") or []):
         for key in ("sampling", "instance_sampling"):
             if s.get(key):

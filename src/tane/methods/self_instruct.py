@@ -17,7 +17,10 @@ Each round:
    upstream's prompts (``instance_prompt: upstream``, the default in ``en``) one call
    writes up to ``instances_per_task`` (5) examples, parsed and filtered as upstream's
    ``prepare_for_finetuning.py`` does; each kept one is a record. With ``seeds`` one call
-   writes one instance (``instances: input_only`` leaves the output to the answer stage).
+   writes one instance. ``instances: input_only`` writes no output at all and leaves
+   every one to the answer stage: an open-ended task's reply stops before its output,
+   and a classification task's label, written first to steer its input, is kept only in
+   provenance (``instance_label``).
 
 ``prompt_style: chat`` asks a chat model to continue the list: it gets stops that suit a
 reply, and text around the list ("Here is a numbered list…", 「以下は…」) is dropped as
@@ -299,11 +302,14 @@ class SelfInstruct:
         exs = self._examples(self.ctx.rng("instance", rid), clf, 3)
         return tpl.render(examples=exs, instruction=c.instruction)
 
+    def _split_instance(self, text: str, clf: bool) -> list[str]:
+        """A reply cut at its second field's label (with a half- or full-width colon):
+        the input for a classification task, the output for another."""
+        second = self.labels["input"] if clf else self.labels["output"]
+        return re.split(rf"\n[^\S\n]*{re.escape(second[:-1])}[^\S\n]*[:：]", text, maxsplit=1)
+
     def _parse_instance(self, text: str, clf: bool) -> tuple[str, str | None] | None:
-        lab = self.labels
-        second = lab["input"] if clf else lab["output"]
-        # the second field's label, with a half- or full-width colon
-        parts = re.split(rf"\n[^\S\n]*{re.escape(second[:-1])}[^\S\n]*[:：]", text, maxsplit=1)
+        parts = self._split_instance(text, clf)
         head, sep, tail = parts[0], len(parts) == 2, parts[1] if len(parts) == 2 else ""
         if not sep:
             if self.cfg.instances == "input_only" and not clf:
@@ -316,9 +322,14 @@ class SelfInstruct:
         else:
             inp, out = a, b
         inp = "" if inp in (NOINPUT, "") else inp
-        if self.cfg.instances == "input_only" and not clf:
-            return inp, None
+        if self.cfg.instances == "input_only":
+            # no output: the answer stage writes it (a label only steered the input)
+            return (inp, None) if out or not clf else None
         return (inp, out) if out else None
+
+    def _label(self, text: str) -> str | None:
+        """The label a classification reply wrote before its input (input_only)."""
+        return self._split_instance(text, True)[0].strip() or None
 
     def _wrap(self, prompt: str) -> Any:
         return prompt if self.kind == "completion" else as_messages(prompt)
@@ -408,7 +419,8 @@ class SelfInstruct:
                 found = [found[k] for k in keep]
             return list(found)
         parsed = self._parse_instance(res.text, clf)
-        if parsed is None or (cut and parsed[1] is not None):
+        # cut while writing the last field: the output, or a classification's input
+        if parsed is None or (cut and (parsed[1] is not None or clf)):
             reason = "truncated_instance" if cut else "bad_instance"
             batch.drops.append(ctx.drop(reason, c.instruction, rid, raw=res.text[:500]))
             return []
@@ -457,7 +469,10 @@ class SelfInstruct:
                     max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
                     instance_template=(self.tpl_out_first if clf else self.tpl_in_first).id,
                     instance_order="output_first" if clf else "input_first",
-                    instance_index=k)
+                    instance_index=k,
+                    # input_only: the label steered the input; it is not the output
+                    **({"instance_label": self._label(res.text)} if clf and out is None
+                       else {}))
                 batch.records.append(Record(id=rid if k == 0 else f"{rid}-{k + 1}",
                                             instruction=c.instruction, input=given,
                                             output=out, provenance=prov))
