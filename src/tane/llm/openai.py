@@ -171,19 +171,29 @@ class OpenAIBackend:
                               str(tok.get("bos_token") or ""), str(tok.get("eos_token") or ""))
 
     async def check(self) -> list[str]:
-        """Before a run: ``GET {base}/models`` on each endpoint. Raises a fatal
-        :class:`LLMError` when no endpoint answers, or one refuses the API key (401/403);
-        returns warnings (an endpoint down while others answer, the model not in a list
+        """Before a run: ``GET {base}/models`` on each endpoint, with the call timeout.
+        Raises a fatal :class:`LLMError` when one endpoint refuses the API key (401/403),
+        and a retryable one (``timeout``: slow; ``connection``: unreachable) when no
+        endpoint answers, so that the retry wrapper tries again as it does a call; returns
+        warnings (an endpoint down or slow while others answer, the model not in a list
         the server gives). A server without ``/models`` passes."""
         session = self._http()
-        warnings, down = [], []
+        warnings: list[str] = []
+        down: list[str] = []
+        slow: list[str] = []
         for base in self.base_urls:
             url = base + "/models"
-            try:
-                async with session.get(url, timeout=aiohttp.ClientTimeout(
-                        total=min(self.timeout, 15.0))) as resp:
+            try:  # the session's timeouts: those of a call
+                async with session.get(url) as resp:
                     status, raw = resp.status, await resp.read()
-            except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            except aiohttp.ConnectionTimeoutError as e:  # no connection in time
+                down.append(f"{url}: {type(e).__name__}: no connection within "
+                            f"{self.timeout:g}s")
+                continue
+            except TimeoutError:  # connected, but no answer in time (asyncio's, aiohttp's)
+                slow.append(f"{url} is slow: no answer within {self.timeout:g}s")
+                continue
+            except (aiohttp.ClientError, OSError) as e:
                 down.append(f"{url}: {type(e).__name__}: {str(e) or 'no answer'}")
                 continue
             if status in (401, 403):
@@ -201,10 +211,15 @@ class OpenAIBackend:
                 warnings.append(f"{base} lists no model {self.model!r} (it serves "
                                 f"{', '.join(map(str, ids[:5]))}); if it needs the exact "
                                 "name, every call will fail")
-        if len(down) == len(self.base_urls):
+        if len(down) + len(slow) == len(self.base_urls):
+            if slow:
+                raise self._error("timeout", f"{slow[0]} (it accepts connections but has "
+                                  "not answered GET /models; a busy server needs a longer "
+                                  "--timeout)", retryable=True)
             raise self._error("connection", f"cannot reach the server: {down[0]}",
-                              retryable=False)
+                              retryable=True)
         warnings += [f"endpoint down at start: {d}" for d in down]
+        warnings += [f"endpoint slow at start: {d}" for d in slow]
         return warnings
 
     async def aclose(self) -> None:

@@ -107,6 +107,32 @@ class RetryingBackend:
         fn = getattr(self.inner, "chat_template", None)
         return await fn() if fn is not None else None
 
+    async def check(self) -> list[str]:
+        """The inner backend's check before a run (none: nothing to check), retried as a
+        call is: a slow or unreachable server is asked again, after the same waits, up to
+        ``max_retries`` times; then the error is final (not retryable) and says how many
+        tries it took."""
+        fn = getattr(self.inner, "check", None)
+        if fn is None:
+            return []
+        attempt = timeouts = 0
+        while True:
+            try:
+                return await fn()
+            except LLMError as e:
+                err = e
+            if not err.retryable:
+                raise err
+            if attempt >= self.max_retries:
+                message = str(err).removeprefix(f"{err.reason}: ")
+                raise LLMError(err.reason, f"{message} ({attempt + 1} tries)", fatal=True)
+            delay = self.backoff(attempt, err, timeouts)
+            attempt += 1
+            timeouts += err.reason == TIMEOUT
+            log.info("server check: %s, retry %d/%d in %.2fs", err.reason, attempt,
+                     self.max_retries, delay)
+            await self._sleep(delay)
+
     def endpoint_stats(self) -> list[dict[str, Any]]:
         """The inner backend's per-endpoint counts (an empty list if it has none)."""
         fn = getattr(self.inner, "endpoint_stats", None)
