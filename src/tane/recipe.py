@@ -23,7 +23,7 @@ from .config.judge import (JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeSampling, 
                            JudgeStage)
 from .config.llm import LLMConfig
 from .config.magpie import MagpieStage  # noqa: F401
-from .config.hints import did_you_mean, keys_at, unknown_method
+from .config.hints import unknown_key_hint, unknown_method
 from .config.registry import METHODS, generators
 from .config.seeds import SeedsConfig, SourceConfig
 from .config.self_instruct import (GenerateSampling, InstanceSampling,  # noqa: F401
@@ -289,7 +289,7 @@ def _one_error(err: Any, root: yaml.Node | None) -> tuple[int | None, str | None
         loc = ("stages", chain.index) + ((chain.key,) if chain.key else ())
         msg = str(chain)
     if err["type"] == "extra_forbidden":
-        msg = "unknown key" + did_you_mean(str(loc[-1]), keys_at(Recipe, raw[:-1]))
+        msg = "unknown key" + unknown_key_hint(str(loc[-1]), Recipe, raw[:-1])
     elif err["type"] == "union_tag_invalid" and isinstance(err.get("input"), dict):
         msg = unknown_method(err["input"].get("method"))
     elif err["type"] == "union_tag_not_found":

@@ -80,3 +80,29 @@ def test_hint_helpers():
 def test_registry_lookup_of_an_unknown_method_lists_the_valid_ones():
     with pytest.raises(TaneError, match=r"unknown method 'nope' \(valid: self_instruct, "):
         method("nope")
+
+
+@pytest.mark.parametrize("stage, key, hint", [
+    # a sampling key written at stage level: where it goes, not a stage key that looks alike
+    ("judge", "temperature", "'temperature' goes under sampling:"),      # was retry_temperature
+    ("self_instruct", "max_tokens",
+     "'max_tokens' goes under sampling: or instance_sampling:"),  # was max_rounds
+    ("answer", "top_p", "'top_p' goes under sampling:"),
+    ("magpie", "temperature",
+     "'temperature' goes under instruction_sampling: or response_sampling:"),
+    # misspelt: the closest key of the stage or of its sections
+    ("judge", "tempreature", "did you mean 'temperature' under sampling:?"),  # was template
+    ("self_instruct", "treshold", "did you mean 'threshold' under novelty:?"),
+    ("self_instruct", "max_round", "did you mean 'max_rounds'?"),
+])
+def test_a_key_of_a_section_written_at_stage_level(tmp_path, stage, key, hint):
+    e = error_of(tmp_path, f"stages:\n  - method: {stage}\n    {key}: 0.5\n")
+    assert (e.line, e.field, e.message) == (3, f"stages.0.{key}", f"unknown key; {hint}")
+
+
+def test_stage_keys_are_the_stage_s_own(tmp_path):
+    """The keys offered at a stage are those of its method, not of every method."""
+    assert "max_rounds" not in keys_at(Recipe, ("stages", 0, "answer"))
+    assert "num_examples" in keys_at(Recipe, ("stages", 0, "answer"))
+    e = error_of(tmp_path, "stages:\n  - method: answer\n    max_rounds: 3\n")
+    assert "'max_rounds'" not in e.message  # was: did you mean 'max_rounds'?
