@@ -80,22 +80,35 @@ def test_stale_file_is_refused_naming_rows_force_applies(run: Path, tmp_path: Pa
     # the CLI: one line, exit 2
     res = CliRunner().invoke(app, ["review", "import", str(run), str(a2)])
     assert res.exit_code == 2 and "stale review file" in res.output
-    # --force: A's file wins where it differs from the current state
+    # --force: A's file wins on the rows it changes; B's drop of si-0001, a row A left
+    # as exported, stays
     res = CliRunner().invoke(app, ["review", "import", str(run), str(a2), "--force"])
     assert res.exit_code == 0, res.output
     assert "overwrite a later review" in res.output
     assert _dataset(run)["si-0000"]["output"] == "東京です。(A)"
+    assert "si-0001" not in _dataset(run)
 
 
-def test_reimporting_the_same_export_with_more_edits_is_not_stale(run: Path,
-                                                                  tmp_path: Path) -> None:
+def test_a_continued_copy_adds_new_rows_and_refuses_a_row_edited_again(run: Path,
+                                                                        tmp_path: Path
+                                                                        ) -> None:
     x = export_review(run, tmp_path / "x.xlsx").path
     first = _edit(x, tmp_path / "x1.xlsx", {"si-0000": {"output": "一回目"}})
     import_review(run, first)
-    second = _edit(first, tmp_path / "x2.xlsx", {"si-0000": {"output": "二回目"},
-                                                 "si-0001": {"note": "追記"}})
-    rep = import_review(run, second)  # the same export, continued: no conflict
-    assert sorted(r["record_id"] for r in rep.revisions) == ["si-0000", "si-0001"]
+    assert import_review(run, first).revisions == []  # the same file again: no change
+    # the same export, continued: its first edit is already in, its new row is new
+    more = _edit(first, tmp_path / "x2.xlsx", {"si-0001": {"note": "追記"}})
+    rep = import_review(run, more)
+    assert [r["record_id"] for r in rep.revisions] == ["si-0001"]
+    # a row revised since the export (by this export's own first import) and changed
+    # again: the file cannot tell an edit on top from an older copy, so it is refused
+    again = _edit(more, tmp_path / "x3.xlsx", {"si-0000": {"output": "二回目"}})
+    with pytest.raises(TaneError, match=r"stale review file: rows 2 \(si-0000\) were "
+                                        r"changed by a later import \(x1.xlsx\)"):
+        import_review(run, again)
+    assert _dataset(run)["si-0000"]["output"] == "一回目"
+    rep = import_review(run, again, force=True)
+    assert [r["record_id"] for r in rep.revisions] == ["si-0000"]
     assert _dataset(run)["si-0000"]["output"] == "二回目"
 
 

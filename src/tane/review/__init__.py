@@ -10,9 +10,12 @@ revision adds nothing, so importing the same file twice changes nothing.
 
 A review file records the review state it was exported from (``review_base``: the last
 revision number and an id of this export; in the hidden ``_meta`` sheet, or a CSV
-column). Import refuses a file that would change rows another review file has revised
-since that export (it would silently undo that review), naming the rows, unless
-``force``; ``dry_run`` validates and returns what would change without writing anything.
+column), so import compares each row three ways: the row as exported, the row in the
+file, and the record now. A row equal to what was exported is no decision (whatever was
+decided since stays). A row the file changes whose record was revised since the export,
+by any import (another copy of the same export included), is refused, naming the rows,
+unless ``force``; ``force`` applies only the rows the file changes. ``dry_run`` validates
+and returns what would change without writing anything.
 
 Machine-dropped rows (``--include-dropped``) are shown for context, with id
 ``rejected:N`` (N = line in the machine ``rejected.jsonl``); they cannot be revived here.
@@ -193,22 +196,6 @@ def parse_base(table: Table) -> tuple[int, str]:
     return int(seq), export_id
 
 
-def stale_rows(run_dir: str | Path, table: Table, plan: list[dict[str, Any]]
-               ) -> list[dict[str, Any]]:
-    """The planned revisions of rows another review file revised after this file was
-    exported: importing them would undo that review."""
-    from ..store.rundir import RunDir
-
-    seq, export_id = parse_base(table)
-    rd = RunDir(run_dir)
-    try:
-        newer = rd.changed_since(seq, export_id)
-    finally:
-        rd.close()
-    return [it | {"newer": newer[it["record_id"]]} for it in plan
-            if it["record_id"] in newer]
-
-
 def _stale_error(table: Table, stale: list[dict[str, Any]]) -> TaneError:
     seq, _ = parse_base(table)
     sources = sorted({it["newer"]["source"] or "?" for it in stale})
@@ -268,10 +255,12 @@ def plan_import(run_dir: str | Path, table: Table) -> list[dict[str, Any]]:
                        + (f"; found unexpected {', '.join(repr(e) for e in extra)}"
                           if extra else "") + ")", 1, c)
     known = {r.id: r for r in rows}
-    latest = {}
+    seq, _ = parse_base(table)
     rd = RunDir(run_dir)
     try:
         latest = rd.latest_revisions()
+        at_export = rd.revisions_at(seq)   # what the file showed when it was exported
+        newer = rd.changed_since(seq)      # revised since, by any import
     finally:
         rd.close()
     seen: dict[str, int] = {}
@@ -309,16 +298,16 @@ def plan_import(run_dir: str | Path, table: Table) -> list[dict[str, Any]]:
                 raise fail("a row the pipeline dropped cannot be revived by review; "
                            "leave its status as drop", line, "status")
             continue
-        shown = {k: norm(row.values[k]) for k in FIELDS}
+        exported = _as_exported(row, at_export.get(rec_id))
         sheet_fields = {k: norm(vals[k]) for k in FIELDS}
-        changed = {k for k in FIELDS if sheet_fields[k] != shown[k]}
+        changed = {k for k in FIELDS if sheet_fields[k] != exported[k]}
         note = norm(vals["note"]).strip()
+        if not changed and note == exported["note"] and status in ("", exported["status"]):
+            continue  # the row as exported: no decision
         rev = latest.get(rec_id)
-        base = {k: norm(row.raw.get(k)) for k in FIELDS}
+        base = {k: norm(row.raw.get(k)) for k in FIELDS}  # the record now
         new_fields = {k: (sheet_fields[k] if k in changed else base[k]) for k in FIELDS}
         if not status:
-            if not changed and note == ((rev or {}).get("note") or ""):
-                continue
             status = "edit" if changed else ((rev or {}).get("status") or "keep")
         elif status == "keep" and (changed or any(
                 norm(clean(row.raw.get(k))) != norm(row.machine[k]) for k in FIELDS)):
@@ -328,8 +317,20 @@ def plan_import(run_dir: str | Path, table: Table) -> list[dict[str, Any]]:
                 (status, note, new_fields):
             continue  # identical to the latest revision
         plan.append({"record_id": rec_id, "status": status, "fields": new_fields,
-                     "note": note, "line": line, "changed": sorted(changed)})
+                     "note": note, "line": line, "changed": sorted(changed)}
+                    | ({"newer": newer[rec_id]} if rec_id in newer else {}))
     return plan
+
+
+def _as_exported(row: Row, rev: dict[str, Any] | None) -> dict[str, str]:
+    """A record's row as a file exported at a given review state showed it (``rev``: the
+    record's latest revision then): its fields, status and note."""
+    shown = {k: norm(row.machine[k]) for k in FIELDS}
+    for k, v in ((rev or {}).get("fields") or {}).items():
+        if k in FIELDS:
+            shown[k] = norm(clean(v))
+    return shown | {"status": (rev or {}).get("status") or "",
+                    "note": norm(clean((rev or {}).get("note"))).strip()}
 
 
 def import_review(run_dir: str | Path, path: str | Path, *, force: bool = False,
@@ -344,7 +345,7 @@ def import_review(run_dir: str | Path, path: str | Path, *, force: bool = False,
     p = Path(path)
     table = read_table(p)
     plan = plan_import(run_dir, table)
-    stale = stale_rows(run_dir, table, plan)
+    stale = [it for it in plan if "newer" in it]
     if stale and not force:
         raise _stale_error(table, stale)
     if dry_run:
@@ -356,7 +357,7 @@ def import_review(run_dir: str | Path, path: str | Path, *, force: bool = False,
         rd = RunDir(run_dir)
         try:
             added = rd.add_revisions([{k: v for k, v in it.items()
-                                       if k not in ("line", "changed")}
+                                       if k not in ("line", "changed", "newer")}
                                       | {"source": p.name, "source_sha256": sha,
                                          "export_id": export_id}
                                       for it in plan])

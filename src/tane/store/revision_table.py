@@ -40,12 +40,17 @@ def last_seq(db: sqlite3.Connection) -> int:
     return db.execute("SELECT COALESCE(MAX(seq), 0) FROM revisions").fetchone()[0]
 
 
-def changed_since(db: sqlite3.Connection, seq: int, export_id: str
-                  ) -> dict[str, dict[str, Any]]:
-    """record_id -> its latest revision among those added after ``seq`` from any file
-    other than the export ``export_id`` (what a stale review file would undo)."""
-    cur = db.execute(f"SELECT {_COLS} FROM revisions WHERE seq > ? AND export_id != ? "
-                     "ORDER BY seq", (seq, export_id))
+def changed_since(db: sqlite3.Connection, seq: int) -> dict[str, dict[str, Any]]:
+    """record_id -> its latest revision among those added after ``seq``, whatever file
+    they came from (what a review file exported at ``seq`` would undo)."""
+    cur = db.execute(f"SELECT {_COLS} FROM revisions WHERE seq > ? ORDER BY seq", (seq,))
+    return {r[0]: _row(r) for r in cur}
+
+
+def revisions_at(db: sqlite3.Connection, seq: int) -> dict[str, dict[str, Any]]:
+    """record_id -> its latest revision when the table's last one was ``seq``: the review
+    state a file exported at ``seq`` shows."""
+    cur = db.execute(f"SELECT {_COLS} FROM revisions WHERE seq <= ? ORDER BY seq", (seq,))
     return {r[0]: _row(r) for r in cur}
 
 

@@ -34,7 +34,8 @@ from ..errors import DiskFullError, TaneError
 from .files import atomic_write, os_error
 from .journal import JournalWriter
 from .lock import RunLock
-from .revision_table import add_revisions, changed_since, last_seq, latest_revisions
+from .revision_table import (add_revisions, changed_since, last_seq, latest_revisions,
+                             revisions_at)
 from .revision_table import migrate as migrate_revisions
 
 BUSY_TIMEOUT_MS = 60_000
@@ -278,9 +279,13 @@ class RunDir:
         """The review state now (see :func:`~tane.store.revision_table.last_seq`)."""
         return last_seq(self.db)
 
-    def changed_since(self, seq: int, export_id: str) -> dict[str, dict[str, Any]]:
-        """Revisions added after ``seq`` by other review files, by record."""
-        return changed_since(self.db, seq, export_id)
+    def changed_since(self, seq: int) -> dict[str, dict[str, Any]]:
+        """Each record's latest revision among those added after ``seq``."""
+        return changed_since(self.db, seq)
+
+    def revisions_at(self, seq: int) -> dict[str, dict[str, Any]]:
+        """Each record's latest revision as of ``seq`` (what an export at ``seq`` shows)."""
+        return revisions_at(self.db, seq)
 
     # -- files --------------------------------------------------------------------
     def write_json(self, name: str, obj: Any) -> Path:
