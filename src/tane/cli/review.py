@@ -42,15 +42,16 @@ def review_export(run_dir: Path = typer.Argument(..., help="run directory"),
 def review_import(run_dir: Path = typer.Argument(..., help="run directory"),
                   review_file: Path = typer.Argument(..., help="reviewed .xlsx or .csv"),
                   force: bool = typer.Option(False, "--force",
-                                             help="import a stale file: overwrite rows "
-                                                  "another review file changed after "
-                                                  "this one was exported"),
+                                             help="import a stale file: the rows it "
+                                                  "changes overwrite what another import "
+                                                  "changed since its export"),
                   dry_run: bool = typer.Option(False, "--dry-run",
                                                help="show what would change; write "
                                                     "nothing")) -> None:
     """Validate a reviewed file, store its decisions as revisions (all or nothing) and
-    rewrite dataset.jsonl / rejected.jsonl (no model is run). A file exported before
-    another review was imported is refused when it would undo that review (--force)."""
+    rewrite dataset.jsonl / rejected.jsonl (no model is run). A row left as exported is
+    no decision; a row changed in the file and by another import since its export is
+    refused (--force). Refused while a run works in the directory."""
     from ..review import import_review
 
     try:

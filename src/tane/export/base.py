@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import TaneError
 from ..store.files import atomic_write, read_jsonl
+from ..store.revision_commit import settle_unless_busy
 
 
 @dataclass
@@ -58,6 +59,7 @@ def load_run(run_dir: str | Path) -> RunData:
     if not ds.exists():
         raise TaneError(f"no dataset.jsonl in {d}: is it a tane run directory "
                         "(and has the run finished)?", path=str(d))
+    settle_unless_busy(d)  # the files a killed review import left due
     records = read_jsonl(ds)
     return RunData(d, records, read_json(d / "stats.json"), read_json(d / "manifest.json"))
 

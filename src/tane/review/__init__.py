@@ -17,6 +17,10 @@ by any import (another copy of the same export included), is refused, naming the
 unless ``force``; ``force`` applies only the rows the file changes. ``dry_run`` validates
 and returns what would change without writing anything.
 
+Import holds the run lock (a running ``tane run`` on the directory refuses it, and the
+other way round) and commits the revisions and the files they shape as one
+(:mod:`tane.store.revision_commit`): a kill leaves the import whole or absent.
+
 Machine-dropped rows (``--include-dropped``) are shown for context, with id
 ``rejected:N`` (N = line in the machine ``rejected.jsonl``); they cannot be revived here.
 """
@@ -30,7 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TaneError
-from ..store.revisions import FIELDS, STATUSES, machine_output, rewrite_outputs, run_id
+from ..store.lock import RunLock
+from ..store.revision_commit import commit_revisions, settle, settle_unless_busy
+from ..store.revisions import FIELDS, STATUSES, apply_revisions, machine_output, run_id
 from ..store.sheets import DANGEROUS, MAX_CELL, TRUNCATED, clean  # noqa: F401 (re-exported)
 
 COLUMNS = ("id", "instruction", "input", "output", "method", "judge_score", "judge_reason",
@@ -161,7 +167,8 @@ def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = 
     suffix = out.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
         raise TaneError("review file must end in .xlsx or .csv", path=str(out))
-    rid, rows = build_rows(run_dir, include_dropped)
+    rid, rows = build_rows(run_dir, include_dropped)  # first: is it a run directory?
+    settle_unless_busy(run_dir)  # the files a killed import left due
     base = f"{review_seq(run_dir)}:{uuid.uuid4().hex[:16]}"
     if suffix == ".xlsx":
         from .xlsx import write_xlsx
@@ -335,35 +342,42 @@ def _as_exported(row: Row, rev: dict[str, Any] | None) -> dict[str, str]:
 
 def import_review(run_dir: str | Path, path: str | Path, *, force: bool = False,
                   dry_run: bool = False) -> ImportReport:
-    """Validate ``path`` against the run, then add its decisions as revisions (one
-    transaction) and rewrite dataset.jsonl / rejected.jsonl. All or nothing. A stale
-    file (see the module doc) is refused unless ``force``. ``dry_run``: the report's
-    ``revisions`` are what would be added (with ``line`` and ``changed`` fields); nothing
-    is written."""
+    """Validate ``path`` against the run, then add its decisions as revisions and rewrite
+    dataset.jsonl / rejected.jsonl (and stats.json's ``dataset_records``), all as one,
+    holding the run lock. A stale file (see the module doc) is refused unless ``force``.
+    ``dry_run``: the report's ``revisions`` are what would be added (with ``line`` and
+    ``changed`` fields); nothing is written."""
     from ..store.rundir import RunDir
 
     p = Path(path)
     table = read_table(p)
-    plan = plan_import(run_dir, table)
-    stale = [it for it in plan if "newer" in it]
-    if stale and not force:
-        raise _stale_error(table, stale)
-    if dry_run:
-        return ImportReport(p, len(table.rows), plan, dry_run=True, overwritten=stale)
-    sha = hashlib.sha256(p.read_bytes()).hexdigest()
-    _, export_id = parse_base(table)
-    added: list[dict[str, Any]] = []
-    if plan:
-        rd = RunDir(run_dir)
-        try:
-            added = rd.add_revisions([{k: v for k, v in it.items()
-                                       if k not in ("line", "changed", "newer")}
-                                      | {"source": p.name, "source_sha256": sha,
-                                         "export_id": export_id}
-                                      for it in plan])
-        finally:
-            rd.close()
-    records, drops = rewrite_outputs(run_dir)
+    machine_output(run_dir)  # a run directory, before its lock is taken
+    lock = RunLock(run_dir)
+    with (lock.shared() if dry_run else lock):
+        if not dry_run:
+            settle(run_dir)  # the files a killed import left due
+        plan = plan_import(run_dir, table)
+        stale = [it for it in plan if "newer" in it]
+        if stale and not force:
+            raise _stale_error(table, stale)
+        if dry_run:
+            return ImportReport(p, len(table.rows), plan, dry_run=True, overwritten=stale)
+        if not plan:
+            records, drops = machine_output(run_dir)
+            rd = RunDir(run_dir)
+            try:
+                latest = rd.latest_revisions()
+            finally:
+                rd.close()
+            records, drops = apply_revisions(records, drops, latest)
+            return ImportReport(p, len(table.rows), [], len(records),
+                                sum(1 for d in drops if d.get("reason") == "human"))
+        sha = hashlib.sha256(p.read_bytes()).hexdigest()
+        _, export_id = parse_base(table)
+        added, records, drops = commit_revisions(
+            run_dir, [{k: v for k, v in it.items() if k not in ("line", "changed", "newer")}
+                      | {"source": p.name, "source_sha256": sha, "export_id": export_id}
+                      for it in plan])
     return ImportReport(p, len(table.rows), added, len(records),
                         sum(1 for d in drops if d.get("reason") == "human"),
                         overwritten=stale)

@@ -9,11 +9,13 @@ resume; the file itself is left in place (deleting it would race with a new hold
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import TaneError
 from .files import os_error
@@ -47,10 +49,9 @@ class RunLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = _holder(fd)
+            busy = self._busy(fd)
             os.close(fd)
-            raise TaneError(f"run directory {self.run_dir} is in use by another tane run "
-                            f"({holder})") from None
+            raise busy from None
         except BaseException:
             os.close(fd)
             raise
@@ -63,6 +64,31 @@ class RunLock:
             raise
         self._fd = fd
         return self
+
+    def _busy(self, fd: int) -> TaneError:
+        return TaneError(f"run directory {self.run_dir} is in use by another tane run "
+                         f"({_holder(fd)})")
+
+    @contextlib.contextmanager
+    def shared(self) -> Iterator[None]:
+        """Hold the lock shared while only reading, writing nothing (not even the lock
+        file): refused like :meth:`acquire` while another process holds it; nothing to
+        hold where no run ever took it (no lock file)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            fd = None
+        if fd is None:
+            yield
+            return
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise self._busy(fd) from None
+            yield
+        finally:
+            os.close(fd)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None

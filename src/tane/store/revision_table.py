@@ -27,11 +27,21 @@ _COLS = ("record_id, revision, status, fields, note, source, source_sha256, crea
          "export_id")
 
 
+# one row while the files the revisions shape are due (see tane.store.revision_commit)
+OUTPUTS_DUE = """
+CREATE TABLE IF NOT EXISTS outputs_due (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL           -- the last revision the files must show
+)"""
+
+
 def migrate(db: sqlite3.Connection) -> None:
-    """Run directories made before review files carried their export id."""
+    """Run directories made before review files carried their export id, or before the
+    outputs-due mark."""
     cols = {r[1] for r in db.execute("PRAGMA table_info(revisions)")}
     if "export_id" not in cols:
         db.execute("ALTER TABLE revisions ADD COLUMN export_id TEXT NOT NULL DEFAULT ''")
+    db.execute(OUTPUTS_DUE)
 
 
 def last_seq(db: sqlite3.Connection) -> int:
@@ -54,27 +64,46 @@ def revisions_at(db: sqlite3.Connection, seq: int) -> dict[str, dict[str, Any]]:
     return {r[0]: _row(r) for r in cur}
 
 
+def insert_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
+                     ) -> list[dict[str, Any]]:
+    """Insert each revision with the record's next number, in the caller's transaction."""
+    added = []
+    now = time.time()
+    for it in revisions:
+        status = it["status"]
+        if status not in STATUSES:
+            raise ValueError(f"revision status must be one of {STATUSES}: {status!r}")
+        last = db.execute("SELECT MAX(revision) FROM revisions WHERE record_id=?",
+                          (it["record_id"],)).fetchone()[0] or 0
+        row = (it["record_id"], last + 1, status,
+               dumps({k: it.get("fields", {}).get(k) for k in FIELDS
+                      if k in it.get("fields", {})}),
+               it.get("note") or "", it.get("source") or "",
+               it.get("source_sha256") or "", now, it.get("export_id") or "")
+        db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", row)
+        added.append(_row(row))
+    return added
+
+
 def add_revisions(db: sqlite3.Connection, revisions: Iterable[dict[str, Any]]
                   ) -> list[dict[str, Any]]:
     items = list(revisions)
-    added = []
-    now = time.time()
     with db:  # one transaction: all or nothing
         db.execute("BEGIN IMMEDIATE")
-        for it in items:
-            status = it["status"]
-            if status not in STATUSES:
-                raise ValueError(f"revision status must be one of {STATUSES}: {status!r}")
-            last = db.execute("SELECT MAX(revision) FROM revisions WHERE record_id=?",
-                              (it["record_id"],)).fetchone()[0] or 0
-            row = (it["record_id"], last + 1, status,
-                   dumps({k: it.get("fields", {}).get(k) for k in FIELDS
-                          if k in it.get("fields", {})}),
-                   it.get("note") or "", it.get("source") or "",
-                   it.get("source_sha256") or "", now, it.get("export_id") or "")
-            db.execute(f"INSERT INTO revisions({_COLS}) VALUES (?,?,?,?,?,?,?,?,?)", row)
-            added.append(_row(row))
-    return added
+        return insert_revisions(db, items)
+
+
+def mark_outputs_due(db: sqlite3.Connection) -> None:
+    """In the caller's transaction: the files the revisions shape are not written yet."""
+    db.execute("INSERT OR REPLACE INTO outputs_due(id, seq) VALUES (1, ?)", (last_seq(db),))
+
+
+def outputs_due(db: sqlite3.Connection) -> bool:
+    return db.execute("SELECT COUNT(*) FROM outputs_due").fetchone()[0] > 0
+
+
+def clear_outputs_due(db: sqlite3.Connection) -> None:
+    db.execute("DELETE FROM outputs_due")
 
 
 def latest_revisions(db: sqlite3.Connection) -> dict[str, dict[str, Any]]:

@@ -11,8 +11,9 @@ The machine output is kept untouched beside the reviewed one::
     dataset.jsonl / rejected.jsonl                   the same with the latest revisions
 
 so applying revisions is idempotent (always from the machine copy), ``tane review import``
-rewrites the outputs without rerunning any model (:func:`rewrite_outputs`), and a resumed
-``tane run`` ends with the reviewed dataset too (:func:`write_outputs`).
+rewrites the outputs without rerunning any model (:mod:`tane.store.revision_commit`, which
+commits the revisions and the files as one), and a resumed ``tane run`` ends with the
+reviewed dataset too (:func:`write_outputs`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ..errors import TaneError
 from ..schema import Record, dumps
 from .files import file_set, read_jsonl
 from .revision_table import (FIELDS, STATUSES, add_revisions, all_revisions,  # noqa: F401
-                             latest_revisions)
+                             clear_outputs_due, latest_revisions)
 from .rundir import RunDir
 
 MACHINE_DATASET = "dataset.machine.jsonl"
@@ -121,9 +122,12 @@ def write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
                                                              list[dict[str, Any]]]:
     """Write the machine copies, then dataset.jsonl / rejected.jsonl with the latest
     revisions applied. ``rd`` is an open :class:`~tane.store.rundir.RunDir`. The four
-    files are written as one set: an error midway (a full disk) leaves the old ones."""
+    files are written as one set: an error midway (a full disk) leaves the old ones.
+    Clears the mark of files a killed review import left due."""
     with file_set():
-        return _write_outputs(rd, records, drops)
+        out = _write_outputs(rd, records, drops)
+    clear_outputs_due(rd.db)
+    return out
 
 
 def _write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
@@ -148,7 +152,8 @@ def _write_outputs(rd: RunDir, records: Iterable[Record | dict[str, Any]],
 
 def rewrite_outputs(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rewrite dataset.jsonl / rejected.jsonl from the machine output and the latest
-    revisions, without running any model. Idempotent."""
+    revisions, without running any model. Idempotent. (New revisions and these files
+    are committed as one by :func:`tane.store.revision_commit.commit_revisions`.)"""
     records, drops = machine_output(run_dir)
     rd = RunDir(run_dir)
     try:
