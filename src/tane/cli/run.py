@@ -14,7 +14,9 @@ from .common import _fail, app, err, out
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
-        out_dir: Path = typer.Option(..., "--out", "-o", help="run directory (resumable)"),
+        out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=(
+            "run directory (resumable); required but with --dry-run, which saves its "
+            "plan there when given (default: none)")),
         target: Optional[int] = typer.Option(None, help="how many kept records to produce "
                                                         "(default: the recipe's)"),
         llm: list[str] = typer.Option([], help="'embedded' or an OpenAI-compatible server URL "
@@ -64,6 +66,9 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
     from ..pipeline.progress import live_progress, summary_table
 
     try:
+        if out_dir is None and not dry_run:
+            raise TaneError("give the run directory with --out DIR (only --dry-run goes "
+                            "without one)", field="out")
         rec, base = recipe_for(recipe, target=target, llm=llm, model=model, license=license,
                                slots=slots, timeout=timeout)
         if threads is not None:
@@ -78,7 +83,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
             raise TaneError(f"--workers must be at least 1, got {workers}", field="workers")
         opts = ({"address": address, "workers": workers, "shard_size": shard_size}
                 if executor == "ray" else {})
-        runner = runner_for(rec, out_dir, base, where=str(recipe), force=force,
+        runner = runner_for(rec, out_dir or Path("."), base, where=str(recipe), force=force,
                             executor=executor, executor_options=opts)
     except TaneError as e:
         _fail(e)
@@ -88,6 +93,7 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
 
         plan_and_print(rec, runner, out_dir, True, None, False)
         return
+    assert out_dir is not None  # checked above
     from .runnotes import finish_notes, prediction_for_run
 
     prediction = prediction_for_run(rec, runner, out_dir)
