@@ -308,6 +308,8 @@ def eval_run(
                                          "answer, grade, compare, report)"),
         out_dir: Path | None = typer.Option(None, "--out", "-o", help="eval directory "
                                             "(default: the plan's out:)"),
+        limit: int | None = typer.Option(None, help="only the first N items (default: the "
+                                         "plan's limit:, else all)"),
         progress: bool = typer.Option(True, help="progress lines on stderr")) -> None:
     """Every step of an evaluation from one YAML file: answer, grade, compare, report.
     Rerun the same command to resume."""
@@ -319,6 +321,8 @@ def eval_run(
     from ..eval.plan import load_plan, resolve
 
     try:
+        if limit is not None and limit < 1:
+            raise TaneError("--limit must be at least 1", field="limit")
         plan, base = load_plan(plan_file)
         if out_dir is None and not plan.out:
             raise TaneError("no eval directory: give --out or out: in the plan",
@@ -326,8 +330,9 @@ def eval_run(
         evaldir = out_dir or Path(resolve(base, plan.out or ""))
         refs = resolve(base, plan.references) if plan.references else None
         b = load_bench(resolve(base, plan.bench), plan.format, refs, plan.lang)
-        if plan.limit:
-            b.items = b.items[:plan.limit]
+        limit = limit or plan.limit
+        if limit:
+            b.items = b.items[:limit]
     except TaneError as e:
         _fail(e)
         return
