@@ -186,6 +186,9 @@ def _export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None
         check_card_target(to.parent)
     run = load_run(run_dir)
     usable = [r for r in run.records if (r.get("output") or "").strip()]
+    if not usable:
+        raise TaneError(_nothing_to_export(run.path, len(run.records)),
+                        path=str(run.path / "dataset.jsonl"))
     report = ExportReport(fmt, skipped_no_output=len(run.records) - len(usable))
     report.name = dataset_name(name or (run.manifest.get("recipe") or {}).get("name")
                                or run.path.resolve().name)
@@ -218,6 +221,15 @@ def _export(run_dir: str | Path, fmt: str, to: str | Path, *, system: str | None
         exported = RunData(run.path, usable, run.stats, run.manifest)
         write_card(exported, report, to.parent, commercial=commercial)
     return report
+
+
+def _nothing_to_export(run_dir: Path, records: int) -> str:
+    """Why an export would hold no record, and what to look at."""
+    if records == 0:
+        return (f"nothing to export: the run kept no records; see why with "
+                f"tane show {run_dir} --no-kept; nothing was written")
+    return (f"nothing to export: none of its {records} record(s) has an output (a recipe "
+            "without an answer stage?); nothing was written")
 
 
 def push_to_hub(report: ExportReport | None, repo: str, private: bool = True,
