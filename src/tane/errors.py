@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from json import JSONDecodeError
+
 
 class TaneError(Exception):
     """An error caused by the user's input. Printed as one line, exit code 2."""
@@ -49,3 +51,11 @@ class DiskFullError(TaneError):
     resumes)."""
 
     exit_code = 5
+
+
+def json_problem(e: JSONDecodeError) -> str:
+    """What is wrong in a JSON text and at which column of its line: ``Expecting ','
+    delimiter at column 21``. Python's messages that end in "at" (``Unterminated string
+    starting at``, ``Invalid control character at``) take the column without a second
+    "at"."""
+    return f"{e.msg} {'' if e.msg.endswith(' at') else 'at '}column {e.colno}"

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .errors import json_problem
+
 
 class VerdictError(ValueError):
     """The judge's output is not a valid verdict."""
@@ -20,7 +22,7 @@ def first_json_object(text: str) -> dict[str, Any]:
     try:
         obj, _ = json.JSONDecoder().raw_decode(text, start)
     except json.JSONDecodeError as e:
-        raise VerdictError(f"invalid JSON: {e.msg} at {e.pos}") from None
+        raise VerdictError(f"invalid JSON: {json_problem(e)}") from None
     if not isinstance(obj, dict):
         raise VerdictError("the JSON is not an object")
     return obj

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, overload
 
-from ..errors import TaneError
+from ..errors import TaneError, json_problem
 from ..store.files import read_jsonl
 
 
@@ -25,7 +25,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise TaneError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno) from None
+        raise TaneError(f"not valid JSON: {json_problem(e)}", path=str(path), line=e.lineno) from None
 
 
 @dataclass

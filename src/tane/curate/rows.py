@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Callable, Sequence
 
-from tane.errors import TaneError
+from tane.errors import TaneError, json_problem
 
 FIELD_TARGETS = ("instruction", "input", "output", "id", "provenance")
 # columns that usually hold what tane calls instruction / output, for the hints below
@@ -96,7 +96,7 @@ def _read_jsonl(path: Path) -> list[tuple[int, str, dict]]:
                 try:
                     obj = json.loads(line)
                 except json.JSONDecodeError as exc:
-                    raise TaneError(f"invalid JSON: {exc.msg} (column {exc.colno})",
+                    raise TaneError(f"invalid JSON: {json_problem(exc)}",
                                     path=str(path), line=lineno) from None
                 if not isinstance(obj, dict):
                     raise TaneError(f"expected a JSON object, got {type(obj).__name__}",

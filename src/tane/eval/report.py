@@ -52,7 +52,7 @@ from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from ..errors import TaneError
+from ..errors import TaneError, json_problem
 from ..store.files import atomic_write
 from . import stats as S
 from .report_md import judge_label, judge_words
@@ -90,7 +90,7 @@ def read_rows(path: Path) -> list[dict[str, Any]] | None:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise TaneError(f"invalid JSON: {e.msg}", path=str(path), line=n) from None
+                raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path), line=n) from None
             if not isinstance(row, dict):
                 raise TaneError("expected a JSON object", path=str(path), line=n)
             for k in need:
@@ -111,7 +111,7 @@ def load(evaldir: Path) -> tuple[dict[str, Any], dict[str, list | None], list[st
         try:
             meta = json.loads(p.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise TaneError(f"invalid JSON: {e.msg}", path=str(p), line=e.lineno) from None
+            raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(p), line=e.lineno) from None
     else:
         notes.append("eval.json is missing: benchmark, model and judge details unknown.")
     files = {name: read_rows(evaldir / name) for name in (ITEMS, ANSWERS, GRADES, COMPARISONS)}

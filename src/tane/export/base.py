@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import TaneError
+from ..errors import TaneError, json_problem
 from ..store.files import atomic_write, read_jsonl
 from ..store.revision_commit import settle_unless_busy
 
@@ -49,7 +49,7 @@ def read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise TaneError(f"not valid JSON: {e.msg}", path=str(path), line=e.lineno) from None
+        raise TaneError(f"not valid JSON: {json_problem(e)}", path=str(path), line=e.lineno) from None
 
 
 def load_run(run_dir: str | Path) -> RunData:

@@ -38,7 +38,7 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from ..errors import TaneError
+from ..errors import TaneError, json_problem
 
 SENTINEL_USER = "\u2063TANE-USER-TURN\u2063"
 SENTINEL_ASSISTANT = "\u2063TANE-ASSISTANT-TURN\u2063"
@@ -280,7 +280,7 @@ def from_tokenizer_config(path: str | Path) -> ChatFormat:
     try:
         data = json.loads(p.read_text(encoding="utf-8-sig"))
     except json.JSONDecodeError as e:
-        raise TaneError(f"not valid JSON: {e.msg}", path=str(p), line=e.lineno) from None
+        raise TaneError(f"not valid JSON: {json_problem(e)}", path=str(p), line=e.lineno) from None
     tpl = data.get("chat_template") if isinstance(data, dict) else None
     if isinstance(tpl, list):  # named templates: [{"name": "default", "template": ...}]
         named = {t.get("name"): t.get("template") for t in tpl if isinstance(t, dict)}

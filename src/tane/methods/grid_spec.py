@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from ..config.grid import Cell, Example, GridStage, Snippets
-from ..errors import TaneError
+from ..errors import TaneError, json_problem
 from ..schema import stable_hash
 
 # fenced blocks (``` or ~~~) and inline `code`
@@ -63,7 +63,7 @@ def _example_rows(path: Path, field_name: str) -> list[tuple[int | None, Any]]:
                 try:
                     rows.append((n, json.loads(line)))
                 except json.JSONDecodeError as e:
-                    raise TaneError(f"invalid JSON: {e.msg}", path=str(path), line=n,
+                    raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path), line=n,
                                     field=field_name) from None
         return rows
     try:  # YAML is a superset of JSON: one reader for .yaml, .yml and .json
@@ -201,7 +201,7 @@ def load_snippets(cfg: Snippets, base_dir: Path | None) -> list[Snippet]:
             try:
                 item = json.loads(line)
             except json.JSONDecodeError as e:
-                raise TaneError(f"invalid JSON: {e.msg}", path=str(root), line=n,
+                raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(root), line=n,
                                 field=where) from None
             code = item.get("code") if isinstance(item, dict) else None
             if not isinstance(code, str) or not code.strip():

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable
 
-from tane.errors import TaneError
+from tane.errors import TaneError, json_problem
 from tane.seeds.formats import FORMATS, Loc, Seed, detect_format, normalize_newlines, to_seed
 
 __all__ = ["FORMATS", "Seed", "SeedFile", "bundled_seeds_path", "inspect_seeds", "load_seeds"]
@@ -176,7 +176,7 @@ def _read_jsonl(real: Path, display: str) -> Records:
             obj = json.loads(raw)
         except json.JSONDecodeError as err:
             hint = " (a JSON array? name the file .json)" if raw.lstrip().startswith("[") else ""
-            raise TaneError(f"invalid JSON: {err.msg} at column {err.colno}{hint}",
+            raise TaneError(f"invalid JSON: {json_problem(err)}{hint}",
                             path=display, line=lineno) from None
         loc = Loc(display, lineno)
         if not isinstance(obj, dict):
@@ -192,7 +192,7 @@ def _read_json(real: Path, display: str) -> Records:
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
-        raise TaneError(f"invalid JSON: {err.msg} at column {err.colno}",
+        raise TaneError(f"invalid JSON: {json_problem(err)}",
                         path=display, line=err.lineno) from None
     if isinstance(obj, dict) and isinstance(obj.get("data"), list):
         obj = obj["data"]

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import DiskFullError, TaneError
+from ..errors import DiskFullError, TaneError, json_problem
 
 NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 _SQLITE_FULL = ("database or disk is full", "disk i/o error")
@@ -194,7 +194,7 @@ def read_jsonl(path: Path, *, missing_ok: bool = False) -> list[Any]:
                 try:
                     rows.append(json.loads(line))
                 except json.JSONDecodeError as e:
-                    raise TaneError(f"invalid JSON: {e.msg}", path=str(path),
+                    raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path),
                                     line=n) from None
     except UnicodeDecodeError as e:
         raise TaneError(f"not UTF-8 text ({e.reason}); save the file as UTF-8",
