@@ -22,6 +22,8 @@ COMPLETION = "completion"
 CHAT = "chat"
 JSON_SCHEMA = "json_schema"
 RAW_CHAT = "raw_chat"  # raw completion on the chat model: a call kind and a capability
+# the reason of a call made after its backend was closed (a failed run stopping)
+CLOSED = "closed"
 # answers that say every later call will fail the same way
 FATAL_REASONS = frozenset({"http_401", "http_403", "http_404"})
 

@@ -17,10 +17,10 @@ one with the fewest requests in flight, and one that keeps failing is taken out 
 (:mod:`tane.llm.endpoints`). ``endpoint_stats()`` reports the per-endpoint counts.
 
 The API key is read once from an environment variable and only ever sent in the
-``Authorization`` header; a ``base_url`` with a key in it (``user:password@``, ``?api_key=``)
-is refused, since URLs are shown and stored. It is never part of a repr, an error message or a log line:
+``Authorization`` header. It is never part of a repr, an error message or a log line:
 error messages quote at most 200 characters of the response *body*, with the key redacted
-in case a server echoes it back.
+in case a server echoes it back. A ``base_url`` with a key in it (``user:password@``,
+``?api_key=``) is refused, since URLs are shown and stored.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ from typing import Any
 import aiohttp
 
 from ..config.llm import key_in_url_message
-from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
-                   ModelInfo, TemplateSource)
+from .base import (CHAT, CLOSED, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams,
+                   LLMError, ModelInfo, TemplateSource)
 from .endpoints import FAILED, NEUTRAL, OK, EndpointPool
 
 _BODY_EXCERPT = 200
@@ -111,6 +111,7 @@ class OpenAIBackend:
         # aiohttp sessions belong to an event loop: made on first use, in the caller's loop
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed_loop: asyncio.AbstractEventLoop | None = None  # aclose()d in it
 
     def __repr__(self) -> str:
         has_key = "set" if self._secret else "unset"
@@ -223,6 +224,10 @@ class OpenAIBackend:
         return warnings
 
     async def aclose(self) -> None:
+        """Close the connections. A call still running in this event loop (one a failed
+        run or eval has not cancelled yet) then fails instead of opening a session that
+        nothing would close; a later event loop opens a new one."""
+        self._closed_loop = asyncio.get_running_loop()
         session, self._session = self._session, None
         if session is not None and not session.closed:
             await session.close()
@@ -232,6 +237,9 @@ class OpenAIBackend:
     def _http(self) -> aiohttp.ClientSession:
         session = self._session
         loop = asyncio.get_running_loop()
+        if loop is self._closed_loop:
+            raise LLMError(CLOSED, "the client is closed: the run is stopping",
+                           fatal=True)
         if session is None or session.closed or self._loop is not loop:
             # timeouts as httpx's Timeout(t): connecting and each wait for data, not the
             # whole call (a long generation that is still answering is not cut off)

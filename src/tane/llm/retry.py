@@ -36,8 +36,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .base import (COMPLETION, Backend, CallStats, Completion, GenParams, LLMError, ModelInfo,
-                   TemplateSource)
+from .base import (CLOSED, COMPLETION, Backend, CallStats, Completion, GenParams, LLMError,
+                   ModelInfo, TemplateSource)
 from .limiter import TIMEOUT, AIMDLimiter
 
 # refusals that mean "too much load": the adaptive limit is cut on them
@@ -207,6 +207,8 @@ class RetryingBackend:
                 limiter.release()
             stats.concurrency = limiter.current
             stats.concurrency_min = limiter.lowest
+            if err.reason == CLOSED:  # the run is stopping: nothing to count or report
+                raise err
             if not err.retryable or attempt >= self.max_retries:
                 stats.count(stats.failures, err.reason)
                 if err.retryable:  # the server kept failing (connection, 5xx, timeouts)
