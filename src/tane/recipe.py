@@ -276,6 +276,25 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
         raise recipe_error(e, p, root) from None
 
 
+def at_recipe_line(e: TaneError, recipe: str | Path) -> TaneError:
+    """An error about one of a recipe's fields found after the recipe was read (a file it
+    names is missing, a template name its stage does not use), said at that field's line
+    of the recipe file, with the file the error named after the message. Errors that
+    already have a line (a bad row of a seed file), or are not about a recipe field, are
+    returned as they are."""
+    if e.field is None or e.line is not None \
+            or e.field.split(".")[0] not in Recipe.model_fields:
+        return e
+    try:
+        root, _ = read_yaml_mapping(recipe, "recipe")
+    except TaneError:
+        return e
+    loc = tuple(int(x) if x.isdigit() else x for x in e.field.split("."))
+    named = e.path is not None and e.path != str(recipe) and e.path not in e.message
+    return type(e)(f"{e.message}: {e.path}" if named else e.message, path=str(recipe),
+                   line=_line_of(root, loc), field=e.field)
+
+
 MAX_ERRORS = 8  # errors of one recipe shown on its one line
 
 

@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from ..errors import TaneError
 from ..pipeline.overrides import apply_overrides
 from ..pipeline.runner import Runner, RunState
-from ..recipe import ChainError, Recipe, _field_path
+from ..recipe import ChainError, Recipe, _field_path, at_recipe_line
 from .load import Records, load
 
 RecipeLike = Recipe | str | Path | Mapping[str, Any]
@@ -226,10 +226,15 @@ def runner_for(recipe: Recipe, out: str | Path, base_dir: Path, *, where: str | 
     names the recipe file in errors; ``runner_options`` go to the Runner as they are
     (``executor="ray"``, ...)."""
     seeds = recipe.seeds.path
-    if not seeds.startswith("bundled:") and not (base_dir / seeds).exists():
-        raise TaneError(f"seed file not found: {base_dir / seeds}", path=where,
-                        field="seeds.path")
-    return Runner(recipe, out, base_dir=base_dir, force=force, **runner_options)
+    try:
+        if not seeds.startswith("bundled:") and not (base_dir / seeds).exists():
+            raise TaneError(f"seed file not found: {base_dir / seeds}", path=where,
+                            field="seeds.path")
+        return Runner(recipe, out, base_dir=base_dir, force=force, **runner_options)
+    except TaneError as e:  # a file or template the recipe names: said at its line
+        if where is None:
+            raise
+        raise at_recipe_line(e, where) from None
 
 
 def check_needs(rec: Recipe, where: str | None, llm_given: bool, yes: bool,

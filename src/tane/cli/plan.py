@@ -124,8 +124,8 @@ def plan(recipe: Path = typer.Argument(..., help="recipe YAML"),
 
 def prepare(recipe: Path, out_dir: Optional[Path], target: Optional[int], llm: list[str],
             model: list[str], threads: Optional[int]) -> tuple[Any, Any]:
+    from ..api.run import runner_for
     from ..pipeline.overrides import apply_overrides
-    from ..pipeline.runner import Runner
     from ..recipe import load_recipe
 
     if target is not None and target < 1:
@@ -134,5 +134,5 @@ def prepare(recipe: Path, out_dir: Optional[Path], target: Optional[int], llm: l
     rec = apply_overrides(rec, llm, model, [])
     if threads is not None:
         rec.llm = rec.llm.model_copy(update={"threads": threads})
-    runner = Runner(rec, out_dir or Path("."), base_dir=recipe.resolve().parent)
+    runner = runner_for(rec, out_dir or Path("."), recipe.resolve().parent, where=str(recipe))
     return rec, runner
