@@ -1,11 +1,12 @@
 # Two entry points: `make demo` (set up, then run the quickstart recipe on the embedded
-# model) and `make test` (set up, then run the whole test suite). Python 3.11 or newer.
+# model) and `make test` (set up, then run the whole test suite, in parallel, one worker a
+# core). `make test-fast`: the tests that run no model, for the edit loop. Python 3.11+.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.tane-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast bench clean
 
 setup: $(STAMP)
 
@@ -21,8 +22,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/tane run recipes/quickstart.yaml --out runs/quickstart
 
+# --dist loadscope: a module's tests stay on one worker, so its module-scoped fixtures
+# (a real-model run several tests read) are made once.
+PYTEST := $(BIN)/python -m pytest -q -ra -n auto --dist loadscope
+
 test: setup
-	$(BIN)/python -m pytest -q -ra
+	$(PYTEST) --durations=15
+
+test-fast: setup
+	$(PYTEST) -m "not slow" --durations=10
 
 bench: setup
 	$(BIN)/python bench/dedup.py
