@@ -10,8 +10,9 @@ from ..errors import TaneError
 from .common import _fail, app, err, out
 
 review_app = typer.Typer(add_completion=False, no_args_is_help=True,
-                         help="Human review round trip: export a run to XLSX/CSV, import "
-                              "the reviewed file as persistent revisions.")
+                         help="Human review: export a run to XLSX/CSV and import "
+                              "the reviewed file as persistent revisions, or serve it to a team in "
+                              "the browser (serve, agreement).")
 app.add_typer(review_app, name="review")
 
 
@@ -78,3 +79,142 @@ def review_import(run_dir: Path = typer.Argument(..., help="run directory"),
         return
     out.print(f"{len(rep.revisions)} new revision(s) ({what}); dataset: {rep.kept} "
               f"records, {rep.dropped} dropped by review", highlight=False)
+
+
+def _reviewers(reviewers: str | None, reviewers_file: Path | None) -> list[str]:
+    names: list[str] = []
+    if reviewers_file is not None:
+        try:
+            text = reviewers_file.read_text(encoding="utf-8")
+        except OSError as e:
+            raise TaneError(f"cannot read: {e.strerror or e}", path=str(reviewers_file))
+        names = [ln.strip() for ln in text.splitlines()
+                 if ln.strip() and not ln.startswith("#")]
+    elif reviewers:
+        names = [n.strip() for n in reviewers.split(",") if n.strip()]
+    bad = [n for n in names if not n.replace("-", "").replace("_", "").isalnum()
+           or n == "admin"]
+    if not names or bad or len(set(names)) != len(names):
+        raise TaneError("reviewers: one or more unique names of letters, digits, - and _ "
+                        "(not 'admin'), e.g. --reviewers alice,bob,carol",
+                        path=str(reviewers_file) if reviewers_file else None,
+                        field="reviewers")
+    return names
+
+
+@review_app.command("serve")
+def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
+                 host: str = typer.Option("127.0.0.1", help="address to bind"),
+                 port: int = typer.Option(8765, help="port (0: any free port)"),
+                 reviewers: str = typer.Option(None, help="comma-separated reviewer names"),
+                 reviewers_file: Path = typer.Option(None, help="one reviewer name a line"),
+                 overlap: int = typer.Option(2, min=1, help="reviewers per record"),
+                 rule: str = typer.Option("majority", help="decides a record without an "
+                                          "adjudicator: majority or unanimous"),
+                 guidelines: Path = typer.Option(None, help="Markdown shown beside records"),
+                 questions: Path = typer.Option(None, help="questions YAML (default: "
+                                                "quality 1-5, natural Japanese yes/no)")
+                 ) -> None:
+    """Serve a run's records to a team of reviewers in the browser (needs the 'review'
+    extra). Prints each reviewer's link and the admin link once; tokens are stored only
+    as hashes, and a restart issues new ones."""
+    try:
+        import uvicorn
+
+        from ..review.web.app import create_app
+        from ..review.web.questions import load
+        from ..store.revisions import machine_output
+    except ImportError as e:
+        _fail(TaneError(f"tane review serve needs the review extra "
+                        f"(pip install 'tane[review]'): {e}"))
+        return
+    try:
+        from ..review.web.decide import RULES
+
+        if rule not in RULES:
+            raise TaneError(f"--rule {rule!r}: use {' or '.join(RULES)}", field="--rule")
+        names = _reviewers(reviewers, reviewers_file)
+        qs = load(questions)
+        guide = ""
+        if guidelines is not None:
+            try:
+                guide = guidelines.read_text(encoding="utf-8")
+            except OSError as e:
+                raise TaneError(f"cannot read: {e.strerror or e}", path=str(guidelines))
+        machine_output(run_dir)
+        app, tokens, review = create_app(run_dir, names, overlap, qs, rule, guide)
+    except TaneError as e:
+        _fail(e)
+        return
+    config = uvicorn.Config(app, host=host, port=port, access_log=False,
+                            log_level="warning", server_header=False)
+    server = uvicorn.Server(config)
+
+    async def serve() -> None:
+        import asyncio
+
+        task = asyncio.create_task(server.serve())
+        while not server.started and not task.done():
+            await asyncio.sleep(0.05)
+        if server.started:
+            sock = server.servers[0].sockets[0].getsockname()
+            base = f"http://{host if ':' not in host else f'[{host}]'}:{sock[1]}"
+            for name, tok in tokens.items():
+                out.print(f"{name}: {base}/login#{tok}", highlight=False, soft_wrap=True)
+            out.print(f"serving {run_dir} ({len(review.items)} records, overlap "
+                      f"{review.overlap}); Ctrl+C stops", highlight=False)
+        await task
+
+    import asyncio
+
+    asyncio.run(serve())
+
+
+@review_app.command("agreement")
+def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
+                     as_json: bool = typer.Option(False, "--json", help="print JSON"),
+                     overlap: int = typer.Option(2, min=1, help="reviewers per record "
+                                                 "(for 'complete')"),
+                     questions: Path = typer.Option(None, help="the questions YAML the "
+                                                    "review was served with")) -> None:
+    """Progress and agreement of a web review: percent agreement, Cohen's kappa (two
+    reviewers; quadratic-weighted for ratings), Fleiss' kappa, Krippendorff's alpha, and
+    the judge against the humans."""
+    import json
+
+    try:
+        from ..review.web.figures import report
+        from ..review.web.questions import load
+        from ..review.web.records import load_items
+        from ..review.web.store import entries, open_db
+
+        qs = load(questions)
+        items = load_items(run_dir)
+        db = open_db(run_dir)
+        try:
+            log = entries(db)
+        finally:
+            db.close()
+    except TaneError as e:
+        _fail(e)
+        return
+    names = sorted({e.reviewer for e in log if e.reviewer != "admin"})
+    queues = {n: sorted({e.record_id for e in log if e.reviewer == n}) for n in names}
+    figs = report(log, items, queues, qs, overlap, "admin")
+    if as_json:
+        out.print_json(json.dumps(figs, ensure_ascii=False))
+        return
+    def f(x: float | None) -> str:
+        return "–" if x is None else f"{x:.3f}"
+    out.print(f"{figs['complete']} of {figs['records']} records complete; "
+              f"{figs['submissions']} submissions", highlight=False)
+    for name, p in figs["progress"].items():
+        out.print(f"  {name}: {p['submitted']} submitted, {p['skipped']} skipped, "
+                  f"{p['drafts']} drafts", highlight=False)
+    for name, a in figs["questions"].items():
+        out.print(f"{name} ({a['level']}, {a['items']} items): percent {f(a['percent'])}, "
+                  f"Cohen's kappa {f(a.get('cohen'))}, Fleiss' kappa {f(a['fleiss'])}, "
+                  f"Krippendorff's alpha {f(a['alpha'])}", highlight=False)
+    j = figs["judge"]
+    out.print(f"judge vs humans: {j['items']} items, Spearman {f(j.get('spearman'))}, "
+              f"weighted kappa {f(j.get('kappa'))}", highlight=False)

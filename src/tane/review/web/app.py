@@ -1,0 +1,71 @@
+"""The Starlette application of ``tane review serve``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .admin import AdminViews
+from .auth import ADMIN, Csrf, digest, new_token
+from .questions import Question
+from .service import Review
+from .store import set_reviewers
+
+HERE = Path(__file__).parent
+HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; "
+                                      "style-src 'self'; frame-ancestors 'none'; "
+                                      "form-action 'self'",
+           "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
+           "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+
+
+class Headers(BaseHTTPMiddleware):
+    async def dispatch(self, request, call_next):
+        resp = await call_next(request)
+        for k, v in HEADERS.items():
+            resp.headers.setdefault(k, v)
+        return resp
+
+
+async def _server_error(request, exc):  # never the traceback, a cookie or a form
+    return PlainTextResponse("internal error (see the server's log)", 500)
+
+
+def issue_tokens(review: Review) -> dict[str, str]:
+    """A new token per reviewer and for the admin; only their hashes are stored."""
+    tokens = {name: new_token() for name in [*review.reviewers, ADMIN]}
+    set_reviewers(review.db, {n: (digest(t), ADMIN if n == ADMIN else "reviewer")
+                              for n, t in tokens.items()})
+    return tokens
+
+
+def create_app(run_dir: str | Path, reviewers: list[str], overlap: int = 2,
+               questions: list[Question] | None = None, rule: str = "majority",
+               guidelines: str = "") -> tuple[Starlette, dict[str, str], Review]:
+    """The app, the tokens (name -> token; printed once by the CLI) and the review."""
+    from .questions import load
+
+    review = Review(run_dir, reviewers, overlap, questions or load(None), rule, guidelines)
+    tokens = issue_tokens(review)
+    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                      autoescape=select_autoescape(default=True, default_for_string=True))
+    v = AdminViews(review, env, Csrf())
+    routes = [Route("/", v.home), Route("/login", v.login_page),
+              Route("/login", v.login, methods=["POST"]),
+              Route("/next", v.next), Route("/r/{rid:path}", v.record),
+              Route("/r/{rid:path}", v.save, methods=["POST"]),
+              Route("/undo", v.undo, methods=["POST"]),
+              Route("/admin", v.admin), Route("/admin/apply", v.apply, methods=["POST"]),
+              Route("/admin/r/{rid:path}", v.adjudicate_page),
+              Route("/admin/r/{rid:path}", v.adjudicate, methods=["POST"]),
+              Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]
+    app = Starlette(routes=routes, middleware=[Middleware(Headers)],
+                    exception_handlers={500: _server_error})
+    return app, tokens, review

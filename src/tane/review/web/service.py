@@ -1,0 +1,216 @@
+"""One review over one run directory: queues, submissions, undo, final decisions and
+the figures, independent of HTTP (the views call these)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import TaneError
+from ...store.lock import LOCK_NAME, RunLock
+from ...store.revision_commit import commit_revisions, settle
+from ...store.rundir import RunDir
+from . import decide, figures, store
+from .assignment import assign
+from .auth import ADMIN
+from .questions import Question
+from .records import Item, load_items
+
+
+class Refused(Exception):
+    """A submission that cannot be stored (HTTP status, message)."""
+
+    def __init__(self, status: int, message: str, newer: store.Entry | None = None):
+        super().__init__(message)
+        self.status, self.message, self.newer = status, message, newer
+
+
+@dataclass
+class Applied:
+    added: int
+    conflicts: list[str]            # records an import changed since they were reviewed
+
+
+class Review:
+    def __init__(self, run_dir: str | Path, reviewers: list[str], overlap: int,
+                 questions: list[Question], rule: str = "majority", guidelines: str = ""):
+        self.dir = Path(run_dir)
+        self.reviewers = reviewers
+        self.overlap = max(1, min(overlap, len(reviewers)))
+        self.questions = questions
+        self.rule = rule
+        self.guidelines = guidelines
+        self._lock = threading.RLock()
+        self.db = store.open_db(self.dir)
+        self.reload()
+        self.queues = assign([it.id for it in self.items], reviewers, self.overlap)
+        self.position = {name: {rid: i for i, rid in enumerate(q)}
+                         for name, q in self.queues.items()}
+
+    def reload(self) -> None:
+        self.items = load_items(self.dir)
+        self.by_id: dict[str, Item] = {it.id: it for it in self.items}
+
+    # -- state ---------------------------------------------------------------------------
+    def busy(self) -> bool:
+        """Whether another process (a ``tane run``) holds the run directory."""
+        try:
+            fd = os.open(self.dir / LOCK_NAME, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+
+    def log(self, **kw: Any) -> list[store.Entry]:
+        with self._lock:
+            return store.entries(self.db, **kw)
+
+    def mine(self, reviewer: str) -> dict[str, store.Entry]:
+        eff = store.effective(self.log(reviewer=reviewer))
+        return {rid: e for (rid, _), e in eff.items()}
+
+    def next_id(self, reviewer: str, after: str | None = None) -> str | None:
+        """The next record in the reviewer's queue (after ``after``) not yet submitted or
+        skipped; then skipped ones."""
+        q = self.queues.get(reviewer, [])
+        mine = self.mine(reviewer)
+        start = self.position[reviewer].get(after, -1) + 1 if after else 0
+        order = q[start:] + q[:start]
+        for rid in order:
+            if mine.get(rid) is None or mine[rid].kind == "draft":
+                return rid
+        return next((rid for rid in order if mine[rid].kind == "skip"), None)
+
+    def prev_id(self, reviewer: str, rid: str) -> str | None:
+        i = self.position.get(reviewer, {}).get(rid)
+        return self.queues[reviewer][i - 1] if i else None
+
+    def submissions(self, record_id: str) -> tuple[list[store.Entry], store.Entry | None]:
+        """The record's standing submissions (one a reviewer) and adjudication."""
+        eff = store.effective(self.log(record_id=record_id))
+        subs = [e for e in eff.values() if e.kind == "submit"]
+        adj = [e for e in eff.values() if e.kind == "adjudicate"]
+        return subs, (max(adj, key=lambda e: e.seq) if adj else None)
+
+    def version(self, record_id: str) -> int:
+        with self._lock:
+            return store.last_seq(self.db, record_id)
+
+    # -- writing -------------------------------------------------------------------------
+    def save(self, reviewer: str, record_id: str, kind: str, after: dict[str, str],
+             answers: dict[str, str], note: str, version: int) -> int:
+        """Store a draft, submission, skip or adjudication (one short transaction).
+        Refused: an edit over another's newer edit (409), a busy directory (423)."""
+        item = self.by_id[record_id]
+        if self.busy():
+            raise Refused(423, "read-only: tane run is working in this run directory; "
+                               "nothing was saved")
+        if kind in ("submit", "adjudicate"):
+            d = answers.get("decision")
+            if d not in ("keep", "drop", "edit"):
+                raise Refused(400, "choose keep, drop or edit before submitting")
+            if d == "keep" and after != item.current:
+                answers = answers | {"decision": "edit"}
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            if kind in ("submit", "adjudicate") and after != item.current:
+                newer = [e for e in store.entries(self.db, record_id=record_id,
+                                                  after_seq=version)
+                         if e.kind in ("submit", "adjudicate") and e.after != item.current
+                         and e.after != after]
+                if newer:
+                    e = newer[-1]
+                    raise Refused(409, f"{e.reviewer} submitted another edit of this record "
+                                       "after you opened it; yours was not saved. Their "
+                                       "text is shown below: merge and submit again", e)
+            return store.append(self.db, record_id, reviewer, kind, dict(item.current),
+                                after, answers, note)
+
+    def undo(self, reviewer: str) -> str | None:
+        """Take back the reviewer's last standing submission or skip; its record id."""
+        if self.busy():
+            raise Refused(423, "read-only: tane run is working in this run directory")
+        with self._lock, self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            log = store.entries(self.db, reviewer=reviewer)
+            undone = {e.undoes for e in log if e.kind == "undo"}
+            last = next((e for e in reversed(log) if e.kind in ("submit", "skip")
+                         and e.seq not in undone), None)
+            if last is None:
+                return None
+            store.append(self.db, last.record_id, reviewer, "undo", last.after, last.before,
+                         {}, "", undoes=last.seq)
+            return last.record_id
+
+    def finals(self) -> dict[str, decide.Final]:
+        eff = store.effective(self.log())
+        by: dict[str, list[store.Entry]] = {}
+        adj: dict[str, store.Entry] = {}
+        for (rid, _), e in eff.items():
+            if e.kind == "submit":
+                by.setdefault(rid, []).append(e)
+            elif e.kind == "adjudicate" and (rid not in adj or e.seq > adj[rid].seq):
+                adj[rid] = e
+        out = {}
+        for rid in set(by) | set(adj):
+            f = decide.final(rid, by.get(rid, []), adj.get(rid), self.overlap, self.rule)
+            if f is not None and rid in self.by_id:
+                out[rid] = f
+        return out
+
+    def apply(self) -> Applied:
+        """Final decisions not yet revisions become revisions, and dataset.jsonl /
+        rejected.jsonl are rebuilt, as ``tane review import`` does (run lock held)."""
+        finals = self.finals()
+        lock = RunLock(self.dir)
+        try:
+            lock.acquire()
+        except TaneError as e:
+            raise Refused(423, f"read-only: {e}") from None
+        try:
+            settle(self.dir)
+            rd = RunDir(self.dir)
+            try:
+                latest = rd.latest_revisions()
+            finally:
+                rd.close()
+            first = self._first_submitted()
+            items, conflicts = [], []
+            for rid, f in sorted(finals.items()):
+                rev = latest.get(rid)
+                if rev and rev["status"] == f.status and rev["fields"] == f.fields:
+                    continue
+                if rev and not (rev.get("source") or "").startswith("web review") \
+                        and rev["created"] > first.get(rid, 0):
+                    conflicts.append(f"{rid}: changed by {rev.get('source') or 'an import'}"
+                                     " after it was reviewed here; not applied")
+                    continue
+                items.append({"record_id": rid, "status": f.status, "fields": f.fields,
+                              "note": f.note, "source": f.source})
+            if items:
+                commit_revisions(self.dir, items)
+                self.reload()
+            return Applied(len(items), conflicts)
+        finally:
+            lock.release()
+
+    def _first_submitted(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for e in self.log():
+            if e.kind in ("submit", "adjudicate"):
+                out.setdefault(e.record_id, e.created)
+        return out
+
+    # -- figures -------------------------------------------------------------------------
+    def figures(self) -> dict[str, Any]:
+        return figures.report(self.log(), self.items, self.queues, self.questions,
+                              self.overlap, ADMIN)
