@@ -23,7 +23,7 @@ HEADERS = {"Content-Security-Policy": "default-src 'self'; script-src 'self'; "
                                       "style-src 'self'; frame-ancestors 'none'; "
                                       "form-action 'self'",
            "X-Frame-Options": "DENY", "X-Content-Type-Options": "nosniff",
-           "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"}
+           "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 
 class Headers(BaseHTTPMiddleware):

@@ -37,7 +37,7 @@ class Views:
         return HTMLResponse(self.t.get_template(name).render(**ctx), status_code=status)
 
     def error(self, status: int, message: str) -> HTMLResponse:
-        return self.page("error.html", status, message=message, user=None)
+        return self.page("error.html", status, error=message, user=None)
 
     def guard(self, request: Request, admin: bool = False):
         u = self.who(request)
