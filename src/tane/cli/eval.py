@@ -271,15 +271,20 @@ def eval_report(
         output: Path | None = typer.Option(None, "-o", "--out",
                                               help="report directory (default EVALDIR/report)"),
         seed: int = typer.Option(0, help="seed of the bootstrap"),
-        n_boot: int = typer.Option(2000, help="bootstrap resamples")) -> None:
+        n_boot: int = typer.Option(2000, help="bootstrap resamples"),
+        difficulty: Path | None = typer.Option(
+            None, help="item difficulties for the length-controlled win rates (JSON Lines "
+                       "with item_id and difficulty; higher: easier for the compared "
+                       "models)")) -> None:
     """Tables, plots and an Excel sheet of disagreements from an eval directory."""
     try:
-        _report(evaldir, output, seed, n_boot)
+        _report(evaldir, output, seed, n_boot, difficulty)
     except TaneError as e:
         _fail(e)
 
 
-def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 2000) -> None:
+def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 2000,
+            difficulty: Path | None = None) -> None:
     if not (evaldir / "eval.json").is_file():
         raise TaneError("not an eval directory (no eval.json)", path=str(evaldir))
     try:
@@ -290,7 +295,7 @@ def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 200
                             "(tane.eval.report)") from None
         raise TaneError(f"tane eval report needs {e.name}: pip install "
                         "'tane[report]'") from None
-    rep = write_report(evaldir, output, seed=seed, n_boot=n_boot)
+    rep = write_report(evaldir, output, seed=seed, n_boot=n_boot, difficulty=difficulty)
     where = output or evaldir / "report"
     files = list((rep.get("files") or {}).values()) + list(rep.get("plots") or []) \
         if isinstance(rep, dict) else []

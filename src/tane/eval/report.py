@@ -47,6 +47,7 @@ rate can land anywhere (on 2 items: 11.2% against a raw 75%), so it is not repor
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
@@ -54,6 +55,7 @@ from typing import Any
 
 from ..errors import TaneError, json_problem
 from ..store.files import atomic_write
+from . import lc as L
 from . import stats as S
 from .report_md import judge_label, judge_words
 
@@ -68,6 +70,7 @@ REQUIRED = {
 NO_CATEGORY = "(none)"
 MIN_ITEMS = 20     # fewer items: a warning that the intervals are too narrow (module doc)
 MIN_LC_ITEMS = 30  # fewer items: no length-controlled rate (module doc)
+LC_RATIO = (0.6, 1.6)  # length ratios outside: the minimal LC variant is warned about
 
 
 def disagreement_threshold(scale: int) -> int:
@@ -98,6 +101,43 @@ def read_rows(path: Path) -> list[dict[str, Any]] | None:
                     raise TaneError("missing", path=str(path), line=n, field=k)
             rows.append(row)
     return rows
+
+
+def read_difficulty(path: Path) -> dict[str, float]:
+    """Item id -> difficulty from a JSON Lines table (``{"item_id": ..., "difficulty":
+    number}`` a line; higher: the compared models do better against the baseline there).
+    A bad line, a missing field, a value that is not a finite number or an item given
+    twice is a one-line error naming the file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaneError("no such difficulty table", path=str(path))
+    out: dict[str, float] = {}
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path),
+                                line=n) from None
+            if not isinstance(row, dict):
+                raise TaneError("expected a JSON object", path=str(path), line=n)
+            for k in ("item_id", "difficulty"):
+                if k not in row:
+                    raise TaneError("missing", path=str(path), line=n, field=k)
+            v = row["difficulty"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise TaneError(f"not a finite number: {v!r}", path=str(path), line=n,
+                                field="difficulty")
+            key = str(row["item_id"])
+            if key in out:
+                raise TaneError(f"item {key!r} given twice", path=str(path), line=n,
+                                field="item_id")
+            out[key] = float(v)
+    if not out:
+        raise TaneError("the difficulty table has no rows", path=str(path))
+    return out
 
 
 def load(evaldir: Path) -> tuple[dict[str, Any], dict[str, list | None], list[str]]:
@@ -260,14 +300,15 @@ def agreement_section(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
 
 # -- comparisons ---------------------------------------------------------------------------
 def comparisons_section(rows: list[dict[str, Any]], category: dict[str, str], n_boot: int,
-                        seed: int) -> tuple[list[dict[str, Any]], list[dict], list[dict]]:
+                        seed: int, difficulty: dict[str, float] | None = None
+                        ) -> tuple[list[dict[str, Any]], list[dict], list[dict]]:
     """Per (a, b, judge): summary, position consistency, LC win rate, per category; and
     the rows whose verdict changed with the order, and pairs two judges decided
     oppositely (for the workbook)."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[(r["a"], r["b"], r["judge"])].append(r)
-    out, flipped = [], []
+    out, flipped, lc_obs = [], [], {}
     for (a, b, judge), rs in sorted(groups.items()):
         rs = sorted(rs, key=lambda r: str(r["item_id"]))
         finals = [r.get("final") for r in rs]
@@ -281,7 +322,7 @@ def comparisons_section(rows: list[dict[str, Any]], category: dict[str, str], n_
                 obs.append((r["item_id"], r.get("final"), 0.0))
             else:
                 obs += [(r["item_id"], r.get("ab"), 1.0), (r["item_id"], r.get("ba"), -1.0)]
-        lc = length_controlled(obs, delta, n_boot, seed)
+        lc_obs[(a, b, judge)] = (obs, delta)
         cats: dict[str, list] = defaultdict(list)
         for r in rs:
             cats[category.get(r["item_id"]) or r.get("category") or NO_CATEGORY].append(
@@ -295,12 +336,17 @@ def comparisons_section(rows: list[dict[str, Any]], category: dict[str, str], n_
         for r in rs:
             statuses[r.get("status") or "ok"] += 1
         out.append({"a": a, "b": b, "judge": judge, **summary, "better": better,
-                    "position_consistency": cons, "length_controlled": lc,
+                    "position_consistency": cons, "length_controlled": None,
                     "mean_len_a": S.length_stats([int(r.get("len_a") or 0) for r in rs])["mean"],
                     "mean_len_b": S.length_stats([int(r.get("len_b") or 0) for r in rs])["mean"],
                     "status": dict(sorted(statuses.items())), "by_category": by_cat})
         flipped += [r for r in rs if r.get("ab") is not None and r.get("ba") is not None
                     and r["ab"] != r["ba"]]
+    lcs = length_controlled(lc_obs, n_boot, seed, difficulty)
+    for p in out:
+        la, lb = p["mean_len_a"], p["mean_len_b"]
+        p["length_controlled"] = lcs[(p["a"], p["b"], p["judge"])] | {
+            "length_ratio": la / lb if la is not None and lb else None}
     # two judges, same pair and item, opposite final verdicts
     by_pair: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = defaultdict(dict)
     for r in rows:
@@ -316,19 +362,70 @@ def comparisons_section(rows: list[dict[str, Any]], category: dict[str, str], n_
     return out, flipped, opposite
 
 
-def length_controlled(obs: list[tuple[Any, Any, float]], delta: dict[Any, float],
-                      n_boot: int, seed: int) -> dict[str, Any]:
-    """The length-controlled win rate, or on fewer than MIN_LC_ITEMS judged items the
-    same keys without it (``withheld`` says why; the raw rate stays)."""
-    judged = [o for o in obs if o[1] is not None]
-    n = len({o[0] for o in judged})
-    if n >= MIN_LC_ITEMS:
-        return S.length_controlled_win_rate(obs, delta, n_boot, seed) | {"withheld": None}
-    raw = (sum(S.VERDICT_VALUE[o[1]] for o in judged) / len(judged)) if judged else None
-    return {"win_rate": None, "lo": None, "hi": None, "n_items": n, "n_obs": len(judged),
-            "length_coef": None, "position_coef": None, "intercept": None,
-            "raw_win_rate": raw, "item_penalty": None, "ridge": None,
-            "withheld": f"{n} items judged; the length model needs {MIN_LC_ITEMS}"}
+def length_controlled(pairs: dict[tuple[str, str, str], tuple[list, dict[Any, float]]],
+                      n_boot: int, seed: int, difficulty: dict[str, float] | None = None
+                      ) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The length-controlled win rate of every compared pair (:mod:`.lc`).
+
+    ``pairs``: (a, b, judge) -> (observations, length differences). A pair judged on fewer
+    than MIN_LC_ITEMS items gets the same keys without a rate (``withheld`` says why; the
+    raw rate stays). The others are fitted in groups: the pairs sharing a baseline ``b``
+    and a judge (or, failing that, sharing ``a``, fitted from ``a``'s side and turned
+    back) on the same items estimate the item difficulties together (variant ``joint``);
+    a pair alone gets the ``minimal`` variant; with ``difficulty`` every pair gets the
+    ``table`` variant.
+    """
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    fit: dict[tuple[str, str, str], L.Pair] = {}
+    for key, (obs, delta) in pairs.items():
+        judged = [o for o in obs if o[1] is not None]
+        n = len({o[0] for o in judged})
+        if n >= MIN_LC_ITEMS:
+            fit[key] = L.Pair.build(obs, delta)
+            continue
+        raw = (sum(S.VERDICT_VALUE[o[1]] for o in judged) / len(judged)) if judged else None
+        out[key] = {"variant": None, "assumes": None, "win_rate": None, "lo": None,
+                    "hi": None, "n_items": n, "n_obs": len(judged), "intercept": None,
+                    "length_coef": None, "position_coef": None, "difficulty_coef": None,
+                    "raw_win_rate": raw, "length_prior_sd": None, "models_in_fit": [],
+                    "withheld": f"{n} items judged; the length model needs {MIN_LC_ITEMS}"}
+    # group by shared baseline (b), then by shared a (fitted as b against a)
+    by_b: dict[tuple[str, str], list] = defaultdict(list)
+    by_a: dict[tuple[str, str], list] = defaultdict(list)
+    for a, b, judge in fit:
+        by_b[(b, judge)].append((a, b, judge))
+        by_a[(a, judge)].append((a, b, judge))
+    groups: list[tuple[list, bool]] = [(ks, False) for ks in by_b.values() if len(ks) > 1]
+    grouped = {k for ks, _ in groups for k in ks}
+    groups += [([k for k in ks if k not in grouped], True) for ks in by_a.values()
+               if len([k for k in ks if k not in grouped]) > 1]
+    grouped = {k for ks, _ in groups for k in ks}
+    groups += [([k], False) for k in fit if k not in grouped]
+    for keys, turned in groups:
+        names = {(k[1] if turned else k[0]): k for k in keys}
+        prs = {m: (_turn(fit[k]) if turned else fit[k]) for m, k in names.items()}
+        table = ({it: difficulty[str(it)] for p in prs.values() for it in p.items}
+                 if difficulty is not None else None)
+        res = L.fit_models(prs, table, n_boot, seed)
+        for m, k in names.items():
+            r = res[m]
+            if turned:
+                r.update(win_rate=_one_minus(r["win_rate"]), lo=_one_minus(r["hi"]),
+                         hi=_one_minus(r["lo"]), raw_win_rate=_one_minus(r["raw_win_rate"]),
+                         **{c: (-r[c] if r[c] is not None else None)
+                            for c in ("intercept", "length_coef", "position_coef",
+                                      "difficulty_coef")})
+            out[k] = r | {"withheld": None}
+    return out
+
+
+def _turn(p: L.Pair) -> L.Pair:
+    """The same comparison seen from b's side."""
+    return L.Pair(p.items, p.item, 1.0 - p.y, -p.pos, -p.delta)
+
+
+def _one_minus(x: float | None) -> float | None:
+    return None if x is None else 1.0 - x
 
 
 # -- warnings ------------------------------------------------------------------------------
@@ -354,6 +451,15 @@ def warnings_for(rep: dict[str, Any], grades: list[dict[str, Any]] | None,
         lc = p["length_controlled"]
         if lc.get("withheld") and lc["n_items"]:
             out.append(f"{who}: no length-controlled win rate: {lc['withheld']}")
+        ratio = lc.get("length_ratio")
+        if lc.get("variant") == "minimal" and ratio is not None and not (
+                LC_RATIO[0] <= ratio <= LC_RATIO[1]):
+            out.append(f"{who}: {p['a']}'s answers are {ratio:.2f} times as long as "
+                       f"{p['b']}'s, outside {LC_RATIO[0]}-{LC_RATIO[1]}: the minimal "
+                       "length-controlled rate (one model, no item difficulty) is biased "
+                       "there (on AlpacaEval by +6 points on average below 0.6); compare "
+                       "two or more models with the same baseline for the joint variant, "
+                       "or give --difficulty")
     for kind, rows, key, what in (("grades", grades, "score", "score"),
                                   ("comparisons", comps, "final", "verdict")):
         per: dict[str, list[Any]] = defaultdict(list)
@@ -428,12 +534,19 @@ def claims(scores: list[dict[str, Any]], pairwise: list[dict[str, Any]],
 
 
 # -- the report ----------------------------------------------------------------------------
-def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT
-          ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(report dict, material for the workbook) from an eval directory; writes nothing."""
+def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
+          difficulty: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(report dict, material for the workbook) from an eval directory; writes nothing.
+    ``difficulty``: a table of item difficulties for the length-controlled rates."""
     if n_boot < 1000:
         raise TaneError(f"n_boot must be at least 1000, got {n_boot}", field="n_boot")
+    table = read_difficulty(difficulty) if difficulty is not None else None
     meta, files, notes = load(evaldir)
+    if table is not None:
+        ids = sorted({str(r["item_id"]) for r in files[COMPARISONS] or []} - set(table))
+        if ids:
+            raise TaneError(f"no difficulty for item {ids[0]!r} ({len(ids)} compared items "
+                            "have none)", path=str(difficulty), field="item_id")
     items = {str(it["id"]): it for it in files[ITEMS] or []}
     category = {i: (it.get("category") or NO_CATEGORY) for i, it in items.items()}
     grades, comps = files[GRADES], files[COMPARISONS]
@@ -445,9 +558,11 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT
         "model_info": meta.get("models") or {}, "judge_info": meta.get("judges") or {},
         "scores": grades_section(grades or [], category, n_boot, seed),
         "judges": judges_section(grades, comps),
+        "difficulty_table": str(difficulty) if difficulty is not None else None,
     }
     agreement, grade_disagreements = agreement_section(grades or [])
-    pairwise, flipped, opposite = comparisons_section(comps or [], category, n_boot, seed)
+    pairwise, flipped, opposite = comparisons_section(comps or [], category, n_boot, seed,
+                                                      table)
     rep["agreement"] = agreement
     rep["pairwise"] = pairwise
     rep["claims"] = claims(rep["scores"], pairwise, rep["judge_info"])
@@ -478,7 +593,7 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_report(evaldir: Path, out: Path | None = None, seed: int = 0,
-                 n_boot: int = S.N_BOOT) -> dict[str, Any]:
+                 n_boot: int = S.N_BOOT, difficulty: Path | None = None) -> dict[str, Any]:
     """Write ``report.json``, ``report.md``, the PNG plots and ``disagreements.xlsx`` into
     ``out`` (default ``EVALDIR/report``); returns the report as written to report.json."""
     from .report_md import render
@@ -486,7 +601,7 @@ def write_report(evaldir: Path, out: Path | None = None, seed: int = 0,
 
     evaldir = Path(evaldir)
     out = Path(out) if out is not None else evaldir / "report"
-    rep, material = build(evaldir, seed, n_boot)
+    rep, material = build(evaldir, seed, n_boot, difficulty)
     out.mkdir(parents=True, exist_ok=True)
     try:
         from .report_plots import draw

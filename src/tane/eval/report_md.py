@@ -30,6 +30,19 @@ def judge_model(name: str, judges: dict[str, Any]) -> str:
     return model if model != name else ""
 
 
+def lc_variant_words(lc: dict[str, Any]) -> str:
+    """What a length-controlled variant is, in a few words, for report.md."""
+    v = lc.get("variant")
+    if v == "joint":
+        return ("item difficulties fitted jointly from " + ", ".join(lc["models_in_fit"])
+                + " against the same baseline, as AlpacaEval's length_controlled_v1 without "
+                "its gamed baselines")
+    if v == "table":
+        return "item difficulties from the --difficulty table"
+    return ("AlpacaEval's length_controlled_minimal: no item difficulty; biased when the "
+            "lengths differ a lot")
+
+
 def judge_label(name: str, judges: dict[str, Any], *more: str) -> str:
     """``embedded (model gemma-3-270m-it)``; ``more`` joins the parentheses."""
     model = judge_model(name, judges)
@@ -126,8 +139,11 @@ def render(rep: dict[str, Any]) -> str:
                       "withheld" if lc.get("withheld") else _ci(lc, True, "win_rate"),
                       f"{_pct(pc['rate'])} of {pc['n']}", p["better"] or "no claim"]])
         model = (f"Length model: not fitted ({lc['withheld']})" if lc.get("withheld") else
-                 f"Length model: length coefficient {_num(lc['length_coef'])}, position "
-                 f"coefficient {_num(lc['position_coef'])} (first-shown answer)")
+                 f"Length model: variant {lc['variant']} ({lc_variant_words(lc)}), length "
+                 f"coefficient {_num(lc['length_coef'])}, position coefficient "
+                 f"{_num(lc['position_coef'])} (first-shown answer)"
+                 + (f", difficulty coefficient {_num(lc['difficulty_coef'])}"
+                    if lc.get("difficulty_coef") is not None else ""))
         L += [(f"Mean answer length: {p['a']} {_num(p['mean_len_a'], 0)} chars, "
                f"{p['b']} {_num(p['mean_len_b'], 0)} chars. {model}, raw rate over both "
                f"orders {_pct(lc['raw_win_rate'])}."), ""]
