@@ -301,3 +301,42 @@ def test_assignment_is_balanced_deterministic_and_walked_in_own_orders() -> None
     assert len({tuple(v) for v in q.values()}) == 3
     common = [i for i in q["a"] if i in set(q["b"])]
     assert common != [i for i in q["b"] if i in set(q["a"])]  # not the same sequence
+
+
+def test_serve_refuses_bad_options_in_one_line(run: Path, tmp_path: Path) -> None:
+    from helpers import run_tane
+
+    res = run_tane("review", "serve", str(run), "--reviewers", "alice,admin")
+    assert res.returncode == 2 and "reviewers:" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    res = run_tane("review", "serve", str(run), "--reviewers", "alice", "--rule", "loudest")
+    assert res.returncode == 2 and "--rule 'loudest'" in res.stderr
+    q = tmp_path / "q.yaml"
+    q.write_text("- name: tone\n  type: choice\n  options: [polite, rude]\n  keys: [k, r]\n",
+                 encoding="utf-8")
+    res = run_tane("review", "serve", str(run), "--reviewers", "alice", "--questions", str(q))
+    assert res.returncode == 2 and "q.yaml" in res.stderr and "[0].keys" in res.stderr
+    res = run_tane("review", "serve", str(tmp_path / "nope"), "--reviewers", "alice")
+    assert res.returncode == 2 and "no dataset.jsonl" in res.stderr
+    assert not (tmp_path / "nope").exists()
+
+
+def test_questions_file_sets_the_questions_and_their_keys(run: Path, tmp_path: Path) -> None:
+    from tane.review.web.questions import load
+
+    q = tmp_path / "q.yaml"
+    q.write_text("- name: tone\n  label: 丁寧さ\n  type: choice\n  options: [polite, rude]\n"
+                 "  keys: [o, r]\n- name: accuracy\n  type: rating\n  min: 1\n  max: 3\n",
+                 encoding="utf-8")
+    app, tokens, _ = create_app(run, ["alice"], 1, load(q))
+    alice = client(app, tokens["alice"])
+    page = alice.get("/r/r0").text
+    assert 'name="q_tone" value="rude" data-key="r"' in page and "丁寧さ" in page
+    assert 'name="q_quality"' not in page
+    assert submit(alice, "r0", page, q_decision="keep", q_tone="rude",
+                  q_accuracy="3").status_code == 303
+    assert alice.post("/r/r1", data=form_of(alice.get("/r/r1").text)
+                      | {"action": "submit", "q_decision": "keep", "q_accuracy": "4"}
+                      ).status_code == 400
+    assert [e.answers for e in log(run)] == [{"decision": "keep", "tone": "rude",
+                                             "accuracy": "3"}]
