@@ -275,16 +275,20 @@ def eval_report(
         difficulty: Path | None = typer.Option(
             None, help="item difficulties for the length-controlled win rates (JSON Lines "
                        "with item_id and difficulty; higher: easier for the compared "
-                       "models)")) -> None:
+                       "models)"),
+        ja_min: float | None = typer.Option(
+            None, "--ja-min", help="score answers of a Japanese benchmark whose Japanese "
+                                   "share (kana + kanji) is below this as failures (flagged "
+                                   "below 0.4 without it)")) -> None:
     """Tables, plots and an Excel sheet of disagreements from an eval directory."""
     try:
-        _report(evaldir, output, seed, n_boot, difficulty)
+        _report(evaldir, output, seed, n_boot, difficulty, ja_min)
     except TaneError as e:
         _fail(e)
 
 
 def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 2000,
-            difficulty: Path | None = None) -> None:
+            difficulty: Path | None = None, ja_min: float | None = None) -> None:
     if not (evaldir / "eval.json").is_file():
         raise TaneError("not an eval directory (no eval.json)", path=str(evaldir))
     try:
@@ -295,7 +299,8 @@ def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 200
                             "(tane.eval.report)") from None
         raise TaneError(f"tane eval report needs {e.name}: pip install "
                         "'tane[report]'") from None
-    rep = write_report(evaldir, output, seed=seed, n_boot=n_boot, difficulty=difficulty)
+    rep = write_report(evaldir, output, seed=seed, n_boot=n_boot, difficulty=difficulty,
+                       ja_min=ja_min)
     where = output or evaldir / "report"
     files = list((rep.get("files") or {}).values()) + list(rep.get("plots") or []) \
         if isinstance(rep, dict) else []

@@ -55,6 +55,7 @@ from typing import Any
 
 from ..errors import TaneError, json_problem
 from ..store.files import atomic_write
+from . import language as LANG
 from . import lc as L
 from . import stats as S
 from .report_md import judge_label, judge_words
@@ -460,6 +461,14 @@ def warnings_for(rep: dict[str, Any], grades: list[dict[str, Any]] | None,
                        "there (on AlpacaEval by +6 points on average below 0.6); compare "
                        "two or more models with the same baseline for the joint variant, "
                        "or give --difficulty")
+    lang = rep.get("language")
+    for m, v in ((lang or {}).get("models") or {}).items():
+        if v["flagged"]:
+            how = ("scored as failures (--ja-min)" if lang["scored_as_failures"] else
+                   "judges often miss this; --ja-min scores them as failures")
+            out.append(f"{m}: {v['flagged']} of {v['answers']} answers are not in Japanese "
+                       f"(Japanese share below {lang['ja_min']}: {v['low_japanese']}, kanji "
+                       f"without kana: {v['low_kana']}); {how}")
     for kind, rows, key, what in (("grades", grades, "score", "score"),
                                   ("comparisons", comps, "final", "verdict")):
         per: dict[str, list[Any]] = defaultdict(list)
@@ -535,9 +544,13 @@ def claims(scores: list[dict[str, Any]], pairwise: list[dict[str, Any]],
 
 # -- the report ----------------------------------------------------------------------------
 def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
-          difficulty: Path | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+          difficulty: Path | None = None, ja_min: float | None = None
+          ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(report dict, material for the workbook) from an eval directory; writes nothing.
-    ``difficulty``: a table of item difficulties for the length-controlled rates."""
+    ``difficulty``: a table of item difficulties for the length-controlled rates;
+    ``ja_min``: score answers below this Japanese share as failures (:mod:`.language`)."""
+    if ja_min is not None and not 0 < ja_min <= 1:
+        raise TaneError(f"--ja-min must be in (0, 1], got {ja_min}", field="ja_min")
     if n_boot < 1000:
         raise TaneError(f"n_boot must be at least 1000, got {n_boot}", field="n_boot")
     table = read_difficulty(difficulty) if difficulty is not None else None
@@ -550,6 +563,17 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
     items = {str(it["id"]): it for it in files[ITEMS] or []}
     category = {i: (it.get("category") or NO_CATEGORY) for i, it in items.items()}
     grades, comps = files[GRADES], files[COMPARISONS]
+    language = None
+    if meta.get("lang") == "ja":
+        flags = LANG.flag_answers(files[ANSWERS] or [], items,
+                                  LANG.JA_MIN if ja_min is None else ja_min)
+        if ja_min is not None:
+            grades, comps = LANG.score_as_failures(grades, comps, flags)
+        language = LANG.language_section(flags, LANG.JA_MIN if ja_min is None else ja_min,
+                                         ja_min is not None)
+    elif ja_min is not None:
+        raise TaneError(f"--ja-min is for Japanese benchmarks; this one is "
+                        f"{meta.get('lang') or 'of an unknown language'}", field="ja_min")
     rep: dict[str, Any] = {
         "evaldir": str(evaldir), "bench": meta.get("bench"), "format": meta.get("format"),
         "lang": meta.get("lang"), "items": meta.get("items", len(items) or None),
@@ -558,6 +582,7 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
         "model_info": meta.get("models") or {}, "judge_info": meta.get("judges") or {},
         "scores": grades_section(grades or [], category, n_boot, seed),
         "judges": judges_section(grades, comps),
+        "language": language,
         "difficulty_table": str(difficulty) if difficulty is not None else None,
     }
     agreement, grade_disagreements = agreement_section(grades or [])
@@ -593,7 +618,8 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def write_report(evaldir: Path, out: Path | None = None, seed: int = 0,
-                 n_boot: int = S.N_BOOT, difficulty: Path | None = None) -> dict[str, Any]:
+                 n_boot: int = S.N_BOOT, difficulty: Path | None = None,
+                 ja_min: float | None = None) -> dict[str, Any]:
     """Write ``report.json``, ``report.md``, the PNG plots and ``disagreements.xlsx`` into
     ``out`` (default ``EVALDIR/report``); returns the report as written to report.json."""
     from .report_md import render
@@ -601,7 +627,7 @@ def write_report(evaldir: Path, out: Path | None = None, seed: int = 0,
 
     evaldir = Path(evaldir)
     out = Path(out) if out is not None else evaldir / "report"
-    rep, material = build(evaldir, seed, n_boot, difficulty)
+    rep, material = build(evaldir, seed, n_boot, difficulty, ja_min)
     out.mkdir(parents=True, exist_ok=True)
     try:
         from .report_plots import draw

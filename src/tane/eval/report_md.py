@@ -152,6 +152,17 @@ def render(rep: dict[str, Any]) -> str:
                         [[c, v["wins"], v["ties"], v["losses"], _ci(v, True, "win_rate")]
                          for c, v in p["by_category"].items()])
 
+    lang = rep.get("language")
+    if lang and lang["models"]:
+        L += ["## Language", "",
+              f"Answers not in Japanese: Japanese share (kana + kanji among the letters) "
+              f"below {lang['ja_min']}, or kana below {lang['min_kana']} (Chinese); "
+              + ("scored as failures." if lang["scored_as_failures"] else
+                 "counted, not scored (--ja-min scores them as failures)."), ""]
+        L += _table(["model", "answers", "flagged", "share < ja_min", "no kana",
+                     "mean Japanese share"],
+                    [[m, v["answers"], v["flagged"], v["low_japanese"], v["low_kana"],
+                      _pct(v["mean_japanese_share"])] for m, v in lang["models"].items()])
     if rep["judges"]:
         L += ["## Judges", ""]
         rows = []

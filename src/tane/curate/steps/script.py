@@ -36,27 +36,41 @@ class ScriptRatio(Step):
         english_ok_if: list[str] = list(_ASKS_FOR_ENGLISH)
 
     def check(self, f: Fields) -> Result:
-        english_ok = any(w in f.instruction + f.input for w in self.p.english_ok_if)
+        english_ok = asks_for_english(f.instruction + f.input, self.p.english_ok_if)
         for name in self.p.fields:
             text = f.get(name)
             if text is None or (name != "instruction" and english_ok):
                 continue
-            plain = strip_code_and_urls(text)
-            ls = letters(plain)
-            if len(ls) < self.p.min_letters or not ls:
+            ja, kana, n = japanese_shares(text)
+            if n < self.p.min_letters or not n:
                 continue
-            kana = sum(1 for c in ls if is_kana(c))
-            ja = kana + sum(1 for c in ls if is_han(c))
-            ascii_letters = sum(1 for c in ls if c.isascii())
-            weight = len(ls) - ascii_letters + 2 * len(_LATIN_WORD.findall(plain))
-            if ja / weight < self.p.min_japanese:
-                return self.fail("low_japanese", field=name,
-                                 japanese_share=round(ja / weight, 3),
+            if ja < self.p.min_japanese:
+                return self.fail("low_japanese", field=name, japanese_share=round(ja, 3),
                                  min=self.p.min_japanese)
-            if kana / weight < self.p.min_kana:
-                return self.fail("low_kana", field=name, kana_share=round(kana / weight, 3),
+            if kana < self.p.min_kana:
+                return self.fail("low_kana", field=name, kana_share=round(kana, 3),
                                  min=self.p.min_kana)
         return None
+
+
+def asks_for_english(text: str, words: list[str] | None = None) -> bool:
+    """Whether a task's text asks for English (then an English answer is no drift)."""
+    return any(w in text for w in (_ASKS_FOR_ENGLISH if words is None else words))
+
+
+def japanese_shares(text: str) -> tuple[float, float, int]:
+    """(kana + kanji share, kana share, letters) of ``text`` as :class:`ScriptRatio`
+    counts them: code blocks and URLs left out, a Latin word weighing two letters. Shares
+    are 0 when there are no letters."""
+    plain = strip_code_and_urls(text)
+    ls = letters(plain)
+    if not ls:
+        return 0.0, 0.0, 0
+    kana = sum(1 for c in ls if is_kana(c))
+    ja = kana + sum(1 for c in ls if is_han(c))
+    ascii_letters = sum(1 for c in ls if c.isascii())
+    weight = len(ls) - ascii_letters + 2 * len(_LATIN_WORD.findall(plain))
+    return ja / weight, kana / weight, len(ls)
 
 
 class MixedLanguage(Step):
