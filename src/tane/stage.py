@@ -46,6 +46,36 @@ class StageSpec:
     llm: bool = True
 
 
+# counts measured on real runs, by name (records in, calls, drops of a reason...): what a
+# stage's cost model reads, summed over the runs a bench made (tane/config/plan_rates.py)
+Counts = dict[str, float]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """What a stage costs to pass on ``need`` records (its config's ``estimate``).
+
+    ``records_in``: the records it must receive (0 for a generator); ``calls`` the model
+    calls; ``completion_tokens`` at most (each call at its ``max_tokens``); ``why`` in
+    words; ``exact``: the calls follow from ``records_in`` alone (one a record, or none);
+    ``measured``: the rates came from measured counts, not from the recipe alone;
+    ``own``: False when the method has no cost model of its own (one call a record)."""
+
+    records_in: int
+    calls: int
+    completion_tokens: int
+    why: str
+    exact: bool = False
+    measured: bool = False
+    own: bool = True
+
+
+def ratio(counts: Counts, num: str, den: str, default: float) -> float:
+    """``counts[num] / counts[den]``, or ``default`` when there is no such measure."""
+    d = counts.get(den, 0.0)
+    return counts.get(num, 0.0) / d if d > 0 else default
+
+
 @dataclass
 class Batch:
     """What one step of a stage produced: kept records and recorded drops."""
@@ -73,6 +103,24 @@ class LLMTransform(Protocol):
     def prompt(self, record: Record) -> Request | None: ...
 
     def parse(self, record: Record, request: Request, completion: Any) -> Record | Drop: ...
+
+
+@runtime_checkable
+class Previews(Protocol):
+    """A stage that can render a call's prompt without a model, so ``tane plan`` counts
+    its tokens: a generator the ``i``-th prompt of its first round (``record`` None), a
+    transform its prompt for ``record`` (None: no call for that record)."""
+
+    def preview(self, record: Record | None, i: int) -> str | None: ...
+
+
+def prompt_text(prompt: Any) -> str:
+    """A prompt as text: a string, or the contents of a chat message list."""
+    if isinstance(prompt, str):
+        return prompt
+    if isinstance(prompt, list):
+        return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
+    return str(prompt)
 
 
 @dataclass

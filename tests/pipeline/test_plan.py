@@ -1,22 +1,39 @@
-"""tane plan without a model call: calls per stage from the recipe alone (a lower bound),
-from an earlier run's rates, or that run again at the same target; the accuracy record
-written into stats.json. (A plan against real embedded runs: test_demo_pty.py.)"""
+"""tane plan without a model call: calls per stage from each stage config's cost model,
+on the rates measured for its method, mode and model class (or on the recipe alone, a
+lower bound, where none were measured), from an earlier run's rates, or that run again at
+the same target; the accuracy record written into stats.json; the bench that measures
+the rates. (A plan against real embedded runs: test_demo_pty.py.)"""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Literal
+
+import pytest
 
 from helpers import ROOT, run_tane
-from tane.pipeline.plan import accuracy, make_plan, record_accuracy
+from tane.config.base import StageBase
+from tane.config.llm import LLMConfig
+from tane.config.registry import METHODS
+from tane.config import plan_rates
+from tane.pipeline.plan import (accuracy, make_plan, measured_counts, model_class,
+                                rates_key, record_accuracy)
 from tane.pipeline.runner import Runner
 from tane.recipe import load_recipe
+from tane.stage import StageSpec
 
 QUICKSTART = ROOT / "recipes" / "quickstart.yaml"
 
 
-def runner_for(target: int, out: Path | None = None) -> Runner:
+def runner_for(target: int, out: Path | None = None, model: str | None = None) -> Runner:
     rec = load_recipe(QUICKSTART, {"target": target})
+    if model is not None:  # a served model (nothing is called: the plan only reads it)
+        rec.llm = LLMConfig(backend="openai", base_url="http://127.0.0.1:9/v1", model=model)
     return Runner(rec, out or Path("."), base_dir=QUICKSTART.parent)
 
 
@@ -46,16 +63,90 @@ STAGES = {
 }
 
 
-def test_without_history_nothing_is_dropped_and_calls_are_a_lower_bound():
-    plan = make_plan(runner_for(10))
+def test_nothing_measured_nothing_is_dropped_and_calls_are_a_lower_bound():
+    # a served model whose name says no size: no measured rates apply
+    plan = make_plan(runner_for(10, model="my-model"))
     si, ans, cur = plan.stages
     # 4 prompts (the first round's batch; 7 tasks a prompt would need only 2), 10 instances
     assert (si.calls, ans.calls, cur.calls) == (14, 10, 0)
     assert (ans.records_in, cur.records_in) == (10, 10)
     assert ans.calls_exact and cur.calls_exact and not si.calls_exact
     assert ans.completion_is_bound and ans.completion_tokens == 10 * 256
+    # each call at its own max_tokens: 4 prompts at 320, 10 instances at 300
+    assert si.completion_tokens == 4 * 320 + 10 * 300
     assert si.prompt_tokens > 0 and ans.prompt_tokens > 0  # rendered from real prompts
-    assert plan.seconds is None and "lower bound" in plan.notes[0]
+    assert all(s.basis.startswith("no drops assumed") for s in plan.stages)
+    note = next(n for n in plan.notes if "lower bound" in n)
+    assert "self_instruct/ja/unknown" in note and "curate/ja/unknown" in note
+    assert plan.seconds is None
+
+
+# counts as bench/plan_rates.py writes them: 4 prompts gave 40 tasks, 20 of 40 checked
+# were new, 16 of 20 instance calls gave a record; answer keeps 16 of 20; curate's
+# length step drops 4 of the 16 reaching it, repetition 6 of 12
+TABLE = {
+    "self_instruct/ja/tiny": {"prompts": 4, "candidates": 40, "checked": 40, "tasks": 20,
+                              "records": 16},
+    "answer/ja/tiny": {"records_in": 20, "passed": 16, "calls": 20},
+    "curate/ja/tiny": {"reached:length": 16, "dropped:length": 4,
+                       "reached:repetition": 12, "dropped:repetition": 6},
+}
+
+
+def test_first_plan_uses_the_measured_rates(monkeypatch):
+    monkeypatch.setattr(plan_rates, "COUNTS", TABLE)
+    plan = make_plan(runner_for(6))
+    si, ans, cur = plan.stages
+    # curate keeps 75% x 50% (copies, mixed_language: not measured, none dropped)
+    assert cur.records_in == math.ceil(6 / 0.375) == 16 and cur.calls == 0
+    assert ans.records_in == 20 and ans.calls == 20  # keeps 80%, one call each
+    # 20 records: 25 tasks at 0.8 records a task; 10 tasks a prompt, half of them new:
+    # 5 prompts, then 25 instance calls
+    assert si.calls == 5 + 25
+    assert cur.basis.startswith("measured rates, curate/ja/tiny")
+    assert "copies, mixed_language: nothing dropped (not measured)" in cur.basis
+    assert si.basis.startswith("measured rates, self_instruct/ja/tiny")
+    assert not any("lower bound" in n for n in plan.notes), plan.notes
+    assert accuracy(plan.to_dict(), {})["basis"] == "measured rates"
+
+
+class EchoStage(StageBase):
+    """A method with no cost model of its own."""
+
+    method: Literal["echo"] = "echo"
+
+    def contract(self) -> StageSpec:
+        return StageSpec("transform", llm=True)
+
+
+def test_a_method_without_its_own_estimate_says_so():
+    runner = runner_for(5)
+    runner.recipe.stages[1] = EchoStage()
+    plan = make_plan(runner)
+    echo = plan.stages[1]
+    assert echo.calls == echo.records_in == plan.stages[2].records_in
+    assert "no cost model of its own" in echo.basis
+    assert any("answer (echo): the method has no cost model of its own" in n
+               for n in plan.notes), plan.notes
+
+
+def test_the_planner_knows_no_method_by_name():
+    for path in (ROOT / "src" / "tane" / "pipeline" / "plan.py",
+                 ROOT / "src" / "tane" / "cli" / "plan.py"):
+        text = path.read_text(encoding="utf-8")
+        named = [m for m in METHODS if f'"{m}"' in text or f"'{m}'" in text]
+        assert not named, (path.name, named)
+        assert "hasattr" not in text, path.name
+
+
+@pytest.mark.parametrize("backend,model,cls", [
+    ("embedded", None, "tiny"), ("openai", "google/gemma-3-270m", "tiny"),
+    ("openai", "Qwen/Qwen2.5-7B-Instruct", "small"), ("openai", "llm-jp-3-1.8b", "small"),
+    ("openai", "Qwen3-32B", "medium"), ("openai", "Llama-3.3-70B-Instruct", "large"),
+    ("openai", "my-model", "unknown")])
+def test_model_class_from_the_name(backend, model, cls):
+    url = None if backend == "embedded" else "http://127.0.0.1:9/v1"
+    assert model_class(LLMConfig(backend=backend, base_url=url, model=model)) == cls
 
 
 def test_rates_of_an_earlier_run_scale_to_another_target(tmp_path):
@@ -109,7 +200,27 @@ def test_cli_plan_json_and_saved_plan(tmp_path):
     saved = json.loads((out / "plan.json").read_text(encoding="utf-8"))
     assert shown == saved
     assert [s["name"] for s in saved["stages"]] == ["self_instruct", "answer", "curate"]
-    assert saved["calls"] == sum(s["calls"] for s in saved["stages"]) == 4 + 6 + 6
+    assert saved["calls"] == sum(s["calls"] for s in saved["stages"])
+    # the answer stage gets at least the target, one call each, whatever is dropped
+    assert saved["stages"][1]["calls"] == saved["stages"][1]["records_in"] >= 6
+    assert saved["stages"][1]["role"] == "transform" and saved["stages"][0]["role"] == \
+        "generator"
     assert saved["tokens_from"].startswith("characters")
     res = run_tane("plan", str(QUICKSTART), "--target", "0", timeout=120)
     assert res.returncode == 2 and "--target must be at least 1" in res.stderr
+
+
+def test_bench_measures_a_finished_run(tmp_path):
+    """bench/plan_rates.py --from DIR --dry: each stage's counts under its key."""
+    d = fake_run(tmp_path / "run", 8, STAGES)
+    res = subprocess.run([sys.executable, str(ROOT / "bench" / "plan_rates.py"),
+                          "--from", str(d), "--dry"], capture_output=True, text=True,
+                         timeout=300, env=os.environ | {"PYTHONPATH": str(ROOT / "src")},
+                         check=False)
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    assert "'answer/ja/tiny': {'calls': 20.0, 'passed': 16.0, 'records_in': 20.0}" in out
+    # curate's copies step dropped 8 of the 16 reaching it; the steps after it saw 8
+    assert "'dropped:copies': 8.0" in out and "'reached:repetition': 8.0" in out
+    # self_instruct: 20 records kept, so 20 instance calls of 40; 9 near-duplicates
+    assert "'prompts': 20.0" in out and "'checked': 29.0" in out

@@ -50,8 +50,7 @@ def print_plan(plan: Any) -> None:
         t.add_column(col, justify="right" if col in ("calls", "prompt tok", "output tok",
                                                      "time") else "left")
     for s in plan.stages:
-        rin = "—" if s.method in ("self_instruct", "alpaca", "magpie", "grid",
-                                  "agent_instruct") else str(s.records_in)
+        rin = "—" if s.role == "generator" else str(s.records_in)
         t.add_row(s.name, s.model, f"{rin} → {s.records_out}",
                   f"{s.calls}{'' if s.calls_exact else ' ~'}",
                   f"{s.prompt_tokens:,}" if s.prompt_known else "?",

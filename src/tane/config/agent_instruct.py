@@ -6,7 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from .base import GeneratorBase, NoveltyConfig, Sampling
+from ..stage import Cost, Counts
+from .base import GeneratorBase, NoveltyConfig, Sampling, per_output
 
 AGENTS = ("argument", "debate", "conversation", "meeting", "poem", "satire", "instructional",
           "long_text", "identity")
@@ -58,6 +59,10 @@ class AgentInstructStage(GeneratorBase):
     novelty: AgentNovelty = AgentNovelty()
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="override template files by name")
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        return per_output(self, need, counts, (3 + 2 * self.refinement_rounds) * need,
+                          "transform, question, refinements, answer")
 
     @model_validator(mode="after")
     def _chunk_sizes(self) -> "AgentInstructStage":

@@ -6,7 +6,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from .base import GeneratorBase, NoveltyConfig, Sampling
+from ..stage import Cost, Counts
+from .base import GeneratorBase, NoveltyConfig, Sampling, per_output, up
 
 
 class AlpacaSampling(Sampling):
@@ -31,6 +32,12 @@ class AlpacaStage(GeneratorBase):
     sampling: AlpacaSampling = AlpacaSampling()
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict)
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        # a call asks tasks_per_request tasks; the first round sends its whole batch
+        return per_output(self, need, counts,
+                          max(self.request_batch_size, up(need / self.tasks_per_request)),
+                          f"{self.tasks_per_request} tasks a call")
 
     @model_validator(mode="before")
     @classmethod

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..stage import StageSpec
-from .base import Sampling, StageBase
+from ..stage import Cost, Counts, StageSpec
+from .base import Sampling, StageBase, passing, per_record
 
 
 class AnswerSampling(Sampling):
@@ -33,3 +33,10 @@ class AnswerStage(StageBase):
         return StageSpec("transform", reads=frozenset({"instruction"}),
                          writes=frozenset({"output"}),
                          skip_if=None if self.overwrite else "output")
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        # one call a record; a cut or empty answer is dropped
+        return per_record(self, need, counts, 1.0, what="one call a record")
+
+    def measure(self, stage: dict[str, Any]) -> Counts:
+        return passing(stage)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..stage import StageSpec
-from .base import StageBase
+from ..stage import Cost, Counts, StageSpec
+from .base import StageBase, seen, up
 
 
 class CurateStep(BaseModel):
@@ -33,3 +33,33 @@ class CurateStage(StageBase):
     def contract(self) -> StageSpec:
         ordered = any(s.name in ORDERED_STEPS for s in self.steps)
         return StageSpec("transform", per_record=not ordered, ordered=ordered, llm=False)
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        # no call; each step keeps its measured share of what reaches it (a step is
+        # measured on the runs of other recipes too, whatever steps came before it)
+        keep, known, unknown = 1.0, [], []
+        for s in self.steps:
+            reached = counts.get(f"reached:{s.name}", 0)
+            if reached > 0:
+                k = 1 - counts.get(f"dropped:{s.name}", 0) / reached
+                keep *= k
+                known.append(f"{s.name} {k:.0%}")
+            else:
+                unknown.append(s.name)
+        rin = up(need / keep) if keep > 0 else need
+        why = ("keeps " + ", ".join(known) + " (measured)" if known else "")
+        if unknown:
+            why += ("; " if why else "") + f"{', '.join(unknown)}: nothing dropped (not measured)"
+        return Cost(rin, 0, 0, why, exact=True, measured=bool(known))
+
+    def measure(self, stage: dict[str, Any]) -> Counts:
+        # a record is dropped at the first step that fails ('<step>' or '<step>:<why>')
+        rin, _, _, dropped = seen(stage)
+        out: Counts = {}
+        left = rin
+        for s in self.steps:
+            n = sum(v for k, v in dropped.items() if k.split(":", 1)[0] == s.name)
+            out[f"reached:{s.name}"] = left
+            out[f"dropped:{s.name}"] = float(n)
+            left -= n
+        return out

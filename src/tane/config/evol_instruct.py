@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..stage import StageSpec
-from .base import Sampling, StageBase
+from ..stage import Cost, Counts, StageSpec, ratio
+from .base import Sampling, StageBase, passing, up
 
 OPERATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning",
               "complicate_input", "breadth")
@@ -41,3 +41,22 @@ class EvolInstructStage(StageBase):
         return StageSpec("transform", reads=frozenset({"instruction"}),
                          clears=frozenset({"output"}),
                          maybe_writes=frozenset({"output"} if self.keep_parents else set()))
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        # each epoch rewrites every instruction (and checks the rewrite against its
+        # parent); a record in passes on itself (keep_parents) and its kept children
+        calls_per = ratio(counts, "calls", "records_in",
+                          float(self.epochs * (1 + (1 if self.judge_equality else 0))))
+        if counts.get("records_in", 0) > 0:
+            per_in = counts["passed"] / counts["records_in"]
+            how = f"{per_in:.2f} records out a record in, {calls_per:.2f} calls (measured)"
+        else:
+            per_in = float(self.epochs + 1 if self.keep_parents else 1)
+            how = f"{calls_per:.0f} calls a record, every rewrite kept (not measured)"
+        rin = up(need / per_in) if per_in > 0 else need
+        calls = up(rin * calls_per)
+        return Cost(rin, calls, calls * self.max_tokens(), how,
+                    measured=counts.get("records_in", 0) > 0)
+
+    def measure(self, stage: dict[str, Any]) -> Counts:
+        return passing(stage)

@@ -19,7 +19,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
-from .base import GeneratorBase, NoveltyConfig, Sampling, Strict
+from ..stage import Cost, Counts
+from .base import GeneratorBase, NoveltyConfig, Sampling, Strict, per_output
 
 RESERVED = set("/,=*")
 
@@ -165,6 +166,9 @@ class GridStage(GeneratorBase):
     novelty: GridNovelty = GridNovelty()
     copies: GridCopies = GridCopies()
     templates: dict[str, str] = Field(default_factory=dict)
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        return per_output(self, need, counts, 2 * need, "a question and an answer")
 
     @field_validator("axes", mode="before")
     @classmethod

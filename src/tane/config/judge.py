@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from ..stage import StageSpec
-from .base import Sampling, StageBase
+from ..stage import Cost, Counts, StageSpec, ratio
+from .base import Sampling, StageBase, passing, per_record
 
 JUDGE_CATEGORIES = ("information seeking", "reasoning", "planning", "editing",
                     "coding & debugging", "math", "role playing", "data analysis",
@@ -46,3 +46,13 @@ class JudgeStage(StageBase):
 
     def contract(self) -> StageSpec:
         return StageSpec("transform", reads=frozenset({"instruction", "output"}))
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        # one verdict a record, and one retry after a verdict that does not parse; the
+        # thresholds (and unparseable verdicts) decide how many are kept
+        per = ratio(counts, "calls", "records_in", 1.0)
+        return per_record(self, need, counts, per,
+                          what=f"{per:.2f} calls a record (retries{'' if counts else ' not measured'})")
+
+    def measure(self, stage: dict[str, Any]) -> Counts:
+        return passing(stage)

@@ -6,7 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from .base import GeneratorBase, NoveltyConfig, Sampling
+from ..stage import Cost, Counts
+from .base import GeneratorBase, NoveltyConfig, Sampling, per_output
 
 
 class MagpieNovelty(NoveltyConfig):
@@ -46,6 +47,10 @@ class MagpieStage(GeneratorBase):
     novelty: MagpieNovelty = MagpieNovelty()
     templates: dict[str, str] = Field(default_factory=dict, description=(
         "override the bundled system prompt files (ja_system, en_system)"))
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        return per_output(self, need, counts, 2 * self.turns * need,
+                          "a user turn and a reply per turn")
 
     @field_validator("system_prompt")
     @classmethod

@@ -6,8 +6,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from ..stage import StageSpec
-from .base import GeneratorBase, NoveltyConfig, Sampling
+from ..stage import Cost, Counts, StageSpec, ratio
+from .base import GeneratorBase, NoveltyConfig, Sampling, seen, up
+
+# drops of a task that got its instance call (the rest are dropped before it)
+INSTANCE_DROPS = ("bad_instance", "truncated_instance")
 
 
 class GenerateSampling(Sampling):
@@ -109,6 +112,45 @@ class SelfInstructStage(GeneratorBase):
             raise ValueError("instances_per_task above 1 needs instance_prompt: upstream "
                              "(the seeds prompt writes one instance)")
         return self
+
+    def estimate(self, need: int, counts: Counts) -> Cost:
+        """Prompts, each giving tasks of which the novelty filter keeps some; then an
+        instance call (and a classification call) per kept task, which gives a record
+        (up to ``instances_per_task``) or a drop. The first round sends its whole batch."""
+        per_prompt = ratio(counts, "candidates", "prompts",
+                           float(max(15 - self.num_prompt_instructions, 1)))
+        novel = ratio(counts, "tasks", "checked", 1.0)
+        made = ratio(counts, "records", "tasks", float(self.instances_per_task))
+        after = 2 if self.classify != "off" else 1
+        tasks = up(need / made) if made > 0 else need
+        prompts = max(self.request_batch_size,
+                      up(tasks / (per_prompt * novel)) if per_prompt * novel > 0 else tasks)
+        inst = self.instance_sampling.max_tokens or (350 if self.instance_prompt == "upstream"
+                                                     else 300)
+        measured = counts.get("prompts", 0) > 0
+        why = (f"{per_prompt:.1f} tasks a prompt, {novel:.0%} new, {made:.2f} records a "
+               f"task (measured)" if measured else
+               f"{per_prompt:.0f} tasks a prompt, nothing dropped (not measured)")
+        return Cost(0, prompts + tasks * after,
+                    prompts * self.sampling.max_tokens + tasks * inst
+                    + (tasks * 4 if after == 2 else 0),
+                    f"{why}; at least {self.request_batch_size} prompts, {after} call(s) a "
+                    "task", measured=measured)
+
+    def measure(self, stage: dict[str, Any]) -> Counts:
+        _, _, calls, dropped = seen(stage)
+        records = float(stage.get("kept", 0))
+        # tasks that got an instance call: one a record kept (or instances_per_task),
+        # and those whose instance was dropped
+        tasks = records / self.instances_per_task + sum(dropped.get(r, 0) for r in
+                                                       INSTANCE_DROPS)
+        after = 2 if self.classify != "off" else 1
+        prompts = max(calls - tasks * after, 0.0)
+        near = float(dropped.get("near_duplicate", 0))
+        # a task the novelty filter never checked (the round had enough) still came
+        cut = float((stage.get("dropped") or {}).get("over_target", 0))
+        return {"prompts": prompts, "candidates": tasks + near + cut,
+                "checked": tasks + near, "tasks": tasks, "records": records}
 
     def contract(self) -> StageSpec:
         # input_only writes no output at all, a classification task's included

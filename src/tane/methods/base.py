@@ -16,7 +16,7 @@ from ..llm.cache import CachedBackend
 from ..errors import ServerError
 from ..schema import Drop, Record, stable_hash  # noqa: F401  (Record: for methods)
 from ..seeds.loader import Seed
-from ..stage import Batch  # noqa: F401  (methods import it from here)
+from ..stage import Batch, prompt_text  # noqa: F401  (Batch: methods import it from here)
 
 
 class Turns:
@@ -193,6 +193,11 @@ class RecordTransform:
 
     def parse(self, record: Record, request: Any, completion: Completion) -> Record | Drop:
         raise NotImplementedError  # pragma: no cover - subclasses
+
+    def preview(self, record: Record | None, i: int) -> str | None:
+        """The prompt's text for ``record`` (:class:`tane.stage.Previews`)."""
+        q = self.prompt(record) if record is not None else None
+        return prompt_text(q.prompt) if q is not None else None
 
     async def process(self, records: list[Record]) -> Batch:
         ctx, batch = self.ctx, Batch()

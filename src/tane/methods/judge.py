@@ -119,6 +119,10 @@ class Judge:
         text = self.tpl.render(instruction=rec.instruction, input=rec.input, output=rec.output)
         return text, (text if self.kind == "completion" else as_messages(text))
 
+    def preview(self, record: Record | None, i: int) -> str | None:
+        """The verdict prompt's text (:class:`tane.stage.Previews`)."""
+        return self.prompt(record)[0] if record is not None else None
+
     def params(self, rec: Record, attempt: int) -> GenParams:
         s = self.cfg.sampling
         p = to_params(s, self.stop, self.ctx.seed_for("judge", rec.id, attempt))

@@ -228,6 +228,10 @@ class SelfInstruct:
         prompt = self.tpl_generate.render(instructions=insts, last=15)
         return prompt, ids
 
+    def preview(self, record: Record | None, i: int) -> str | None:
+        """The first round's ``i``-th prompt (:class:`tane.stage.Previews`)."""
+        return self.build_prompt(0, i)[0] if i < self.cfg.request_batch_size else None
+
     # -- step 2/3: parse, filter, novelty -----------------------------------------
     def _candidates(self, r: int, res: Completion, seed_ids: list[str], seed: int | None,
                     batch: Batch) -> list[Candidate]:

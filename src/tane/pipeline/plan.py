@@ -5,8 +5,11 @@ The chain is walked backwards from the target. Each stage turns the records it m
 pass on into the records it must receive (its keep rate) and into calls (calls per
 record in); a generator turns them into calls (calls per record out). The rates come
 from the ``stats.json`` of an earlier run in the same run directory when there is one
-(``basis: earlier run``); otherwise from the recipe alone, assuming that nothing is
-dropped (``basis: no drops assumed``): a lower bound on the calls.
+(``basis: earlier run``); otherwise each stage's config estimates itself
+(``StageBase.estimate``) from the counts measured on real runs of its method, mode and
+model class (``plan_rates.py``, made by ``bench/plan_rates.py``; ``basis: measured
+rates``), or from the recipe alone where nothing was measured (``no drops assumed``: a
+lower bound). This module knows no method by name.
 
 Tokens: the prompt tokens of a call are the earlier run's average, or the rendered
 prompts of this recipe (built from the bundled or given seeds) counted with the
@@ -22,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -30,6 +34,8 @@ from typing import Any
 from ..config.llm import LLMConfig
 from ..recipe import Recipe
 from ..schema import Provenance, Record
+from ..stage import Counts, Previews, prompt_text
+from ..config import plan_rates
 
 PLAN_FILE = "plan.json"
 # characters per token when no tokenizer was asked (Gemma 3 / Qwen-class tokenizers on
@@ -49,6 +55,7 @@ class StageEstimate:
     completion_tokens: int
     seconds: float = 0.0
     basis: str = "no drops assumed"
+    role: str = "transform"
     calls_exact: bool = False  # calls follow from records_in alone (one per record, or none)
     completion_is_bound: bool = False  # completion tokens from max_tokens (at most)
     prompt_known: bool = True  # False: no earlier run and no prompt renderable offline
@@ -97,60 +104,29 @@ class Plan:
                 "stages": [asdict(s) for s in self.stages]}
 
 
-# -- rates from the recipe alone ------------------------------------------------------
+# -- rates measured on real runs (no earlier run here) --------------------------------
 
-def _truthy(v: Any) -> bool:
-    return bool(v) and v not in ("off", "none")
-
-
-def default_generator_calls(cfg: Any, need: int) -> tuple[int, str]:
-    """(calls, why) a generator makes for ``need`` records when nothing is dropped."""
-    m = cfg.method
-    if m == "self_instruct":
-        # a prompt lists num_prompt_instructions and asks up to 15; each new one gets an
-        # instance call (and a classification call) that writes up to instances_per_task
-        # records; the first round sends its whole batch
-        per_prompt = max(15 - cfg.num_prompt_instructions, 1)
-        after = 1 + (1 if _truthy(getattr(cfg, "classify", False)) else 0)
-        per_task = max(int(getattr(cfg, "instances_per_task", 1) or 1), 1)
-        tasks = math.ceil(need / per_task)
-        prompts = max(cfg.request_batch_size, math.ceil(tasks / per_prompt))
-        return prompts + tasks * after, (
-            f"{per_prompt} tasks a prompt, at least {cfg.request_batch_size} prompts, "
-            f"{after} call(s) a task" + (f" for up to {per_task} records" if per_task > 1
-                                         else ""))
-    if m == "alpaca":
-        return max(cfg.request_batch_size, math.ceil(need / cfg.tasks_per_request)), \
-            f"{cfg.tasks_per_request} tasks a call"
-    if m == "magpie":
-        return 2 * cfg.turns * need, "a user turn and a reply per turn"
-    if m == "grid":
-        return 2 * need, "a question and an answer"
-    if m == "agent_instruct":
-        return (3 + 2 * cfg.refinement_rounds) * need, \
-            "transform, question, refinements, answer"
-    return need, "one call a record"
+def model_class(cfg: LLMConfig) -> str:
+    """The size class measured rates are kept under: ``tiny`` (under 1B parameters: the
+    embedded model), ``small`` (under 10B), ``medium`` (under 40B), ``large``, or
+    ``unknown`` when the served model's name says no size."""
+    if cfg.backend == "embedded":
+        return "tiny"
+    m = re.search(r"(?<![\w.])(\d+(?:\.\d+)?)\s*([bm])(?![a-z])", (cfg.model or "").lower())
+    if not m:
+        return "unknown"
+    size = float(m.group(1)) / (1000 if m.group(2) == "m" else 1)
+    return ("tiny" if size < 1 else "small" if size < 10 else "medium" if size < 40
+            else "large")
 
 
-def default_transform_rates(cfg: Any) -> tuple[float, float]:
-    """(calls per record in, records out per record in) when nothing is dropped."""
-    m = cfg.method
-    if m == "curate":
-        return 0.0, 1.0
-    if m == "evol_instruct":
-        calls = cfg.epochs * (1 + (1 if cfg.judge_equality else 0))
-        return float(calls), float(cfg.epochs + 1 if cfg.keep_parents else 1)
-    return 1.0, 1.0
+def rates_key(cfg: Any, llm: LLMConfig) -> str:
+    """``method/mode/model class``: where a stage's measured counts are kept."""
+    return f"{cfg.method}/{cfg.rate_mode()}/{model_class(llm)}"
 
 
-def _max_tokens(cfg: Any) -> int:
-    """The stage's largest max_tokens (a bound on a call's completion)."""
-    best = 0
-    for name in type(cfg).model_fields:
-        if name == "sampling" or name.endswith("_sampling"):
-            s = getattr(cfg, name, None)
-            best = max(best, getattr(s, "max_tokens", 0) or 0)
-    return best or 256
+def measured_counts(key: str) -> Counts:
+    return dict(plan_rates.COUNTS.get(key) or {})
 
 
 # -- rates from an earlier run --------------------------------------------------------
@@ -183,41 +159,34 @@ def _calls(h: dict[str, Any]) -> int:
 
 # -- prompts, for token counts --------------------------------------------------------
 
-def _text(prompt: Any) -> str:
-    if isinstance(prompt, str):
-        return prompt
-    if isinstance(prompt, list):
-        return "\n".join(str(m.get("content", "")) for m in prompt if isinstance(m, dict))
-    return str(prompt)
-
-
 def sample_prompts(runner: Any) -> dict[int, list[str]]:
-    """Rendered prompts per stage index, where the stage can render one without a model:
-    the generator's first round (Self-Instruct), and each per-record transform on a
-    record made from a seed. Nothing is called."""
+    """Rendered prompts per stage index, where the stage can render one without a model
+    (:class:`tane.stage.Previews`): a generator's first round, a per-record transform on
+    a record made from a seed. Nothing is called."""
     out: dict[int, list[str]] = {}
     seeds = [s for s in runner.seeds if s.instruction.strip()][:4]
     for i, stage in enumerate(runner.stages):
+        if not isinstance(stage, Previews):
+            continue
         try:
-            if hasattr(stage, "build_prompt"):
-                n = getattr(stage.cfg, "request_batch_size", 1)
-                out[i] = [_text(stage.build_prompt(0, j)[0]) for j in range(min(n, 4))]
-            elif hasattr(stage, "prompt") and seeds:
+            if runner.specs[i].role == "generator":
+                got = [t for t in (stage.preview(None, j) for j in range(4)) if t]
+            else:
                 got = []
                 for s in seeds:
-                    for output in (None, s.output or "はい。"):  # an answer step, or a judge
+                    for output in (None, s.output or "はい。"):  # a stage that writes the output, or reads it
                         rec = Record(id=f"plan-{s.id}", instruction=s.instruction,
                                      input=s.input, output=output,
                                      provenance=Provenance(method="plan"))
                         try:
-                            q = stage.prompt(rec)
+                            text = stage.preview(rec, len(got))
                         except Exception:  # noqa: BLE001 - needs what the record lacks
                             continue
-                        if q is not None:
-                            got.append(_text(q.prompt if hasattr(q, "prompt") else q[0]))
+                        if text is not None:
+                            got.append(text)
                             break
-                if got:
-                    out[i] = got
+            if got:
+                out[i] = got
         except Exception:  # noqa: BLE001 - a stage that cannot render offline: ratio only
             continue
     return out
@@ -244,44 +213,56 @@ def make_plan(runner: Any, out_dir: Path | None = None,
         if plan is not None:
             return plan
     estimates: list[StageEstimate] = []
+    own_less: list[str] = []
+    unmeasured: list[str] = []
     for i in range(len(rec.stages) - 1, -1, -1):
         cfg, name, model = rec.stages[i], runner.names[i], runner.model_names[i]
         spec = runner.specs[i]
         h = hstages.get(name)
         out = need
-        if spec.role == "generator":
-            if h and _passed(h) > 0:
-                per = _calls(h) / _passed(h)
-                basis = "earlier run"
-                calls = math.ceil(out * per - 1e-9)
-            else:
-                calls, why = default_generator_calls(cfg, out)
-                basis = f"no drops assumed ({why})"
-            rin = 0
-            exact = False
-        else:
-            if h and int(h.get("records_in", 0)) > 0:
-                rin_h = int(h["records_in"])
-                calls_per, keep = _calls(h) / rin_h, _passed(h) / rin_h
-                basis = "earlier run"
-            else:
-                calls_per, keep = default_transform_rates(cfg)
-                basis = "no drops assumed"
+        generator = spec.role == "generator"
+        cost = None
+        if generator and h and _passed(h) > 0:
+            per = _calls(h) / _passed(h)
+            basis = "earlier run"
+            calls = math.ceil(out * per - 1e-9)
+            rin, exact = 0, False
+        elif not generator and h and int(h.get("records_in", 0)) > 0:
+            rin_h = int(h["records_in"])
+            calls_per, keep = _calls(h) / rin_h, _passed(h) / rin_h
+            basis = "earlier run"
             rin = math.ceil(out / keep - 1e-9) if keep > 0 else out
             if rows is not None and i == 0:
                 rin = min(rin, rows)
             calls = math.ceil(rin * calls_per - 1e-9)
             exact = calls_per in (0.0, 1.0) and not spec.ordered
+        else:
+            key = rates_key(cfg, rec.llm_for(model))
+            cost = cfg.estimate(out, measured_counts(key))
+            rin, calls = cost.records_in, cost.calls
+            if rows is not None and i == 0 and not generator:
+                rin = min(rin, rows)  # a source: file has only so many rows
+                calls = math.ceil(cost.calls * rin / cost.records_in - 1e-9) \
+                    if cost.records_in else calls
+            exact = cost.exact and not spec.ordered
+            basis = (f"measured rates, {key} ({cost.why})" if cost.measured
+                     else f"no drops assumed ({cost.why})")
+            if not cost.own:
+                own_less.append(f"{name} ({cfg.method})")
+            elif not cost.measured:
+                unmeasured.append(key)
+        if not generator:
             need = rin
-        ptok, ctok, bound = _tokens_per_call(h, prompts.get(i), cfg, speed.get(model), lang)
+        ptok, ctok, bound = _tokens_per_call(h, prompts.get(i), cost, calls,
+                                             speed.get(model), lang)
         est = StageEstimate(name, cfg.method, model, rin, out, calls, round(calls * ptok),
-                            round(calls * ctok), basis=basis, calls_exact=exact,
-                            completion_is_bound=bound and calls > 0,
+                            round(calls * ctok), basis=basis, role=spec.role,
+                            calls_exact=exact, completion_is_bound=bound and calls > 0,
                             prompt_known=not calls or bool(h and h.get("llm_calls"))
                             or i in prompts)
         _time(est, speed.get(model), rec.llm_for(model))
         estimates.append(est)
-        if spec.role == "generator":
+        if generator:
             need = 0
     estimates.reverse()
     plan = Plan(rec.name, goal, estimates, tokens_from, speed,
@@ -291,8 +272,16 @@ def make_plan(runner: Any, out_dir: Path | None = None,
         plan.notes.append(f"rates from the earlier run in {out_dir} (its calls, "
                           f"{plan.journaled}, are in the journal: a rerun replays them free)")
     else:
-        plan.notes.append("no earlier run: nothing is assumed dropped, so the calls are a "
-                          "lower bound (run once, then plan again with the same --out)")
+        plan.notes.append("no earlier run: each stage's drops and calls from rates measured "
+                          "on real runs of its method, mode and model class (docs/plan.md); "
+                          "run once, then plan again with the same --out for this recipe's own")
+    if unmeasured:
+        plan.notes.append(f"no rates measured for {', '.join(sorted(set(unmeasured)))}: "
+                          "nothing assumed dropped there, so those calls are a lower bound")
+    if own_less:
+        plan.notes.append(f"{', '.join(reversed(own_less))}: the method has no cost model "
+                          "of its own (estimate() on its config), so one call a record and "
+                          "no drops are assumed")
     unknown = [e.name for e in estimates if not e.prompt_known]
     if unknown:
         plan.notes.append(f"prompt tokens of {', '.join(unknown)} are not counted: tane "
@@ -326,7 +315,7 @@ def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,
                             round(h.get("completion_tokens", 0) * scale),
                             basis="earlier run, same target" + (" (exact)" if exact
                                                                 else ""),
-                            calls_exact=exact)
+                            role=runner.specs[i].role, calls_exact=exact)
         _time(est, speed.get(model), rec.llm_for(model))
         estimates.append(est)
     plan = Plan(rec.name, runner.goal, estimates, "earlier run", speed,
@@ -339,7 +328,7 @@ def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,
 
 def _lang(rec: Recipe) -> str:
     for st in rec.stages:
-        m = getattr(st, "mode", None) or getattr(st, "lang", None)
+        m = st.rate_mode()
         if m in CHARS_PER_TOKEN:
             return m
     return "ja"
@@ -360,8 +349,8 @@ def _parallel(cfg: LLMConfig) -> float:
     return float(cfg.concurrency)
 
 
-def _tokens_per_call(h: dict[str, Any] | None, prompts: list[str] | None, cfg: Any,
-                     sp: Speed | None, lang: str) -> tuple[float, float, bool]:
+def _tokens_per_call(h: dict[str, Any] | None, prompts: list[str] | None, cost: Any,
+                     calls: int, sp: Speed | None, lang: str) -> tuple[float, float, bool]:
     """(prompt tokens, completion tokens, completion is a bound) of one call."""
     new_calls = int((h or {}).get("llm_calls", 0))
     if h and new_calls > 0:
@@ -370,7 +359,8 @@ def _tokens_per_call(h: dict[str, Any] | None, prompts: list[str] | None, cfg: A
     cpt = (sp.chars_per_token if sp and sp.chars_per_token else None) \
         or CHARS_PER_TOKEN.get(lang, 3.0)
     ptok = (sum(len(p) for p in prompts) / len(prompts) / cpt) if prompts else 0.0
-    return ptok, float(_max_tokens(cfg)), True
+    bound = cost.completion_tokens / cost.calls if cost is not None and cost.calls else 256.0
+    return ptok, float(bound), True
 
 
 # -- speed ----------------------------------------------------------------------------
@@ -474,8 +464,18 @@ def accuracy(plan: dict[str, Any], stats: dict[str, Any]) -> dict[str, Any]:
 
     return {"predicted": predicted, "actual": actual,
             "ratio": {k: ratio(k) for k in predicted}, "stages": stages,
-            "basis": "earlier run" if plan.get("history") else "no drops assumed",
+            "basis": _basis(plan),
             "note": "ratio = actual / predicted; cache hits (replayed calls) count as calls"}
+
+
+def _basis(plan: dict[str, Any]) -> str:
+    """What the plan's rates came from: an earlier run here, rates measured on real runs
+    (for at least one stage), or the recipe alone."""
+    if plan.get("history"):
+        return "earlier run"
+    if any(str(s.get("basis", "")).startswith("measured") for s in plan.get("stages", [])):
+        return "measured rates"
+    return "no drops assumed"
 
 
 def record_accuracy(out_dir: Path, plan: dict[str, Any]) -> dict[str, Any] | None:
@@ -492,6 +492,7 @@ def record_accuracy(out_dir: Path, plan: dict[str, Any]) -> dict[str, Any] | Non
     return stats["estimate"]
 
 
-__all__ = ["Plan", "Speed", "StageEstimate", "make_plan", "measure_embedded",
+__all__ = ["Plan", "Speed", "StageEstimate", "make_plan", "measure_embedded", "model_class",
+           "rates_key", "measured_counts",
            "measure_served", "given_speed", "save_plan", "load_plan", "accuracy",
            "record_accuracy", "read_history", "sample_prompts"]
