@@ -340,3 +340,33 @@ def test_questions_file_sets_the_questions_and_their_keys(run: Path, tmp_path: P
                       ).status_code == 400
     assert [e.answers for e in log(run)] == [{"decision": "keep", "tone": "rude",
                                              "accuracy": "3"}]
+
+
+def test_a_human_keep_revives_a_machine_drop(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run")
+    judge_drop = {"stage": "judge", "record_id": "j9", "reason": "low_quality",
+                  "detail": {"quality": 1, "reason": "短すぎる",
+                             "record": {"output": "<i>はい</i>"}},
+                  "text": "富士山の高さは？"}
+    with open(run / "rejected.machine.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps(judge_drop, ensure_ascii=False) + "\n")
+    app, tokens, review = create_app(run, ["alice"], 1, include_dropped=True)
+    assert "rejected:2" in review.queues["alice"]
+    alice, admin = client(app, tokens["alice"]), client(app, tokens["admin"])
+    page = alice.get("/r/rejected:2").text
+    assert "low_quality" in page and "短すぎる" in page and "&lt;i&gt;はい&lt;/i&gt;" in page
+    assert submit(alice, "rejected:2", page, q_decision="edit",
+                  output="3776メートルです。").status_code == 303
+    assert submit(alice, "rejected:1", q_decision="drop").status_code == 303
+    figs = review.figures()["judge"]
+    assert (figs["drops_reviewed"], figs["drops_kept"]) == (1, 1)
+    assert "kept by the humans: <span id=\"drops-kept\">1" in admin.get("/admin").text
+    review.apply()
+    ds = dataset(run)
+    assert ds["j9"]["output"] == "3776メートルです。"
+    hr = ds["j9"]["provenance"]["human_review"]
+    assert hr["revived"] == {"stage": "judge", "reason": "low_quality", "rejected_line": 2}
+    assert hr["original"]["output"] == "<i>はい</i>" and hr["source"] == "web review: alice"
+    rejected = [json.loads(x) for x in (run / "rejected.jsonl").read_text().splitlines()]
+    assert [d["reason"] for d in rejected] == ["rouge_similar"]  # the drop kept stays
+    assert json.loads((run / "stats.json").read_text())["dataset_records"] == 5

@@ -113,7 +113,10 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
                                           "adjudicator: majority or unanimous"),
                  guidelines: Path = typer.Option(None, help="Markdown shown beside records"),
                  questions: Path = typer.Option(None, help="questions YAML (default: "
-                                                "quality 1-5, natural Japanese yes/no)")
+                                                "quality 1-5, natural Japanese yes/no)"),
+                 include_dropped: bool = typer.Option(False, help="also review the records "
+                                                      "the pipeline dropped (a keep "
+                                                      "revives one)")
                  ) -> None:
     """Serve a run's records to a team of reviewers in the browser (needs the 'review'
     extra). Prints each reviewer's link and the admin link once; tokens are stored only
@@ -142,7 +145,8 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
             except OSError as e:
                 raise TaneError(f"cannot read: {e.strerror or e}", path=str(guidelines))
         machine_output(run_dir)
-        app, tokens, review = create_app(run_dir, names, overlap, qs, rule, guide)
+        app, tokens, review = create_app(run_dir, names, overlap, qs, rule, guide,
+                                         include_dropped)
     except TaneError as e:
         _fail(e)
         return
@@ -176,7 +180,9 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
                      overlap: int = typer.Option(2, min=1, help="reviewers per record "
                                                  "(for 'complete')"),
                      questions: Path = typer.Option(None, help="the questions YAML the "
-                                                    "review was served with")) -> None:
+                                                    "review was served with"),
+                     include_dropped: bool = typer.Option(False, help="as the review was "
+                                                          "served")) -> None:
     """Progress and agreement of a web review: percent agreement, Cohen's kappa (two
     reviewers; quadratic-weighted for ratings), Fleiss' kappa, Krippendorff's alpha, and
     the judge against the humans."""
@@ -189,7 +195,7 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
         from ..review.web.store import entries, open_db
 
         qs = load(questions)
-        items = load_items(run_dir)
+        items = load_items(run_dir, include_dropped)
         db = open_db(run_dir)
         try:
             log = entries(db)
@@ -217,4 +223,6 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
                   f"Krippendorff's alpha {f(a['alpha'])}", highlight=False)
     j = figs["judge"]
     out.print(f"judge vs humans: {j['items']} items, Spearman {f(j.get('spearman'))}, "
-              f"weighted kappa {f(j.get('kappa'))}", highlight=False)
+              f"weighted kappa {f(j.get('kappa'))}; judge's drops reviewed "
+              f"{j.get('drops_reviewed', 0)}, kept by the humans {j.get('drops_kept', 0)}",
+              highlight=False)

@@ -32,6 +32,7 @@ from .rundir import RunDir
 
 MACHINE_DATASET = "dataset.machine.jsonl"
 MACHINE_REJECTED = "rejected.machine.jsonl"
+REJECTED_PREFIX = "rejected:"  # a machine drop's review id: rejected:LINE
 
 
 # -- applying -------------------------------------------------------------------------
@@ -48,10 +49,13 @@ def apply_revisions(records: Iterable[Record | dict[str, Any]],
     Reviewed fields that differ replace the record's (``edit``; a ``keep`` after an edit
     keeps it); ``drop`` moves the record to the drops (stage
     ``review``, reason ``human``); every reviewed record's provenance gets ``human_review``
-    (revision, status, note, source, and for edits the original fields). Inputs are not
-    modified; revisions for ids not in ``records`` are ignored."""
+    (revision, status, note, source, and for edits the original fields). A keep or edit
+    on ``rejected:N`` revives the N-th machine drop as a record (provenance
+    ``human_review.revived``). Inputs are not modified; revisions for other ids not in
+    ``records`` are ignored."""
     out_records: list[dict[str, Any]] = []
     out_drops = [dict(d) for d in drops]
+    machine_drops = out_drops[:]
     for rec in records:
         r = _as_dict(rec)
         rev = revisions.get(r.get("id"))
@@ -81,7 +85,39 @@ def apply_revisions(records: Iterable[Record | dict[str, Any]],
                               "text": r.get("instruction") or ""})
         else:
             out_records.append(r)
-    return out_records, out_drops
+    revived, gone = _revived(machine_drops, revisions)
+    return out_records + revived, [d for i, d in enumerate(out_drops) if i not in gone]
+
+
+def _revived(drops: list[dict[str, Any]], revisions: dict[str, dict[str, Any]]
+             ) -> tuple[list[dict[str, Any]], set[int]]:
+    """Machine drops a review kept (a keep or edit revision on ``rejected:N``, N the
+    drop's line in ``rejected.machine.jsonl``), as records whose provenance says so, and
+    the indexes of those drops."""
+    out, gone = [], set()
+    for rid, rev in revisions.items():
+        n = rid[len(REJECTED_PREFIX):] if rid.startswith(REJECTED_PREFIX) else ""
+        if not n.isdigit() or not 1 <= int(n) <= len(drops) or rev["status"] == "drop":
+            continue
+        d = drops[int(n) - 1]
+        seen = (d.get("detail") or {}).get("record")
+        seen = seen if isinstance(seen, dict) else {}
+        fields = {"instruction": d.get("text") or "", "input": seen.get("input") or "",
+                  "output": seen.get("output")}
+        original = dict(fields)
+        for k, v in (rev.get("fields") or {}).items():
+            if k in FIELDS and v is not None:
+                fields[k] = v
+        review = {"revision": rev["revision"], "status": rev["status"],
+                  "note": rev.get("note") or "", "source": rev.get("source") or "",
+                  "source_sha256": rev.get("source_sha256") or "", "original": original,
+                  "revived": {"stage": d.get("stage"), "reason": d.get("reason"),
+                              "rejected_line": int(n)}}
+        out.append({"id": d.get("record_id") or rid, **fields,
+                    "provenance": {"method": str(d.get("stage") or ""),
+                                   "human_review": review}})
+        gone.add(int(n) - 1)
+    return out, gone
 
 
 # -- files ----------------------------------------------------------------------------

@@ -48,11 +48,13 @@ def issue_tokens(review: Review) -> dict[str, str]:
 
 def create_app(run_dir: str | Path, reviewers: list[str], overlap: int = 2,
                questions: list[Question] | None = None, rule: str = "majority",
-               guidelines: str = "") -> tuple[Starlette, dict[str, str], Review]:
+               guidelines: str = "", include_dropped: bool = False
+               ) -> tuple[Starlette, dict[str, str], Review]:
     """The app, the tokens (name -> token; printed once by the CLI) and the review."""
     from .questions import load
 
-    review = Review(run_dir, reviewers, overlap, questions or load(None), rule, guidelines)
+    review = Review(run_dir, reviewers, overlap, questions or load(None), rule, guidelines,
+                    include_dropped)
     tokens = issue_tokens(review)
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(default=True, default_for_string=True))

@@ -73,7 +73,13 @@ def _judge(items: list[Item], subs: dict[str, list[Entry]], questions: list[Ques
                    if e.answers.get(q.name)]
         if it.judge_score is not None and ratings:
             pairs.append((it.judge_score, mean(ratings)))
+    dropped = [it for it in items if "judge" in it.context.get("dropped_by", "")
+               and len(subs.get(it.id, [])) > 0]
+    kept = [it for it in dropped
+            if 2 * sum(e.answers.get("decision") in ("keep", "edit") for e in subs[it.id])
+            > len(subs[it.id])]
     res: dict[str, Any] = {"question": q.name, "items": len(pairs),
+                           "drops_reviewed": len(dropped), "drops_kept": len(kept),
                            "spearman": ag.spearman([p[0] for p in pairs],
                                                    [p[1] for p in pairs])}
     scale = [int(v) for v in q.options]

@@ -3,12 +3,13 @@ applied) and the context around it (method, model, seeds, judge, near duplicate)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import _judge
-from ...store.revisions import FIELDS, machine_output
+from ...store.revisions import FIELDS, REJECTED_PREFIX, machine_output
 from ...store.rundir import RunDir
 
 
@@ -43,8 +44,10 @@ def _context(rec: dict[str, Any]) -> dict[str, Any]:
             "drop_reason": ""}
 
 
-def load_items(run_dir: str | Path) -> list[Item]:
-    records, _ = machine_output(run_dir)
+def load_items(run_dir: str | Path, include_dropped: bool = False) -> list[Item]:
+    """The machine records with their latest revision, then (``include_dropped``) the
+    machine drops as ``rejected:N`` (N: the drop's line in rejected.machine.jsonl)."""
+    records, drops = machine_output(run_dir)
     rd = RunDir(run_dir)
     try:
         latest = rd.latest_revisions()
@@ -65,4 +68,31 @@ def load_items(run_dir: str | Path) -> list[Item]:
             score = None
         items.append(Item(rec["id"], machine, current, (rev or {}).get("status") or "",
                           ctx, score))
+    if include_dropped:
+        items += [_dropped(n, d, latest) for n, d in enumerate(drops, 1)]
     return items
+
+
+def _dropped(n: int, d: dict[str, Any], latest: dict[str, dict[str, Any]]) -> Item:
+    detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}
+    seen = detail.get("record") if isinstance(detail.get("record"), dict) else {}
+    machine = {"instruction": _text(d.get("text")), "input": _text(seen.get("input")),
+               "output": _text(seen.get("output"))}
+    rid = f"{REJECTED_PREFIX}{n}"
+    rev = latest.get(rid)
+    current = dict(machine)
+    for k, v in ((rev or {}).get("fields") or {}).items():
+        if k in FIELDS and v is not None:
+            current[k] = _text(v)
+    shown = {k: v for k, v in detail.items() if k != "record"}
+    score = detail.get("quality", detail.get("score"))
+    ctx = _context({"provenance": {"method": str(d.get("stage") or "")}})
+    ctx["drop_reason"] = f"{d.get('reason') or ''} {json.dumps(shown, ensure_ascii=False)}"
+    ctx["judge_score"] = "" if score is None else str(score)
+    ctx["judge_reason"] = str(detail.get("reason") or "")
+    ctx["dropped_by"] = str(d.get("stage") or "")
+    try:
+        judge = float(score) if score is not None else None
+    except (TypeError, ValueError):
+        judge = None
+    return Item(rid, machine, current, (rev or {}).get("status") or "", ctx, judge)

@@ -37,13 +37,15 @@ class Applied:
 
 class Review:
     def __init__(self, run_dir: str | Path, reviewers: list[str], overlap: int,
-                 questions: list[Question], rule: str = "majority", guidelines: str = ""):
+                 questions: list[Question], rule: str = "majority", guidelines: str = "",
+                 include_dropped: bool = False):
         self.dir = Path(run_dir)
         self.reviewers = reviewers
         self.overlap = max(1, min(overlap, len(reviewers)))
         self.questions = questions
         self.rule = rule
         self.guidelines = guidelines
+        self.include_dropped = include_dropped
         self._lock = threading.RLock()
         self.db = store.open_db(self.dir)
         self.reload()
@@ -52,7 +54,7 @@ class Review:
                          for name, q in self.queues.items()}
 
     def reload(self) -> None:
-        self.items = load_items(self.dir)
+        self.items = load_items(self.dir, self.include_dropped)
         self.by_id: dict[str, Item] = {it.id: it for it in self.items}
 
     # -- state ---------------------------------------------------------------------------
