@@ -370,3 +370,27 @@ def test_a_human_keep_revives_a_machine_drop(tmp_path: Path) -> None:
     rejected = [json.loads(x) for x in (run / "rejected.jsonl").read_text().splitlines()]
     assert [d["reason"] for d in rejected] == ["rouge_similar"]  # the drop kept stays
     assert json.loads((run / "stats.json").read_text())["dataset_records"] == 5
+
+
+def test_find_filters_and_one_or_two_character_japanese_search(run: Path, served) -> None:
+    app, tokens, _ = served
+    _review_two(app, tokens)
+    admin = client(app, tokens["admin"])
+
+    def ids(**params) -> list[str]:
+        r = admin.get("/admin/find", params=params)
+        assert r.status_code == 200, r.text
+        return re.findall(r'<a href="/admin/r/([^"]+)">', r.text)
+
+    assert ids(q="阪") == ["r1"]          # one character (FTS5 trigram finds nothing)
+    assert ids(q="京都") == ["r2"]        # two characters
+    assert ids(q="です。") == ["r0", "r1", "r2"]
+    assert ids(q="SCRIPT") == ["r3"]      # case-folded
+    assert ids(disagree="1") == ["r0", "r2"]
+    assert ids(state="complete") == ["r0", "r1", "r2"]
+    assert ids(state="unreviewed") == ["r3"]
+    assert ids(score_min="3", score_max="4") == ["r2", "r3"]
+    assert ids(method="self_instruct", reviewer="bob") == ["r0", "r1", "r2"]
+    assert admin.get("/admin/find", params={"score_min": "x"}).status_code == 400
+    assert admin.get("/admin/find", params={"sort": "x"}).status_code == 400
+    assert client(app, tokens["alice"]).get("/admin/find").status_code == 403

@@ -10,6 +10,7 @@ from starlette.responses import RedirectResponse, Response
 
 from ...store.revisions import FIELDS
 from .diff import field_diffs
+from .find import STATES, Query
 from .forms import FormError
 from .service import Refused
 from .views import Views
@@ -27,7 +28,31 @@ class AdminViews(Views):
         waiting = [rid for rid in figs["disagree"] if rid not in finals]
         return self.page("admin.html", user=u[0], figs=figs, waiting=waiting,
                          finals=len(finals), csrf=self.csrf.token(u[2]), quote=quote,
-                         rule=self.r.rule, overlap=self.r.overlap, message=self.last_apply)
+                         rule=self.r.rule, overlap=self.r.overlap, message=self.last_apply,
+                         q=None, reviewers=self.r.reviewers, states=STATES)
+
+    async def find(self, request: Request) -> Response:
+        u, bad = self.guard(request, admin=True)
+        if bad:
+            return bad
+        p = request.query_params
+        unknown = set(p) - {"q", "method", "cell", "reason", "reviewer", "state",
+                            "disagree", "score_min", "score_max"}
+        try:
+            if unknown:
+                raise ValueError(f"unknown filter {sorted(unknown)[0][:40]!r}")
+            if p.get("state", "") not in STATES:
+                raise ValueError(f"state: one of {', '.join(s for s in STATES if s)}")
+            q = Query(p.get("q", "")[:200], p.get("method", ""), p.get("cell", ""),
+                      p.get("reason", ""), p.get("reviewer", ""), p.get("state", ""),
+                      p.get("disagree") == "1",
+                      float(p["score_min"]) if p.get("score_min") else None,
+                      float(p["score_max"]) if p.get("score_max") else None)
+        except ValueError as e:
+            return self.error(400, f"bad filter: {e}")
+        found = self.r.search(q)
+        return self.page("find.html", user=u[0], found=found[:500], total=len(found),
+                         q=q, quote=quote, reviewers=self.r.reviewers, states=STATES)
 
     async def adjudicate_page(self, request: Request) -> Response:
         u, bad = self.guard(request, admin=True)

@@ -65,6 +65,7 @@ def create_app(run_dir: str | Path, reviewers: list[str], overlap: int = 2,
               Route("/r/{rid:path}", v.save, methods=["POST"]),
               Route("/undo", v.undo, methods=["POST"]),
               Route("/admin", v.admin), Route("/admin/apply", v.apply, methods=["POST"]),
+              Route("/admin/find", v.find),
               Route("/admin/r/{rid:path}", v.adjudicate_page),
               Route("/admin/r/{rid:path}", v.adjudicate, methods=["POST"]),
               Mount("/static", StaticFiles(directory=HERE / "static"), name="static")]

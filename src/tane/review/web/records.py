@@ -41,7 +41,7 @@ def _context(rec: dict[str, Any]) -> dict[str, Any]:
             "judge_score": score, "judge_reason": reason,
             "nearest": near if isinstance(near, dict) else {},
             "turns": turns if isinstance(turns, list) else [],
-            "drop_reason": ""}
+            "drop_reason": "", "cell": str(prov.get("cell") or "")}
 
 
 def load_items(run_dir: str | Path, include_dropped: bool = False) -> list[Item]:

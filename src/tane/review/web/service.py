@@ -15,6 +15,7 @@ from ...store.lock import LOCK_NAME, RunLock
 from ...store.revision_commit import commit_revisions, settle
 from ...store.rundir import RunDir
 from . import decide, figures, store
+from .find import Query, find
 from .assignment import assign
 from .auth import ADMIN
 from .questions import Question
@@ -211,6 +212,13 @@ class Review:
             if e.kind in ("submit", "adjudicate"):
                 out.setdefault(e.record_id, e.created)
         return out
+
+    def search(self, q: Query) -> list[Item]:
+        subs: dict[str, list[store.Entry]] = {}
+        for (rid, _), e in store.effective(self.log()).items():
+            if e.kind == "submit":
+                subs.setdefault(rid, []).append(e)
+        return find(self.items, subs, self.overlap, q)
 
     # -- figures -------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
