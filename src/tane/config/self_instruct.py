@@ -139,18 +139,17 @@ class SelfInstructStage(GeneratorBase):
 
     def measure(self, stage: dict[str, Any]) -> Counts:
         _, _, calls, dropped = seen(stage)
-        records = float(stage.get("kept", 0))
-        # tasks that got an instance call: one a record kept (or instances_per_task),
-        # and those whose instance was dropped
-        tasks = records / self.instances_per_task + sum(dropped.get(r, 0) for r in
-                                                       INSTANCE_DROPS)
+        passed = float(stage.get("kept", 0))
+        # a record made but held back near the target ('over_target', the executor's feed
+        # rule) had its instance call: the waste counts against the records a task gives
+        held = float((stage.get("dropped") or {}).get("over_target", 0))
+        tasks = (passed + held) / self.instances_per_task + sum(
+            dropped.get(r, 0) for r in INSTANCE_DROPS)
         after = 2 if self.classify != "off" else 1
         prompts = max(calls - tasks * after, 0.0)
         near = float(dropped.get("near_duplicate", 0))
-        # a task the novelty filter never checked (the round had enough) still came
-        cut = float((stage.get("dropped") or {}).get("over_target", 0))
-        return {"prompts": prompts, "candidates": tasks + near + cut,
-                "checked": tasks + near, "tasks": tasks, "records": records}
+        return {"prompts": prompts, "candidates": tasks + near, "checked": tasks + near,
+                "tasks": tasks, "records": passed}
 
     def contract(self) -> StageSpec:
         # input_only writes no output at all, a classification task's included
