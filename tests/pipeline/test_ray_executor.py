@@ -151,3 +151,29 @@ def test_killed_worker_and_killed_driver_lose_and_repeat_nothing(one_slot_server
     _same(tmp_path / "local", out)
     assert _puts(out) == (1, len(TASKS))  # no completed call was made twice
     assert read_stats(out)["llm"]["calls"] < len(TASKS)  # finished work was reused
+
+
+def test_with_a_target_the_ray_run_feeds_the_records_the_local_run_feeds(one_slot_server,
+                                                                           tmp_path):
+    # the feed rule decides on the driver from records settled in feed order: the same
+    # rows answered, the same rows held back as over_target, whichever executor
+    src = tmp_path / "tasks.jsonl"
+    src.write_text("".join(json.dumps({"instruction": t}, ensure_ascii=False) + "\n"
+                           for t in TASKS), encoding="utf-8")
+    path = tmp_path / "recipe.yaml"
+    path.write_text("""name: ray-feed
+target: 3
+source: {path: tasks.jsonl}
+stages:
+  - {method: answer, mode: ja, num_examples: 1, sampling: {max_tokens: 48}}
+  - {method: curate, lang: ja, steps: [{name: length, output_min: 4}]}
+""", encoding="utf-8")
+    local = run_tane(*_args(path, tmp_path / "local", one_slot_server))
+    assert local.returncode == 0, local.stderr
+    dist = run_tane(*_args(path, tmp_path / "ray", one_slot_server, *RAY))
+    assert dist.returncode == 0, dist.stderr
+    _same(tmp_path / "local", tmp_path / "ray")
+    st = read_stats(tmp_path / "ray")
+    answered = st["stages"]["answer"]["llm_calls"]
+    assert st["kept"] == 3 and answered < len(TASKS)
+    assert st["stages"]["answer"]["dropped"]["over_target"] == len(TASKS) - answered

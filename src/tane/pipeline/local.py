@@ -19,6 +19,11 @@ generator has finished units 0..r-L (L = lookahead); from those alone it estimat
 the units still in flight will keep, and starts unit r only if that falls short of the
 target. If it does not, it waits for the next unit to finish (in a fixed order) and asks
 again. The last rounds therefore ask for about what is missing, not for a whole round.
+
+When to stop answering. A unit's records are then fed to the last run of per-record
+stages by the feed rule (:mod:`tane.pipeline.feed`): only while what is kept, plus what
+is in flight at the measured keep rate, falls short of the target; the rest of a unit is
+dropped as ``over_target`` before any call is made for it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from typing import Any
 from ..methods.base import StageStats, Turns
 from ..schema import Drop, Record
 from ..stage import Batch
+from .feed import Feed
 
 Item = tuple[str, Record]  # (order key, record)
 
@@ -63,6 +69,18 @@ class LocalExecutor:
             else:
                 self.segments.append((False, [i]))
         self.seq = {i: Turns() for o, ii in self.segments if o for i in ii}
+        # the feed rule guards the last segment when it is per-record and calls a model
+        last = len(self.segments) - 1
+        self.feed: Feed | None = None
+        goal = getattr(runner, "goal", None)  # a Ray worker's executor has none
+        if (goal is not None and last >= 0 and not self.segments[last][0]
+                and any(runner.specs[i].llm for i in self.segments[last][1])):
+            cfgs = [runner.recipe.llm_for(runner.model_names[i]) for i in self.segments[last][1]
+                    if runner.specs[i].llm]
+            # what the model decodes at once: an embedded model's slots, a server's calls
+            self.feed = Feed(goal, max(c.slots if c.backend == "embedded" else c.concurrency
+                                       for c in cfgs))
+        self.cut: dict[int, int] = {}  # unit -> records the feed rule did not feed
         self.gen_count: dict[int, int] = {}  # unit -> records the generator emitted
         self.survivors: dict[int, list[Item]] = {}  # unit -> records past every stage
         self.gen_done: dict[int, asyncio.Event] = {}
@@ -139,17 +157,67 @@ class LocalExecutor:
         return items
 
     async def _transforms(self, unit: int, items: list[Item]) -> list[Item]:
-        for ordered, stages in self.segments:
+        for s, (ordered, stages) in enumerate(self.segments):
             if ordered:
                 i = stages[0]
                 async with self.seq[i].turn(unit):  # units pass in order, empty ones too
                     if items:
                         items = sorted(await self._step(i, sorted(items, key=lambda x: x[0]),
                                                         unit), key=lambda x: x[0])
+            elif self.feed is not None and s == len(self.segments) - 1:
+                items = await self._fed(s, stages, unit, items)  # empty units take turns too
             elif items:
-                outs = await asyncio.gather(*(self._chain(stages, it, unit) for it in items))
+                outs = await asyncio.gather(*self._launch(s, stages, unit, items))
                 items = sorted((x for o in outs for x in o), key=lambda x: x[0])
         return items
+
+    def _launch(self, s: int, stages: list[int], unit: int,
+                items: list[Item]) -> list[asyncio.Future[list[Item]]]:
+        """Start records through a per-record segment: one future per record, holding
+        what that record became."""
+        return [asyncio.ensure_future(self._chain(stages, it, unit)) for it in items]
+
+    async def _fed(self, s: int, stages: list[int], unit: int, items: list[Item]) -> list[Item]:
+        """The last segment under the feed rule: records go in waves, in key order."""
+        feed = self.feed
+        assert feed is not None
+        launched: list[asyncio.Future[list[Item]]] = []
+        try:
+            async with feed.turns.turn(unit):
+                feed.known_through(unit - (self.r.lookahead + 2))  # the start rule's point
+                pending = sorted(items, key=lambda x: x[0])
+                while pending:
+                    n = await feed.how_many()
+                    if n == 0:
+                        self._cut(unit, stages[0], pending)
+                        break
+                    wave, pending = pending[:n], pending[n:]
+                    outs = self._launch(s, stages, unit, wave)
+                    launched += outs
+                    feed.fed(unit, outs)
+            outs = await asyncio.gather(*launched)
+        except BaseException:
+            for f in launched:
+                f.cancel()
+            await asyncio.gather(*launched, return_exceptions=True)
+            raise
+        return sorted((x for o in outs for x in o), key=lambda x: x[0])
+
+    def _cut(self, unit: int, first: int, items: list[Item]) -> None:
+        """Records the feed rule holds back: ``over_target`` drops of the stage that
+        passed them on (of the first stage when none did), made without a call."""
+        self.cut[unit] = len(items)
+        by = first - 1 if first > 0 else first
+        st = self.r.stats[by]
+        if by < first:
+            st.kept -= len(items)
+        else:
+            st.records_in += len(items)
+        st.dropped["over_target"] = st.dropped.get("over_target", 0) + len(items)
+        name = self.r.names[by]
+        drops = [Drop(stage=name, reason="over_target", text=rec.instruction, record_id=rec.id,
+                      detail={"before": self.r.names[first]}) for _, rec in items]
+        self.r.run_dir.log_drops(drops, [drop_key(k, first, 0) for k, _ in items])
 
     # -- one unit: generate (or take the chunk), then the transforms --------------------
     async def _unit(self, u: int, need: int) -> None:
@@ -183,7 +251,7 @@ class LocalExecutor:
         units 0..kg."""
         goal = self.r.goal
         surv = sum(len(self.survivors[i]) for i in range(kd + 1))
-        emitted = sum(self.gen_count[i] for i in range(kd + 1))
+        emitted = sum(self.gen_count[i] - self.cut.get(i, 0) for i in range(kd + 1))
         rate = surv / emitted if emitted else 1.0
         between = sum(self.gen_count[i] for i in range(kd + 1, kg + 1))
         per_unit = (sum(self.gen_count[i] for i in range(kg + 1)) / (kg + 1)) if kg >= 0 else 0.0

@@ -224,23 +224,24 @@ class RayExecutor(LocalExecutor):
         self.workers = n
         self.shards_sent = 0
         self.shards_reused = 0
+        self.shard_count: dict[tuple[int, int], int] = {}  # (unit, segment) -> last shard
 
-    # the per-record segments go out; the ordered ones stay here (LocalExecutor's code)
-    async def _transforms(self, unit: int, items: list[Item]) -> list[Item]:
-        for s, (ordered, stages) in enumerate(self.segments):
-            if ordered:
-                i = stages[0]
-                async with self.seq[i].turn(unit):
-                    if items:
-                        items = sorted(await self._step(i, sorted(items, key=lambda x: x[0]),
-                                                        unit), key=lambda x: x[0])
-            elif items:
-                parts = [items[j:j + self.shard_size]
-                         for j in range(0, len(items), self.shard_size)]
-                outs = await asyncio.gather(*(self._shard(s, stages, unit, k, part)
-                                              for k, part in enumerate(parts)))
-                items = sorted((x for o in outs for x in o), key=lambda x: x[0])
-        return items
+    # the per-record segments go out (each record's future settles with its shard); the
+    # ordered ones, and the feed rule, stay here (LocalExecutor's code)
+    def _launch(self, s: int, stages: list[int], unit: int,
+                items: list[Item]) -> list[asyncio.Future[list[Item]]]:
+        loop = asyncio.get_running_loop()
+        out: list[asyncio.Future[list[Item]]] = []
+        for j in range(0, len(items), self.shard_size):
+            part = items[j:j + self.shard_size]
+            k = self.shard_count[(unit, s)] = self.shard_count.get((unit, s), -1) + 1
+            task = asyncio.ensure_future(self._shard(s, stages, unit, k, part))
+            futs = [loop.create_future() for _ in part]
+            for f in futs:  # a record given up (the run stops) gives its shard up
+                f.add_done_callback(lambda f, t=task: t.cancel() if f.cancelled() else None)
+            task.add_done_callback(lambda t, p=part, fs=futs: _settle(t, p, fs))
+            out += futs
+        return out
 
     async def _shard(self, s: int, stages: list[int], unit: int, k: int,
                      part: list[Item]) -> list[Item]:
@@ -311,6 +312,28 @@ class RayExecutor(LocalExecutor):
         if self.started_ray:
             with contextlib.suppress(Exception):
                 ray.shutdown()
+
+
+def _settle(task: asyncio.Future[list[Item]], part: list[Item],
+            futs: list[asyncio.Future[list[Item]]]) -> None:
+    """Each record's future gets what its shard made of it (the output keys start with
+    the record's own; the longest such key wins)."""
+    if task.cancelled() or task.exception() is not None:
+        for f in futs:
+            if not f.done():
+                if task.cancelled():
+                    f.cancel()
+                else:
+                    f.set_exception(task.exception())  # type: ignore[arg-type]
+        return
+    keys = sorted((k for k, _ in part), key=len, reverse=True)
+    mine: dict[str, list[Item]] = {k: [] for k in keys}
+    for key, rec in task.result():
+        owner = next(k for k in keys if key == k or key.startswith(k + "."))
+        mine[owner].append((key, rec))
+    for (k, _), f in zip(part, futs):
+        if not f.done():
+            f.set_result(mine[k])
 
 
 def _add(cs: CallStats, c: dict[str, Any]) -> None:
