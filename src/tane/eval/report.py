@@ -605,7 +605,8 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
     answers: dict[tuple[str, str], list[str] | None] = {}
     for r in files[ANSWERS] or []:
         answers[(str(r["item_id"]), r["model"])] = r.get("turns")
-    material = {"items": items, "answers": answers, "flipped": flipped,
+    material = {"items": items, "answers": answers, "flipped": flipped, "meta": meta,
+                "grade_rows": files[GRADES] or [],
                 "grades": grade_disagreements, "opposite": opposite, "category": category}
     return rep, material
 
@@ -622,6 +623,7 @@ def write_report(evaldir: Path, out: Path | None = None, seed: int = 0,
                  ja_min: float | None = None) -> dict[str, Any]:
     """Write ``report.json``, ``report.md``, the PNG plots and ``disagreements.xlsx`` into
     ``out`` (default ``EVALDIR/report``); returns the report as written to report.json."""
+    from .peer_files import write_peer_files
     from .report_md import render
     from .report_xlsx import write_disagreements
 
@@ -639,6 +641,9 @@ def write_report(evaldir: Path, out: Path | None = None, seed: int = 0,
         font, paths = draw(rep, out)
         rep["plots"], rep["font"] = [p.name for p in paths], font
     xlsx = write_disagreements(out / "disagreements.xlsx", material)
+    rep["peer_files"] = write_peer_files(out, material["meta"], material["grade_rows"],
+                                         material["items"], material["answers"],
+                                         material["category"])
     rep["files"] = {"json": "report.json", "markdown": "report.md", "xlsx": xlsx.name}
     _write_text(out / "report.json", json.dumps(rep, ensure_ascii=False, indent=2) + "\n")
     _write_text(out / "report.md", render(rep))

@@ -152,6 +152,18 @@ def render(rep: dict[str, Any]) -> str:
                         [[c, v["wins"], v["ties"], v["losses"], _ci(v, True, "win_rate")]
                          for c, v in p["by_category"].items()])
 
+    peer = rep.get("peer_files") or {}
+    if peer.get("summaries"):
+        L += ["## Plain means (as flexeval and Shaberi report them)", "",
+              "The mean of every parsed grade, each graded turn counted once, no interval; "
+              "written as flexeval's metrics.json and Shaberi's judgement file under "
+              "flexeval/ and shaberi/. Comparable with their published scores only under "
+              "the same judge model and the same judge prompt: "
+              + "; ".join(f"judge {p['judge']} (1–{p['scale']}): {p['prompt']}"
+                          for p in peer["judge_prompt"]) + ".", ""]
+        L += _table(["judge", "model", "llm_score", "num_failed_score_parses"],
+                    [[x["judge"], x["model"], _num(x["llm_score"]),
+                      x["num_failed_score_parses"]] for x in peer["summaries"]])
     lang = rep.get("language")
     if lang and lang["models"]:
         L += ["## Language", "",
