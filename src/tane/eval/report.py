@@ -37,11 +37,16 @@ Why those sample sizes. A percentile bootstrap interval is too narrow on few ite
 simulation of 1-5 scores (1,500 samples of each size, this module's bootstrap) the nominal
 95% interval held the true mean 51% of the time on 2 items, 83% on 5, 90% on 10 and 93%
 on 20. Below 20 items the intervals, and the claims made from them, are read as
-anecdotes. The length-controlled rate is a logistic model with three shared coefficients
-(intercept, length, position) and a term per item; the usual rule of at least ten
-observations per coefficient, counting items (an item's two orders are not independent),
-gives 30 items. Below that the length coefficient rests on a handful of items and the
-rate can land anywhere (on 2 items: 11.2% against a raw 75%), so it is not reported.
+anecdotes. The length-controlled rate (:mod:`.lc`) is a logistic model with three
+coefficients per model (intercept, length, position; a fourth, difficulty, in the joint
+and table variants); the usual rule of at least ten observations per coefficient, counting
+items (an item's two orders are not independent), gives 30 items. Below that the length
+coefficient rests on a handful of items and the rate can land anywhere (on 2 items: 11.2%
+against a raw 75%), so it is not reported.
+
+*Language* (:mod:`.language`): on a Japanese benchmark, answers in English or Chinese per
+model, scored as failures with ``ja_min``. *Peer files* (:mod:`.peer_files`): the grades
+as flexeval and Shaberi write them, with their plain mean.
 """
 
 from __future__ import annotations
