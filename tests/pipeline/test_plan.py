@@ -104,7 +104,7 @@ def test_first_plan_uses_the_measured_rates(monkeypatch):
     # 5 prompts, then 25 instance calls
     assert si.calls == 5 + 25
     assert cur.basis.startswith("measured rates, curate/ja/tiny")
-    assert "copies, mixed_language: nothing dropped (not measured)" in cur.basis
+    assert "copies, mixed_language: nothing dropped (not measured)" in cur.why
     assert si.basis.startswith("measured rates, self_instruct/ja/tiny")
     assert not any("lower bound" in n for n in plan.notes), plan.notes
     assert accuracy(plan.to_dict(), {})["basis"] == "measured rates"
@@ -125,7 +125,7 @@ def test_a_method_without_its_own_estimate_says_so():
     plan = make_plan(runner)
     echo = plan.stages[1]
     assert echo.calls == echo.records_in == plan.stages[2].records_in
-    assert "no cost model of its own" in echo.basis
+    assert echo.basis == "no drops assumed" and "no cost model of its own" in echo.why
     assert any("answer (echo): the method has no cost model of its own" in n
                for n in plan.notes), plan.notes
 

@@ -69,6 +69,9 @@ def print_plan(plan: Any) -> None:
         out.print(f"speed {name}: {sp.decode_tps:.1f} tokens/s decode, "
                   f"{sp.prompt_tps:.0f} prompt ({sp.how}; load {sp.load_seconds:.1f} s)",
                   highlight=False)
+    for s in plan.stages:
+        if s.why:
+            out.print(f"{s.name}: {s.why}", highlight=False)
     for n in plan.notes:
         out.print(n, highlight=False)
     out.print("'~': the generator's calls depend on what the model writes (see docs/plan.md)",

@@ -51,8 +51,7 @@ class JudgeStage(StageBase):
         # one verdict a record, and one retry after a verdict that does not parse; the
         # thresholds (and unparseable verdicts) decide how many are kept
         per = ratio(counts, "calls", "records_in", 1.0)
-        return per_record(self, need, counts, per,
-                          what=f"{per:.2f} calls a record (retries{'' if counts else ' not measured'})")
+        return per_record(self, need, counts, per, what=f"{per:.2f} calls a record")
 
     def measure(self, stage: dict[str, Any]) -> Counts:
         return passing(stage)

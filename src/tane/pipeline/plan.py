@@ -56,6 +56,7 @@ class StageEstimate:
     seconds: float = 0.0
     basis: str = "no drops assumed"
     role: str = "transform"
+    why: str = ""  # how the stage's config estimated itself (no earlier run)
     calls_exact: bool = False  # calls follow from records_in alone (one per record, or none)
     completion_is_bound: bool = False  # completion tokens from max_tokens (at most)
     prompt_known: bool = True  # False: no earlier run and no prompt renderable offline
@@ -245,8 +246,7 @@ def make_plan(runner: Any, out_dir: Path | None = None,
                 calls = math.ceil(cost.calls * rin / cost.records_in - 1e-9) \
                     if cost.records_in else calls
             exact = cost.exact and not spec.ordered
-            basis = (f"measured rates, {key} ({cost.why})" if cost.measured
-                     else f"no drops assumed ({cost.why})")
+            basis = f"measured rates, {key}" if cost.measured else "no drops assumed"
             if not cost.own:
                 own_less.append(f"{name} ({cfg.method})")
             elif not cost.measured:
@@ -257,6 +257,7 @@ def make_plan(runner: Any, out_dir: Path | None = None,
                                              speed.get(model), lang)
         est = StageEstimate(name, cfg.method, model, rin, out, calls, round(calls * ptok),
                             round(calls * ctok), basis=basis, role=spec.role,
+                            why=cost.why if cost is not None else "",
                             calls_exact=exact, completion_is_bound=bound and calls > 0,
                             prompt_known=not calls or bool(h and h.get("llm_calls"))
                             or i in prompts)
@@ -271,10 +272,10 @@ def make_plan(runner: Any, out_dir: Path | None = None,
         plan.journaled = int((hist.get("llm") or {}).get("journal_size", 0))
         plan.notes.append(f"rates from the earlier run in {out_dir} (its calls, "
                           f"{plan.journaled}, are in the journal: a rerun replays them free)")
-    else:
-        plan.notes.append("no earlier run: each stage's drops and calls from rates measured "
-                          "on real runs of its method, mode and model class (docs/plan.md); "
-                          "run once, then plan again with the same --out for this recipe's own")
+    elif any(e.basis.startswith("measured") for e in estimates):
+        plan.notes.append("no earlier run: drops and calls from the rates measured on real "
+                          "runs of each stage's method, mode and model class (docs/plan.md); "
+                          "run once with --out, then plan again there for this recipe's own")
     if unmeasured:
         plan.notes.append(f"no rates measured for {', '.join(sorted(set(unmeasured)))}: "
                           "nothing assumed dropped there, so those calls are a lower bound")
