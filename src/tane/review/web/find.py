@@ -28,13 +28,19 @@ class Query:
     score_max: float | None = None
 
 
-def find(items: list[Item], subs: dict[str, list[Entry]], needed: int, q: Query
-         ) -> list[Item]:
+def haystack(it: Item) -> str:
+    """What a search looks in: the record's text as it stands, case-folded."""
+    return "\n".join(it.current.values()).casefold()
+
+
+def find(items: list[Item], subs: dict[str, list[Entry]], needed: int, q: Query,
+         hay: dict[str, str] | None = None) -> list[Item]:
+    """The items ``q`` selects (``hay``: :func:`haystack` of each item, made once)."""
     text = q.text.casefold()
     out = []
     for it in items:
         s = subs.get(it.id, [])
-        if text and not any(text in v.casefold() for v in it.current.values()):
+        if text and text not in (hay[it.id] if hay is not None else haystack(it)):
             continue
         if q.method and q.method not in (it.context["method"], it.context.get("dropped_by")):
             continue

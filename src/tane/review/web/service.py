@@ -15,7 +15,7 @@ from ...store.lock import LOCK_NAME, RunLock
 from ...store.revision_commit import commit_revisions, settle
 from ...store.rundir import RunDir
 from . import decide, figures, store
-from .find import Query, find
+from .find import Query, find, haystack
 from .assignment import assign
 from .auth import ADMIN
 from .questions import Question
@@ -57,6 +57,7 @@ class Review:
     def reload(self) -> None:
         self.items = load_items(self.dir, self.include_dropped)
         self.by_id: dict[str, Item] = {it.id: it for it in self.items}
+        self.hay = {it.id: haystack(it) for it in self.items}
 
     # -- state ---------------------------------------------------------------------------
     def busy(self) -> bool:
@@ -218,7 +219,7 @@ class Review:
         for (rid, _), e in store.effective(self.log()).items():
             if e.kind == "submit":
                 subs.setdefault(rid, []).append(e)
-        return find(self.items, subs, self.overlap, q)
+        return find(self.items, subs, self.overlap, q, self.hay)
 
     # -- figures -------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
