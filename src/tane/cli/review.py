@@ -1,4 +1,5 @@
-"""``tane review export|import``: the human review round trip."""
+"""``tane review export|import``: the human review round trip; ``tane review serve|agreement``:
+the team review in the browser."""
 
 from __future__ import annotations
 
@@ -165,6 +166,10 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
             base = f"http://{host if ':' not in host else f'[{host}]'}:{sock[1]}"
             for name, tok in tokens.items():
                 out.print(f"{name}: {base}/login#{tok}", highlight=False, soft_wrap=True)
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                err.print(f"[yellow]warning:[/] serving {host} in plain HTTP: the links "
+                          "give access to anyone who can read the traffic; put a TLS "
+                          "proxy or an SSH tunnel in front", highlight=False, markup=True)
             out.print(f"serving {run_dir} ({len(review.items)} records, overlap "
                       f"{review.overlap}); Ctrl+C stops", highlight=False)
         await task
