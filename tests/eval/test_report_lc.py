@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from helpers import run_tane
 
@@ -19,12 +20,14 @@ def _jsonl(path: Path, rows: list[dict]) -> None:
                     encoding="utf-8")
 
 
-def evaldir(root: Path, n: int, models: dict[str, float], seed: int = 0) -> Path:
+def evaldir(root: Path, n: int, models: dict[str, float], seed: int = 0,
+            base_first: bool = False) -> Path:
     """``n`` items; each model in ``models`` (name -> its answers' length as a share of
     the baseline's) compared with ``base`` in both orders, verdicts drawn from a model
-    with a shared item difficulty and a length effect."""
+    with a shared item difficulty and a length effect. ``base_first``: the same verdicts
+    written with base as ``a`` (``--a base --b MODEL``)."""
     rng = np.random.default_rng(seed)
-    d = root / "ev"
+    d = root / ("ev_base_first" if base_first else "ev")
     d.mkdir()
     (d / "eval.json").write_text(json.dumps({
         "bench": "bundled:elyza_ja", "format": "elyza", "lang": "ja", "items": n,
@@ -43,10 +46,16 @@ def evaldir(root: Path, n: int, models: dict[str, float], seed: int = 0) -> Path
         for i in range(n):
             v = ["a" if rng.random() < 1 / (1 + math.exp(-(1.2 * z[i] + u[i] + pos * 0.2)))
                  else "b" for pos in (1, -1)]
-            comps.append({"item_id": str(i), "a": m, "b": "base", "judge": "j",
+            la, lb = int(len_a[i]), int(len_b[i])
+            if base_first:  # the same judgements seen from base's side
+                v = [{"a": "b", "b": "a"}[x] for x in v]
+                m_a, m_b, la, lb = "base", m, lb, la
+            else:
+                m_a, m_b = m, "base"
+            comps.append({"item_id": str(i), "a": m_a, "b": m_b, "judge": "j",
                           "category": None, "ab": v[0], "ba": v[1],
                           "final": v[0] if v[0] == v[1] else "tie", "consistent": v[0] == v[1],
-                          "len_a": int(len_a[i]), "len_b": int(len_b[i]), "status": "ok"})
+                          "len_a": la, "len_b": lb, "status": "ok"})
     _jsonl(d / "comparisons.jsonl", comps)
     return d
 
@@ -70,6 +79,27 @@ def test_models_against_one_baseline_share_their_item_difficulties(tmp_path):
     md = (d / "report" / "report.md").read_text(encoding="utf-8")
     assert "variant joint (item difficulties fitted jointly from m1, m2, m3" in md
     assert "times as long" not in res.stderr
+
+
+def test_a_shared_a_side_is_fitted_jointly_too_and_turned_back(tmp_path):
+    """``--a base --b m1`` and ``--a base --b m2``: the pairs share their a side; they are
+    fitted from base's opponents' side and turned back, so base's rate over m1 is one
+    minus m1's rate over base from the same judgements written the other way round."""
+    fwd = evaldir(tmp_path, 40, {"m1": 0.6, "m2": 1.2}, seed=3)
+    back = evaldir(tmp_path, 40, {"m1": 0.6, "m2": 1.2}, seed=3, base_first=True)
+    for d in (fwd, back):
+        res = report(d)
+        assert res.returncode == 0, res.stderr
+    get = {d: {(p["a"], p["b"]): p["length_controlled"] for p in json.loads(
+        (d / "report" / "report.json").read_text(encoding="utf-8"))["pairwise"]}
+        for d in (fwd, back)}
+    for m in ("m1", "m2"):
+        f, b = get[fwd][(m, "base")], get[back][("base", m)]
+        assert b["variant"] == "joint" and b["models_in_fit"] == ["m1", "m2"]
+        assert b["win_rate"] == pytest.approx(1 - f["win_rate"], abs=1e-6)
+        assert b["lo"] == pytest.approx(1 - f["hi"], abs=1e-6)
+        assert b["length_coef"] == pytest.approx(-f["length_coef"], abs=1e-6)
+        assert b["raw_win_rate"] == pytest.approx(1 - f["raw_win_rate"], abs=1e-9)
 
 
 def test_one_short_model_is_the_minimal_variant_and_warned_about(tmp_path):
