@@ -394,3 +394,27 @@ def test_find_filters_and_one_or_two_character_japanese_search(run: Path, served
     assert admin.get("/admin/find", params={"score_min": "x"}).status_code == 400
     assert admin.get("/admin/find", params={"sort": "x"}).status_code == 400
     assert client(app, tokens["alice"]).get("/admin/find").status_code == 403
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_answers_column_and_the_file_still_imports(run: Path, served, tmp_path: Path,
+                                                          suffix: str) -> None:
+    from helpers import run_tane
+
+    app, tokens, review = served
+    _review_two(app, tokens)
+    out = tmp_path / f"review{suffix}"
+    res = run_tane("review", "export", str(run), "-o", str(out), "--answers")
+    assert res.returncode == 0, res.stderr
+    table = read_table(out)
+    assert "answers" in table.header
+    col, idc = table.header.index("answers"), table.header.index("id")
+    cells = {r[idc]: r[col] for _, r in table.rows}
+    assert cells["r2"] == "alice: keep\nbob: drop (note: 違う)"
+    assert cells["r0"] == "alice: keep, quality 5\nbob: keep, quality 4"
+    assert not cells["r3"]
+    res = run_tane("review", "import", str(run), str(out), "--dry-run")
+    assert res.returncode == 0, res.stderr  # the extra column is read only, not refused
+    plain = tmp_path / f"plain{suffix}"
+    export_review(run, plain)
+    assert "answers" not in read_table(plain).header

@@ -22,13 +22,17 @@ def review_export(run_dir: Path = typer.Argument(..., help="run directory"),
                   output: Path = typer.Option(..., "-o", "--output",
                                               help="review file, .xlsx or .csv"),
                   include_dropped: bool = typer.Option(False, help="also list the rows "
-                                                       "the pipeline dropped (read only)")
+                                                       "the pipeline dropped (read only)"),
+                  answers: bool = typer.Option(False, "--answers", help="add a read-only "
+                                               "column with the web reviewers' answers "
+                                               "(tane review serve)")
                   ) -> None:
     """Write a run's records to a spreadsheet for human review."""
     from ..review import export_review
 
     try:
-        rep = export_review(run_dir, output, include_dropped=include_dropped)
+        rep = export_review(run_dir, output, include_dropped=include_dropped,
+                            answers=answers)
     except TaneError as e:
         _fail(e)
         return

@@ -53,6 +53,7 @@ HELP = {
     "drop_reason": "why the pipeline dropped this row (read only; --include-dropped)",
     "status": "keep, drop or edit (blank: no decision; changed text counts as edit)",
     "note": "free text, stored with the revision",
+    "answers": "the web reviewers' answers (tane review serve; read only)",
 }
 
 
@@ -161,8 +162,9 @@ def build_rows(run_dir: str | Path, include_dropped: bool = False) -> tuple[str,
 
 
 # -- export / import ------------------------------------------------------------------
-def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = False
-                  ) -> ExportReport:
+def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = False,
+                  answers: bool = False) -> ExportReport:
+    """``answers``: a read-only last column with the web reviewers' standing answers."""
     out = Path(out)
     suffix = out.suffix.lower()
     if suffix not in (".xlsx", ".csv"):
@@ -170,12 +172,18 @@ def export_review(run_dir: str | Path, out: str | Path, include_dropped: bool = 
     rid, rows = build_rows(run_dir, include_dropped)  # first: is it a run directory?
     settle_unless_busy(run_dir)  # the files a killed import left due
     base = f"{review_seq(run_dir)}:{uuid.uuid4().hex[:16]}"
+    columns = COLUMNS + (("answers",) if answers else ())
+    if answers:
+        from .answers import web_answers
+        said = web_answers(run_dir)
+        for row in rows:
+            row.values["answers"] = clean(said.get(row.id, ""))
     if suffix == ".xlsx":
         from .xlsx import write_xlsx
-        write_xlsx(out, rid, rows, base)
+        write_xlsx(out, rid, rows, base, columns)
     else:
         from .csvio import write_csv
-        write_csv(out, rid, rows, base)
+        write_csv(out, rid, rows, base, columns)
     return ExportReport(out, len(rows), sum(1 for r in rows if r.locked),
                         sum(1 for r in rows if not r.locked
                             and (r.values.get("status") or "") == "drop"))

@@ -36,12 +36,13 @@ def unprotect(text: str) -> str:
     return text
 
 
-def write_csv(out: Path, run_id: str, rows: list[Row], review_base: str = "") -> Path:
+def write_csv(out: Path, run_id: str, rows: list[Row], review_base: str = "",
+              columns: tuple[str, ...] = COLUMNS) -> Path:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(list(COLUMNS) + [BASE_COLUMN, RUN_ID_COLUMN])
+    w.writerow(list(columns) + [BASE_COLUMN, RUN_ID_COLUMN])
     for row in rows:
-        w.writerow([protect(row.values.get(c, "") or "") for c in COLUMNS]
+        w.writerow([protect(row.values.get(c, "") or "") for c in columns]
                    + [review_base, run_id])
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as f:

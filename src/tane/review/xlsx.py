@@ -42,13 +42,15 @@ def wrapped_lines(text: str, width: float) -> int:
     return sum(max(1, -(-display_width(line) // per_line)) for line in text.split("\n"))
 
 
-def row_height(values: dict[str, str]) -> float:
-    lines = max((wrapped_lines(values.get(c) or "", WIDTHS.get(c, 20)) for c in COLUMNS),
+def row_height(values: dict[str, str], columns: tuple[str, ...] = COLUMNS) -> float:
+    lines = max((wrapped_lines(values.get(c) or "", WIDTHS.get(c, 20)) for c in columns),
                 default=1)
     return min(MAX_ROW_PT, LINE_PT * lines + 4)
 
 
-def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "") -> Path:
+def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "",
+               columns: tuple[str, ...] = COLUMNS) -> Path:
+    """``columns``: :data:`COLUMNS`, and read-only ones after them (``answers``)."""
     from openpyxl import Workbook
     from openpyxl.comments import Comment
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
@@ -64,7 +66,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "") -
     wrap = Alignment(wrap_text=True, vertical="top")
     unlocked, locked = Protection(locked=False), Protection(locked=True)
 
-    for j, col in enumerate(COLUMNS, 1):
+    for j, col in enumerate(columns, 1):
         c = ws.cell(row=1, column=j)
         set_text(c, col)
         c.font, c.fill, c.alignment, c.protection = bold, header_fill, wrap, locked
@@ -75,7 +77,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "") -
         ws.column_dimensions[get_column_letter(j)].width = WIDTHS.get(col, 20)
 
     for i, row in enumerate(rows, 2):
-        for j, col in enumerate(COLUMNS, 1):
+        for j, col in enumerate(columns, 1):
             c = ws.cell(row=i, column=j)
             set_text(c, row.values.get(col, "") or "")
             c.font, c.alignment = font, wrap
@@ -83,7 +85,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "") -
             c.protection = unlocked if editable else locked
             if not editable:
                 c.fill = grey
-        ws.row_dimensions[i].height = row_height(row.values)
+        ws.row_dimensions[i].height = row_height(row.values, columns)
 
     last = max(len(rows) + 1, 2)
     status_col = get_column_letter(COLUMNS.index("status") + 1)
@@ -93,7 +95,7 @@ def write_xlsx(out: Path, run_id: str, rows: list[Row], review_base: str = "") -
     dv.add(f"{status_col}2:{status_col}{last}")
     ws.add_data_validation(dv)
     ws.freeze_panes = "B2"
-    ws.auto_filter.ref = f"A1:{get_column_letter(len(COLUMNS))}{last}"
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(columns))}{last}"
     ws.protection.sheet = True
     ws.protection.formatColumns = False   # allowed: resize columns/rows, filter, sort
     ws.protection.formatRows = False
