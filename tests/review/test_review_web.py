@@ -419,3 +419,16 @@ def test_export_answers_column_and_the_file_still_imports(run: Path, served, tmp
     plain = tmp_path / f"plain{suffix}"
     export_review(run, plain)
     assert "answers" not in read_table(plain).header
+
+
+def test_a_submission_without_a_decision_is_refused_and_keeps_the_typed_text(
+        run: Path, served) -> None:
+    app, tokens, _ = served
+    alice = client(app, tokens["alice"])
+    r = submit(alice, "r0", output="書きかけの答え", q_quality="3")
+    assert r.status_code == 400 and "choose keep, drop or edit" in r.text
+    assert "書きかけの答え</textarea>" in r.text and 'value="3" checked' in r.text
+    assert log(run) == []
+    assert submit(alice, "r0", q_decision="keep", action="draft").status_code == 303
+    assert submit(alice, "r0", action="draft").status_code == 303  # a draft needs none
+    assert [e.kind for e in log(run)] == ["draft", "draft"]
