@@ -432,3 +432,19 @@ def test_a_submission_without_a_decision_is_refused_and_keeps_the_typed_text(
     assert submit(alice, "r0", q_decision="keep", action="draft").status_code == 303
     assert submit(alice, "r0", action="draft").status_code == 303  # a draft needs none
     assert [e.kind for e in log(run)] == ["draft", "draft"]
+
+
+def test_a_multi_turn_record_shows_its_turns_as_text(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", ["こんにちは。"], [4])
+    lines = (run / "dataset.machine.jsonl").read_text(encoding="utf-8").splitlines()
+    rec = json.loads(lines[0])
+    rec["provenance"]["messages"] = [
+        {"role": "user", "content": "最初の質問"}, {"role": "assistant", "content": "答え"},
+        {"role": "user", "content": "<script>alert(9)</script>次の質問"}]
+    (run / "dataset.machine.jsonl").write_text(json.dumps(rec, ensure_ascii=False) + "\n",
+                                               encoding="utf-8")
+    app, tokens, _ = create_app(run, ["alice"], 1)
+    page = client(app, tokens["alice"]).get("/r/r0").text
+    turns = page[page.index('<ol class="turns">'):]
+    assert "最初の質問" in turns and "&lt;script&gt;alert(9)&lt;/script&gt;次の質問" in turns
+    assert "<b>assistant</b> 答え" in turns

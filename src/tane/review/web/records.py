@@ -32,7 +32,7 @@ def _context(rec: dict[str, Any]) -> dict[str, Any]:
     score, reason = _judge(prov)
     steps = [s for s in prov.get("steps") or [] if isinstance(s, dict)]
     near = prov.get("nearest") or prov.get("rouge") or {}
-    turns = rec.get("messages") or prov.get("turns") or []
+    turns = prov.get("messages") or []  # magpie: the whole conversation
     return {"method": str(prov.get("method") or ""),
             "stage": ", ".join(str(s.get("stage") or s.get("method") or "") for s in steps),
             "model": str(prov.get("model") or ""),
