@@ -81,12 +81,11 @@ def test_nothing_measured_nothing_is_dropped_and_calls_are_a_lower_bound():
     assert plan.seconds is None
 
 
-# counts as bench/plan_rates.py writes them: 4 prompts gave 40 tasks, 20 of 40 checked
-# were new, 16 of 20 instance calls gave a record; answer keeps 16 of 20; curate's
-# length step drops 4 of the 16 reaching it, repetition 6 of 12
+# counts as bench/plan_rates.py writes them: 4 prompts gave 20 new tasks (of 40 checked),
+# 16 of 20 instance calls gave a record; answer keeps 16 of 20; curate's length step
+# drops 4 of the 16 reaching it, repetition 6 of 12
 TABLE = {
-    "self_instruct/ja/tiny": {"prompts": 4, "candidates": 40, "checked": 40, "tasks": 20,
-                              "records": 16},
+    "self_instruct/ja/tiny": {"prompts": 4, "checked": 40, "tasks": 20, "records": 16},
     "answer/ja/tiny": {"records_in": 20, "passed": 16, "calls": 20},
     "curate/ja/tiny": {"reached:length": 16, "dropped:length": 4,
                        "reached:repetition": 12, "dropped:repetition": 6},
@@ -100,8 +99,8 @@ def test_first_plan_uses_the_measured_rates(monkeypatch):
     # curate keeps 75% x 50% (copies, mixed_language: not measured, none dropped)
     assert cur.records_in == math.ceil(6 / 0.375) == 16 and cur.calls == 0
     assert ans.records_in == 20 and ans.calls == 20  # keeps 80%, one call each
-    # 20 records: 25 tasks at 0.8 records a task; 10 tasks a prompt, half of them new:
-    # 5 prompts, then 25 instance calls
+    # 20 records: 25 tasks at 0.8 records a task; 5 new tasks a prompt: 5 prompts, then
+    # 25 instance calls
     assert si.calls == 5 + 25
     assert cur.basis.startswith("measured rates, curate/ja/tiny")
     assert "copies, mixed_language: nothing dropped (not measured)" in cur.why
@@ -223,4 +222,4 @@ def test_bench_measures_a_finished_run(tmp_path):
     # curate's copies step dropped 8 of the 16 reaching it; the steps after it saw 8
     assert "'dropped:copies': 8.0" in out and "'reached:repetition': 8.0" in out
     # self_instruct: 20 records kept, so 20 instance calls of 40; 9 near-duplicates
-    assert "'prompts': 20.0" in out and "'checked': 29.0" in out
+    assert "'prompts': 20.0" in out and "'checked': 29.0" in out and "'tasks': 20.0" in out

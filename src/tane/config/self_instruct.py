@@ -114,23 +114,25 @@ class SelfInstructStage(GeneratorBase):
         return self
 
     def estimate(self, need: int, counts: Counts) -> Cost:
-        """Prompts, each giving tasks of which the novelty filter keeps some; then an
-        instance call (and a classification call) per kept task, which gives a record
-        (up to ``instances_per_task``) or a drop. The first round sends its whole batch."""
-        per_prompt = ratio(counts, "candidates", "prompts",
+        """Prompts, each giving some new tasks (what the novelty filter keeps); an
+        instance call (and a classification call) per task, which gives a record (up to
+        ``instances_per_task``) or a drop. The first round sends its whole batch."""
+        per_prompt = ratio(counts, "tasks", "prompts",
                            float(max(15 - self.num_prompt_instructions, 1)))
-        novel = ratio(counts, "tasks", "checked", 1.0)
         made = ratio(counts, "records", "tasks", float(self.instances_per_task))
         after = 2 if self.classify != "off" else 1
         tasks = up(need / made) if made > 0 else need
         prompts = max(self.request_batch_size,
-                      up(tasks / (per_prompt * novel)) if per_prompt * novel > 0 else tasks)
+                      up(tasks / per_prompt) if per_prompt > 0 else tasks)
         inst = self.instance_sampling.max_tokens or (350 if self.instance_prompt == "upstream"
                                                      else 300)
         measured = counts.get("prompts", 0) > 0
-        why = (f"{per_prompt:.1f} tasks a prompt, {novel:.0%} new, {made:.2f} records a "
-               f"task (measured)" if measured else
-               f"{per_prompt:.0f} tasks a prompt, nothing dropped (not measured)")
+        if measured:
+            new = ratio(counts, "tasks", "checked", 1.0)
+            why = (f"{per_prompt:.1f} new tasks a prompt ({new:.0%} of those checked), "
+                   f"{made:.2f} records a task (measured)")
+        else:
+            why = f"{per_prompt:.0f} tasks a prompt, nothing dropped (not measured)"
         return Cost(0, prompts + tasks * after,
                     prompts * self.sampling.max_tokens + tasks * inst
                     + (tasks * 4 if after == 2 else 0),
@@ -139,17 +141,17 @@ class SelfInstructStage(GeneratorBase):
 
     def measure(self, stage: dict[str, Any]) -> Counts:
         _, _, calls, dropped = seen(stage)
-        passed = float(stage.get("kept", 0))
-        # a record made but held back near the target ('over_target', the executor's feed
-        # rule) had its instance call: the waste counts against the records a task gives
-        held = float((stage.get("dropped") or {}).get("over_target", 0))
-        tasks = (passed + held) / self.instances_per_task + sum(
-            dropped.get(r, 0) for r in INSTANCE_DROPS)
+        records = float(stage.get("kept", 0))
+        # tasks that got an instance call: one a record passed on (or instances_per_task),
+        # and those whose instance was dropped; every other call was a prompt (a record
+        # held back near the target, 'over_target', is not passed on: its call counts
+        # with the prompts, in what a record passed on costs)
+        tasks = records / self.instances_per_task + sum(dropped.get(r, 0)
+                                                        for r in INSTANCE_DROPS)
         after = 2 if self.classify != "off" else 1
         prompts = max(calls - tasks * after, 0.0)
-        near = float(dropped.get("near_duplicate", 0))
-        return {"prompts": prompts, "candidates": tasks + near, "checked": tasks + near,
-                "tasks": tasks, "records": passed}
+        checked = tasks + float(dropped.get("near_duplicate", 0))
+        return {"prompts": prompts, "tasks": tasks, "checked": checked, "records": records}
 
     def contract(self) -> StageSpec:
         # input_only writes no output at all, a classification task's included
