@@ -434,10 +434,11 @@ def test_a_submission_without_a_decision_is_refused_and_keeps_the_typed_text(
     assert [e.kind for e in log(run)] == ["draft", "draft"]
 
 
-def test_a_multi_turn_record_shows_its_turns_as_text(tmp_path: Path) -> None:
+def test_a_record_shows_its_turns_and_most_similar_item_as_text(tmp_path: Path) -> None:
     run = make_run(tmp_path / "run", ["こんにちは。"], [4])
     lines = (run / "dataset.machine.jsonl").read_text(encoding="utf-8").splitlines()
     rec = json.loads(lines[0])
+    rec["provenance"]["most_similar"] = [{"text": "日本の首都は<b>どこ</b>", "rouge_l": 0.61}]
     rec["provenance"]["messages"] = [
         {"role": "user", "content": "最初の質問"}, {"role": "assistant", "content": "答え"},
         {"role": "user", "content": "<script>alert(9)</script>次の質問"}]
@@ -448,3 +449,4 @@ def test_a_multi_turn_record_shows_its_turns_as_text(tmp_path: Path) -> None:
     turns = page[page.index('<ol class="turns">'):]
     assert "最初の質問" in turns and "&lt;script&gt;alert(9)&lt;/script&gt;次の質問" in turns
     assert "<b>assistant</b> 答え" in turns
+    assert '<dd id="nearest">ROUGE-L 0.61 · 日本の首都は&lt;b&gt;どこ&lt;/b&gt;</dd>' in page

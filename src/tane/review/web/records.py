@@ -31,7 +31,8 @@ def _context(rec: dict[str, Any]) -> dict[str, Any]:
     prov = rec.get("provenance") or {}
     score, reason = _judge(prov)
     steps = [s for s in prov.get("steps") or [] if isinstance(s, dict)]
-    near = prov.get("nearest") or prov.get("rouge") or {}
+    similar = prov.get("most_similar") or []  # self_instruct, grid: the novelty check's
+    near = similar[0] if isinstance(similar, list) and similar else {}
     turns = prov.get("messages") or []  # magpie: the whole conversation
     return {"method": str(prov.get("method") or ""),
             "stage": ", ".join(str(s.get("stage") or s.get("method") or "") for s in steps),
