@@ -438,6 +438,7 @@ def test_a_record_shows_its_turns_and_most_similar_item_as_text(tmp_path: Path) 
     run = make_run(tmp_path / "run", ["こんにちは。"], [4])
     lines = (run / "dataset.machine.jsonl").read_text(encoding="utf-8").splitlines()
     rec = json.loads(lines[0])
+    rec["provenance"] |= {"source": "qa.csv", "row": 7}
     rec["provenance"]["most_similar"] = [{"text": "日本の首都は<b>どこ</b>", "rouge_l": 0.61}]
     rec["provenance"]["messages"] = [
         {"role": "user", "content": "最初の質問"}, {"role": "assistant", "content": "答え"},
@@ -449,4 +450,5 @@ def test_a_record_shows_its_turns_and_most_similar_item_as_text(tmp_path: Path) 
     turns = page[page.index('<ol class="turns">'):]
     assert "最初の質問" in turns and "&lt;script&gt;alert(9)&lt;/script&gt;次の質問" in turns
     assert "<b>assistant</b> 答え" in turns
+    assert "ja-000 · qa.csv row 7" in page
     assert '<dd id="nearest">ROUGE-L 0.61 · 日本の首都は&lt;b&gt;どこ&lt;/b&gt;</dd>' in page

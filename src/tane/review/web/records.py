@@ -38,7 +38,8 @@ def _context(rec: dict[str, Any]) -> dict[str, Any]:
             "stage": ", ".join(str(s.get("stage") or s.get("method") or "") for s in steps),
             "model": str(prov.get("model") or ""),
             "seeds": ", ".join(str(s) for s in prov.get("seed_ids") or []),
-            "source_row": str(prov.get("source_row") or prov.get("parent_id") or ""),
+            "source_row": (f"{prov['source']} row {prov.get('row')}" if prov.get("source")
+                           else str(prov.get("parent_id") or "")),
             "judge_score": score, "judge_reason": reason,
             "nearest": near if isinstance(near, dict) else {},
             "turns": turns if isinstance(turns, list) else [],
