@@ -452,3 +452,28 @@ def test_a_record_shows_its_turns_and_most_similar_item_as_text(tmp_path: Path) 
     assert "<b>assistant</b> 答え" in turns
     assert "ja-000 · qa.csv row 7" in page
     assert '<dd id="nearest">ROUGE-L 0.61 · 日本の首都は&lt;b&gt;どこ&lt;/b&gt;</dd>' in page
+
+
+def test_a_later_run_keeps_the_web_decisions_and_the_log(tmp_path: Path) -> None:
+    from helpers import run_tane
+
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(
+        {"instruction": f"質問{i}です。", "output": f"答え{i}です。"}, ensure_ascii=False)
+        + "\n" for i in range(3)), encoding="utf-8")
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("name: web\nsource: {path: in.jsonl}\nstages:\n  - method: curate\n"
+                      "    lang: ja\n    steps: [{name: length}]\n", encoding="utf-8")
+    run = tmp_path / "run"
+    res = run_tane("run", str(recipe), "-o", str(run), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    app, tokens, review = create_app(run, ["alice"], 1)
+    ids = review.queues["alice"]
+    alice = client(app, tokens["alice"])
+    assert submit(alice, ids[0], q_decision="edit", output="直した答え").status_code == 303
+    assert submit(alice, ids[1], q_decision="drop").status_code == 303
+    assert review.apply().added == 2
+    res = run_tane("run", str(recipe), "-o", str(run), "--no-progress")
+    assert res.returncode == 0, res.stderr
+    ds = dataset(run)
+    assert ds[ids[0]]["output"] == "直した答え" and ids[1] not in ds and ids[2] in ds
+    assert [e.kind for e in log(run)] == ["submit", "submit"]
