@@ -9,7 +9,6 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ...store.rundir import connect
 
