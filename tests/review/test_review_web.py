@@ -477,3 +477,18 @@ def test_a_later_run_keeps_the_web_decisions_and_the_log(tmp_path: Path) -> None
     ds = dataset(run)
     assert ds[ids[0]]["output"] == "直した答え" and ids[1] not in ds and ids[2] in ds
     assert [e.kind for e in log(run)] == ["submit", "submit"]
+
+
+def test_a_skipped_record_comes_back_after_the_rest(run: Path, served) -> None:
+    app, tokens, review = served
+    alice = client(app, tokens["alice"])
+    q = review.queues["alice"]
+    assert submit(alice, q[0], action="skip").headers["location"] == f"/next?after={q[0]}"
+    for rid in q[1:]:
+        assert alice.get("/next").url.path == f"/r/{rid}"
+        assert submit(alice, rid, q_decision="keep").status_code == 303
+    assert alice.get("/next").url.path == f"/r/{q[0]}"  # only the skipped one is left
+    assert submit(alice, q[0], q_decision="drop").status_code == 303
+    assert 'id="done"' in alice.get("/next").text
+    assert review.figures()["progress"]["alice"] == {"assigned": 4, "submitted": 4,
+                                                     "skipped": 0, "drafts": 0}
