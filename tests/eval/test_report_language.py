@@ -92,6 +92,11 @@ def test_ja_min_scores_the_flags_as_failures(tmp_path):
     assert rep["scores"][0]["models"]["model"]["mean"] == (23 * 5 + 7 * 1) / N
     (p,) = rep["pairwise"]
     assert (p["wins"], p["losses"]) == (23, 7)
+    # what describes the judge stays its own: it agreed with itself on every item and
+    # gave every grade; the length-controlled rate models its verdicts in each order
+    assert p["position_consistency"]["rate"] == 1.0
+    assert rep["judges"]["j"]["grades"]["parse_failed"] == 0
+    assert p["length_controlled"]["raw_win_rate"] == 1.0
     assert "scored as failures" in md
 
 

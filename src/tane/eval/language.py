@@ -15,8 +15,10 @@ unless the question asks for English (curation's ``english_ok_if`` words: 英語
 
 The report counts the flags per model. With ``--ja-min`` they are also scored as
 failures: every graded turn of a flagged answer gets the lowest score of its scale, and a
-flagged answer loses a pairwise comparison to an unflagged one in both orders (two
-flagged answers keep the judge's verdicts).
+flagged answer loses a pairwise comparison to an unflagged one (its final verdict; two
+flagged answers keep the judge's). What describes the judge stays the judge's own:
+parse-failure rates, agreement between judges, position consistency, order flips, and
+the length-controlled rate, which models the judge's verdicts in each order.
 """
 
 from __future__ import annotations
@@ -95,8 +97,6 @@ def score_as_failures(grades: list[dict[str, Any]] | None,
         for r in comps:
             fa, fb = flagged(r["item_id"], r["a"]), flagged(r["item_id"], r["b"])
             if fa != fb:
-                w = "b" if fa else "a"
-                r = r | {"ab": w, "ba": w, "final": w, "consistent": True,
-                         "language_failure": True}
+                r = r | {"final": "b" if fa else "a", "language_failure": True}
             new_comps.append(r)
     return new_grades, new_comps

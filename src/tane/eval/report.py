@@ -568,12 +568,13 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
     items = {str(it["id"]): it for it in files[ITEMS] or []}
     category = {i: (it.get("category") or NO_CATEGORY) for i, it in items.items()}
     grades, comps = files[GRADES], files[COMPARISONS]
+    scored_grades, scored_comps = grades, comps  # what the scores and win rates count
     language = None
     if meta.get("lang") == "ja":
         flags = LANG.flag_answers(files[ANSWERS] or [], items,
                                   LANG.JA_MIN if ja_min is None else ja_min)
         if ja_min is not None:
-            grades, comps = LANG.score_as_failures(grades, comps, flags)
+            scored_grades, scored_comps = LANG.score_as_failures(grades, comps, flags)
         language = LANG.language_section(flags, LANG.JA_MIN if ja_min is None else ja_min,
                                          ja_min is not None)
     elif ja_min is not None:
@@ -585,14 +586,14 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
         "seed": seed, "n_boot": n_boot, "confidence": 1 - S.ALPHA,
         "models": answers_section(files[ANSWERS] or []),
         "model_info": meta.get("models") or {}, "judge_info": meta.get("judges") or {},
-        "scores": grades_section(grades or [], category, n_boot, seed),
+        "scores": grades_section(scored_grades or [], category, n_boot, seed),
         "judges": judges_section(grades, comps),
         "language": language,
         "difficulty_table": str(difficulty) if difficulty is not None else None,
     }
     agreement, grade_disagreements = agreement_section(grades or [])
-    pairwise, flipped, opposite = comparisons_section(comps or [], category, n_boot, seed,
-                                                      table)
+    pairwise, flipped, opposite = comparisons_section(scored_comps or [], category, n_boot,
+                                                      seed, table)
     rep["agreement"] = agreement
     rep["pairwise"] = pairwise
     rep["claims"] = claims(rep["scores"], pairwise, rep["judge_info"])
