@@ -17,6 +17,9 @@ class CurateStep(BaseModel):
     name: str
 
 
+# what the counts call the records the target cut after every step (over_target)
+TARGET = "target"
+
 # steps that compare a record with the ones kept before it: the stage is then ordered
 ORDERED_STEPS = frozenset({"near_dup", "minhash_dup", "lsh_dup", "embedding_dup", "exact_dup"})
 
@@ -36,16 +39,17 @@ class CurateStage(StageBase):
 
     def estimate(self, need: int, counts: Counts) -> Cost:
         # no call; each step keeps its measured share of what reaches it (a step is
-        # measured on the runs of other recipes too, whatever steps came before it)
+        # measured on the runs of other recipes too, whatever steps came before it), and
+        # the target cuts its measured share of what passes them all
         keep, known, unknown = 1.0, [], []
-        for s in self.steps:
-            reached = counts.get(f"reached:{s.name}", 0)
+        for name in [s.name for s in self.steps] + [TARGET]:
+            reached = counts.get(f"reached:{name}", 0)
             if reached > 0:
-                k = 1 - counts.get(f"dropped:{s.name}", 0) / reached
+                k = 1 - counts.get(f"dropped:{name}", 0) / reached
                 keep *= k
-                known.append(f"{s.name} {k:.0%}")
-            else:
-                unknown.append(s.name)
+                known.append(f"{name} {k:.0%}")
+            elif name != TARGET:
+                unknown.append(name)
         rin = up(need / keep) if keep > 0 else need
         why = ("keeps " + ", ".join(known) + " (measured)" if known else "")
         if unknown:
@@ -53,7 +57,8 @@ class CurateStage(StageBase):
         return Cost(rin, 0, 0, why, exact=True, measured=bool(known))
 
     def measure(self, stage: dict[str, Any]) -> Counts:
-        # a record is dropped at the first step that fails ('<step>' or '<step>:<why>')
+        # a record is dropped at the first step that fails ('<step>' or '<step>:<why>');
+        # of those that pass them all, the target cuts some at the end ('over_target')
         rin, _, _, dropped = seen(stage)
         out: Counts = {}
         left = rin
@@ -62,4 +67,6 @@ class CurateStage(StageBase):
             out[f"reached:{s.name}"] = left
             out[f"dropped:{s.name}"] = float(n)
             left -= n
+        out[f"reached:{TARGET}"] = left
+        out[f"dropped:{TARGET}"] = float((stage.get("dropped") or {}).get("over_target", 0))
         return out
