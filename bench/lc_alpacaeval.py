@@ -164,6 +164,8 @@ def main() -> None:
     if a.official:
         official(a.data)
         return
+    if a.leaderboard is None:
+        ap.error("give the leaderboard CSV after DATA")
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
     from tane.eval import lc as L
 
@@ -194,11 +196,9 @@ def main() -> None:
     print(f"raw win rate: largest |tane - leaderboard| {raw_err:.2f} points (same data check)")
     short = [m for m in names if lens[m][0] / lens[m][1] < 0.6]
     rest = [m for m in names if m not in short]
-    sums = [summary("joint, all", names, lb, joint), summary("minimal, all", names, lb, minimal),
-            summary("joint, ratio < 0.6", short, lb, joint),
-            summary("minimal, ratio < 0.6", short, lb, minimal),
-            summary("joint, ratio >= 0.6", rest, lb, joint),
-            summary("minimal, ratio >= 0.6", rest, lb, minimal)]
+    for label, group in (("all", names), ("ratio < 0.6", short), ("ratio >= 0.6", rest)):
+        summary(f"joint, {label}", group, lb, joint)
+        summary(f"minimal, {label}", group, lb, minimal)
     print(f"raw win rate Spearman against the leaderboard's LC: "
           f"{spearman([lb[m]['raw'] for m in names], [lb[m]['lc'] for m in names]):.3f}")
     ref = None
@@ -253,7 +253,6 @@ def main() -> None:
         if ref:
             line += f" {ref[m]['minimal']:.1f} | {ref[m]['noreg']:.1f} |"
         print(line)
-    del sums
 
 
 if __name__ == "__main__":
