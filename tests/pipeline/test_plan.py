@@ -65,15 +65,18 @@ STAGES = {
 
 def test_nothing_measured_nothing_is_dropped_and_calls_are_a_lower_bound():
     # a served model whose name says no size: no measured rates apply
-    plan = make_plan(runner_for(10, model="my-model"))
+    runner = runner_for(10, model="my-model")
+    batch = runner.recipe.stages[0].request_batch_size
+    plan = make_plan(runner)
     si, ans, cur = plan.stages
-    # 4 prompts (the first round's batch; 7 tasks a prompt would need only 2), 10 instances
-    assert (si.calls, ans.calls, cur.calls) == (14, 10, 0)
+    # the first round's batch of prompts (7 tasks a prompt would need only 2), 10 instances
+    prompts = max(batch, 2)
+    assert (si.calls, ans.calls, cur.calls) == (prompts + 10, 10, 0)
     assert (ans.records_in, cur.records_in) == (10, 10)
     assert ans.calls_exact and cur.calls_exact and not si.calls_exact
     assert ans.completion_is_bound and ans.completion_tokens == 10 * 256
-    # each call at its own max_tokens: 4 prompts at 320, 10 instances at 300
-    assert si.completion_tokens == 4 * 320 + 10 * 300
+    # each call at its own max_tokens: the prompts at 320, 10 instances at 300
+    assert si.completion_tokens == prompts * 320 + 10 * 300
     assert si.prompt_tokens > 0 and ans.prompt_tokens > 0  # rendered from real prompts
     assert all(s.basis.startswith("no drops assumed") for s in plan.stages)
     note = next(n for n in plan.notes if "lower bound" in n)
