@@ -88,10 +88,14 @@ from __future__ import annotations
 
 
 def write_table(counts: dict[str, dict[str, float]], measured: dict[str, object]) -> None:
-    TABLE.write_text(HEADER
-                     + f"MEASURED: dict[str, object] = {pprint.pformat(measured, width=70)}"
-                     + "\n\nCOUNTS: dict[str, dict[str, float]] = "
-                     + pprint.pformat(counts, width=80) + "\n", encoding="utf-8")
+    lines = [HEADER + "MEASURED: dict[str, object] = {"]
+    lines += [f"    {k!r}: {v!r}," for k, v in measured.items()]
+    lines += ["}", "", "COUNTS: dict[str, dict[str, float]] = {"]
+    for key in sorted(counts):
+        body = pprint.pformat(counts[key], width=80).replace("\n", "\n" + " " * 8)
+        lines.append(f"    {key!r}:\n        {body},")
+    lines.append("}")
+    TABLE.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def check(spec: str, run_dir: Path) -> dict[str, object]:
@@ -144,7 +148,7 @@ def main() -> None:
         "runs": [s or str(d) for s, d in measured],
         "machine": f"{os.cpu_count()} cores"
                    + (f", {a.tps:g} tok/s single-thread decode (bench/threads.py)"
-                      if a.tps else ""),
+                      if a.tps else "") + f", load average {os.getloadavg()[0]:.1f}",
         "when": time.strftime("%Y-%m-%d", time.gmtime())}
     if a.dry:
         pprint.pprint({"MEASURED": info, "COUNTS": dict(total)}, width=100)

@@ -112,6 +112,18 @@ def test_first_plan_uses_the_measured_rates(monkeypatch):
     assert accuracy(plan.to_dict(), {})["basis"] == "measured rates"
 
 
+def test_shipped_table_is_used_for_the_embedded_quickstart():
+    """The shipped table holds the quickstart's stages on the embedded model, and a first
+    plan estimates from it: more calls than when nothing is assumed dropped."""
+    for cfg in load_recipe(QUICKSTART).stages:
+        assert measured_counts(rates_key(cfg, LLMConfig())), cfg.method
+    measured = make_plan(runner_for(8))
+    assumed = make_plan(runner_for(8, model="my-model"))
+    assert all(s.basis.startswith("measured rates") for s in measured.stages)
+    assert measured.calls > assumed.calls
+    assert plan_rates.MEASURED["machine"] and plan_rates.MEASURED["runs"]
+
+
 class EchoStage(StageBase):
     """A method with no cost model of its own."""
 
