@@ -23,6 +23,7 @@ pytestmark = pytest.mark.slow
 RECIPE = str(ROOT / "recipes" / "quickstart.yaml")
 TARGET = "2"
 TIME_FACTOR = 3.0  # docs/plan.md: "within a factor of 3"
+CALLS_FACTOR = 1.5  # docs/plan.md: a first plan's calls, from the measured rates
 
 
 def run_in_pty(args: list[str], timeout: float = 900) -> tuple[int, str]:
@@ -81,17 +82,18 @@ def test_live_table_summary_and_end_note_on_a_terminal(demo):
     assert "--llm URL --model NAME" in flat
 
 
-def test_first_run_estimate_is_a_lower_bound(demo):
+def test_first_run_estimate_is_within_its_factor(demo):
+    """No earlier run: the estimate comes from the rates measured per method, mode and
+    model class (docs/plan.md), within CALLS_FACTOR of the calls the run makes."""
     _, _, out = demo
     st = read_stats(out)
     est = st["estimate"]
-    assert est["basis"] == "no drops assumed"
+    assert est["basis"] == "measured rates"
     assert est["actual"]["calls"] == st["llm"]["calls"] + st["llm"]["cache_hits"]
-    assert est["predicted"]["calls"] <= est["actual"]["calls"]
-    assert est["stages"]["curate"] == {"predicted_calls": 0, "actual_calls": 0,
-                                       "predicted_records_in": int(TARGET),
-                                       "actual_records_in":
-                                           st["stages"]["curate"]["records_in"]}
+    ratio = est["actual"]["calls"] / est["predicted"]["calls"]
+    assert 1 / CALLS_FACTOR <= ratio <= CALLS_FACTOR, est
+    assert est["stages"]["curate"]["predicted_calls"] == 0
+    assert est["stages"]["curate"]["actual_calls"] == 0
     # the answer stage makes one call per record it gets
     assert st["stages"]["answer"]["llm_calls"] == st["stages"]["answer"]["records_in"]
 
