@@ -5,6 +5,7 @@ model, and say how close the first plans come.
     python bench/plan_rates.py --run recipes/quickstart.yaml:8 --run recipes/curate_judge_ja.yaml:2
     python bench/plan_rates.py --from runs/qs --from runs/judge # measure finished runs
     python bench/plan_rates.py --check recipes/quickstart.yaml:3   # a fresh run, not measured
+    python bench/plan_rates.py --from recipes/quickstart.yaml:8=runs/qs8 --check recipes/quickstart.yaml:3=runs/qs3
     python bench/plan_rates.py --dry                            # print the table, write nothing
 
 Each ``--run RECIPE:TARGET`` is a fresh ``tane run`` into a temporary directory (kept
@@ -125,7 +126,8 @@ def main() -> None:
                     help="a finished run directory to measure (RECIPE:TARGET=DIR to also "
                          "check its first plan)")
     ap.add_argument("--check", action="append", default=[],
-                    help="RECIPE:TARGET to run and compare with its first plan, not measured")
+                    help="RECIPE:TARGET to run and compare with its first plan, not measured "
+                         "(RECIPE:TARGET=DIR: a finished run of it)")
     ap.add_argument("--threads", default=None, help="tane run --threads")
     ap.add_argument("--tps", type=float, default=None,
                     help="single-thread decode tokens/s from bench/threads.py (recorded)")
@@ -155,7 +157,8 @@ def main() -> None:
         return
     write_table(dict(total), info)
     importlib.reload(plan_rates)
-    checks = [(s, run(s, where, a.threads)) for s in a.check]
+    checks = [(c.rpartition("=")[0], Path(c.rpartition("=")[2])) if "=" in c
+              else (c, run(c, where, a.threads)) for c in a.check]
     rows = [check(s, d) for s, d in measured + checks if s]
     print("| run | predicted | made | made / predicted | per stage (predicted/made) |")
     print("|---|---|---|---|---|")
