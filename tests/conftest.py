@@ -29,9 +29,14 @@ def pytest_configure(config):
         os.environ.setdefault("TANE_THREADS", "1")  # read by tane.llm.embedded.auto_threads
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config, items):
-    """Modules holding a ``slow`` (real-model) test first, each module kept whole (its
+    """A test that uses the real llama.cpp server is ``slow`` whether or not it says so.
+    Modules holding a ``slow`` (real-model) test go first, each module kept whole (its
     module-scoped fixtures are made once); the order within a module is kept."""
+    for it in items:
+        if "llama_server" in getattr(it, "fixturenames", ()):
+            it.add_marker(pytest.mark.slow)
     slow_modules = {it.module.__name__ for it in items
                     if it.get_closest_marker("slow") and getattr(it, "module", None)}
     items.sort(key=lambda it: 0 if getattr(it, "module", None) and

@@ -275,11 +275,11 @@ def eval_report(
         difficulty: Path | None = typer.Option(
             None, help="item difficulties for the length-controlled win rates (JSON Lines "
                        "with item_id and difficulty; higher: easier for the compared "
-                       "models)"),
+                       "models; default: fitted from the models compared)"),
         ja_min: float | None = typer.Option(
             None, "--ja-min", help="score answers of a Japanese benchmark whose Japanese "
-                                   "share (kana + kanji) is below this as failures (flagged "
-                                   "below 0.4 without it)")) -> None:
+                                   "share (kana + kanji) is below this as failures (default: "
+                                   "none scored, flagged below 0.4)")) -> None:
     """Tables, plots and an Excel sheet of disagreements from an eval directory."""
     try:
         _report(evaldir, output, seed, n_boot, difficulty, ja_min)

@@ -111,12 +111,13 @@ def _reviewers(reviewers: str | None, reviewers_file: Path | None) -> list[str]:
 def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
                  host: str = typer.Option("127.0.0.1", help="address to bind"),
                  port: int = typer.Option(8765, help="port (0: any free port)"),
-                 reviewers: str = typer.Option(None, help="comma-separated reviewer names"),
-                 reviewers_file: Path = typer.Option(None, help="one reviewer name a line"),
-                 overlap: int = typer.Option(2, min=1, help="reviewers per record"),
+                 reviewers: str = typer.Option(None, help="comma-separated reviewer names (no default: "
+                                          "this or --reviewers-file)"),
+                 reviewers_file: Path = typer.Option(None, help="one reviewer name a line (default: none)"),
+                 overlap: int = typer.Option(2, help="reviewers per record (at least 1)"),
                  rule: str = typer.Option("majority", help="decides a record without an "
                                           "adjudicator: majority or unanimous"),
-                 guidelines: Path = typer.Option(None, help="Markdown shown beside records"),
+                 guidelines: Path = typer.Option(None, help="Markdown shown beside records (default: none)"),
                  questions: Path = typer.Option(None, help="questions YAML (default: "
                                                 "quality 1-5, natural Japanese yes/no)"),
                  include_dropped: bool = typer.Option(False, help="also review the records "
@@ -141,6 +142,8 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
 
         if rule not in RULES:
             raise TaneError(f"--rule {rule!r}: use {' or '.join(RULES)}", field="--rule")
+        if overlap < 1:
+            raise TaneError(f"--overlap {overlap}: at least 1", field="--overlap")
         names = _reviewers(reviewers, reviewers_file)
         qs = load(questions)
         guide = ""
@@ -186,10 +189,11 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
 @review_app.command("agreement")
 def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
                      as_json: bool = typer.Option(False, "--json", help="print JSON"),
-                     overlap: int = typer.Option(2, min=1, help="reviewers per record "
+                     overlap: int = typer.Option(2, help="reviewers per record, at least 1 "
                                                  "(for 'complete')"),
                      questions: Path = typer.Option(None, help="the questions YAML the "
-                                                    "review was served with"),
+                                                    "review was served with (default: the "
+                                                    "built-in questions)"),
                      include_dropped: bool = typer.Option(False, help="as the review was "
                                                           "served")) -> None:
     """Progress and agreement of a web review: percent agreement, Cohen's kappa (two
@@ -203,6 +207,8 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
         from ..review.web.records import load_items
         from ..review.web.store import entries, open_db
 
+        if overlap < 1:
+            raise TaneError(f"--overlap {overlap}: at least 1", field="--overlap")
         qs = load(questions)
         items = load_items(run_dir, include_dropped)
         db = open_db(run_dir)
