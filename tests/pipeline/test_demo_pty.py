@@ -21,7 +21,9 @@ from helpers import ROOT, read_stats, run_tane, tane_cmd
 
 pytestmark = pytest.mark.slow
 RECIPE = str(ROOT / "recipes" / "quickstart.yaml")
-TARGET = "2"
+# the target the shipped rates were measured at (bench/plan_rates.py): a smaller one makes
+# more calls than its share, when the first records are all dropped (docs/plan.md)
+TARGET = "8"
 TIME_FACTOR = 3.0  # docs/plan.md: "within a factor of 3"
 CALLS_FACTOR = 1.5  # docs/plan.md: a first plan's calls, from the measured rates
 
