@@ -23,8 +23,9 @@ demo: setup
 	$(BIN)/tane run recipes/quickstart.yaml --out runs/quickstart
 
 # --dist loadscope: a module's tests stay on one worker, so its module-scoped fixtures
-# (a real-model run several tests read) are made once.
-PYTEST := $(BIN)/python -m pytest -q -ra -n auto --dist loadscope
+# (a real-model run several tests read) are made once; --no-loadscope-reorder keeps the
+# order tests/conftest.py gives (the longest real-model modules first).
+PYTEST := $(BIN)/python -m pytest -q -ra -n auto --dist loadscope --no-loadscope-reorder
 
 test: setup
 	$(PYTEST) --durations=15

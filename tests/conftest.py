@@ -29,6 +29,12 @@ def pytest_configure(config):
         os.environ.setdefault("TANE_THREADS", "1")  # read by tane.llm.embedded.auto_threads
 
 
+# The modules that take longest (each runs the embedded model on a recipe, one run after
+# another), longest first, as `make test --durations` measured them: started first, they
+# overlap the rest of the suite instead of trailing it.
+LONGEST = ["test_demo_pty", "test_run_embedded"]
+
+
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(config, items):
     """A test that uses the real llama.cpp server is ``slow`` whether or not it says so.
@@ -39,8 +45,14 @@ def pytest_collection_modifyitems(config, items):
             it.add_marker(pytest.mark.slow)
     slow_modules = {it.module.__name__ for it in items
                     if it.get_closest_marker("slow") and getattr(it, "module", None)}
-    items.sort(key=lambda it: 0 if getattr(it, "module", None) and
-               it.module.__name__ in slow_modules else 1)
+
+    def rank(it) -> int:
+        name = it.module.__name__ if getattr(it, "module", None) else ""
+        if name.rsplit(".", 1)[-1] in LONGEST:
+            return LONGEST.index(name.rsplit(".", 1)[-1])
+        return len(LONGEST) + (0 if name in slow_modules else 1)
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

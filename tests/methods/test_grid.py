@@ -431,7 +431,7 @@ stages:
           - {id: x1, question: "What does len() return for a list?", answer: The number of items.}
     novelty: {scope: run}
     request_batch_size: 2
-    max_rounds: 2
+    max_rounds: 4  # the copy checks may drop an answer of the 135M model: room to ask again
     question_sampling: {max_tokens: 80}
     answer_sampling: {max_tokens: 160}
 """
