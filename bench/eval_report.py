@@ -83,6 +83,10 @@ def main() -> None:
     p = rep["pairwise"][0]
     lc = p["length_controlled"]
     print(f"write_report: {secs:.1f} s for {args.items} items, n_boot {args.n_boot}")
+    if lc.get("withheld"):
+        print(f"raw win rate {p['win_rate']:.3f}, truth {truth:.3f}; LC withheld: "
+              f"{lc['withheld']}")
+        return
     print(f"raw win rate {p['win_rate']:.3f}; LC {lc['win_rate']:.3f} "
           f"[{lc['lo']:.3f}, {lc['hi']:.3f}], truth {truth:.3f}; "
           f"length coef {lc['length_coef']:.2f} (true 1.0), position coef "

@@ -56,7 +56,7 @@ import math
 from collections import defaultdict
 from itertools import combinations
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from ..errors import TaneError, json_problem
 from ..store.files import atomic_write
@@ -90,34 +90,12 @@ def read_rows(path: Path) -> list[dict[str, Any]] | None:
     without a required field is a one-line error naming the file, line and field."""
     if not path.is_file():
         return None
-    need = REQUIRED.get(path.name, ())
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path), line=n) from None
-            if not isinstance(row, dict):
-                raise TaneError("expected a JSON object", path=str(path), line=n)
-            for k in need:
-                if k not in row:
-                    raise TaneError("missing", path=str(path), line=n, field=k)
-            rows.append(row)
-    return rows
+    return [row for _, row in _objects(path, REQUIRED.get(path.name, ()))]
 
 
-def read_difficulty(path: Path) -> dict[str, float]:
-    """Item id -> difficulty from a JSON Lines table (``{"item_id": ..., "difficulty":
-    number}`` a line; higher: the compared models do better against the baseline there).
-    A bad line, a missing field, a value that is not a finite number or an item given
-    twice is a one-line error naming the file, line and field."""
-    path = Path(path)
-    if not path.is_file():
-        raise TaneError("no such difficulty table", path=str(path))
-    out: dict[str, float] = {}
+def _objects(path: Path, need: tuple[str, ...] | list[str]) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a JSON Lines file; a line that is
+    not a JSON object or lacks a field of ``need`` is a one-line error naming it."""
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -129,18 +107,31 @@ def read_difficulty(path: Path) -> dict[str, float]:
                                 line=n) from None
             if not isinstance(row, dict):
                 raise TaneError("expected a JSON object", path=str(path), line=n)
-            for k in ("item_id", "difficulty"):
+            for k in need:
                 if k not in row:
                     raise TaneError("missing", path=str(path), line=n, field=k)
-            v = row["difficulty"]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise TaneError(f"not a finite number: {v!r}", path=str(path), line=n,
-                                field="difficulty")
-            key = str(row["item_id"])
-            if key in out:
-                raise TaneError(f"item {key!r} given twice", path=str(path), line=n,
-                                field="item_id")
-            out[key] = float(v)
+            yield n, row
+
+
+def read_difficulty(path: Path) -> dict[str, float]:
+    """Item id -> difficulty from a JSON Lines table (``{"item_id": ..., "difficulty":
+    number}`` a line; higher: the compared models do better against the baseline there).
+    A bad line, a missing field, a value that is not a finite number or an item given
+    twice is a one-line error naming the file, line and field."""
+    path = Path(path)
+    if not path.is_file():
+        raise TaneError("no such difficulty table", path=str(path))
+    out: dict[str, float] = {}
+    for n, row in _objects(path, ("item_id", "difficulty")):
+        v = row["difficulty"]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise TaneError(f"not a finite number: {v!r}", path=str(path), line=n,
+                            field="difficulty")
+        key = str(row["item_id"])
+        if key in out:
+            raise TaneError(f"item {key!r} given twice", path=str(path), line=n,
+                            field="item_id")
+        out[key] = float(v)
     if not out:
         raise TaneError("the difficulty table has no rows", path=str(path))
     return out
