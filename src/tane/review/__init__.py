@@ -36,7 +36,8 @@ from typing import Any
 from ..errors import TaneError
 from ..store.lock import RunLock
 from ..store.revision_commit import commit_revisions, settle, settle_unless_busy
-from ..store.revisions import FIELDS, STATUSES, apply_revisions, machine_output, run_id
+from ..store.revisions import (FIELDS, STATUSES, apply_revisions, machine_output,
+                               reviewed_output, run_id)
 from ..store.sheets import DANGEROUS, MAX_CELL, TRUNCATED, clean  # noqa: F401 (re-exported)
 
 COLUMNS = ("id", "instruction", "input", "output", "method", "judge_score", "judge_reason",
@@ -120,16 +121,9 @@ def norm(text: Any) -> str:
 
 def build_rows(run_dir: str | Path, include_dropped: bool = False) -> tuple[str, list[Row]]:
     """The run id and the rows to export: machine records with their latest revision."""
-    from ..store.rundir import RunDir
-
     d = Path(run_dir)
-    records, drops = machine_output(d)
+    records, drops, latest = reviewed_output(d)
     rid = run_id(d)
-    rd = RunDir(d)
-    try:
-        latest = rd.latest_revisions()
-    finally:
-        rd.close()
     rows = []
     for rec in records:
         prov = rec.get("provenance") or {}
@@ -371,13 +365,7 @@ def import_review(run_dir: str | Path, path: str | Path, *, force: bool = False,
         if dry_run:
             return ImportReport(p, len(table.rows), plan, dry_run=True, overwritten=stale)
         if not plan:
-            records, drops = machine_output(run_dir)
-            rd = RunDir(run_dir)
-            try:
-                latest = rd.latest_revisions()
-            finally:
-                rd.close()
-            records, drops = apply_revisions(records, drops, latest)
+            records, drops = apply_revisions(*reviewed_output(run_dir))
             return ImportReport(p, len(table.rows), [], len(records),
                                 sum(1 for d in drops if d.get("reason") == "human"))
         sha = hashlib.sha256(p.read_bytes()).hexdigest()

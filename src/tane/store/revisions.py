@@ -133,6 +133,18 @@ def machine_output(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict
     return read_jsonl(ds), read_jsonl(rj)
 
 
+def reviewed_output(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]],
+                                                  dict[str, dict[str, Any]]]:
+    """The pipeline's own records and drops (`machine_output`) and the latest revision of
+    each reviewed record, by id."""
+    records, drops = machine_output(run_dir)
+    rd = RunDir(run_dir)
+    try:
+        return records, drops, rd.latest_revisions()
+    finally:
+        rd.close()
+
+
 def run_id(run_dir: str | Path) -> str:
     """Identifies a run's machine output: sha256 of the manifest's recipe and the machine
     records (canonical JSON). Unchanged by reviews; changed by a rerun that produces other

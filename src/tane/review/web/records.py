@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _judge
-from ...store.revisions import FIELDS, REJECTED_PREFIX, machine_output
-from ...store.rundir import RunDir
+from ...store.revisions import FIELDS, REJECTED_PREFIX, reviewed_output
 
 
 @dataclass
@@ -49,12 +48,7 @@ def _context(rec: dict[str, Any]) -> dict[str, Any]:
 def load_items(run_dir: str | Path, include_dropped: bool = False) -> list[Item]:
     """The machine records with their latest revision, then (``include_dropped``) the
     machine drops as ``rejected:N`` (N: the drop's line in rejected.machine.jsonl)."""
-    records, drops = machine_output(run_dir)
-    rd = RunDir(run_dir)
-    try:
-        latest = rd.latest_revisions()
-    finally:
-        rd.close()
+    records, drops, latest = reviewed_output(run_dir)
     items = []
     for rec in records:
         machine = {k: _text(rec.get(k)) for k in FIELDS}
