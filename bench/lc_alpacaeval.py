@@ -126,7 +126,7 @@ def official(spec_path: Path) -> None:
             lo, hi = np.quantile(vals, [0.025, 0.975])
             res.update(boot_lo=float(lo), boot_hi=float(hi), boot_s=time.time() - t0)
         out[name] = res
-    print(json.dumps(out))
+    print(json.dumps(out, ensure_ascii=False))
 
 
 # -- tane's side -----------------------------------------------------------------------------
@@ -210,7 +210,8 @@ def main() -> None:
             spec.write_text(json.dumps({"models": {m: str(files[m]) for m in names},
                                         "difficulty": diff, "tmp": tmp,
                                         "boot_models": boot_models,
-                                        "n_boot": a.official_boot}), encoding="utf-8")
+                                        "n_boot": a.official_boot}, ensure_ascii=False),
+                            encoding="utf-8")
             t0 = time.time()
             proc = subprocess.run([a.reference_python, __file__, str(spec), "--official"],
                                   capture_output=True, text=True)
