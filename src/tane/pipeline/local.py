@@ -32,7 +32,7 @@ import asyncio
 import math
 from typing import Any
 
-from ..methods.base import StageStats, Turns
+from ..engine import StageStats, Turns
 from ..schema import Drop, Record
 from ..stage import Batch
 from .feed import Feed
@@ -315,12 +315,16 @@ class LocalExecutor:
 
 def over_target(items: list[Item], goal: int | None, stage: str, index: int
                 ) -> tuple[list[Item], list[tuple[str, Drop]]]:
-    """The first ``goal`` records in order; the rest as ``over_target`` drops."""
+    """The first ``goal`` records in order; the rest as ``over_target`` drops, each with
+    the input and output it had (``detail.record``, as a quality drop has them)."""
     if goal is None or len(items) <= goal:
         return items, []
-    extra = [(drop_key(k, index, 0), Drop(stage=stage, reason="over_target",
-                                          text=rec.instruction, record_id=rec.id))
-             for k, rec in items[goal:]]
+    extra = []
+    for k, rec in items[goal:]:
+        seen = {f: v for f, v in (("input", rec.input), ("output", rec.output)) if v}
+        extra.append((drop_key(k, index, 0),
+                      Drop(stage=stage, reason="over_target", text=rec.instruction,
+                           record_id=rec.id, detail={"record": seen} if seen else {})))
     return items[:goal], extra
 
 

@@ -36,9 +36,10 @@ from typing import Any
 from ..errors import TaneError
 from ..store.lock import RunLock
 from ..store.revision_commit import commit_revisions, settle, settle_unless_busy
-from ..store.revisions import (FIELDS, STATUSES, apply_revisions, machine_output,
-                               reviewed_output, run_id)
+from ..store.revisions import (FIELDS, STATUSES, apply_revisions, drop_fields,
+                               machine_output, reviewed_output, run_id)
 from ..store.sheets import DANGEROUS, MAX_CELL, TRUNCATED, clean  # noqa: F401 (re-exported)
+from ..verdicts import recorded_verdict as _judge
 
 COLUMNS = ("id", "instruction", "input", "output", "method", "judge_score", "judge_reason",
            "drop_reason", "status", "note")
@@ -104,17 +105,6 @@ class ImportReport:
 
 
 # -- helpers --------------------------------------------------------------------------
-def _judge(prov: dict[str, Any]) -> tuple[str, str]:
-    j = prov.get("judge")
-    if not isinstance(j, dict):
-        j = next((s for s in reversed(prov.get("steps") or []) if isinstance(s, dict)
-                  and "judge" in str(s.get("stage") or s.get("method") or "")), None)
-    if not isinstance(j, dict):
-        return "", ""
-    score = j.get("quality", j.get("score", ""))  # the judge stage writes "quality"
-    return ("" if score is None else str(score)), str(j.get("reason") or "")
-
-
 def norm(text: Any) -> str:
     return ("" if text is None else str(text)).replace("\r\n", "\n")
 
@@ -143,8 +133,9 @@ def build_rows(run_dir: str | Path, include_dropped: bool = False) -> tuple[str,
         for n, dr in enumerate(drops, 1):
             rid_ = f"{REJECTED_PREFIX}{n}"
             detail = dr.get("detail") or {}
-            vals = {"id": rid_, "instruction": clean(dr.get("text")), "input": "",
-                    "output": "", "method": str(dr.get("stage") or ""),
+            fields = drop_fields(dr)  # what the stage dropped, as it saw it
+            vals = {"id": rid_, **{k: clean(v) for k, v in fields.items()},
+                    "method": str(dr.get("stage") or ""),
                     "judge_score": "", "judge_reason": "",
                     "drop_reason": clean(dr.get("reason")
                                          + (f" ({detail.get('note')})"

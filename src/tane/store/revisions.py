@@ -89,6 +89,16 @@ def apply_revisions(records: Iterable[Record | dict[str, Any]],
     return out_records + revived, [d for i, d in enumerate(out_drops) if i not in gone]
 
 
+def drop_fields(drop: dict[str, Any]) -> dict[str, Any]:
+    """The instruction, input and output of a machine drop as the pipeline dropped it:
+    the instruction is the drop's ``text``, the input and output the record the stage
+    judged (``detail.record``; empty for a drop made before there was one)."""
+    detail = drop.get("detail") if isinstance(drop.get("detail"), dict) else {}
+    seen = detail.get("record") if isinstance(detail.get("record"), dict) else {}
+    return {"instruction": drop.get("text") or "", "input": seen.get("input") or "",
+            "output": seen.get("output")}
+
+
 def _revived(drops: list[dict[str, Any]], revisions: dict[str, dict[str, Any]]
              ) -> tuple[list[dict[str, Any]], set[int]]:
     """Machine drops a review kept (a keep or edit revision on ``rejected:N``, N the
@@ -100,10 +110,7 @@ def _revived(drops: list[dict[str, Any]], revisions: dict[str, dict[str, Any]]
         if not n.isdigit() or not 1 <= int(n) <= len(drops) or rev["status"] == "drop":
             continue
         d = drops[int(n) - 1]
-        seen = (d.get("detail") or {}).get("record")
-        seen = seen if isinstance(seen, dict) else {}
-        fields = {"instruction": d.get("text") or "", "input": seen.get("input") or "",
-                  "output": seen.get("output")}
+        fields = drop_fields(d)
         original = dict(fields)
         for k, v in (rev.get("fields") or {}).items():
             if k in FIELDS and v is not None:
