@@ -69,6 +69,7 @@ def _register_all() -> None:
     from .grid import GridStage
     from .judge import JudgeStage
     from .magpie import MagpieStage
+    from .prompt import PromptStage
     from .self_instruct import SelfInstructStage
 
     register("self_instruct", "tane.methods.self_instruct:SelfInstruct", SelfInstructStage)
@@ -80,6 +81,7 @@ def _register_all() -> None:
     register("evol_instruct", "tane.methods.evol_instruct:EvolInstruct", EvolInstructStage)
     register("curate", "tane.methods.curate:CurateStage", CurateStage)
     register("judge", "tane.methods.judge:Judge", JudgeStage)
+    register("prompt", "tane.methods.prompt_stage:PromptTransform", PromptStage)
 
 
 _register_all()
