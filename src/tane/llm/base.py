@@ -43,6 +43,9 @@ class GenParams:
     # so the frozen dataclass stays hashable. Only in to_dict() when set, so cache keys
     # of calls without a schema are unchanged.
     json_schema: str | None = None
+    # ask for the log-probabilities of each generated token and of its ``logprobs`` most
+    # likely alternatives (0: not asked). Only in to_dict() when asked, as json_schema.
+    logprobs: int = 0
 
     def __post_init__(self) -> None:
         if self.json_schema is not None and not isinstance(self.json_schema, str):
@@ -63,6 +66,8 @@ class GenParams:
                              "frequency_penalty": self.frequency_penalty}
         if self.json_schema is not None:
             d["json_schema"] = self.schema
+        if self.logprobs:
+            d["logprobs"] = self.logprobs
         return d
 
     def to_request(self, chat: bool = False) -> dict[str, Any]:
@@ -71,7 +76,10 @@ class GenParams:
 
         A JSON schema goes out as ``response_format: {"type": "json_schema", ...}`` (OpenAI,
         vLLM; llama.cpp's chat endpoint reads it too) and, for raw completions, also as
-        llama.cpp's top-level ``json_schema`` (its /completions ignores response_format)."""
+        llama.cpp's top-level ``json_schema`` (its /completions ignores response_format).
+        Log-probabilities go out as ``logprobs: true, top_logprobs: N`` on chat and as
+        ``logprobs: N`` on raw completions (the OpenAI fields; vLLM and llama.cpp read
+        them)."""
         req: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature,
                                "top_p": self.top_p}
         if self.stop:
@@ -89,6 +97,12 @@ class GenParams:
                                       "json_schema": {"name": str(name), "schema": schema}}
             if not chat:
                 req["json_schema"] = schema
+        if self.logprobs:
+            if chat:
+                req["logprobs"] = True
+                req["top_logprobs"] = self.logprobs
+            else:
+                req["logprobs"] = self.logprobs
         return req
 
 
@@ -100,15 +114,22 @@ class Completion:
     completion_tokens: int = 0
     model: str = ""
     cached: bool = False  # True when served from the run's call journal
+    # per generated token, when the call asked for them and the server gave them:
+    # ``{"token": str, "logprob": float, "top": [[token, logprob], ...]}`` (see
+    # :mod:`.logprobs`); None otherwise. Journaled with the call, so a replay has them.
+    logprobs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d: dict[str, Any] = {
             "text": self.text,
             "finish_reason": self.finish_reason,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "model": self.model,
         }
+        if self.logprobs is not None:
+            d["logprobs"] = self.logprobs
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], cached: bool = False) -> "Completion":
@@ -119,6 +140,7 @@ class Completion:
             completion_tokens=int(d.get("completion_tokens") or 0),
             model=d.get("model") or "",
             cached=cached,
+            logprobs=d.get("logprobs"),
         )
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from ..errors import BackendError
 from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
                    ModelInfo, TemplateSource)
+from .logprobs import read_logprobs
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
     return x.Server(cp)
 
 
-def _to_completion(resp: dict[str, Any], model: str, chat: bool) -> Completion:
+def _to_completion(resp: dict[str, Any], model: str, chat: bool,
+                   logprobs: bool = False) -> Completion:
     if "error" in resp:
         err = resp["error"]
         msg = err.get("message", str(err)) if isinstance(err, dict) else str(err)
@@ -201,7 +203,7 @@ def _to_completion(resp: dict[str, Any], model: str, chat: bool) -> Completion:
     return Completion(text=text or "", finish_reason=choice.get("finish_reason") or "",
                       prompt_tokens=int(usage.get("prompt_tokens") or 0),
                       completion_tokens=int(usage.get("completion_tokens") or 0),
-                      model=model)
+                      model=model, logprobs=read_logprobs(choice) if logprobs else None)
 
 
 class EmbeddedBackend:
@@ -242,7 +244,8 @@ class EmbeddedBackend:
         def call():
             return self._server(model).handle_completions(req)
 
-        return _to_completion(await self._run(call), model.id, chat=False)
+        return _to_completion(await self._run(call), model.id, chat=False,
+                              logprobs=bool(params.logprobs))
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         req = params.to_request(chat=True) | {"messages": messages} | self._fresh
@@ -250,7 +253,8 @@ class EmbeddedBackend:
         def call():
             return self._server(SMOLLM2).handle_chat_completions(req)
 
-        return _to_completion(await self._run(call), SMOLLM2.id, chat=True)
+        return _to_completion(await self._run(call), SMOLLM2.id, chat=True,
+                              logprobs=bool(params.logprobs))
 
     def model_for(self, kind: str) -> ModelInfo:
         return self.chat_info if kind in (CHAT, RAW_CHAT) else self.info

@@ -38,6 +38,7 @@ from ..config.llm import key_in_url_message
 from .base import (CHAT, CLOSED, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams,
                    LLMError, ModelInfo, TemplateSource)
 from .endpoints import FAILED, NEUTRAL, OK, EndpointPool
+from .logprobs import read_logprobs
 
 _BODY_EXCERPT = 200
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
@@ -126,12 +127,14 @@ class OpenAIBackend:
                        target: str = COMPLETION) -> Completion:
         body = self._body(params)
         body["prompt"] = prompt
-        return await self._post("/completions", body, chat=False)
+        return await self._post("/completions", body, chat=False,
+                                logprobs=bool(params.logprobs))
 
     async def chat(self, messages: list[dict[str, str]], params: GenParams) -> Completion:
         body = self._body(params, chat=True)
         body["messages"] = messages
-        return await self._post("/chat/completions", body, chat=True)
+        return await self._post("/chat/completions", body, chat=True,
+                                logprobs=bool(params.logprobs))
 
     def model_for(self, kind: str) -> ModelInfo:
         return self.info
@@ -267,7 +270,8 @@ class OpenAIBackend:
     def _error(self, reason: str, message: str, *, retryable: bool) -> LLMError:
         return LLMError(reason, self._redact(message), retryable=retryable)
 
-    async def _post(self, path: str, body: dict[str, Any], *, chat: bool) -> Completion:
+    async def _post(self, path: str, body: dict[str, Any], *, chat: bool,
+                    logprobs: bool = False) -> Completion:
         payload = _dumps(body).encode()
         session = self._http()
         lease = await self._pool.acquire()
@@ -296,7 +300,7 @@ class OpenAIBackend:
                 outcome = FAILED if status >= 500 else NEUTRAL
                 raise self._status_error(status, raw, retry_after, path, lease.endpoint.url)
             outcome = FAILED  # until the body is read
-            result = self._parse(raw, url, chat=chat)
+            result = self._parse(raw, url, chat=chat, logprobs=logprobs)
             outcome = OK
             return result
         finally:
@@ -324,7 +328,8 @@ class OpenAIBackend:
                 retryable=False)
         return self._error(f"http_{code}", f"{base}{path}: {excerpt}", retryable=False)
 
-    def _parse(self, raw: bytes, url: str, *, chat: bool) -> Completion:
+    def _parse(self, raw: bytes, url: str, *, chat: bool, logprobs: bool = False
+               ) -> Completion:
         try:
             data = json.loads(raw)
         except ValueError:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
@@ -345,4 +350,5 @@ class OpenAIBackend:
                               retryable=True) from None
         return Completion(text=text or "", finish_reason=finish,
                           prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-                          model=self.model)
+                          model=self.model,
+                          logprobs=read_logprobs(choice) if logprobs else None)
