@@ -19,6 +19,7 @@ from ..errors import TaneError
 from .base import ExportReport, RunData, write_text
 from .licences import Match, combination_warnings, lookup
 from .output_authors import output_lines
+from .prompt_stages import prompt_stage_lines
 from .summaries import judge_lines, judge_summary, read_reviews, review_lines
 
 MARKER = "<!-- written by tane export; rerunning the export overwrites this file -->"
@@ -266,6 +267,8 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
           ""]
     L += judge_lines(judge_summary(run.records),
                      [s for s in recipe.get("stages") or [] if s.get("method") == "judge"])
+    L += prompt_stage_lines(run.records, recipe.get("stages") or [],
+                            list((stats.get("stages") or {}).keys()))
     L += ["## Human review", "", *review_lines(reviews), "", "## Known limitations", "",
           "- Machine-generated text: instructions and answers can be wrong, repetitive or "
           "ungrammatical; " + ("only the reviewed rows were read by a person."
