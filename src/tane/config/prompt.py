@@ -140,7 +140,9 @@ class PromptStage(StageBase):
         return set((self.schema or {}).get("properties") or {}) & set(FIELDS)
 
     def contract(self) -> StageSpec:
-        reads = (template_names(self.template) & set(FIELDS) if self.template
+        # input is always there (empty when a record has none); an output the template
+        # reads must have been written by an earlier stage
+        reads = (template_names(self.template) & {"output"} if self.template
                  else set()) | {"instruction"}
         return StageSpec("transform", reads=frozenset(reads),
                          writes=frozenset(self.written()))

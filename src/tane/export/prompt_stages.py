@@ -38,7 +38,7 @@ def prompt_stage_lines(records: list[dict[str, Any]], stages: list[dict[str, Any
                     "fit is asked again once, then dropped as `schema_invalid`); its fields "
                     "are in each record (instruction, input and output as themselves, the "
                     "others in `provenance.fields`):", "", "```json",
-                    json.dumps(schema, ensure_ascii=False, indent=1), "```", ""]
+                    json.dumps(schema, ensure_ascii=False), "```", ""]
         else:
             field = s.get("field") or step.get("field")
             where_to = (f"the record's `{field}`" if field in ("instruction", "input", "output")
