@@ -36,10 +36,10 @@ sys.path.insert(0, str(ROOT / "src"))
 
 import httpx  # noqa: E402
 
-from tane.review.web.figures import report  # noqa: E402
 from tane.review.web.questions import load  # noqa: E402
 from tane.review.web.records import load_items  # noqa: E402
 from tane.review.web.store import entries, open_db  # noqa: E402
+from tane.store.review_figures import report  # noqa: E402
 from tane.store.revisions import write_outputs  # noqa: E402
 from tane.store.rundir import RunDir  # noqa: E402
 

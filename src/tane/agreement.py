@@ -1,5 +1,6 @@
-"""Agreement statistics, in plain Python (checked against scikit-learn, statsmodels and
-``krippendorff`` in the tests).
+"""Agreement statistics of a human review, in plain Python (checked against scikit-learn,
+statsmodels and ``krippendorff`` in the tests). Used by the web review's figures
+(:mod:`tane.store.review_figures`), ``tane review agreement`` and the dataset card.
 
 ``units`` is a list of items, each the list of values its raters gave (missing ratings
 are simply absent). Categories are compared as given; ``scale`` (sorted values) sets the

@@ -26,3 +26,16 @@ def first_json_object(text: str) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise VerdictError("the JSON is not an object")
     return obj
+
+
+def recorded_verdict(prov: dict[str, Any]) -> tuple[str, str]:
+    """(score, reason) of the judge's verdict recorded in a record's provenance (its
+    ``judge``, else the last judge step), as text; ("", "") without one."""
+    j = prov.get("judge")
+    if not isinstance(j, dict):
+        j = next((s for s in reversed(prov.get("steps") or []) if isinstance(s, dict)
+                  and "judge" in str(s.get("stage") or s.get("method") or "")), None)
+    if not isinstance(j, dict):
+        return "", ""
+    score = j.get("quality", j.get("score", ""))  # the judge stage writes "quality"
+    return ("" if score is None else str(score)), str(j.get("reason") or "")

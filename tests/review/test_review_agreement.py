@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tane.review.web import agreement as ag
+from tane import agreement as ag
 
 
 def _pairs(seed: int, n: int = 60) -> tuple[list[int], list[int]]:

@@ -202,10 +202,10 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
     import json
 
     try:
-        from ..review.web.figures import report
         from ..review.web.questions import load
         from ..review.web.records import load_items
         from ..review.web.store import entries, open_db
+        from ..store.review_figures import report
 
         if overlap < 1:
             raise TaneError(f"--overlap {overlap}: at least 1", field="--overlap")

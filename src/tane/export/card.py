@@ -20,7 +20,8 @@ from .base import ExportReport, RunData, write_text
 from .licences import Match, combination_warnings, lookup
 from .output_authors import output_lines
 from .prompt_stages import prompt_stage_lines
-from .summaries import judge_lines, judge_summary, read_reviews, review_lines
+from .summaries import (judge_lines, judge_summary, read_reviews, review_lines,
+                        web_review_lines)
 
 MARKER = "<!-- written by tane export; rerunning the export overwrites this file -->"
 # methods whose records' instructions were written by a model ("generation" in the card)
@@ -269,7 +270,8 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
                      [s for s in recipe.get("stages") or [] if s.get("method") == "judge"])
     L += prompt_stage_lines(run.records, recipe.get("stages") or [],
                             list((stats.get("stages") or {}).keys()))
-    L += ["## Human review", "", *review_lines(reviews), "", "## Known limitations", "",
+    L += ["## Human review", "", *review_lines(reviews), *web_review_lines(run.path), "",
+          "## Known limitations", "",
           "- Machine-generated text: instructions and answers can be wrong, repetitive or "
           "ungrammatical; " + ("only the reviewed rows were read by a person."
                                if reviews else "nothing was checked by a person.")]

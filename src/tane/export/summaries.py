@@ -1,7 +1,8 @@
 """What the dataset card says about human review and the LLM judge, read from a run.
 
 Human review lives in ``run.sqlite``'s ``revisions`` table (see :mod:`tane.store.revisions`),
-which is read here without writing to the run directory. Judge verdicts live in each
+which is read here without writing to the run directory; a web review's progress and
+agreement come from its log (:mod:`tane.store.review_figures`). Judge verdicts live in each
 record's ``provenance["judge"]`` (see :mod:`tane.curate.judge`).
 """
 
@@ -12,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..store.review_figures import run_figures
 from ..store.revisions import latest_revisions
 
 
@@ -41,6 +43,42 @@ def review_lines(reviews: list[dict[str, Any]]) -> list[str]:
     lines += [f"| {src} | {sha or '-'} | {n} |" for (src, sha), n in sources.items()]
     lines += ["", "Dropped rows are left out with reason `human`; edited rows keep the "
                   "machine's text in `provenance.human_review.original`."]
+    return lines
+
+
+def _f(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def web_review_lines(run_dir: Path) -> list[str]:
+    """Progress and agreement of the run's web review (``tane review serve``); none where
+    no reviewer has submitted anything."""
+    figs = run_figures(run_dir)
+    if figs is None:
+        return []
+    lines = ["", "### Web review", "",
+             f"{figs['submissions']} submissions; {figs['complete']} of {figs['records']} "
+             f"records complete (each to be seen by {figs['overlap']} reviewers). Final "
+             "decisions become revisions, counted above.", "",
+             "| reviewer | submitted | skipped | drafts |", "|---|---|---|---|"]
+    lines += [f"| {name} | {p['submitted']} | {p['skipped']} | {p['drafts']} |"
+              for name, p in figs["progress"].items()]
+    lines += ["", "Agreement between reviewers, per question (n: records with two or more "
+                  "answers):", "",
+              "| question | level | n | percent agreement | Cohen's κ | Fleiss' κ "
+              "| Krippendorff's α |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {a['level']} | {a['items']} | {_f(a['percent'])} | "
+              f"{_f(a.get('cohen'))} | {_f(a['fleiss'])} | {_f(a['alpha'])} |"
+              for name, a in figs["questions"].items()]
+    lines += ["", "Cohen's κ is given for two reviewers (quadratic-weighted for ratings); "
+                  "Krippendorff's α allows missing answers; - where a figure cannot be "
+                  "computed (too few answers, or one value throughout)."]
+    j = figs["judge"]
+    if j.get("question"):
+        lines += ["", f"LLM judge against the humans' mean `{j['question']}` rating on "
+                      f"{j['items']} records: weighted κ {_f(j.get('kappa'))}, Spearman "
+                      f"{_f(j.get('spearman'))}. The judge's drops reviewed: "
+                      f"{j['drops_reviewed']}, kept by the reviewers: {j['drops_kept']}."]
     return lines
 
 

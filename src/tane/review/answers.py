@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
+
+from ..store.review_log import effective, read_log
 
 
 def web_answers(run_dir: str | Path) -> dict[str, str]:
     """record id -> one line per reviewer ("alice: keep, quality 5 (note: ...)"), the
     adjudicator's last; empty where the run was never served (read only)."""
-    path = Path(run_dir) / "run.sqlite"
-    if not path.is_file():
-        return {}
-    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
-    try:
-        from .web.store import _COLS, _entry, effective
-
-        log = [_entry(r) for r in db.execute(f"SELECT {_COLS} FROM review_log ORDER BY seq")]
-    except sqlite3.Error:  # no review_log: never served
-        return {}
-    finally:
-        db.close()
+    log, _ = read_log(run_dir)
     lines: dict[str, list[tuple[int, str]]] = {}
     for (rid, who), e in effective(log).items():
         if e.kind not in ("submit", "adjudicate"):

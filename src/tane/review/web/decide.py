@@ -8,11 +8,10 @@ Submissions agree when their decision is the same and, for edits, their text too
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from dataclasses import dataclass
 
-from .store import Entry
+from ...store.review_log import Entry, decision_key, disagree  # noqa: F401
 
 RULES = ("majority", "unanimous")
 
@@ -32,16 +31,6 @@ class Final:
                 + (f"; adjudicated by {self.adjudicator}" if self.adjudicator else ""))
 
 
-def _key(e: Entry) -> tuple[str, str]:
-    d = e.answers.get("decision", "")
-    return d, (json.dumps(e.after, sort_keys=True, ensure_ascii=False) if d == "edit" else "")
-
-
-def disagree(subs: list[Entry]) -> bool:
-    """Whether the submissions differ in any answer or in their text."""
-    return len({(_key(e), json.dumps(e.answers, sort_keys=True)) for e in subs}) > 1
-
-
 def final(record_id: str, subs: list[Entry], adjudication: Entry | None, needed: int,
           rule: str) -> Final | None:
     """The record's final decision, or None while it has none."""
@@ -51,9 +40,9 @@ def final(record_id: str, subs: list[Entry], adjudication: Entry | None, needed:
                      adjudication.reviewer, adjudication.note)
     if len(subs) < needed or not subs:
         return None
-    top, n = Counter(_key(e) for e in subs).most_common(1)[0]
+    top, n = Counter(decision_key(e) for e in subs).most_common(1)[0]
     if (rule == "unanimous" and n < len(subs)) or (rule == "majority" and 2 * n <= len(subs)):
         return None
-    chosen = next(e for e in subs if _key(e) == top)
+    chosen = next(e for e in subs if decision_key(e) == top)
     notes = "; ".join(f"{e.reviewer}: {e.note}" for e in subs if e.note)
     return Final(record_id, top[0], chosen.after, names, "", notes)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _judge
+from ...store.review_figures import drop_score, judge_score
 from ...store.revisions import FIELDS, REJECTED_PREFIX, reviewed_output
 
 
@@ -20,6 +21,10 @@ class Item:
     status: str                      # latest revision's status, "" if none
     context: dict[str, Any] = field(default_factory=dict)
     judge_score: float | None = None
+
+    @property
+    def dropped_by(self) -> str:
+        return self.context.get("dropped_by", "")
 
 
 def _text(v: Any) -> str:
@@ -57,13 +62,8 @@ def load_items(run_dir: str | Path, include_dropped: bool = False) -> list[Item]
         for k, v in ((rev or {}).get("fields") or {}).items():
             if k in FIELDS:
                 current[k] = _text(v)
-        ctx = _context(rec)
-        try:
-            score = float(ctx["judge_score"]) if ctx["judge_score"] != "" else None
-        except ValueError:
-            score = None
         items.append(Item(rec["id"], machine, current, (rev or {}).get("status") or "",
-                          ctx, score))
+                          _context(rec), judge_score(rec.get("provenance") or {})))
     if include_dropped:
         items += [_dropped(n, d, latest) for n, d in enumerate(drops, 1)]
     return items
@@ -87,8 +87,5 @@ def _dropped(n: int, d: dict[str, Any], latest: dict[str, dict[str, Any]]) -> It
     ctx["judge_score"] = "" if score is None else str(score)
     ctx["judge_reason"] = str(detail.get("reason") or "")
     ctx["dropped_by"] = str(d.get("stage") or "")
-    try:
-        judge = float(score) if score is not None else None
-    except (TypeError, ValueError):
-        judge = None
-    return Item(rid, machine, current, (rev or {}).get("status") or "", ctx, judge)
+    return Item(rid, machine, current, (rev or {}).get("status") or "", ctx,
+                drop_score(detail))

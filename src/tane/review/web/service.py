@@ -14,7 +14,8 @@ from ...errors import TaneError
 from ...store.lock import LOCK_NAME, RunLock
 from ...store.revision_commit import commit_revisions, settle
 from ...store.rundir import RunDir
-from . import decide, figures, store
+from ...store import review_figures
+from . import decide, store
 from .find import Query, find, haystack
 from .assignment import assign
 from .auth import ADMIN
@@ -49,6 +50,10 @@ class Review:
         self.include_dropped = include_dropped
         self._lock = threading.RLock()
         self.db = store.open_db(self.dir)
+        store.set_settings(self.db, {
+            "questions": [{"name": q.name, "options": q.options, "ordered": q.ordered}
+                          for q in questions],
+            "overlap": self.overlap, "rule": rule, "include_dropped": include_dropped})
         self.reload()
         self.queues = assign([it.id for it in self.items], reviewers, self.overlap)
         self.position = {name: {rid: i for i, rid in enumerate(q)}
@@ -223,5 +228,5 @@ class Review:
 
     # -- figures -------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
-        return figures.report(self.log(), self.items, self.queues, self.questions,
+        return review_figures.report(self.log(), self.items, self.queues, self.questions,
                               self.overlap, ADMIN)

@@ -1,15 +1,17 @@
-"""The web review's tables in ``run.sqlite``: reviewers (token hashes only) and the
+"""The web review's tables in ``run.sqlite``: reviewers (token hashes only), the
 append-only ``review_log`` (who, when, before, after, answers) that nothing updates or
-deletes (triggers refuse it)."""
+deletes (triggers refuse it), and the settings it is served with. Reading the log is
+:mod:`tane.store.review_log`'s."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from ...store.review_log import Entry, effective, entries, last_seq  # noqa: F401
 from ...store.rundir import connect
 
 SCHEMA = """
@@ -37,23 +39,13 @@ CREATE TRIGGER IF NOT EXISTS review_log_no_update BEFORE UPDATE ON review_log
 BEGIN SELECT RAISE(ABORT, 'review_log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS review_log_no_delete BEFORE DELETE ON review_log
 BEGIN SELECT RAISE(ABORT, 'review_log is append-only'); END;
+CREATE TABLE IF NOT EXISTS review_settings (
+    key TEXT PRIMARY KEY,            -- questions | overlap | rule | include_dropped
+    value TEXT NOT NULL              -- JSON
+);
 """
 
 KINDS = ("draft", "submit", "skip", "undo", "adjudicate")
-
-
-@dataclass
-class Entry:
-    seq: int
-    record_id: str
-    reviewer: str
-    kind: str
-    created: float
-    before: dict[str, str]
-    after: dict[str, str]
-    answers: dict[str, str]
-    note: str
-    undoes: int | None
 
 
 def open_db(run_dir: str | Path) -> sqlite3.Connection:
@@ -73,18 +65,19 @@ def set_reviewers(db: sqlite3.Connection, hashes: dict[str, tuple[str, str]]) ->
                        [(n, h, role, now) for n, (h, role) in hashes.items()])
 
 
+def set_settings(db: sqlite3.Connection, settings: dict[str, Any]) -> None:
+    """What the review is served with, for the figures read without the server (the
+    dataset card)."""
+    with db:
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT OR REPLACE INTO review_settings VALUES (?,?)",
+                       [(k, json.dumps(v, ensure_ascii=False)) for k, v in settings.items()])
+
+
 def reviewer_by_hash(db: sqlite3.Connection, digest: str) -> tuple[str, str] | None:
     row = db.execute("SELECT name, role FROM review_reviewers WHERE token_sha256=?",
                      (digest,)).fetchone()
     return (row[0], row[1]) if row else None
-
-
-def _entry(r: tuple) -> Entry:
-    return Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                 json.loads(r[7]), r[8], r[9])
-
-
-_COLS = "seq, record_id, reviewer, kind, created, before, after, answers, note, undoes"
 
 
 def append(db: sqlite3.Connection, record_id: str, reviewer: str, kind: str,
@@ -99,33 +92,3 @@ def append(db: sqlite3.Connection, record_id: str, reviewer: str, kind: str,
          json.dumps(after, ensure_ascii=False), json.dumps(answers, ensure_ascii=False),
          note, undoes))
     return int(cur.lastrowid)
-
-
-def entries(db: sqlite3.Connection, record_id: str | None = None,
-            reviewer: str | None = None, after_seq: int = 0) -> list[Entry]:
-    where, args = ["seq > ?"], [after_seq]
-    if record_id is not None:
-        where.append("record_id = ?")
-        args.append(record_id)
-    if reviewer is not None:
-        where.append("reviewer = ?")
-        args.append(reviewer)
-    cur = db.execute(f"SELECT {_COLS} FROM review_log WHERE {' AND '.join(where)} "
-                     "ORDER BY seq", args)
-    return [_entry(r) for r in cur]
-
-
-def last_seq(db: sqlite3.Connection, record_id: str) -> int:
-    return db.execute("SELECT COALESCE(MAX(seq), 0) FROM review_log WHERE record_id=?",
-                      (record_id,)).fetchone()[0]
-
-
-def effective(log: list[Entry]) -> dict[tuple[str, str], Entry]:
-    """(record, reviewer) -> the entry that stands: the latest draft, submit, skip or
-    adjudication not taken back by an undo (an undo brings back the one before)."""
-    undone = {e.undoes for e in log if e.kind == "undo" and e.undoes is not None}
-    out: dict[tuple[str, str], Entry] = {}
-    for e in log:
-        if e.kind != "undo" and e.seq not in undone:
-            out[(e.record_id, e.reviewer)] = e
-    return out

@@ -1,0 +1,188 @@
+"""Progress and agreement figures of a web review, from its log: the admin view,
+``tane review agreement`` and the dataset card (``tane export``) all make them here.
+
+``questions`` are anything with ``name``, ``ordered`` (a rating) and ``options``;
+``items`` anything with ``id``, ``judge_score`` (a number or None) and ``dropped_by``
+(the stage that dropped a machine drop, else "").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import mean
+from typing import Any, Protocol, Sequence
+
+from .. import agreement as ag
+from ..verdicts import recorded_verdict
+from .review_log import Entry, disagree, effective, read_log
+from .revisions import REJECTED_PREFIX, machine_output
+
+
+class Asked(Protocol):
+    name: str
+    options: list[str]
+
+    @property
+    def ordered(self) -> bool: ...
+
+
+class Scored(Protocol):
+    id: str
+    judge_score: float | None
+
+    @property
+    def dropped_by(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the review's settings record it."""
+    name: str
+    options: list[str]
+    ordered: bool
+
+
+@dataclass(frozen=True)
+class Item:
+    """What the figures need of a record: its id, judge score and dropping stage."""
+    id: str
+    judge_score: float | None
+    dropped_by: str = ""
+
+
+def judge_score(prov: dict[str, Any]) -> float | None:
+    """The judge's recorded score of a machine record, as a number."""
+    score, _ = recorded_verdict(prov)
+    try:
+        return float(score) if score != "" else None
+    except ValueError:
+        return None
+
+
+def drop_score(detail: dict[str, Any]) -> float | None:
+    """The judge's score in a machine drop's detail, as a number."""
+    score = detail.get("quality", detail.get("score"))
+    try:
+        return float(score) if score is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def report(log: list[Entry], items: Sequence[Scored], queues: dict[str, list[str]],
+           questions: Sequence[Asked], overlap: int, admin: str) -> dict[str, Any]:
+    eff = effective(log)
+    subs: dict[str, list[Entry]] = {}
+    for (rid, who), e in eff.items():
+        if e.kind == "submit" and who != admin:
+            subs.setdefault(rid, []).append(e)
+    progress = {}
+    for name, q in queues.items():
+        mine = [eff.get((rid, name)) for rid in q]
+        progress[name] = {"assigned": len(q),
+                          "submitted": sum(1 for e in mine if e and e.kind == "submit"),
+                          "skipped": sum(1 for e in mine if e and e.kind == "skip"),
+                          "drafts": sum(1 for e in mine if e and e.kind == "draft")}
+    complete = sum(1 for s in subs.values() if len(s) >= overlap)
+    raters = sorted({e.reviewer for s in subs.values() for e in s})
+    out: dict[str, Any] = {
+        "records": len(items), "complete": complete,
+        "submissions": sum(len(s) for s in subs.values()), "progress": progress,
+        "disagree": sorted(rid for rid, s in subs.items() if len(s) > 1 and disagree(s)),
+        "questions": {q.name: _question(q, subs, raters) for q in questions},
+        "judge": _judge(items, subs, questions)}
+    return out
+
+
+def _question(q: Asked, subs: dict[str, list[Entry]], raters: list[str]
+              ) -> dict[str, Any]:
+    units = [[e.answers[q.name] for e in s if e.answers.get(q.name)] for s in subs.values()]
+    units = [[int(v) for v in u] if q.ordered else u for u in units]
+    scale = [int(v) for v in q.options] if q.ordered else None
+    rated = [u for u in units if len(u) >= 2]
+    res: dict[str, Any] = {"items": len(rated), "level": "ordinal" if q.ordered else "nominal",
+                           "percent": ag.percent_agreement(rated)}
+    if len(raters) == 2:
+        a, b = [], []
+        for s in subs.values():
+            by = {e.reviewer: e.answers.get(q.name) for e in s}
+            if by.get(raters[0]) and by.get(raters[1]):
+                a.append(by[raters[0]])
+                b.append(by[raters[1]])
+        if q.ordered:
+            a, b = [int(x) for x in a], [int(x) for x in b]
+        res["cohen"] = ag.cohen_kappa(a, b, scale, "quadratic" if q.ordered else None)
+        res["cohen_weights"] = "quadratic" if q.ordered else "none"
+    res["fleiss"] = ag.fleiss_kappa(rated)
+    res["alpha"] = ag.krippendorff_alpha(rated, "ordinal" if q.ordered else "nominal", scale)
+    return res
+
+
+def _judge(items: Sequence[Scored], subs: dict[str, list[Entry]],
+           questions: Sequence[Asked]
+           ) -> dict[str, Any]:
+    """The judge's score against the humans' mean rating of the first rating question."""
+    q = next((q for q in questions if q.ordered), None)
+    if q is None:
+        return {"items": 0}
+    pairs = []
+    for it in items:
+        ratings = [int(e.answers[q.name]) for e in subs.get(it.id, [])
+                   if e.answers.get(q.name)]
+        if it.judge_score is not None and ratings:
+            pairs.append((it.judge_score, mean(ratings)))
+    dropped = [it for it in items if "judge" in it.dropped_by
+               and len(subs.get(it.id, [])) > 0]
+    kept = [it for it in dropped
+            if 2 * sum(e.answers.get("decision") in ("keep", "edit") for e in subs[it.id])
+            > len(subs[it.id])]
+    res: dict[str, Any] = {"question": q.name, "items": len(pairs),
+                           "drops_reviewed": len(dropped), "drops_kept": len(kept),
+                           "spearman": ag.spearman([p[0] for p in pairs],
+                                                   [p[1] for p in pairs])}
+    scale = [int(v) for v in q.options]
+    if pairs and all(p[0] in scale for p in pairs):
+        res["kappa"] = ag.cohen_kappa([int(p[0]) for p in pairs],
+                                      [int(p[1] + 0.5) for p in pairs], scale, "quadratic")
+    return res
+
+
+def run_figures(run_dir: str | Path) -> dict[str, Any] | None:
+    """The figures of a run's web review as it was last served (its questions, overlap
+    and records), read only; None where no reviewer has submitted anything."""
+    log, settings = read_log(run_dir)
+    admin = "admin"  # the admin link's name (tane.review.web.auth.ADMIN)
+    if not any(e.kind == "submit" and e.reviewer != admin for e in log):
+        return None
+    questions = [Question(q["name"], [str(o) for o in q["options"]], bool(q["ordered"]))
+                 for q in settings.get("questions") or []] or _asked(log)
+    records, drops = machine_output(run_dir)
+    items = [Item(r["id"], judge_score(r.get("provenance") or {})) for r in records]
+    if settings.get("include_dropped", any(e.record_id.startswith(REJECTED_PREFIX)
+                                           for e in log)):
+        for n, d in enumerate(drops, 1):
+            detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}
+            items.append(Item(f"{REJECTED_PREFIX}{n}", drop_score(detail),
+                              str(d.get("stage") or "")))
+    names = sorted({e.reviewer for e in log if e.reviewer != admin})
+    queues = {n: sorted({e.record_id for e in log if e.reviewer == n}) for n in names}
+    overlap = int(settings.get("overlap", 2))
+    return report(log, items, queues, questions, overlap, admin) | {
+        "overlap": overlap, "rule": settings.get("rule", "")}
+
+
+def _asked(log: list[Entry]) -> list[Question]:
+    """The questions as the answers show them, where no settings were recorded: a rating
+    where every answer is a whole number (its scale from the least to the most given)."""
+    seen: dict[str, set[str]] = {}
+    for e in log:
+        for k, v in e.answers.items():
+            seen.setdefault(k, set()).add(v)
+    out = []
+    for name, vals in seen.items():
+        if name != "decision" and all(v.isdigit() for v in vals):
+            lo, hi = min(map(int, vals)), max(map(int, vals))
+            out.append(Question(name, [str(v) for v in range(lo, hi + 1)], True))
+        else:
+            out.append(Question(name, sorted(vals), False))
+    return sorted(out, key=lambda q: q.name != "decision")
