@@ -24,7 +24,7 @@ def test_every_method_has_a_recipe():
     methods = {s.method for p in ALL if not _is_curate_config(p)
                for s in load_recipe(p).stages}
     assert {"self_instruct", "alpaca", "magpie", "grid", "agent_instruct", "evol_instruct",
-            "answer", "curate", "judge"} <= methods
+            "answer", "curate", "judge", "prompt"} <= methods
 
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: p.name)
