@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,7 +15,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="tane (種): grow instruction-tuning datasets from a few human seeds.")
 err = Console(stderr=True)
-out = Console(width=None if sys.stdout.isatty() else 110)
+# a pipe or a file gets 110 columns, unless $COLUMNS says how wide (as on a terminal)
+out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 110)
 
 
 def _version(value: bool) -> None:

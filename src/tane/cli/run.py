@@ -109,8 +109,13 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
 
     runner.on_warning = warn  # the endpoints' warnings, before the first stage
 
+    # what the live table calls each stage's model until its first answer names it
+    labels = {name: (rec.llm_for(m).model or rec.llm_for(m).backend) if spec.llm else "-"
+              for name, spec, m in zip(runner.names, runner.specs, runner.model_names)}
+
     async def main() -> dict:
-        async with live_progress(runner.state, err, runner.names, enabled=progress):
+        async with live_progress(runner.state, err, runner.names, enabled=progress,
+                                 models=labels):
             return await runner.run()
 
     try:
@@ -122,7 +127,8 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         err.print("interrupted: completed calls are in the journal; rerun the same "
                   "command to resume")
         raise typer.Exit(130)
-    out.print(summary_table(stats))
+    used = {n: st.llm.model for n, st in zip(runner.names, runner.stats)}
+    out.print(summary_table(stats, out.width, used))
     n = stats.get("dataset_records", stats["kept"])
     held = (f"{n} records" if n == stats["kept"] else
             f"{n} records: {stats['kept']} kept, {stats['kept'] - n} dropped by review")

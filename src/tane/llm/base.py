@@ -210,6 +210,7 @@ class CallStats:
     """Counters shared by the wrappers around one backend; read by progress and stats."""
 
     calls: int = 0  # completed calls that reached the backend
+    model: str = ""  # the id of the model that answered the latest call (or cache hit)
     cache_hits: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0

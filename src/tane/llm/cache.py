@@ -71,6 +71,8 @@ class CachedBackend:
             hit = await self._get_async(key)
         else:
             hit = self.journal.get_call(key)
+        if stats is not None:
+            stats.model = request["model"]  # what the progress table names
         if hit is not None:
             if stats is not None:
                 stats.cache_hits += 1

@@ -6,25 +6,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
+from rich import box
 from rich.console import Console
 from rich.live import Live
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from ..errors import TaneError
+from .eta import Eta
 from .runner import RunState
-
-
-def _eta(state: RunState, elapsed: float) -> str:
-    goal = state.target
-    if goal is None or state.survived <= 0:
-        return "-"
-    left = goal - state.survived
-    if left <= 0:
-        return "0s"
-    secs = elapsed / state.survived * left
-    return f"{secs / 60:.0f}m" if secs >= 120 else f"{secs:.0f}s"
 
 
 RECENT_S = 60.0  # a timeout this recent is shown
@@ -47,21 +40,57 @@ def timing_out(state: RunState, now: float | None = None) -> str:
     return ("calls timing out: " + "; ".join(parts)) if parts else ""
 
 
-def live_table(state: RunState, names: list[str]) -> Table:
+def short_model(model_id: str) -> str:
+    """A model id as the tables show it: the last part of a Hugging Face id or a path,
+    without a note in parentheses (``google/gemma-3-270m (Q4_K_M GGUF)`` ->
+    ``gemma-3-270m``)."""
+    base = model_id.split(" (")[0].strip().rstrip("/")
+    return base.rsplit("/", 1)[-1] or model_id
+
+
+def fitted(make: Callable[[int], Table], width: int | None, levels: int) -> Table:
+    """The most detailed of ``make(0)`` .. ``make(levels - 1)`` (each narrower than the
+    one before) whose columns fit ``width``; the last one otherwise."""
+    if width is None:
+        return make(0)
+    console = Console(width=100_000)  # wide enough to measure a table's natural width
+    for level in range(levels):
+        t = make(level)
+        if Measurement.get(console, console.options, t).maximum <= width:
+            return t
+    return t
+
+
+def _in_flight(state: RunState) -> int:
+    return sum(st.active for st in state.stages)
+
+
+def eta_text(state: RunState, eta: Eta | None, elapsed: float) -> str:
+    eta = eta if eta is not None else Eta()
+    return eta(state.survived, state.target, _in_flight(state), elapsed)
+
+
+def _live_model(name: str, st: Any, models: dict[str, str] | None) -> str:
+    used = getattr(st.llm, "model", "")  # the model that answered its latest call
+    if used:
+        return short_model(used)
+    return (models or {}).get(name, st.model)
+
+
+def live_table(state: RunState, names: list[str], width: int | None = None,
+               eta: Eta | None = None, now: float | None = None,
+               models: dict[str, str] | None = None) -> Table:
     """One row per stage: records in / kept / in flight, tok/s, its model's concurrency;
-    under it a warning while calls time out."""
-    elapsed = max(time.perf_counter() - state.started, 1e-9)
+    under it a warning while calls time out. Narrower than ``width``: shorter headings,
+    then the model under the stage's name. ``models``: what to call each stage's model
+    before its first answer names it, by stage name (``-`` for a stage without one)."""
+    now = time.perf_counter() if now is None else now
+    elapsed = max(now - state.started, 1e-9)
     goal = "all" if state.target is None else str(state.target)
-    t = Table(title=f"kept {state.survived}/{goal} · round {state.round} · "
-                    f"{elapsed:.0f}s · ETA {_eta(state, elapsed)}", title_justify="left",
-              box=None, pad_edge=False)
+    title = (f"kept {state.survived}/{goal} · round {state.round} · "
+             f"{elapsed:.0f}s · ETA {eta_text(state, eta, elapsed)}")
     slow = timing_out(state)
-    if slow:
-        t.caption, t.caption_justify, t.caption_style = slow, "left", "yellow"
-    for col in ("stage", "model", "in", "kept", "dropped", "in flight", "calls", "tok/s",
-                "concurrency"):
-        t.add_column(col, justify="left" if col in ("stage", "model") else "right",
-                     no_wrap=True)
+    rows = []
     for name, st in zip(names, state.stages):
         cs = state.models.get(st.model)
         conc = "-"
@@ -69,19 +98,41 @@ def live_table(state: RunState, names: list[str]) -> Table:
             limit = getattr(cs, "concurrency", 0) or 0
             conc = f"{cs.in_flight}/{limit}" if limit else str(cs.in_flight)
         # a generator receives no records: its "in" is what it decided on
-        t.add_row(name, st.model, str(st.records_in or st.items_in), str(st.kept),
-                  str(sum(st.dropped.values())), str(st.active), str(st.llm.calls),
-                  f"{st.llm.completion_tokens / elapsed:.1f}", conc)
-    return t
+        rows.append((name, _live_model(name, st, models), str(st.records_in or st.items_in),
+                     str(st.kept), str(sum(st.dropped.values())), str(st.active),
+                     str(st.llm.calls), f"{st.llm.completion_tokens / elapsed:.1f}", conc))
+
+    def make(level: int) -> Table:
+        t = Table(title=title, title_justify="left", box=None, pad_edge=False)
+        if slow:
+            t.caption, t.caption_justify, t.caption_style = slow, "left", "yellow"
+        heads = (("stage", "model", "in", "kept", "dropped", "in flight", "calls", "tok/s",
+                  "concurrency") if level == 0 else
+                 ("stage", "model", "in", "kept", "drop", "busy", "calls", "tok/s", "conc"))
+        stacked = level >= 2
+        for col in heads:
+            if stacked and col == "model":
+                continue
+            t.add_column("stage / model" if stacked and col == "stage" else col,
+                         justify="left" if col in ("stage", "model") else "right",
+                         no_wrap=level < 3, overflow="ellipsis")
+        for r in rows:
+            t.add_row(*((Text(r[0]) + Text(f"\n {r[1]}", style="dim"),) + r[2:]
+                        if stacked else r))
+        return t
+
+    return fitted(make, width, 4)
 
 
-def progress_line(state: RunState, names: list[str]) -> str:
+def progress_line(state: RunState, names: list[str], eta: Eta | None = None,
+                  now: float | None = None) -> str:
     """The live table in one plain line, for a log file or a pipe: kept/target, round,
     time, ETA, then per stage in/kept/dropped and calls, then any timeout warning."""
-    elapsed = max(time.perf_counter() - state.started, 1e-9)
+    now = time.perf_counter() if now is None else now
+    elapsed = max(now - state.started, 1e-9)
     goal = "all" if state.target is None else str(state.target)
     parts = [f"kept {state.survived}/{goal}", f"round {state.round}", f"{elapsed:.0f}s",
-             f"ETA {_eta(state, elapsed)}"]
+             f"ETA {eta_text(state, eta, elapsed)}"]
     for name, st in zip(names, state.stages):
         parts.append(f"{name}: in {st.records_in or st.items_in}, kept {st.kept}, "
                      f"dropped {sum(st.dropped.values())}, in flight {st.active}, "
@@ -95,10 +146,12 @@ async def plain_progress(state: RunState, console: Console, names: list[str],
                          every: float = PLAIN_EVERY) -> AsyncIterator[None]:
     """A line every ``every`` seconds while the run works, for a console that is not a
     terminal (nothing is redrawn, so a log keeps each line)."""
+    eta = Eta()
+
     async def tick() -> None:
         while True:
             await asyncio.sleep(every)
-            console.print(progress_line(state, names), highlight=False, markup=False,
+            console.print(progress_line(state, names, eta), highlight=False, markup=False,
                           soft_wrap=True)
 
     ticker = asyncio.create_task(tick())
@@ -112,7 +165,11 @@ async def plain_progress(state: RunState, console: Console, names: list[str],
 
 @contextlib.asynccontextmanager
 async def live_progress(state: RunState, console: Console, names: list[str],
-                        enabled: bool = True) -> AsyncIterator[None]:
+                        enabled: bool = True, models: dict[str, str] | None = None
+                        ) -> AsyncIterator[None]:
+    """The live table on a terminal (as wide as the terminal), else a plain line every
+    few seconds; ``models``: what to call each stage's model before its first answer
+    names it, by stage name."""
     if not enabled:
         yield
         return
@@ -120,12 +177,16 @@ async def live_progress(state: RunState, console: Console, names: list[str],
         async with plain_progress(state, console, names):
             yield
         return
-    with Live(live_table(state, names), console=console, refresh_per_second=2,
-              transient=False) as live:
+    eta = Eta()
+
+    def table() -> Table:
+        return live_table(state, names, console.width, eta, models=models)
+
+    with Live(table(), console=console, refresh_per_second=2, transient=False) as live:
         async def refresh() -> None:
             while True:
                 await asyncio.sleep(0.5)
-                live.update(live_table(state, names))
+                live.update(table())
 
         refresher = asyncio.create_task(refresh())
         try:
@@ -140,31 +201,79 @@ async def live_progress(state: RunState, console: Console, names: list[str],
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             if not live.transient:
-                live.update(live_table(state, names))
+                live.update(table())
 
 
-def summary_table(stats: dict[str, Any]) -> Table:
+def _summary_model(stats: dict[str, Any], s: dict[str, Any], used: str = "") -> str:
+    """The model a stage's calls went to: ``used`` (the id its answers gave), else the
+    recipe's model, else the backend; ``-`` for a stage that called none."""
+    if not (s.get("llm_calls") or s.get("cache_hits")):
+        return "-"
+    if used:
+        return short_model(used)
+    cfg = (stats.get("models") or {}).get(s.get("model", "default")) or {}
+    if cfg.get("model"):
+        return short_model(cfg["model"])
+    return str(cfg.get("backend") or s.get("model") or "-")
+
+
+SUMMARY_COLUMNS = ("stage", "model", "in", "kept", "dropped", "calls", "cached", "tok out",
+                   "tok/s", "s")
+SUMMARY_LEVELS = 5  # full; no empty columns; no token count; model under stage; wrapped
+
+
+def summary_table(stats: dict[str, Any], width: int | None = None,
+                  used: dict[str, str] | None = None) -> Table:
+    """The table a run ends with: one row per stage, its drops by reason under it (the
+    records the target cut said apart: they are no quality drop). ``used``: the id of the
+    model that answered each stage, by stage name (else the recipe's). Narrower than
+    ``width``: no vertical lines and no column that is all zero, then no token count,
+    then the model under the stage's name, then wrapped cells."""
     goal = "all" if stats["target"] is None else stats["target"]
-    t = Table(title=f"kept {stats['kept']}/{goal} in {stats['wall_seconds']:.1f}s "
-                    f"({stats['rounds']} rounds)")
-    for col in ("stage", "model", "in", "kept", "dropped", "calls", "cached", "tok out",
-                "tok/s", "s"):
-        t.add_column(col, justify="left" if col == "stage" else "right", no_wrap=True)
-    notes = []
+    title = (f"kept {stats['kept']}/{goal} in {stats['wall_seconds']:.1f}s "
+             f"({stats['rounds']} rounds)")
+    notes, cut = [], []
     src = stats.get("source") or {}
     if src.get("drops"):  # rows refused before the first stage (too_long, missing_field)
         notes.append("source drops: " + ", ".join(f"{k} {v}" for k, v in src["drops"].items()))
+    rows = []
     for name, s in stats["stages"].items():
-        drops = sorted(s["dropped"].items(), key=lambda kv: -kv[1])
-        t.add_row(name, s.get("model", "default"), str(s["items_in"]), str(s["kept"]),
-                  str(sum(s["dropped"].values())),
-                  str(s["llm_calls"]), str(s["cache_hits"]), str(s["completion_tokens"]),
-                  f"{s['tokens_per_second']:.1f}", f"{s['wall_seconds']:.1f}")
+        drops = sorted(((k, v) for k, v in s["dropped"].items() if k != "over_target"),
+                       key=lambda kv: -kv[1])
+        if s["dropped"].get("over_target"):
+            cut.append(f"{name} {s['dropped']['over_target']}")
+        model = _summary_model(stats, s, (used or {}).get(name, ""))
+        rows.append((name, model, str(s["items_in"]), str(s["kept"]),
+                     str(sum(s["dropped"].values())), str(s["llm_calls"]),
+                     str(s["cache_hits"]), str(s["completion_tokens"]),
+                     f"{s['tokens_per_second']:.1f}", f"{s['wall_seconds']:.1f}"))
         if drops:
             notes.append(f"{name} drops: " + ", ".join(f"{k} {v}" for k, v in drops))
+    if cut:
+        notes.append("over the target (made, not needed; no quality drop): " + ", ".join(cut))
     llm = stats["llm"]
     if llm["retries"] or llm["failures"]:
         notes.append(f"retries: {llm['retries'] or '-'}; failed calls: {llm['failures'] or '-'}")
-    t.caption = "\n".join(notes)
-    t.caption_justify = "left"
-    return t
+    empty = {c for i, c in enumerate(SUMMARY_COLUMNS)
+             if i >= 5 and all(float(r[i]) == 0 for r in rows)}
+
+    def make(level: int) -> Table:
+        t = Table(title=title, box=box.HEAVY_HEAD if level == 0 else box.SIMPLE_HEAD)
+        cols = [i for i, c in enumerate(SUMMARY_COLUMNS)
+                if not (level >= 1 and c in empty) and not (level >= 2 and c == "tok out")
+                and not (level >= 3 and c == "model")]
+        for i in cols:
+            c = SUMMARY_COLUMNS[i]
+            t.add_column("stage / model" if level >= 3 and c == "stage" else c,
+                         justify="left" if c in ("stage", "model") else "right",
+                         no_wrap=level < 4, overflow="fold")
+        for r in rows:
+            cells = [r[i] for i in cols]
+            if level >= 3:
+                cells[0] = Text(r[0]) + Text(f"\n {r[1]}", style="dim")
+            t.add_row(*cells)
+        t.caption = "\n".join(notes)
+        t.caption_justify = "left"
+        return t
+
+    return fitted(make, width, SUMMARY_LEVELS)
