@@ -14,7 +14,8 @@ under ``if TYPE_CHECKING`` alike (a lazy or type-only import is still a dependen
    7      ``api`` (the Python API: ``tane.run``, ``tane.load``, ``tane.curate`` ...)
    6      ``pipeline``; beside it ``review``, ``export``, ``report``, ``eval``
    5      ``methods``
-   4      ``curate``
+   4      ``curate``; beside it ``engine`` (the stage contract: context, counts,
+          the stage Protocols)
    3      ``llm``
    2      ``store``
    1      the bottom floor: ``schema``, ``stage``, ``errors``, ``config``,
@@ -53,7 +54,7 @@ FLOOR = {
     "api": 7,
     "pipeline": 6, "review": 6, "export": 6, "report": 6, "eval": 6,
     "methods": 5,
-    "curate": 4,
+    "curate": 4, "engine": 4,
     "llm": 3,
     "store": 2,
     "schema": BOTTOM, "stage": BOTTOM, "errors": BOTTOM, "config": BOTTOM,

@@ -43,7 +43,21 @@ class StageSpec:
     clears: frozenset[str] = frozenset()
     # per-record stages that skip records whose ``skip_if`` field is already set
     skip_if: str | None = None
+    # the stage calls a model (the feed rule and a remote executor's workers count only
+    # such stages)
     llm: bool = True
+    # a generator's rounds: at most ``max_rounds``; ``lookahead`` of them in flight at
+    # once; ``lookahead_safe``: the generator keeps its own round order where it needs
+    # one (turns), so the engine need not run its rounds one after another
+    max_rounds: int = 0
+    lookahead: int = 1
+    lookahead_safe: bool = False
+
+    @property
+    def sequential(self) -> bool:
+        """The engine feeds it whole units, one at a time, in submission order: it is
+        ordered (stateful: a novelty index, greedy dedup) or needs the whole batch."""
+        return self.ordered or not self.per_record
 
 
 # counts measured on real runs, by name (records in, calls, drops of a reason...): what a

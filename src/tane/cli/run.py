@@ -9,11 +9,35 @@ from typing import Optional
 import typer
 
 from ..errors import TaneError
+from ..pipeline.executors import help_text as executor_help
 from .common import _fail, app, err, out
 
 
-@app.command(context_settings={"help_option_names": ["-h", "--help"]})
-def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
+def executor_args(args: list[str]) -> dict[str, str]:
+    """``--KEY VALUE`` / ``--KEY=VALUE`` words the command does not know: options of the
+    executor (``--workers 2`` is ``-X workers=2``)."""
+    out: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if not word.startswith("--") or len(word) < 3:
+            raise TaneError(f"unexpected argument {word!r}", field="executor_options")
+        key, eq, value = word[2:].partition("=")
+        if not eq:
+            if i + 1 >= len(args) or args[i + 1].startswith("--"):
+                raise TaneError(f"no such option --{key} (an executor's option takes a "
+                                "value)", field="executor_options")
+            value = args[i + 1]
+            i += 1
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+@app.command(context_settings={"help_option_names": ["-h", "--help"],
+                               "allow_extra_args": True, "ignore_unknown_options": True})
+def run(ctx: typer.Context,
+        recipe: Path = typer.Argument(..., help="recipe YAML"),
         out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=(
             "run directory (resumable); required but with --dry-run, which saves its "
             "plan there when given (default: none)")),
@@ -42,14 +66,12 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                        "default: the recipe's llm.slots)"),
         force: bool = typer.Option(False, "--force", help="reuse a run directory made by "
                                                          "another recipe"),
-        executor: str = typer.Option("local", help="local (this process) or ray (per-record "
-                                                    "stages on a Ray cluster; needs tane[ray])"),
-        address: Optional[str] = typer.Option(None, help="ray: the cluster to join, 'auto' or "
-                                                         "HOST:PORT (default: start a local "
-                                                         "one)"),
-        workers: Optional[int] = typer.Option(None, help="ray: worker actors (default: one "
-                                                         "per CPU of the cluster)"),
-        shard_size: int = typer.Option(64, help="ray: records per shard sent to a worker"),
+        executor: str = typer.Option("local", help=f"where the stages run: {executor_help()}"),
+        executor_option: list[str] = typer.Option([], "--executor-option", "-X",
+                                                  metavar="KEY=VALUE",
+                                                  help="an option of the executor, e.g. "
+                                                       "-X workers=2, also written "
+                                                       "--workers 2 (repeatable)"),
         threads: Optional[int] = typer.Option(None, help="embedded: llama.cpp decode threads "
                                                          "(default: the CPUs free of other "
                                                          "load, 1-8)"),
@@ -79,10 +101,9 @@ def run(recipe: Path = typer.Argument(..., help="recipe YAML"),
         from .runnotes import check_needs
 
         check_needs(rec, recipe, bool(llm), yes or dry_run)
-        if workers is not None and workers < 1:
-            raise TaneError(f"--workers must be at least 1, got {workers}", field="workers")
-        opts = ({"address": address, "workers": workers, "shard_size": shard_size}
-                if executor == "ray" else {})
+        from ..pipeline.executors import parse_pairs
+
+        opts = executor_args(list(ctx.args)) | parse_pairs(executor_option)
         runner = runner_for(rec, out_dir or Path("."), base, where=str(recipe), force=force,
                             executor=executor, executor_options=opts)
     except TaneError as e:

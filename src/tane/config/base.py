@@ -8,6 +8,7 @@ run; ``tane plan`` reads both and knows no method by name)."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -49,6 +50,11 @@ class StageBase(Strict):
 
     def contract(self) -> StageSpec:  # pragma: no cover - every stage overrides it
         raise NotImplementedError(type(self).__name__)
+
+    def spec(self) -> StageSpec:
+        """All the engine reads of this stage, in one place: its :meth:`contract`, and a
+        generator's rounds (:meth:`GeneratorBase.spec`)."""
+        return self.contract()
 
     def describe(self) -> dict[str, Any]:
         return {"method": getattr(self, "method", ""), "model": self.model or "default"}
@@ -152,5 +158,16 @@ class GeneratorBase(StageBase):
 
     def measure(self, stage: dict[str, Any]) -> Counts:
         return generated(stage)
+
+    # rounds may overlap: the stage keeps its own round order where it needs one
+    lookahead_safe: ClassVar[bool] = False
+
+    def rounds_in_flight(self) -> int:
+        """Rounds the engine may keep in flight at once (a recipe's ``lookahead``)."""
+        return 1
+
+    def spec(self) -> StageSpec:
+        return replace(self.contract(), max_rounds=self.max_rounds,
+                       lookahead=self.rounds_in_flight(), lookahead_safe=self.lookahead_safe)
 
     max_rounds: int = Field(200, ge=1)

@@ -153,6 +153,12 @@ class SelfInstructStage(GeneratorBase):
         checked = tasks + float(dropped.get("near_duplicate", 0))
         return {"prompts": prompts, "tasks": tasks, "checked": checked, "records": records}
 
+    # rounds overlap (lookahead): its novelty decisions and pool updates take turns
+    lookahead_safe: ClassVar[bool] = True
+
+    def rounds_in_flight(self) -> int:
+        return self.lookahead
+
     def contract(self) -> StageSpec:
         # input_only writes no output at all, a classification task's included
         out = {"output"} if self.instances == "full" else set()

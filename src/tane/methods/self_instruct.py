@@ -168,8 +168,8 @@ def normalise_en(inst: str) -> str:
 
 
 class SelfInstruct:
-    # rounds may overlap (lookahead): novelty and the pool are updated in round order
-    lookahead_safe = True
+    # rounds may overlap (the config's lookahead_safe): novelty and the pool are updated
+    # in round order
 
     def __init__(self, cfg: SelfInstructStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx

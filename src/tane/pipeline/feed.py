@@ -30,7 +30,7 @@ import asyncio
 import math
 from typing import Any
 
-from ..methods.base import Turns
+from ..engine import Turns
 
 
 

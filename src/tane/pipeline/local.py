@@ -30,39 +30,28 @@ from __future__ import annotations
 
 import asyncio
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 from ..engine import StageStats, Turns
-from ..schema import Drop, Record
+from ..schema import Drop
 from ..stage import Batch
+from .execution import ExecutionPlan, Item, drop_key, unit_key
 from .feed import Feed
-
-Item = tuple[str, Record]  # (order key, record)
-
-
-def unit_key(u: int) -> str:
-    return f"{u:09d}"
-
-
-def drop_key(key: str, stage: int, j: int) -> str:
-    return f"{key}|{stage:02d}|{j:05d}"
 
 
 class LocalExecutor:
-    """Runs a :class:`~tane.pipeline.runner.Runner`'s stages on this process. What it
-    uses of the runner: ``stages``, ``specs``, ``stats``, ``names``, ``generator``,
-    ``generate``, ``chunk``, ``goal``, ``lookahead``, ``max_units``, ``state``,
-    ``run_dir``."""
+    """Runs an :class:`~tane.pipeline.execution.ExecutionPlan`'s stages on this
+    process."""
 
-    def __init__(self, runner: Any):
-        self.r = runner
-        first = 0 if runner.generator is None else 1
-        idx = list(range(first, len(runner.stages)))
+    replays_shards: ClassVar[bool] = False
+
+    def __init__(self, plan: ExecutionPlan, options: Any = None):
+        self.p = plan
+        idx = sorted(plan.stages.transforms)
         # runs of per-record stages, split at ordered ones: [(ordered, [stage indexes])]
         self.segments: list[tuple[bool, list[int]]] = []
         for i in idx:
-            spec = runner.specs[i]
-            if spec.ordered or not spec.per_record:
+            if plan.specs[i].sequential:
                 self.segments.append((True, [i]))
             elif self.segments and not self.segments[-1][0]:
                 self.segments[-1][1].append(i)
@@ -72,14 +61,11 @@ class LocalExecutor:
         # the feed rule guards the last segment when it is per-record and calls a model
         last = len(self.segments) - 1
         self.feed: Feed | None = None
-        goal = getattr(runner, "goal", None)  # a Ray worker's executor has none
-        if (goal is not None and last >= 0 and not self.segments[last][0]
-                and any(runner.specs[i].llm for i in self.segments[last][1])):
-            cfgs = [runner.recipe.llm_for(runner.model_names[i]) for i in self.segments[last][1]
-                    if runner.specs[i].llm]
+        if (plan.goal is not None and last >= 0 and not self.segments[last][0]
+                and any(plan.specs[i].llm for i in self.segments[last][1])):
             # what the model decodes at once: an embedded model's slots, a server's calls
-            self.feed = Feed(goal, max(c.slots if c.backend == "embedded" else c.concurrency
-                                       for c in cfgs))
+            self.feed = Feed(plan.goal, max(plan.windows[i] for i in self.segments[last][1]
+                                            if plan.specs[i].llm))
         self.cut: dict[int, int] = {}  # unit -> records the feed rule did not feed
         self.gen_count: dict[int, int] = {}  # unit -> records the generator emitted
         self.survivors: dict[int, list[Item]] = {}  # unit -> records past every stage
@@ -87,6 +73,12 @@ class LocalExecutor:
         self.unit_done: dict[int, asyncio.Event] = {}
         self.failed: asyncio.Future[None] | None = None
         self.started_units = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def close(self) -> None:
+        pass
 
     # -- bookkeeping -----------------------------------------------------------------
     def _event(self, table: dict[int, asyncio.Event], u: int) -> asyncio.Event:
@@ -110,25 +102,25 @@ class LocalExecutor:
             raise self.failed.exception() or RuntimeError("a unit failed")
 
     def _log(self, i: int, batch: Batch, keys: list[str], drop_keys: list[str]) -> None:
-        st: StageStats = self.r.stats[i]
+        st: StageStats = self.p.stats[i]
         st.kept += len(batch.records)
-        errors = getattr(getattr(self.r.stages[i], "ctx", None), "errors", {})
+        errors = self.p.stages.context(i).errors
         for d in batch.drops:
             st.dropped[d.reason] = st.dropped.get(d.reason, 0) + 1
             if d.reason.startswith("llm_error:") and "error" not in d.detail:
                 msg = errors.get(d.reason.split(":", 1)[1])
                 if msg:
                     d.detail["error"] = msg
-        rd = self.r.run_dir
-        rd.log_drops(batch.drops, drop_keys)
-        rd.log_kept(self.r.names[i], batch.records, keys)
+        sink = self.p.sink
+        sink.log_drops(batch.drops, drop_keys)
+        sink.log_kept(self.p.names[i], batch.records, keys)
 
     # -- one stage on some records ---------------------------------------------------
     async def _step(self, i: int, items: list[Item], unit: int) -> list[Item]:
-        st = self.r.stats[i]
+        st = self.p.stats[i]
         st.records_in += len(items)
         with st.working(len(items)):
-            batch = await self.r.stages[i].process([rec for _, rec in items])
+            batch = await self.p.stages.transforms[i].process([rec for _, rec in items])
         by_id = {rec.id: key for key, rec in items}
         parent = items[0][0] if len(items) == 1 else unit_key(unit) + ".n"
         out: list[Item] = []
@@ -144,7 +136,9 @@ class LocalExecutor:
         self._log(i, Batch([r for _, r in out], batch.drops), [k for k, _ in out], dkeys)
         return out
 
-    async def _chain(self, stages: list[int], item: Item, unit: int) -> list[Item]:
+    async def chain(self, stages: list[int], item: Item, unit: int) -> list[Item]:
+        """One record through a run of per-record stages (indexes ``stages``): what it
+        became, under its order keys. A remote worker runs its shard's records so."""
         items = [item]
         for i in stages:
             if len(items) == 1:  # the usual case: no task of its own for one step
@@ -175,7 +169,7 @@ class LocalExecutor:
                 items: list[Item]) -> list[asyncio.Future[list[Item]]]:
         """Start records through a per-record segment: one future per record, holding
         what that record became."""
-        return [asyncio.ensure_future(self._chain(stages, it, unit)) for it in items]
+        return [asyncio.ensure_future(self.chain(stages, it, unit)) for it in items]
 
     async def _fed(self, s: int, stages: list[int], unit: int, items: list[Item]) -> list[Item]:
         """The last segment under the feed rule: records go in waves, in key order."""
@@ -184,7 +178,7 @@ class LocalExecutor:
         launched: list[asyncio.Future[list[Item]]] = []
         try:
             async with feed.turns.turn(unit):
-                feed.known_through(unit - (self.r.lookahead + 2))  # the start rule's point
+                feed.known_through(unit - (self.p.lookahead + 2))  # the start rule's point
                 pending = sorted(items, key=lambda x: x[0])
                 while pending:
                     n = await feed.how_many()
@@ -208,34 +202,35 @@ class LocalExecutor:
         passed them on (of the first stage when none did), made without a call."""
         self.cut[unit] = len(items)
         by = first - 1 if first > 0 else first
-        st = self.r.stats[by]
+        st = self.p.stats[by]
         if by < first:
             st.kept -= len(items)
         else:
             st.records_in += len(items)
         st.dropped["over_target"] = st.dropped.get("over_target", 0) + len(items)
-        name = self.r.names[by]
+        name = self.p.names[by]
         drops = [Drop(stage=name, reason="over_target", text=rec.instruction, record_id=rec.id,
-                      detail={"before": self.r.names[first]}) for _, rec in items]
-        self.r.run_dir.log_drops(drops, [drop_key(k, first, 0) for k, _ in items])
+                      detail={"before": self.p.names[first]}) for _, rec in items]
+        self.p.sink.log_drops(drops, [drop_key(k, first, 0) for k, _ in items])
 
     # -- one unit: generate (or take the chunk), then the transforms --------------------
     async def _unit(self, u: int, need: int) -> None:
         try:
-            r = self.r
-            if r.generator is not None:
-                with r.stats[0].working(1):
-                    batch = await r.generate(u, need)
+            p = self.p
+            if p.generate is not None:
+                with p.stats[0].working(1):
+                    batch = await p.generate(u, need)
                 keys = [f"{unit_key(u)}.{j:06d}" for j in range(len(batch.records))]
                 dkeys = [drop_key(unit_key(u), 0, j) for j in range(len(batch.drops))]
                 self._log(0, batch, keys, dkeys)
                 items = list(zip(keys, batch.records))
             else:
-                items = r.chunk(u)
+                assert p.chunk is not None, "a plan without a generator has chunks"
+                items = p.chunk(u)
             self.gen_count[u] = len(items)
             self._event(self.gen_done, u).set()
             self.survivors[u] = await self._transforms(u, items)
-            r.state.survived += len(self.survivors[u])
+            p.progress.survived += len(self.survivors[u])
             self._event(self.unit_done, u).set()
         except asyncio.CancelledError:
             raise
@@ -249,7 +244,7 @@ class LocalExecutor:
         """(records expected to survive from units 0..r-1, records to ask of unit r)
         from what is known when units 0..kd are finished and the generator has finished
         units 0..kg."""
-        goal = self.r.goal
+        goal = self.p.goal
         surv = sum(len(self.survivors[i]) for i in range(kd + 1))
         emitted = sum(self.gen_count[i] - self.cut.get(i, 0) for i in range(kd + 1))
         rate = surv / emitted if emitted else 1.0
@@ -263,15 +258,15 @@ class LocalExecutor:
         return expected, max(need, 1)
 
     async def run(self) -> list[Item]:
-        r = self.r
+        p = self.p
         self.failed = asyncio.get_running_loop().create_future()
-        L = r.lookahead
+        L = p.lookahead
         D = L + 2
-        goal = r.goal
+        goal = p.goal
         tasks: list[asyncio.Task[None]] = []
         u = 0
         try:
-            while u < r.max_units:
+            while u < p.max_units:
                 kg, kd = max(u - L, -1), max(u - D, -1)
                 await self._wait(self.gen_done, kg)
                 await self._wait(self.unit_done, kd)
@@ -294,7 +289,7 @@ class LocalExecutor:
                         break
                 if stop:
                     break
-                r.state.round = u
+                p.progress.round = u
                 tasks.append(asyncio.create_task(self._unit(u, need)))
                 self.started_units = u = u + 1
             if tasks:
@@ -328,4 +323,4 @@ def over_target(items: list[Item], goal: int | None, stage: str, index: int
     return items[:goal], extra
 
 
-__all__ = ["LocalExecutor", "over_target", "Item"]
+__all__ = ["LocalExecutor", "over_target"]

@@ -32,19 +32,21 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
+from ..engine import Model, StageStats
 from ..errors import ServerError, TaneError
-from ..llm.base import CallStats
+from ..llm.base import Backend, CallStats
 from ..llm.cache import CachedBackend
-from ..methods.base import StageStats
+from ..llm.factory import build_backend
+from ..recipe import Recipe
 from ..schema import Drop, Record, stable_hash
+from ..seeds.loader import load_seeds
 from ..store.shards import ShardJournal, mark_done, read_done
-from .local import Item, LocalExecutor, unit_key
-
-DEFAULT_SHARD = 64
-
+from .execution import ExecutionPlan, Item, unit_key
+from .executors import RayOptions
+from .local import LocalExecutor
+from .stages import build_stages, resolve_path, stage_names
 
 def _ray() -> Any:
     try:
@@ -92,23 +94,17 @@ class ShardWorker:
     """One worker's context, rebuilt from configuration (wrapped as a Ray actor)."""
 
     def __init__(self, spec: dict[str, Any]):
-        from ..llm.factory import build_backend  # noqa: F401  (fail early if broken)
-        from ..recipe import Recipe
-        from ..seeds.loader import load_seeds
-        from .stages import _resolve, _stage_names, build_stages
-
         self.recipe = Recipe.model_validate(spec["recipe"])
         self.base_dir = Path(spec["base_dir"])
         self.run_path = Path(spec["run_path"])
         self.workers = spec.get("workers", 1)
-        self.seeds = load_seeds(_resolve(self.recipe.seeds.path, self.base_dir),
+        self.seeds = load_seeds(resolve_path(self.recipe.seeds.path, self.base_dir),
                                 self.recipe.seeds.format)
         self.lookahead = spec["lookahead"]
-        self.names = _stage_names(self.recipe)
+        self.names = stage_names(self.recipe)
         self.model_names = [self.recipe.model_of(s) for s in self.recipe.stages]
-        self.specs = [s.contract() for s in self.recipe.stages]
-        self._build = build_stages
-        self.backends: dict[str, Any] = {}
+        self.specs = [s.spec() for s in self.recipe.stages]
+        self.backends: dict[str, Backend] = {}
         self.model_stats: dict[str, CallStats] = {}
 
     def pid(self) -> int:
@@ -116,9 +112,7 @@ class ShardWorker:
 
         return os.getpid()
 
-    def _backend(self, name: str) -> Any:
-        from ..llm.factory import build_backend
-
+    def _backend(self, name: str) -> Backend:
         if name not in self.backends:
             cs = self.model_stats[name] = CallStats()
             cfg = self.recipe.llm_for(name)
@@ -146,16 +140,16 @@ class ShardWorker:
             before = {m: _counts(self.model_stats[m]) for m in models}
             # this shard's own stage objects and counts (shards run side by side)
             stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
-            built = self._build(self.recipe, self.seeds, self.base_dir, stats, self.lookahead,
-                                only=set(stages))
-            for i in stages:
-                built[i].ctx.llm = CachedBackend(inner[self.model_names[i]], journal)
+            cached: dict[str, Model] = {m: CachedBackend(inner[m], journal) for m in models}
+            built = build_stages(self.recipe, self.seeds, self.base_dir, stats, self.lookahead,
+                                 cached, only=set(stages))
             sink = _Collector()
-            run = SimpleNamespace(stages=built, stats=stats, names=self.names,
-                                  specs=self.specs, generator=None, run_dir=sink)
-            ex = LocalExecutor(run)
+            # the shard's plan: its stages only, no generator, no goal (the driver keeps
+            # the start and feed rules)
+            ex = LocalExecutor(ExecutionPlan(names=self.names, specs=self.specs,
+                                             stages=built, stats=stats, sink=sink))
             items = [(k, Record.model_validate(r)) for k, r in payload]
-            outs = await asyncio.gather(*(ex._chain(stages, it, unit) for it in items))
+            outs = await asyncio.gather(*(ex.chain(stages, it, unit) for it in items))
             done = sorted((x for o in outs for x in o), key=lambda x: x[0])
             result = {
                 "items": [(k, r.model_dump(mode="json")) for k, r in done],
@@ -178,17 +172,30 @@ class ShardWorker:
                 await b.aclose()
 
 
+def remote_models(plan: ExecutionPlan, segments: list[tuple[bool, list[int]]]) -> set[str]:
+    """The models of the stages that go to the workers and call a model (a curate step
+    calls none: it sizes no worker)."""
+    return {plan.model_names[i] for ordered, ii in segments if not ordered for i in ii
+            if plan.specs[i].llm}
+
+
 class RayExecutor(LocalExecutor):
     """:class:`LocalExecutor` whose per-record stage runs go to Ray worker actors."""
 
-    def __init__(self, runner: Any, address: str | None = None, workers: int | None = None,
-                 shard_size: int = DEFAULT_SHARD):
-        super().__init__(runner)
+    # a shard without its completion marker is replayed from its own journal
+    replays_shards: ClassVar[bool] = True
+
+    def __init__(self, plan: ExecutionPlan, options: RayOptions | None = None):
+        super().__init__(plan)
+        opts = options or RayOptions()
+        address, workers = opts.address, opts.workers
+        if plan.recipe is None:
+            raise TaneError("the Ray executor rebuilds stages from the recipe: the plan "
+                            "has none", field="executor")
+        recipe: Recipe = plan.recipe
+        self.recipe = recipe
         ray = self.ray = _ray()
-        if shard_size < 1:
-            raise TaneError(f"--shard-size must be at least 1, got {shard_size}",
-                            field="shard_size")
-        self.shard_size = shard_size
+        self.shard_size = opts.shard_size
         self.started_ray = False
         if not ray.is_initialized():
             try:
@@ -201,23 +208,23 @@ class RayExecutor(LocalExecutor):
         res = ray.cluster_resources()
         cpus = int(res.get("CPU", 1))
         # a worker whose stages run vLLM in-process holds one engine: one GPU each
-        remote_models = {runner.model_names[i] for o, ii in self.segments if not o for i in ii}
-        gpus = 1 if any(runner.recipe.llm_for(m).backend == "vllm" for m in remote_models) else 0
+        calling = remote_models(plan, self.segments)
+        gpus = 1 if any(recipe.llm_for(m).backend == "vllm" for m in calling) else 0
         n = workers or max(1, int(res.get("GPU", 0)) if gpus else cpus)
-        spec = {"recipe": runner.recipe.model_dump(mode="json"),
-                "base_dir": str(Path(runner.base_dir).resolve()),
-                "run_path": str(Path(runner.out_dir).resolve()),
-                "lookahead": runner.lookahead}
+        spec = {"recipe": recipe.model_dump(mode="json"),
+                "base_dir": str(Path(plan.base_dir).resolve()),
+                "run_path": str(Path(plan.run_path).resolve()),
+                "lookahead": plan.lookahead}
         # enough shards at once on each worker to use its share of every model's concurrency
         # (a shard may hold fewer records than shard_size: a unit is cut into shards, and a
         # source chunk or a round can be smaller); the backends' limiters bound the calls
-        share = max((runner.recipe.llm_for(m).concurrency for m in remote_models), default=1)
+        share = max((recipe.llm_for(m).concurrency for m in calling), default=1)
         self.shards_per_worker = max(1, -(-share // max(n, 1)))
         remote = ray.remote(ShardWorker).options(max_concurrency=self.shards_per_worker,
                                                  max_restarts=-1,
                                                  max_task_retries=-1, num_gpus=gpus,
                                                  num_cpus=min(1.0, cpus / n))
-        n = n if remote_models else 0  # nothing to send: no workers
+        n = n if any(not o for o, _ in self.segments) else 0  # nothing to send: no workers
         spec["workers"] = n
         self.actors = [remote.remote(spec) for _ in range(n)]
         self.load = [0] * n
@@ -245,20 +252,20 @@ class RayExecutor(LocalExecutor):
 
     async def _shard(self, s: int, stages: list[int], unit: int, k: int,
                      part: list[Item]) -> list[Item]:
-        r = self.r
-        payload = [(key, rec.model_dump(mode="json")) for key, rec in part]
-        configs = [r.recipe.stages[i].model_dump(mode="json") for i in stages]
-        models = [[r.recipe.llm_for(r.model_names[i]).backend,
-                   r.recipe.llm_for(r.model_names[i]).model] for i in stages]
+        p, rec = self.p, self.recipe
+        payload = [(key, r.model_dump(mode="json")) for key, r in part]
+        configs = [rec.stages[i].model_dump(mode="json") for i in stages]
+        models = [[rec.llm_for(p.model_names[i]).backend,
+                   rec.llm_for(p.model_names[i]).model] for i in stages]
         sid = (f"{unit_key(unit)}-{s:02d}-{k:05d}-"
-               f"{stable_hash([r.recipe.seed, configs, models, payload], 16)}")
-        result = read_done(r.out_dir, sid)
+               f"{stable_hash([rec.seed, configs, models, payload], 16)}")
+        result = read_done(p.run_path, sid)
         if result is None:
             a = min(range(self.workers), key=lambda j: (self.load[j], j))
             self.load[a] += 1
             with contextlib.ExitStack() as spans:
                 for j, i in enumerate(stages):
-                    spans.enter_context(r.stats[i].working(len(part) if j == 0 else 0))
+                    spans.enter_context(p.stats[i].working(len(part) if j == 0 else 0))
                 try:
                     result = await self.actors[a].process.remote(sid, stages, unit, payload)
                 finally:
@@ -274,14 +281,14 @@ class RayExecutor(LocalExecutor):
     def _apply(self, result: dict[str, Any], reused: bool = False) -> list[Item]:
         """Log a shard's results as the local executor would have. A shard finished by an
         earlier run counts its calls as cache hits, as a replay from the journal does."""
-        r = self.r
-        rd = r.run_dir
+        p = self.p
+        sink = p.sink
         for stage, keys, recs in result["kept"]:
-            rd.log_kept(stage, [Record.model_validate(x) for x in recs], keys)
+            sink.log_kept(stage, [Record.model_validate(x) for x in recs], keys)
         for keys, drops in result["drops"]:
-            rd.log_drops([Drop.model_validate(x) for x in drops], keys)
+            sink.log_drops([Drop.model_validate(x) for x in drops], keys)
         for i, c in result["stages"].items():
-            st = r.stats[int(i)]
+            st = p.stats[int(i)]
             st.records_in += c["records_in"]
             st.kept += c["kept"]
             for reason, n in c["dropped"].items():
@@ -291,7 +298,7 @@ class RayExecutor(LocalExecutor):
                 continue
             _add(st.llm, c["llm"])
         for name, c in ({} if reused else result["models"]).items():
-            cs = r.state.models.get(name)
+            cs = p.model_stats.get(name)
             if cs is not None:
                 _add(cs, c)
         return [(k, Record.model_validate(x)) for k, x in result["items"]]
@@ -341,10 +348,9 @@ def _add(cs: CallStats, c: dict[str, Any]) -> None:
     cs.cache_hits += c.get("cache_hits", 0)
     cs.prompt_tokens += c.get("prompt_tokens", 0)
     cs.completion_tokens += c.get("completion_tokens", 0)
-    for table in ("retries", "failures"):
-        mine = getattr(cs, table)
+    for table, mine in (("retries", cs.retries), ("failures", cs.failures)):
         for reason, n in c.get(table, {}).items():
             mine[reason] = mine.get(reason, 0) + n
 
 
-__all__ = ["RayExecutor", "ShardWorker"]
+__all__ = ["RayExecutor", "ShardWorker", "remote_models"]

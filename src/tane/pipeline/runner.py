@@ -8,10 +8,10 @@ Sampling is seeded per call, decisions are taken in submission order and files a
 written in order-key order (see :mod:`tane.pipeline.local`), so on a deterministic backend
 the rerun ends with the same dataset as an uninterrupted run.
 
-Executors decide where, stages decide what: :class:`Runner` holds the configuration and
-the stages; :class:`~tane.pipeline.local.LocalExecutor` runs them on this process. Another
-executor can take a :class:`Runner`'s plan (recipe, run directory, stage specs) and rebuild
-the stages on its workers from configuration alone.
+Executors decide where, stages decide what: :class:`Runner` holds the configuration,
+opens the run directory and the models, builds the stages and hands an executor (chosen
+by name from :mod:`tane.pipeline.executors`) an
+:class:`~tane.pipeline.execution.ExecutionPlan`; the executor never sees the runner.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .. import __version__
+from ..engine import StageStats
 from ..errors import ServerError, TaneError
 from ..llm.base import CallStats, LLMError
 from ..llm.cache import CachedBackend
 from ..llm.factory import build_backend
-from ..methods.base import Batch, StageStats
 from ..recipe import Recipe
 from ..schema import Record
 from ..seeds.loader import load_seeds
@@ -40,24 +40,24 @@ from ..stage import check_chain
 from ..store.revisions import write_outputs
 from ..store.rundir import RunDir, check_dir_target
 from ..store.shards import absorb_shards
-from .local import Item, LocalExecutor, over_target
-from .stages import _resolve, _stage_names, build_stages
+from .execution import ExecutionPlan, Executor, Item, Progress, generator_call
+from .executors import executor as executor_entry
+from .local import over_target
+from .stages import Stages, build_stages, offline_models, resolve_path, stage_names
 from .source import Source, load_source
 
 SOURCE_CHUNK = 64
-EXECUTORS = ("local", "ray")
 # what may change between a run and its resume without --force
 RESUMABLE_KEYS = ("target", "llm", "models")
 
 
 @dataclass
-class RunState:
-    """What progress displays read while a run works."""
+class RunState(Progress):
+    """What progress displays read while a run works (the executor counts ``round`` and
+    ``survived``)."""
 
-    target: int | None
+    target: int | None = None
     kept: int = 0
-    round: int = 0
-    survived: int = 0
     started: float = field(default_factory=time.perf_counter)
     models: dict[str, CallStats] = field(default_factory=dict)
     stages: list[StageStats] = field(default_factory=list)
@@ -87,11 +87,9 @@ class Runner:
     def __init__(self, recipe: Recipe, out_dir: str | Path, base_dir: Path | None = None,
                  force: bool = False, executor: str = "local",
                  executor_options: dict[str, Any] | None = None):
-        if executor not in EXECUTORS:
-            raise TaneError(f"unknown executor {executor!r} (known: {', '.join(EXECUTORS)})",
-                            field="executor")
+        self.executor = executor_entry(executor)
         self.executor_name = executor
-        self.executor_options = executor_options or {}
+        self.executor_options = self.executor.parse(executor_options or {})
         self.recipe = recipe
         self.base_dir = base_dir or Path.cwd()
         self.out_dir = Path(out_dir)
@@ -99,7 +97,7 @@ class Runner:
         self.force = force
         self.goal = recipe.goal
         self.state = RunState(target=self.goal)
-        self.seeds = load_seeds(_resolve(recipe.seeds.path, self.base_dir), recipe.seeds.format)
+        self.seeds = load_seeds(resolve_path(recipe.seeds.path, self.base_dir), recipe.seeds.format)
         self.source: Source | None = None
         if recipe.source is not None:
             self.source = load_source(recipe.source, self.base_dir)
@@ -108,20 +106,20 @@ class Runner:
             if bad:
                 raise TaneError(f"{bad[1]} (not in {self.source.path})",
                                 field=f"stages.{bad[0]}")
-        self.names = _stage_names(recipe)
-        self.specs = [s.contract() for s in recipe.stages]
+        self.names = stage_names(recipe)
+        self.specs = [s.spec() for s in recipe.stages]
         self.model_names = [recipe.model_of(s) for s in recipe.stages]
         self.stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
         self.state.stages = self.stats
-        first = recipe.stages[0]
-        self.lookahead = getattr(first, "lookahead", 1) if self.source is None else 0
-        self.stages: list[Any] = build_stages(recipe, self.seeds, self.base_dir, self.stats,
-                                              self.lookahead)
+        first = self.specs[0]
+        self.lookahead = first.lookahead if self.source is None else 0
+        # built without a model: every bad input (templates, files) fails here, and the
+        # plan renders its prompts from them; a run builds its own with the models
+        self.stages: Stages = build_stages(recipe, self.seeds, self.base_dir, self.stats,
+                                           self.lookahead, offline_models(recipe))
         if self.source is None:
-            self.generator: Any = self.stages[0]
-            self.max_units = first.max_rounds  # type: ignore[union-attr]
+            self.max_units = first.max_rounds
         else:
-            self.generator = None
             n = len(self.source.records)
             self.max_units = -(-n // SOURCE_CHUNK)
             # enough chunks in flight to fill every model's concurrency several times
@@ -133,16 +131,7 @@ class Runner:
         # told each warning of the check of the endpoints, before the first stage starts
         self.on_warning: Callable[[str], None] | None = None
 
-    # -- what the executor calls -------------------------------------------------------
-    async def generate(self, u: int, need: int) -> Batch:
-        gen = self.generator
-        if getattr(gen, "lookahead_safe", False):
-            return await gen.round(u, need)
-        # a generator whose rounds share state without turns of their own: whole rounds
-        # in order (its calls within a round still run concurrently)
-        async with gen.ctx.turns_for("round").turn(u):
-            return await gen.round(u, need)
-
+    # -- what the executor is given ---------------------------------------------------
     def chunk(self, u: int) -> list[Item]:
         assert self.source is not None
         part = self.source.records[u * SOURCE_CHUNK:(u + 1) * SOURCE_CHUNK]
@@ -209,19 +198,17 @@ class Runner:
                 cs = self.state.models[name] = CallStats()
                 backends[name] = CachedBackend(build_backend(self.recipe.llm_for(name), cs), rd)
             await self._preflight(backends)
-            for stage, name in zip(self.stages, self.model_names):
-                stage.ctx.llm = backends[name]
+            stages = build_stages(self.recipe, self.seeds, self.base_dir, self.stats,
+                                  self.lookahead, backends)
             rd.reset_ledger()
             if self.source is not None and self.source.drops:
                 rd.log_drops(self.source.drops, [f"{0:09d}|src|{j:06d}"
                                                  for j in range(len(self.source.drops))])
-            executor = self._executor(rd)
+            executor = self._executor(rd, stages)
             try:
                 items = await executor.run()
             finally:
-                close = getattr(executor, "close", None)
-                if close is not None:
-                    close()
+                executor.close()
             result = self._finish(rd, executor, items)
             status = "done"
         except (asyncio.CancelledError, KeyboardInterrupt):
@@ -242,14 +229,28 @@ class Runner:
                     rd.close()
         return result
 
-    def _executor(self, rd: RunDir) -> LocalExecutor:
-        if self.executor_name == "ray":
-            from .ray_executor import RayExecutor
+    def plan(self, stages: Stages, sink: RunDir) -> ExecutionPlan:
+        """What an executor is given: the stages built for this run, and ``sink`` for
+        what they keep and drop."""
+        rec = self.recipe
+        gen = stages.generator
+        return ExecutionPlan(
+            names=self.names, specs=self.specs, stages=stages, stats=self.stats, sink=sink,
+            goal=self.goal, max_units=self.max_units, lookahead=self.lookahead,
+            generate=generator_call(gen, self.specs[0]) if gen is not None else None,
+            chunk=self.chunk if self.source is not None else None,
+            windows=[c.slots if c.backend == "embedded" else c.concurrency
+                     for c in (rec.llm_for(m) for m in self.model_names)],
+            progress=self.state, recipe=rec, base_dir=Path(self.base_dir).resolve(),
+            run_path=self.out_dir.resolve(), model_names=self.model_names,
+            model_stats=self.state.models)
 
-            absorb_shards(rd.db, rd.path, finished_only=True)
-            return RayExecutor(self, **self.executor_options)
-        absorb_shards(rd.db, rd.path)  # a local run takes over every shard's calls
-        return LocalExecutor(self)
+    def _executor(self, rd: RunDir, stages: Stages) -> Executor:
+        cls = self.executor.executor_class()
+        # an executor that replays unfinished shards keeps their journals; any other
+        # takes over every shard's calls
+        absorb_shards(rd.db, rd.path, finished_only=cls.replays_shards)
+        return cls(self.plan(stages, rd), self.executor_options)
 
     async def _preflight(self, backends: dict[str, CachedBackend]) -> None:
         """Each served model's endpoint answers, and takes the key, before any stage."""
@@ -270,7 +271,7 @@ class Runner:
                 if self.on_warning is not None:
                     self.on_warning(w)
 
-    def _finish(self, rd: RunDir, executor: LocalExecutor, items: list[Item]) -> dict[str, Any]:
+    def _finish(self, rd: RunDir, executor: Executor, items: list[Item]) -> dict[str, Any]:
         last = len(self.stages) - 1
         final, extra = over_target(items, self.goal, self.names[last], last + 1)
         if extra:
@@ -289,8 +290,7 @@ class Runner:
         result = self._stats(records, wall, executor.started_units)
         # what dataset.jsonl holds: the kept records with a review's drops taken out
         result["dataset_records"] = len(reviewed)
-        summary = getattr(executor, "summary", None)
-        result["executor"] = {"name": self.executor_name} | (summary() if summary else {})
+        result["executor"] = {"name": self.executor_name} | executor.summary()
         rd.write_json("stats.json", result)
         complete = self.goal is None or len(records) >= self.goal
         self._manifest(rd, "complete" if complete else "incomplete",
