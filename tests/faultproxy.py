@@ -11,7 +11,9 @@ schedule, one entry consumed per request in arrival order, then "ok" forever:
 * ``"slow"`` - wait ``slow_delay`` seconds (longer than the client's timeout), then forward;
 * ``"truncate"`` - forward, then relay only the first half of the server's body (a 200
   whose JSON is cut off);
-* ``"empty"`` - a 200 completion object with no choices, without forwarding.
+* ``"empty"`` - a 200 completion object with no choices, without forwarding;
+* ``"nologprobs"`` - forward, then relay the answer without its choices' ``logprobs``
+  (a server that ignores the parameter).
 
 ``only_posts``: GET requests (the endpoint check, ``/v1/models``) are forwarded without
 taking an entry of the schedule, so faults fall on model calls only. ``retry_after``:
@@ -131,8 +133,10 @@ class FaultProxy:
                 await self._respond(writer, 200, json.dumps(empty).encode(),
                                     "application/json", {})
                 return
-            if action == "truncate":
-                await self._forward(writer, method, path, headers, body, truncate=True)
+            if action in ("truncate", "nologprobs"):
+                await self._forward(writer, method, path, headers, body,
+                                    truncate=action == "truncate",
+                                    nologprobs=action == "nologprobs")
                 return
             if action == "drop":
                 sock = writer.get_extra_info("socket")
@@ -179,12 +183,18 @@ class FaultProxy:
         extra = {"Retry-After": self.retry_after} if status == 429 else {}
         await self._respond(writer, status, body, "application/json", extra)
 
-    async def _forward(self, writer, method, path, headers, body, truncate=False) -> None:
+    async def _forward(self, writer, method, path, headers, body, truncate=False,
+                       nologprobs=False) -> None:
         assert self._client is not None
         fwd = {k: v for k, v in headers.items() if k not in _HOP}
         resp = await self._client.request(method, self.upstream + path, headers=fwd,
                                           content=body)
         content = resp.content[:len(resp.content) // 2] if truncate else resp.content
+        if nologprobs and resp.status_code == 200:
+            data = json.loads(content)
+            for choice in data.get("choices") or []:
+                choice.pop("logprobs", None)
+            content = json.dumps(data, ensure_ascii=False).encode()
         await self._respond(writer, resp.status_code, content,
                             resp.headers.get("content-type", "application/octet-stream"), {})
 

@@ -198,6 +198,10 @@ def eval_grade(
                                       "always; 10: maths, reasoning, coding) | always | never"),
         lang: str | None = typer.Option(None, help="language of the judge prompt "
                                            "(default: the benchmark's)"),
+        logprobs: int = typer.Option(0, help="ask the judge's server for the N most likely "
+                                     "tokens at each position (1-20) and report the "
+                                     "probability-weighted grade beside the 1-5 one "
+                                     "(default 0: not asked)"),
         progress: bool = typer.Option(True)) -> None:
     """An LLM judge grades every answer, turn by turn, on an absolute scale."""
     from ..eval.evaldir import GRADES, EvalDir
@@ -208,6 +212,9 @@ def eval_grade(
         opts = _opts_judge(max_tokens, temperature, seed, reference, lang)
         if scale not in (None, 5, 10):
             raise TaneError(f"--scale must be 5 or 10, got {scale}", field="scale")
+        if not 0 <= logprobs <= 20:
+            raise TaneError(f"--logprobs must be 0 to 20, got {logprobs}", field="logprobs")
+        opts.logprobs = logprobs
     except TaneError as e:
         _fail(e)
         return
@@ -378,7 +385,9 @@ def eval_run(
         for name in plan.judge_names(g):
             async def grade(name=name):
                 with EvalDir(evaldir) as ed:
-                    return await run_grade(ed, judges[name], g.scale, g.models, opts(g),
+                    o = opts(g)
+                    o.logprobs = g.logprobs
+                    return await run_grade(ed, judges[name], g.scale, g.models, o,
                                            progress)
 
             info = _step(grade)

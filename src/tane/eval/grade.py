@@ -26,6 +26,7 @@ from .bench import Item
 from .engine import Caller, Progress, call_seed, error_text, usage
 from .evaldir import ANSWERS, GRADES, EvalDir, now
 from .verdict import VerdictError, parse_score, score_schema
+from .weighted import weighted_grade
 
 RAW_KEEP = 2000
 REFERENCE_CATEGORIES = frozenset({"math", "reasoning", "coding"})
@@ -40,6 +41,9 @@ class JudgeOptions:
     seed: int = 0
     reference: str = "auto"  # auto | always | never
     lang: str | None = None  # the prompts' language; default: the benchmark's
+    # grades only: ask for the log-probabilities of the N most likely tokens at each
+    # position, for the probability-weighted grade (:mod:`.weighted`); 0: not asked
+    logprobs: int = 0
 
 
 def use_reference(item: Item, scale: int, mode: str) -> bool:
@@ -56,13 +60,15 @@ async def ask_judge(caller: Caller, text: str, schema: dict[str, Any],
                     parse: Callable[[str], Any], opts: JudgeOptions, stats: CallStats,
                     *seed_parts: Any) -> dict[str, Any]:
     """One verdict: asked, read strictly, asked once more if unreadable.
-    ``{"status": ok|parse_failed|error, "value", "raw", "retried", "error"}``."""
+    ``{"status": ok|parse_failed|error, "value", "raw", "retried", "error", "logprobs"}``
+    (``logprobs``: the tokens of the last answer, when asked for and given)."""
     messages = [{"role": "user", "content": text}]
     out: dict[str, Any] = {"status": "error", "value": None, "raw": "", "retried": False,
-                           "error": None}
+                           "error": None, "logprobs": None}
     for attempt in (0, 1):
         p = GenParams(temperature=opts.temperature, top_p=1.0, max_tokens=opts.max_tokens,
-                      seed=call_seed(opts.seed, caller.spec.name, *seed_parts, attempt))
+                      seed=call_seed(opts.seed, caller.spec.name, *seed_parts, attempt),
+                      logprobs=opts.logprobs)
         if attempt and p.temperature == 0.0:
             p = replace(p, temperature=opts.retry_temperature)
         if caller.constrained:
@@ -74,6 +80,7 @@ async def ask_judge(caller: Caller, text: str, schema: dict[str, Any],
             return out
         assert isinstance(res, Completion)
         out["raw"] = res.text[:RAW_KEEP]
+        out["logprobs"] = res.logprobs
         try:
             out["value"] = parse(res.text)
         except VerdictError as e:
@@ -107,6 +114,8 @@ async def run_grade(ed: EvalDir, judge: Any, scale: int | None = None,
     scale = scale or (10 if fmt == "mt_bench" else 5)
     if scale not in (5, 10):
         raise TaneError(f"--scale must be 5 or 10, got {scale}", field="scale")
+    if not 0 <= opts.logprobs <= 20:
+        raise TaneError(f"--logprobs must be 0 to 20, got {opts.logprobs}", field="logprobs")
     lang = opts.lang or ed.meta.get("lang") or "ja"
     tpl = load_template("eval_grade", f"{lang}_{scale}")
     items = {it.id: it for it in ed.items()}
@@ -141,10 +150,13 @@ async def run_grade(ed: EvalDir, judge: Any, scale: int | None = None,
                                   opts, stats, "grade", scale, item.id, row["model"], t + 1)
             score, reason = got["value"] if got["value"] is not None else (None, None)
             bar.tick(got["status"])
-            return {"item_id": item.id, "model": row["model"], "judge": judge.name,
-                    "scale": scale, "turn": t + 1, "score": score, "status": got["status"],
-                    "raw": got["raw"], "retried": got["retried"], "error": got["error"],
-                    "reason": reason}
+            out = {"item_id": item.id, "model": row["model"], "judge": judge.name,
+                   "scale": scale, "turn": t + 1, "score": score, "status": got["status"],
+                   "raw": got["raw"], "retried": got["retried"], "error": got["error"],
+                   "reason": reason}
+            if opts.logprobs:
+                out |= weighted_grade(got["logprobs"], score, scale)
+            return out
 
         rows = await asyncio.gather(*(one(r, t) for r, t in todo))
         bar.finish()
@@ -160,7 +172,7 @@ async def run_grade(ed: EvalDir, judge: Any, scale: int | None = None,
             **c, **usage([caller], stats), "constrained": caller.constrained,
             "options": {"max_tokens": opts.max_tokens, "temperature": opts.temperature,
                         "seed": opts.seed, "reference": opts.reference, "lang": lang,
-                        "template": tpl.id},
+                        "template": tpl.id, "logprobs": opts.logprobs},
             "seconds": round(time.monotonic() - started, 2), "warnings": warnings,
             "by_judge": by_judge(all_rows)}
     ed.step("grade", info)

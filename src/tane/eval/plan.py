@@ -69,6 +69,7 @@ class JudgeSection(Strict):
 
 class GradeSection(JudgeSection):
     scale: Literal[5, 10] | None = None
+    logprobs: int = Field(0, ge=0, le=20, description="top tokens per position; 0: off")
     models: list[str] | None = Field(None, description="default: every model")
 
 

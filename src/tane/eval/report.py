@@ -63,6 +63,7 @@ from ..store.files import atomic_write
 from . import language as LANG
 from . import lc as L
 from . import stats as S
+from . import weighted as W
 from .report_md import judge_label, judge_words
 
 EVAL_JSON, ITEMS, ANSWERS = "eval.json", "items.jsonl", "answers.jsonl"
@@ -230,6 +231,9 @@ def grades_section(rows: list[dict[str, Any]], category: dict[str, str], n_boot:
                 "by_category": {c: S.bootstrap_mean(v, n_boot, seed)
                                 for c, v in sorted(cats.items())},
             }
+            expected = W.expected_section(mrows, n_boot, seed)
+            if expected is not None:
+                models[model]["expected"] = expected
         diffs = []
         for a, b in combinations(sorted(item_scores), 2):
             common = sorted(set(item_scores[a]) & set(item_scores[b]))
@@ -588,7 +592,7 @@ def build(evaldir: Path, seed: int = 0, n_boot: int = S.N_BOOT,
     rep["agreement"] = agreement
     rep["pairwise"] = pairwise
     rep["claims"] = claims(rep["scores"], pairwise, rep["judge_info"])
-    rep["warnings"] = warnings_for(rep, grades, comps)
+    rep["warnings"] = warnings_for(rep, grades, comps) + W.expected_warnings(rep, judge_label)
     if grades is not None and not grades:
         notes.append("grades.jsonl has no rows.")
     if comps is not None and not comps:

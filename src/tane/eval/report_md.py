@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .weighted import missing_words
+
 
 def _cell(x: Any) -> str:
     return str(x).replace("|", "\\|").replace("\n", " ")
@@ -122,6 +124,17 @@ def render(rep: dict[str, Any]) -> str:
                                  + str(g["models"][m]["by_category"][c]["n"]))
                                 if c in g["models"][m]["by_category"] else "–"
                                 for m in models] for c in cats])
+        weighted = {m: v["expected"] for m, v in g["models"].items() if v.get("expected")}
+        if weighted:
+            L += ["Probability-weighted grade (the expected score over the labels 1–5 from "
+                  "the judge's logprobs of its score token, renormalised over the labels "
+                  "among the most likely tokens), beside the plain grade of the same items:",
+                  ""]
+            L += _table(["model", f"expected [{conf}% CI]", "plain, same items", "items",
+                         "grades without one", "why", "mean label mass"],
+                        [[m, _ci(e), _num(e["plain_mean_same_items"]), e["n"], e["without"],
+                          missing_words(e["missing"]) or "–", _num(e["mean_label_mass"])]
+                         for m, e in weighted.items()])
         if g["differences"]:
             L += ["Differences (paired bootstrap over the items both models have):", ""]
             L += _table(["a", "b", f"a − b [{conf}% CI]", "items", "higher"],
