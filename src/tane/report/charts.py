@@ -78,9 +78,10 @@ def draw_all(st, out_dir: Path) -> tuple[dict[str, Any], list[Path]]:
     def top(d: dict[str, int], n: int = 25) -> list[tuple[str, int]]:
         return list(d.items())[:n]
 
+    # a distribution of one value is no chart: tane stats prints it as a line
     for key in ("method", "language", "category"):
         d = rep["counts"][key]
-        if d:
+        if len(d) > 1:
             paths.append(bar_chart(out_dir / f"counts_{key}.png", f"records by {key}",
                                    top(d), font, labeler))
     for lang, per in st.lengths_raw.items():
@@ -90,16 +91,16 @@ def draw_all(st, out_dir: Path) -> tuple[dict[str, Any], list[Path]]:
                 paths.append(histogram(out_dir / f"length_{lang}_{f}.png",
                                        f"{f} length ({lang}, {unit})", vals, unit, font))
     lv = rep["leading_verbs"]
-    if lv["ja"]["top"]:
+    if len(lv["ja"]["top"]) > 1:
         paths.append(bar_chart(out_dir / "verbs_ja.png",
                                f"final predicates (ja, {lv['ja']['method']})",
                                [(x["verb"], x["count"]) for x in lv["ja"]["top"]],
                                font, labeler))
-    if lv["en"]["top"]:
+    if len(lv["en"]["top"]) > 1:
         paths.append(bar_chart(out_dir / "verbs_en.png", "leading verbs (en, heuristic)",
                                [(x["verb"], x["count"]) for x in lv["en"]["top"]],
                                font, labeler))
-    if lv["en"]["top_verb_object"]:
+    if len(lv["en"]["top_verb_object"]) > 1:
         paths.append(bar_chart(out_dir / "verb_object_en.png",
                                "leading verb + object (en, heuristic)",
                                [(x["pair"], x["count"]) for x in lv["en"]["top_verb_object"]],
@@ -111,7 +112,7 @@ def draw_all(st, out_dir: Path) -> tuple[dict[str, Any], list[Path]]:
             for k, v in stage.items():
                 merged[k] = merged.get(k, 0) + int(v)
         drops = dict(sorted(merged.items(), key=lambda kv: -kv[1]))
-    if drops:
+    if len(drops) > 1:  # over_target is not among them: no quality drop
         paths.append(bar_chart(out_dir / "drop_reasons.png", "drops by reason",
                                top(drops), font, labeler))
     font["label_ids"] = dict(labeler.ids)

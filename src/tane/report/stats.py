@@ -126,13 +126,23 @@ def duplicate_clusters(texts: list[str], threshold: float = DUP_THRESHOLD,
             "clusters": clusters[:top]}
 
 
+CUT = "over_target"  # records made beyond the target: cut in order, not for their quality
+
+
 def drop_reasons(rejected: list[dict], stats_json: dict | None) -> dict[str, Any]:
+    """The drops by reason and by stage, from the rejected file and from stats.json;
+    ``over_target`` apart (``over_target``: total and by stage), as it is no quality
+    drop."""
     by_reason: Counter = Counter()
     by_stage: dict[str, Counter] = {}
+    cut: Counter = Counter()
     for r in rejected:
         d = r.get("_drop") if isinstance(r.get("_drop"), dict) else r
         reason = str(d.get("reason") or "unknown")
         stage = str(d.get("stage") or r.get("stage") or "-")
+        if reason == CUT:
+            cut[stage] += 1
+            continue
         by_reason[reason] += 1
         by_stage.setdefault(stage, Counter())[reason] += 1
     out: dict[str, Any] = {"rejected_total": sum(by_reason.values()),
@@ -141,11 +151,18 @@ def drop_reasons(rejected: list[dict], stats_json: dict | None) -> dict[str, Any
                                                  for s, c in by_stage.items()}}
     if stats_json and isinstance(stats_json.get("stages"), dict):
         out["stats_json_by_stage"] = {
-            name: dict(s.get("dropped") or {}) for name, s in stats_json["stages"].items()
-            if isinstance(s, dict)}
+            name: {k: v for k, v in (s.get("dropped") or {}).items() if k != CUT}
+            for name, s in stats_json["stages"].items() if isinstance(s, dict)}
+        if not rejected:  # the counts of the run itself, when its rejected file is gone
+            for name, s in stats_json["stages"].items():
+                n = (s.get("dropped") or {}).get(CUT, 0) if isinstance(s, dict) else 0
+                if n:
+                    cut[name] += int(n)
         llm = stats_json.get("llm") or {}
         if llm.get("failures"):
             out["llm_failures"] = dict(llm["failures"])
+    out[CUT] = {"total": sum(cut.values()), "by_stage": _counter_dict(cut),
+                "note": "records made beyond the target and cut in order: not a quality drop"}
     return out
 
 
@@ -260,10 +277,15 @@ def print_report(st: DatasetStats, info: dict[str, Any] | None, console) -> None
     console.print(f"{rep['n_records']} records from {st.source.get('dataset', '?')}",
                   highlight=False)
     for key in ("method", "category", "language"):
+        counts = rep["counts"][key]
+        if len(counts) <= 1:  # one value: a line, not a table of one row
+            for k, n in counts.items():
+                console.print(f"{key}: {lbl(k)} ({n} records)", highlight=False)
+            continue
         t = Table(title=f"by {key}")
         t.add_column(key)
         t.add_column("records", justify="right")
-        for k, n in rep["counts"][key].items():
+        for k, n in counts.items():
             t.add_row(lbl(k), str(n))
         console.print(t)
     t = Table(title="lengths (ja/zh/ko: characters, else words)")
@@ -312,21 +334,42 @@ def print_report(st: DatasetStats, info: dict[str, Any] | None, console) -> None
         t.add_row(str(c["size"]), c["representative"][:60],
                   f"{s['text'][:60]} ({s['rouge_l']})" if s else "")
     console.print(t)
-    drops = rep["drops"]
-    if drops["rejected_total"] or drops.get("stats_json_by_stage"):
-        t = Table(title=f"drops ({drops['rejected_total']} in rejected file)")
-        t.add_column("source")
-        t.add_column("stage")
-        t.add_column("reason")
-        t.add_column("count", justify="right")
-        for stage, c in drops["rejected_by_stage"].items():
-            for reason, n in c.items():
-                t.add_row("rejected", stage, lbl(reason), str(n))
-        for stage, c in (drops.get("stats_json_by_stage") or {}).items():
-            for reason, n in c.items():
-                t.add_row("stats.json", stage, lbl(reason), str(n))
-        console.print(t)
+    print_drops(rep["drops"], lbl, console)
     if rep.get("grid_coverage"):
         from tane.report.coverage import print_coverage
 
         print_coverage(rep["grid_coverage"], console)
+
+
+def print_drops(drops: dict[str, Any], lbl, console) -> None:
+    """One row per stage and reason: the rejected file's count, and stats.json's beside
+    it only where the two differ; then the records cut by the target, on a line."""
+    from rich.table import Table
+
+    ours = drops["rejected_by_stage"]
+    theirs = drops.get("stats_json_by_stage") or {}
+    keys = [(s, r) for s, c in ours.items() for r in c]
+    keys += [(s, r) for s, c in theirs.items() for r in c if (s, r) not in set(keys)]
+    differ = any(ours.get(s, {}).get(r, 0) != theirs.get(s, {}).get(r, 0)
+                 for s, r in keys) if theirs and ours else False
+    if keys:
+        where = "rejected file" if ours else "stats.json"
+        total = drops["rejected_total"] or sum(sum(c.values()) for c in theirs.values())
+        t = Table(title=f"drops ({total} in the {where})")
+        t.add_column("stage")
+        t.add_column("reason")
+        t.add_column("count", justify="right")
+        if differ:
+            t.add_column("stats.json", justify="right")
+        for s, r in keys:
+            n = ours.get(s, {}).get(r, 0) if ours else theirs.get(s, {}).get(r, 0)
+            cells = [s, lbl(r), str(n)]
+            if differ:
+                cells.append(str(theirs.get(s, {}).get(r, 0)))
+            t.add_row(*cells)
+        console.print(t)
+    cut = drops.get(CUT) or {}
+    if cut.get("total"):
+        where = ", ".join(f"{s} {n}" for s, n in cut["by_stage"].items())
+        console.print(f"{CUT}: {cut['total']} records made beyond the target and cut in "
+                      f"order ({where}): not a quality drop", highlight=False)
