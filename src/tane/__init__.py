@@ -32,6 +32,7 @@ _API = {
     "run": "tane.api.run", "run_async": "tane.api.run", "RunResult": "tane.api.run",
     "RunProgress": "tane.api.run", "StageProgress": "tane.api.run",
     "load": "tane.api.load", "Records": "tane.api.load",
+    "preview": "tane.api.preview", "PreviewResult": "tane.api.preview",
     "curate": "tane.api.data", "dedup": "tane.api.data", "export": "tane.api.data",
     "DataResult": "tane.api.data",
 }
@@ -41,6 +42,7 @@ _CALLABLE_PACKAGES = frozenset({"curate", "export"})
 __all__ = [
     "BackendError",
     "DataResult",
+    "PreviewResult",
     "Recipe",
     "Records",
     "RunProgress",
@@ -53,6 +55,7 @@ __all__ = [
     "dedup",
     "export",
     "load",
+    "preview",
     "run",
     "run_async",
 ]

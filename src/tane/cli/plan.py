@@ -44,7 +44,8 @@ def build_plan(rec: Any, runner: Any, out_dir: Optional[Path], measure: bool,
 
 
 def print_plan(plan: Any) -> None:
-    t = Table(title=f"plan: {plan.recipe} (target {plan.target})", title_justify="left")
+    goal = "every row" if plan.target is None else plan.target
+    t = Table(title=f"plan: {plan.recipe} (target {goal})", title_justify="left")
     for col in ("stage", "model", "records in → out", "calls", "prompt tok", "output tok",
                 "time", "from"):
         t.add_column(col, justify="right" if col in ("calls", "prompt tok", "output tok",
@@ -66,9 +67,9 @@ def print_plan(plan: Any) -> None:
               f"{total['completion_tokens']:,} output tokens; time {when}", highlight=False)
     out.print(f"tokens: {plan.tokens_from}", highlight=False)
     for name, sp in plan.speed.items():
-        out.print(f"speed {name}: {sp.decode_tps:.1f} tokens/s decode, "
-                  f"{sp.prompt_tps:.0f} prompt ({sp.how}; load {sp.load_seconds:.1f} s)",
-                  highlight=False)
+        prompt = f", {sp.prompt_tps:.0f} prompt" if sp.prompt_tps < 1e9 else ""
+        out.print(f"speed {name}: {sp.decode_tps:.1f} tokens/s decode{prompt} ({sp.how}; "
+                  f"load {sp.load_seconds:.1f} s)", highlight=False)
     for s in plan.stages:
         if s.why:
             out.print(f"{s.name}: {s.why}", highlight=False)

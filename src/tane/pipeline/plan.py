@@ -149,6 +149,21 @@ def read_history(out_dir: Path | None, recipe: Recipe) -> dict[str, Any] | None:
     return st
 
 
+def decided_only(stats: dict[str, Any], generator: bool) -> dict[str, Any]:
+    """``stats`` with the transforms' ``over_target`` records taken out of what reached
+    them: a small run cuts most of its records at the target, mostly before a call (the
+    feed rule), so its rates are those of the records the stages decided on. A
+    generator's cut records were made (their calls spent) and stay."""
+    out = json.loads(json.dumps(stats))
+    for i, st in enumerate((out.get("stages") or {}).values()):
+        cut = int((st.get("dropped") or {}).pop("over_target", 0))
+        if cut and not (generator and i == 0):
+            st["records_in"] = max(int(st.get("records_in", 0)) - cut, 0)
+        elif cut:
+            st["dropped"]["over_target"] = cut
+    return out
+
+
 def _passed(h: dict[str, Any]) -> int:
     """Records a stage passed on in the earlier run, counting those the target cut."""
     return int(h.get("kept", 0)) + int((h.get("dropped") or {}).get("over_target", 0))
@@ -196,10 +211,14 @@ def sample_prompts(runner: Any) -> dict[int, list[str]]:
 # -- the plan ------------------------------------------------------------------------
 
 def make_plan(runner: Any, out_dir: Path | None = None,
-              speed: dict[str, Speed] | None = None) -> Plan:
-    """The estimate for ``runner``'s recipe and target (no call is made here)."""
+              speed: dict[str, Speed] | None = None,
+              history: dict[str, Any] | None = None) -> Plan:
+    """The estimate for ``runner``'s recipe and target (no call is made here).
+    ``history``: the stats of an earlier run of this recipe to take the rates from,
+    instead of ``out_dir``'s stats.json (a preview passes its own, see
+    :func:`decided_only`)."""
     rec: Recipe = runner.recipe
-    hist = read_history(out_dir, rec)
+    hist = history if history is not None else read_history(out_dir, rec)
     hstages = (hist or {}).get("stages") or {}
     prompts = sample_prompts(runner)
     speed = speed or {}
@@ -422,6 +441,32 @@ def given_speed(tps: float) -> Speed:
     return Speed(decode_tps=tps, prompt_tps=tps * 20, how=f"given: {tps} tokens/s")
 
 
+def speed_of_run(stats: dict[str, Any], recipe: Recipe) -> dict[str, Speed]:
+    """Each model's speed as an earlier (small) run of this recipe measured it: its output
+    tokens over the seconds its stages took (the whole run for a single model), prompt
+    time included. ``_time`` divides by the model's parallelism, so the rate is stored per
+    stream; a small run keeps fewer calls in flight than a full one, so on a server the
+    time is an upper bound. Models whose calls all came from the journal: none."""
+    stages = stats.get("stages") or {}
+    names = list(stages)
+    out: dict[str, Speed] = {}
+    for model in sorted({str(st.get("model", "default")) for st in stages.values()}):
+        mine = [stages[n] for n in names if stages[n].get("model", "default") == model]
+        tokens = sum(int(st.get("completion_tokens", 0)) for st in mine)
+        calls = sum(int(st.get("llm_calls", 0)) for st in mine)
+        single = len({str(st.get("model", "default")) for st in stages.values()}) == 1
+        secs = float(stats.get("wall_seconds") or 0.0) if single else \
+            sum(float(st.get("wall_seconds", 0.0)) for st in mine)
+        if not calls or not tokens or secs <= 0 or model not in {"default", *recipe.models}:
+            continue
+        rate = tokens / secs
+        out[model] = Speed(decode_tps=rate / _parallel(recipe.llm_for(model)),
+                           prompt_tps=1e12,
+                           how=f"from the preview: {tokens} output tokens of {calls} calls "
+                               f"in {secs:.1f} s, prompt time included")
+    return out
+
+
 # -- after the run --------------------------------------------------------------------
 
 def save_plan(out_dir: Path, plan: Plan) -> Path:
@@ -495,5 +540,5 @@ def record_accuracy(out_dir: Path, plan: dict[str, Any]) -> dict[str, Any] | Non
 
 __all__ = ["Plan", "Speed", "StageEstimate", "make_plan", "measure_embedded", "model_class",
            "rates_key", "measured_counts",
-           "measure_served", "given_speed", "save_plan", "load_plan", "accuracy",
-           "record_accuracy", "read_history", "sample_prompts"]
+           "measure_served", "given_speed", "speed_of_run", "save_plan", "load_plan", "accuracy",
+           "record_accuracy", "read_history", "sample_prompts", "decided_only"]

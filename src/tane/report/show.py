@@ -62,6 +62,12 @@ def _dropped_file(row: dict[str, Any]) -> Item:
     return it
 
 
+def run_items(kept: list[dict[str, Any]], dropped: list[dict[str, Any]]
+              ) -> tuple[list[Item], list[Item]]:
+    """(kept, dropped) Items of a run's ``dataset.jsonl`` and ``rejected.jsonl`` rows."""
+    return [_kept(r) for r in kept], [_dropped_run(r) for r in dropped]
+
+
 def load(path: Path) -> tuple[list[Item], list[Item]]:
     """(kept, dropped) of a run directory or a curated JSONL file."""
     if path.is_dir():
@@ -174,4 +180,4 @@ def render(all_kept: list[Item], all_dropped: list[Item], kept: list[Item],
     return Group(head, t)
 
 
-__all__ = ["Item", "load", "select", "render", "cell", "counts_line"]
+__all__ = ["Item", "load", "run_items", "select", "render", "cell", "counts_line"]
