@@ -181,14 +181,21 @@ models:
 judges:
   g: {{base_url: {llama_server}, model: gemma}}
 answer: {{max_tokens: 16, temperature: 0.8}}
-grade: {{max_tokens: 64}}
+grade: {{max_tokens: 64, logprobs: 5}}
 compare:
   - {{a: a, b: b, max_tokens: 64}}
-report: false
+report: {{ja_min: 0.99, difficulty: difficulty.jsonl}}
 """, encoding="utf-8")
+    (tmp_path / "difficulty.jsonl").write_text('{"item_id": "1", "difficulty": 0.5}\n',
+                                               encoding="utf-8")
     res = run_tane("eval", "run", str(plan), "--no-progress")
     assert res.returncode == 0, res.stderr
     ev = tmp_path / "ev"
+    rep = json.loads((ev / "report" / "report.json").read_text(encoding="utf-8"))
+    # the plan's report: options reach the report as --ja-min and --difficulty would
+    assert rep["language"]["ja_min"] == 0.99 and rep["language"]["scored_as_failures"]
+    assert rep["difficulty_table"] == str(tmp_path / "difficulty.jsonl")
+    assert all("expected_score" in r for r in read_jsonl(ev / "grades.jsonl"))
     calls = journal_count(ev)
     assert calls >= 2 + 2 + 2  # answers, grades, both orders (+ any verdict asked again)
     assert {r["model"] for r in read_jsonl(ev / "grades.jsonl")} == {"a", "b"}

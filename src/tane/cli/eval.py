@@ -335,7 +335,7 @@ def eval_run(
     from ..eval.compare import run_compare
     from ..eval.evaldir import ANSWERS, COMPARISONS, GRADES, EvalDir
     from ..eval.grade import JudgeOptions, run_grade
-    from ..eval.plan import load_plan, resolve
+    from ..eval.plan import load_plan, report_options, resolve
 
     try:
         if limit is not None and limit < 1:
@@ -350,6 +350,7 @@ def eval_run(
         limit = limit or plan.limit
         if limit:
             b.items = b.items[:limit]
+        rep_opts = report_options(plan, plan_file, base, b)
     except TaneError as e:
         _fail(e)
         return
@@ -403,9 +404,9 @@ def eval_run(
             info = _step(compare)
             _said_compare(info, evaldir)
             check(_outcome("compare", info, evaldir, COMPARISONS))
-    if plan.report:
+    if plan.report is not None:
         try:
-            _report(evaldir, None)
+            _report(evaldir, None, **rep_opts)
         except TaneError as e:
             _fail(e)
     if worst:

@@ -13,7 +13,7 @@ answer: {max_tokens: 1024}         # temperature 0, seed 0, no system message by
 grade: {scale: 5}                  # every judge grades every model (judges:, models: to narrow)
 compare:
   - {a: tuned, b: base, levels: 3}  # every judge, both orders
-report: true
+report: true                       # or {ja_min: 0.5, difficulty: difficulty.jsonl}
 ```
 
 Each step runs as its command would (same journal, same files, same resume).
@@ -24,7 +24,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from ..config.base import Strict
 from ..config.llm import LLMConfig
@@ -79,6 +79,13 @@ class CompareSection(JudgeSection):
     levels: Literal[3, 5] = 3
 
 
+class ReportSection(Strict):
+    """The options of ``tane eval report``, under the same names."""
+
+    ja_min: float | None = Field(None, gt=0.0, le=1.0, description="--ja-min")
+    difficulty: str | None = Field(None, min_length=1, description="--difficulty")
+
+
 class EvalPlan(Strict):
     bench: str
     format: Literal["auto", *FORMATS] = "auto"  # type: ignore[valid-type]
@@ -91,7 +98,21 @@ class EvalPlan(Strict):
     answer: AnswerSection = Field(default_factory=AnswerSection)
     grade: GradeSection | None = None
     compare: list[CompareSection] = Field(default_factory=list)
-    report: bool = True
+    report: ReportSection | None = Field(default_factory=ReportSection)
+    _root: Any = PrivateAttr(None)  # the YAML nodes, for the line of a later check
+
+    @field_validator("report", mode="before")
+    @classmethod
+    def _report_flag(cls, v: Any) -> Any:
+        if isinstance(v, bool) or v is None:
+            return {} if v else None
+        if not isinstance(v, dict):
+            raise ValueError("expected true, false or a mapping (ja_min, difficulty)")
+        return v
+
+    def line(self, *loc: Any) -> int | None:
+        """The line of ``loc`` (e.g. ``"report", "ja_min"``) in the plan file."""
+        return _line_of(self._root, loc)
 
     @model_validator(mode="after")
     def _names(self) -> EvalPlan:
@@ -137,10 +158,41 @@ def load_plan(path: str | Path) -> tuple[EvalPlan, Path]:
         raise TaneError(msg.removeprefix("Value error, "), path=str(p),
                         line=_line_of(root, loc),
                         field=".".join(str(x) for x in loc) or None) from None
-    return plan, p.resolve().parent
+    plan._root = root
+    base = p.resolve().parent
+    table = plan.report.difficulty if plan.report is not None else None
+    if table is not None and not Path(resolve(base, table)).is_file():
+        raise TaneError(f"no such difficulty table: {resolve(base, table)}", path=str(p),
+                        line=plan.line("report", "difficulty"), field="report.difficulty")
+    return plan, base
 
 
 def resolve(base: Path, value: str) -> str:
     if value.startswith("bundled:") or Path(value).is_absolute():
         return value
     return str(base / value)
+
+
+def report_options(plan: EvalPlan, plan_file: str | Path, base: Path, bench: Any
+                   ) -> dict[str, Any]:
+    """The plan's ``report:`` options as ``write_report``'s keywords, checked before any
+    step runs: ``ja_min`` on a benchmark of another language, a difficulty table that is
+    unreadable or (with comparisons to make) misses an item of the benchmark."""
+    sec = plan.report
+    if sec is None:
+        return {}
+    if sec.ja_min is not None and bench.lang != "ja":
+        raise TaneError(f"ja_min is for Japanese benchmarks; this one is {bench.lang}",
+                        path=str(plan_file), line=plan.line("report", "ja_min"),
+                        field="report.ja_min")
+    table = None
+    if sec.difficulty is not None:
+        from .report import read_difficulty
+
+        table = Path(resolve(base, sec.difficulty))
+        known = read_difficulty(table)
+        missing = [it.id for it in bench.items if str(it.id) not in known]
+        if missing and plan.compare:
+            raise TaneError(f"no difficulty for item {missing[0]!r} ({len(missing)} items of "
+                            "the benchmark have none)", path=str(table), field="item_id")
+    return {"ja_min": sec.ja_min, "difficulty": table}
