@@ -6,7 +6,8 @@ import sqlite3
 import sys
 
 from ..errors import TaneError
-from . import data, export, plan, preview, review, run, show  # noqa: F401  (each adds its commands to ``app``)
+# each adds its commands to ``app``
+from . import data, export, plan, preview, review, run, serve, show  # noqa: F401
 from . import eval as eval_commands  # noqa: F401  (tane eval ...)
 from .common import app, err
 

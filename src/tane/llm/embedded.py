@@ -167,11 +167,12 @@ def others_busy_cpus(cpus: set[int], seconds: float) -> float:
 
 def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
                  threads: int | None = None, host: str = "127.0.0.1", port: int = 0,
-                 cache_prompt: bool = True) -> Any:
+                 cache_prompt: bool = True, alias: str | None = None) -> Any:
     """Load a GGUF in-process with llama.cpp's server. It also listens over HTTP on
     ``host:port`` (loopback only; port 0 picks a free one): ``server.listening_address``.
     ``cache_prompt=False``: no request reuses a slot's cached prefix (a request then gets
-    the same reply whatever came before it)."""
+    the same reply whatever came before it). ``alias``: the model's name in
+    ``GET /v1/models`` and in answers (else the file's path)."""
     import xllamacpp as x
 
     threads = threads or auto_threads()
@@ -185,6 +186,8 @@ def start_server(model_path: Path, *, slots: int = 1, ctx_per_slot: int = 2048,
     cp.port = port
     cp.verbosity = -1  # llama.cpp's own logging is noise for our users
     cp.cache_prompt = cache_prompt
+    if alias:
+        cp.model_alias = {alias}
     return x.Server(cp)
 
 
