@@ -319,6 +319,29 @@ def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 200
         err.print(f"note: {note}", highlight=False)
 
 
+@eval_app.command("judge-vs-human")
+def eval_judge_vs_human(
+        run_dir: Path = typer.Argument(..., help="run directory with human review decisions"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+    """How far a run's LLM judge agrees with the humans who reviewed its records: weighted
+    kappa and Spearman against the web review's ratings, and keep/drop agreement (the
+    judge's drops the humans kept) against the review revisions, with counts."""
+    import json
+
+    from ..eval.human import judge_vs_human, render
+
+    try:
+        res = judge_vs_human(run_dir)
+    except TaneError as e:
+        _fail(e)
+        return
+    if as_json:
+        out.print_json(json.dumps(res, ensure_ascii=False))
+        return
+    for line in render(res):
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
 @eval_app.command("run")
 def eval_run(
         plan_file: Path = typer.Argument(..., help="eval plan YAML (bench, models, judges, "
