@@ -266,7 +266,13 @@ def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, di
 
 
 def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
-    p = Path(path)
+    """The recipe in a YAML file, or the shipped recipe a bare name names (``quickstart``:
+    :func:`tane.shipped.find_recipe`)."""
+    from .shipped import find_recipe, missing_recipe_hint
+
+    p = find_recipe(path)
+    if not p.exists():
+        raise TaneError(f"recipe file not found{missing_recipe_hint()}", path=str(p))
     root, data = read_yaml_mapping(p, "recipe")
     for key, value in (overrides or {}).items():
         data[key] = value

@@ -23,6 +23,7 @@ from ..errors import TaneError
 from ..pipeline.plan import Plan, decided_only, make_plan, speed_of_run
 from ..pipeline.runner import Runner
 from ..recipe import Recipe
+from ..shipped import find_recipe
 from .load import load
 from .run import (ProgressCallback, RecipeLike, _on_worker_thread, check_needs, execute,
                   recipe_for, runner_for)
@@ -105,7 +106,8 @@ class Preview:
         rec, self.base = recipe_for(recipe, llm=llm, model=model, license=license,
                                     slots=slots, threads=threads, timeout=timeout,
                                     llm_options=llm_options, base_dir=base_dir)
-        self.where = str(recipe) if isinstance(recipe, (str, Path)) else None
+        self.where = (str(find_recipe(recipe)) if isinstance(recipe, (str, Path))
+                      else None)
         check_needs(rec, self.where, bool(llm), yes)
         self.full = rec if target is None else rec.model_copy(update={"target": target})
         self.small = rec.model_copy(update={"target": n})

@@ -199,6 +199,9 @@ def recipe_for(recipe: RecipeLike, *, target: int | None = None,
     elif isinstance(recipe, Mapping):
         rec = _validated(dict(recipe) | ({"target": target} if target is not None else {}))
     elif isinstance(recipe, (str, Path)):
+        from ..shipped import find_recipe
+
+        recipe = find_recipe(recipe)  # a shipped recipe's name: its file in the package
         rec = Recipe.from_yaml(recipe, **({"target": target} if target is not None else {}))
         base_dir = base_dir if base_dir is not None else Path(recipe).resolve().parent
     else:

@@ -14,6 +14,8 @@ from ..errors import TaneError
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   context_settings={"help_option_names": ["-h", "--help"]},
                   help="tane (種): grow instruction-tuning datasets from a few human seeds.")
+# the recipe argument of run, plan and preview
+SHIPPED_HELP = "recipe YAML, or the name of a recipe shipped with tane (quickstart, ...)"
 err = Console(stderr=True)
 # a pipe or a file gets 110 columns, unless $COLUMNS says how wide (as on a terminal)
 out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 110)

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import TaneError
-from .common import _fail, app, err, out
+from .common import SHIPPED_HELP, _fail, app, err, out
 
 
 def build_plan(rec: Any, runner: Any, out_dir: Optional[Path], measure: bool,
@@ -96,7 +96,7 @@ def plan_and_print(rec: Any, runner: Any, out_dir: Optional[Path], measure: bool
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
-def plan(recipe: Path = typer.Argument(..., help="recipe YAML"),
+def plan(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
          out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=(
              "run directory: rates from its earlier run (stats.json), and the plan saved "
              "there (plan.json) for tane run to compare with (default: none, nothing "
@@ -131,8 +131,11 @@ def prepare(recipe: Path, out_dir: Optional[Path], target: Optional[int], llm: l
     from ..pipeline.overrides import apply_overrides
     from ..recipe import load_recipe
 
+    from ..shipped import find_recipe
+
     if target is not None and target < 1:
         raise TaneError(f"--target must be at least 1, got {target}", field="target")
+    recipe = find_recipe(recipe)  # a shipped recipe's name (quickstart): its file
     rec = load_recipe(recipe, {"target": target} if target is not None else {})
     rec = apply_overrides(rec, llm, model, [])
     if threads is not None:

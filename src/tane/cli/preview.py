@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import TaneError
-from .common import _fail, app, err, out
+from .common import SHIPPED_HELP, _fail, app, err, out
 
 
 def stage_table(result: Any) -> Table:
@@ -40,7 +40,7 @@ def samples(result: Any, per_stage: int, chars: int) -> Any:
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
-def preview(recipe: Path = typer.Argument(..., help="recipe YAML"),
+def preview(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
             n: int = typer.Option(10, "-n", help="items to run every stage on"),
             target: Optional[int] = typer.Option(None, help="the full target the plan at "
                                                             "the end is for (default: the "

@@ -10,7 +10,7 @@ import typer
 
 from ..errors import TaneError
 from ..pipeline.executors import help_text as executor_help
-from .common import _fail, app, err, out
+from .common import SHIPPED_HELP, _fail, app, err, out
 
 
 def executor_args(args: list[str]) -> dict[str, str]:
@@ -37,7 +37,7 @@ def executor_args(args: list[str]) -> dict[str, str]:
 @app.command(context_settings={"help_option_names": ["-h", "--help"],
                                "allow_extra_args": True, "ignore_unknown_options": True})
 def run(ctx: typer.Context,
-        recipe: Path = typer.Argument(..., help="recipe YAML"),
+        recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
         out_dir: Optional[Path] = typer.Option(None, "--out", "-o", help=(
             "run directory (resumable); required but with --dry-run, which saves its "
             "plan there when given (default: none)")),
@@ -87,6 +87,9 @@ def run(ctx: typer.Context,
     from ..api.run import recipe_for, runner_for
     from ..pipeline.progress import live_progress, summary_table
 
+    from ..shipped import find_recipe
+
+    recipe = find_recipe(recipe)  # a shipped recipe's name (quickstart): its file
     try:
         if out_dir is None and not dry_run:
             raise TaneError("give the run directory with --out DIR (only --dry-run goes "
