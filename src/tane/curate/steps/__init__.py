@@ -3,8 +3,8 @@
 Modules by step family: ``length``, ``script`` (script_ratio, mixed_language,
 chinese_drift, language), ``repetition``, ``truncated``, ``echo`` (restates_question,
 copies, meta_text, seed_copy), ``refusal``, ``dedup_steps`` (exact_dup, near_dup, minhash_dup,
-embedding_dup), ``lsh_dup``. ``base`` holds the record view (`Fields`), the `Step` base class and the
-text helpers. `step_table` describes every step and parameter (docs/curation.md is made
+embedding_dup), ``lsh_dup``, ``code`` (runs the answer's code in curate/sandbox.py).
+``base`` holds the record view (`Fields`), the `Step` base class and the text helpers. `step_table` describes every step and parameter (docs/curation.md is made
 from it).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from tane.curate.steps.code import Code
 from tane.curate.steps.base import Fields, Params, Result, Step, is_cjk_lang, letters, \
     normalize, strip_code_and_urls, text_lang
 from tane.curate.steps.dedup_steps import DedupStep, EmbeddingDup, ExactDup, IndexDup, \
@@ -27,7 +28,7 @@ from tane.curate.steps.truncated import Truncated
 STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (
     Length, ScriptRatio, MixedLanguage, ChineseDrift, Repetition, Truncated,
     RestatesQuestion, Copies, MetaText, Refusal, SeedCopy, ExactDup, NearDup, MinHashDup,
-    LSHDup, EmbeddingDup, Language)}
+    LSHDup, EmbeddingDup, Language, Code)}
 
 
 def make_step(name: str, lang: str = "ja", seeds: Sequence[Any] = (), **params: Any) -> Step:
