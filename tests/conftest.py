@@ -32,7 +32,7 @@ def pytest_configure(config):
 # The modules that take longest (each runs the embedded model on a recipe, one run after
 # another), longest first, as `make test --durations` measured them: started first, they
 # overlap the rest of the suite instead of trailing it.
-LONGEST = ["test_demo_pty", "test_run_embedded"]
+LONGEST = ["test_demo_pty"]
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m deselects

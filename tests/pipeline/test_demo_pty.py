@@ -1,8 +1,13 @@
-"""The demo as a user sees it, on the real embedded model: the quickstart at a tiny
-target under a pseudo-terminal (live progress table, summary, the end-of-run note), then
-what it leaves: drops that ``tane show`` can display, and an estimate in stats.json.
-Then the plan checked against a second real run: calls exact, time within the factor
-docs/plan.md states."""
+"""The demo as a user sees it, on the real embedded model, in two runs of the quickstart.
+
+1. Under a pseudo-terminal: the live progress table, the summary, the end-of-run note;
+   then what it leaves: a dataset with its provenance, drops that ``tane show`` can
+   display, and a first estimate in stats.json.
+2. A second run of the same recipe and target, planned from the first run's rates, killed
+   with SIGKILL half way and resumed: no completed call repeated, the same dataset byte for
+   byte, the plan's calls exact and its time within the factor docs/plan.md states.
+
+Two runs prove all of it because one embedded slot on one thread is reproducible."""
 
 from __future__ import annotations
 
@@ -11,13 +16,14 @@ import os
 import re
 import select
 import shutil
+import signal
 import subprocess
 import time
 
 import pytest
 from rich.cells import cell_len
 
-from helpers import ROOT, read_stats, run_tane, tane_cmd
+from helpers import ROOT, journal_count, max_puts, read_jsonl, read_stats, run_tane, tane_cmd
 
 pytestmark = pytest.mark.slow
 RECIPE = str(ROOT / "recipes" / "quickstart.yaml")
@@ -113,29 +119,94 @@ def test_show_on_the_demo_run(demo):
     assert max(cell_len(x) for x in res.stdout.splitlines()) <= 110
 
 
-def test_plan_against_a_second_real_run(demo, tmp_path):
+def test_the_dataset_its_provenance_and_its_drops(demo):
+    _, _, out = demo
+    raw = (out / "dataset.jsonl").read_text(encoding="utf-8")
+    assert "\\u" not in raw, "JSON must be written as UTF-8 text, not \\u escapes"
+    rows = read_jsonl(out / "dataset.jsonl")
+    assert len(rows) == int(TARGET) == len({r["id"] for r in rows})
+    for row in rows:
+        assert set(row) == {"id", "instruction", "input", "output", "provenance"}
+        assert row["instruction"].strip() and row["output"].strip()
+        prov = row["provenance"]
+        assert prov["method"] == "self_instruct"
+        assert prov["model"].startswith("google/gemma-3-270m") and prov["license"] == "gemma"
+        assert prov["backend"] == "embedded"
+        assert prov["seed_ids"] and all(s.startswith("ja-") for s in prov["seed_ids"])
+        assert {"temperature", "top_p", "max_tokens", "seed"} <= set(prov["sampling"])
+        assert prov["max_rouge_l"] <= 0.7
+        assert prov["most_similar"], "the most similar seeds/instructions are kept"
+        assert prov["most_similar"][0]["rouge_l"] == prov["max_rouge_l"]
+        assert prov["novelty"]["tokenizer"] in ("morph", "char")
+        assert [s["stage"] for s in prov["steps"]] == ["answer"], "input_only: answered"
+
+    st = read_stats(out)
+    assert st["kept"] == int(TARGET) and st["target"] == int(TARGET)
+    for name in ("self_instruct", "answer", "curate"):
+        s = st["stages"][name]
+        assert {"items_in", "kept", "dropped", "llm_calls", "cache_hits", "prompt_tokens",
+                "completion_tokens", "wall_seconds", "tokens_per_second"} <= set(s)
+        assert s["items_in"] == s["kept"] + sum(s["dropped"].values()), name
+    assert st["llm"]["calls"] > 0 and st["llm"]["completion_tokens"] > 0
+    assert st["llm"]["cache_hits"] == 0
+    drops = read_jsonl(out / "rejected.jsonl")
+    assert len(drops) == sum(sum(s["dropped"].values()) for s in st["stages"].values())
+    assert all(d["reason"] and d["stage"] for d in drops)
+
+
+def test_plan_then_a_second_run_killed_and_resumed(demo, tmp_path):
     """The plan made from the first run's rates predicts a second run of the same recipe
     and target exactly (one embedded slot is reproducible), and its time within the
-    stated factor."""
+    stated factor. The second run is killed with SIGKILL half way: the resumed run
+    repeats no completed call and writes the first run's dataset byte for byte."""
     _, _, first = demo
     second = tmp_path / "second"
     second.mkdir()
     for name in ("manifest.json", "stats.json"):  # the earlier run's rates, no journal
         shutil.copy(first / name, second / name)
     res = run_tane("plan", RECIPE, "--target", TARGET, "--out", str(second), "--json",
-                   "--threads", "1",
-                   timeout=300)
+                   "--threads", "1", timeout=300)
     assert res.returncode == 0, res.stderr
     plan = json.loads((second / "plan.json").read_text(encoding="utf-8"))
     assert plan["speed"]["default"]["decode_tps"] > 0
     assert all(s["calls_exact"] for s in plan["stages"])
-    res = run_tane("run", RECIPE, "--target", TARGET, "--out", str(second), "--no-progress",
-                   "--threads", "1")
+    total_calls = read_stats(first)["llm"]["calls"]
+    assert plan["calls"] == total_calls
+
+    args = ["run", RECIPE, "--target", TARGET, "--out", str(second), "--no-progress",
+            "--threads", "1"]
+    env = os.environ.copy() | {"PYTHONPATH": str(ROOT / "src")}
+    started = time.monotonic()
+    proc = subprocess.Popen(tane_cmd(*args), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    deadline = started + 900
+    while journal_count(second) < total_calls // 2:
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = journal_count(second)
+    assert 0 < done_before < total_calls
+    assert not (second / "dataset.jsonl").exists()
+
+    res = run_tane(*args)
+    seconds = time.monotonic() - started
     assert res.returncode == 0, res.stderr
     st = read_stats(second)
-    assert st["llm"]["cache_hits"] == 0, "nothing was replayed: a real second run"
+    assert st["llm"]["cache_hits"] == done_before  # every completed call replayed ...
+    assert st["llm"]["calls"] == total_calls - done_before  # ... and only the rest made
+    assert max_puts(second) == 1, "a completed call was stored twice"
+    for name in ("dataset.jsonl", "rejected.jsonl"):
+        assert (second / name).read_bytes() == (first / name).read_bytes(), name
     est = st["estimate"]
     for name, s in est["stages"].items():
         assert s["predicted_calls"] == s["actual_calls"], (name, s)
-    assert est["predicted"]["calls"] == est["actual"]["calls"] == st["llm"]["calls"]
-    assert 1 / TIME_FACTOR <= est["ratio"]["seconds"] <= TIME_FACTOR, est
+    assert est["predicted"]["calls"] == est["actual"]["calls"] == total_calls
+    # the time of the whole second run, both halves and the restart between them
+    assert 1 / TIME_FACTOR <= seconds / plan["seconds"] <= TIME_FACTOR, (seconds, plan)
+
+    again = run_tane(*args)
+    assert again.returncode == 0, again.stderr
+    assert read_stats(second)["llm"]["calls"] == 0
+    assert (second / "dataset.jsonl").read_bytes() == (first / "dataset.jsonl").read_bytes()

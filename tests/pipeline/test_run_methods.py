@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import read_jsonl, read_stats, run_tane
+from helpers import read_jsonl, read_stats, run_tane, short_small_ja
 
 pytestmark = pytest.mark.slow
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -63,8 +63,7 @@ def test_alpaca_ja_one_round(llama_server, tmp_path):
 
 def test_curate_stage_in_a_recipe(llama_server, tmp_path):
     recipe = tmp_path / "curated.yaml"
-    recipe.write_text((Path(__file__).parents[1] / "data" / "small_ja.yaml").read_text(
-        encoding="utf-8") + """  - method: curate
+    recipe.write_text(short_small_ja() + """  - method: curate
     lang: ja
     steps:
       - {name: length}
@@ -73,11 +72,11 @@ def test_curate_stage_in_a_recipe(llama_server, tmp_path):
       - {name: exact_dup, fields: both}
 """, encoding="utf-8")
     res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"), "--llm", llama_server,
-                   "--model", "gemma-3-270m", "--no-progress", "--target", "2")
+                   "--model", "gemma-3-270m", "--no-progress", "--target", "1")
     assert res.returncode == 0, res.stderr
     st = read_stats(tmp_path / "run")
     _accounted(st, tmp_path / "run")
-    assert st["kept"] == 2 and st["stages"]["curate"]["kept"] == 2
+    assert st["kept"] == 1 and st["stages"]["curate"]["kept"] == 1
     # over_target: records past the target, cut in order where the chain ends
     known = {"length", "refusal", "restates_question", "exact_dup", "over_target"}
     assert all(r.split(":")[0] in known for r in st["stages"]["curate"]["dropped"])

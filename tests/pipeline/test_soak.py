@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from faultproxy import FaultProxy
-from helpers import DATA, max_puts, read_stats, run_tane
+from helpers import max_puts, read_stats, run_tane, short_small_ja
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -47,9 +47,11 @@ def test_every_kind_of_fault_against_the_real_server(llama_server, tmp_path):
     schedule = [x for f in faults for x in (f, "ok")]  # a fault, then a good answer
     # a stall outlasts the timeout; a real call stays well within it, even with the other
     # test worker decoding on the second core (30 s was once too short there)
+    recipe = tmp_path / "short.yaml"
+    recipe.write_text(short_small_ja(), encoding="utf-8")
     with FaultProxy(llama_server.removesuffix("/v1"), schedule, slow_delay=61.0,
                     only_posts=True, retry_after="1") as proxy:
-        res = run_tane("run", str(DATA / "small_ja.yaml"), "--out", str(tmp_path / "run"),
+        res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"),
                        "--llm", proxy.url + "/v1", "--model", "gemma-3-270m", "--target",
                        "2", "--timeout", "60", "--no-progress")
         injected = {k: v for k, v in proxy.counts.items() if k != "ok"}
