@@ -71,7 +71,7 @@ def eta_text(state: RunState, eta: Eta | None, elapsed: float) -> str:
 
 
 def _live_model(name: str, st: Any, models: dict[str, str] | None) -> str:
-    used = getattr(st.llm, "model", "")  # the model that answered its latest call
+    used = getattr(st.llm, "model", "")  # the model that served its latest call
     if used:
         return short_model(used)
     return (models or {}).get(name, st.model)
@@ -83,7 +83,7 @@ def live_table(state: RunState, names: list[str], width: int | None = None,
     """One row per stage: records in / kept / in flight, tok/s, its model's concurrency;
     under it a warning while calls time out. Narrower than ``width``: shorter headings,
     then the model under the stage's name. ``models``: what to call each stage's model
-    before its first answer names it, by stage name (``-`` for a stage without one)."""
+    before its first reply names it, by stage name (``-`` for a stage without one)."""
     now = time.perf_counter() if now is None else now
     elapsed = max(now - state.started, 1e-9)
     goal = "all" if state.target is None else str(state.target)
@@ -168,7 +168,7 @@ async def live_progress(state: RunState, console: Console, names: list[str],
                         enabled: bool = True, models: dict[str, str] | None = None
                         ) -> AsyncIterator[None]:
     """The live table on a terminal (as wide as the terminal), else a plain line every
-    few seconds; ``models``: what to call each stage's model before its first answer
+    few seconds; ``models``: what to call each stage's model before its first reply
     names it, by stage name."""
     if not enabled:
         yield
@@ -205,7 +205,7 @@ async def live_progress(state: RunState, console: Console, names: list[str],
 
 
 def _summary_model(stats: dict[str, Any], s: dict[str, Any], used: str = "") -> str:
-    """The model a stage's calls went to: ``used`` (the id its answers gave), else the
+    """The model a stage's calls went to: ``used`` (the id its replies gave), else the
     recipe's model, else the backend; ``-`` for a stage that called none."""
     if not (s.get("llm_calls") or s.get("cache_hits")):
         return "-"
@@ -226,7 +226,7 @@ def summary_table(stats: dict[str, Any], width: int | None = None,
                   used: dict[str, str] | None = None) -> Table:
     """The table a run ends with: one row per stage, its drops by reason under it (the
     records the target cut said apart: they are no quality drop). ``used``: the id of the
-    model that answered each stage, by stage name (else the recipe's). Narrower than
+    model that served each stage, by stage name (else the recipe's). Narrower than
     ``width``: no vertical lines and no column that is all zero, then no token count,
     then the model under the stage's name, then wrapped cells."""
     goal = "all" if stats["target"] is None else stats["target"]
