@@ -1,10 +1,10 @@
 """The feed rule: how many of a unit's records go on to the last per-record stages.
 
-A record past the target should not be answered. The generator is asked for about what is
+A record past the target should not cost a call. The generator is asked for about what is
 missing, but the keep rate it was asked with is a guess, and a unit's records reach the
-answer stage together; without a rule they are all answered and the surplus is cut at the
-end (``over_target``). So before the last run of per-record stages (answer, judge...), the
-records of each unit are fed in key order, and a record is fed only while
+next stage together; without a rule each of them gets its call and the surplus is cut at
+the end (``over_target``). So before the last run of per-record stages that call a model,
+the records of each unit are fed in key order, and a record is fed only while
 
     kept + in flight x keep rate < target
 

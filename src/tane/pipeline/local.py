@@ -9,7 +9,7 @@ the calls complete.
 Streaming. A unit's records move on as soon as they exist: each record goes through a
 run of per-record stages on its own, concurrently with every other record in flight. An
 ordered stage (stateful: greedy dedup, a novelty index) takes whole units, one at a time,
-in unit order. So the answer stage works on round r while the generator works on rounds
+in unit order. So a per-record stage works on round r while the generator works on rounds
 r+1.. r+lookahead, and the server always has work.
 
 When to stop. Starting a unit is decided from what is *known at a fixed point*, never
@@ -20,7 +20,7 @@ the units still in flight will keep, and starts unit r only if that falls short 
 target. If it does not, it waits for the next unit to finish (in a fixed order) and asks
 again. The last rounds therefore ask for about what is missing, not for a whole round.
 
-When to stop answering. A unit's records are then fed to the last run of per-record
+When to stop calling. A unit's records are then fed to the last run of per-record
 stages by the feed rule (:mod:`tane.pipeline.feed`): only while what is kept, plus what
 is in flight at the measured keep rate, falls short of the target; the rest of a unit is
 dropped as ``over_target`` before any call is made for it.
@@ -161,14 +161,19 @@ class LocalExecutor:
             elif self.feed is not None and s == len(self.segments) - 1:
                 items = await self._fed(s, stages, unit, items)  # empty units take turns too
             elif items:
-                outs = await asyncio.gather(*self._launch(s, stages, unit, items))
+                outs = await asyncio.gather(*self.launch(s, stages, unit, items))
                 items = sorted((x for o in outs for x in o), key=lambda x: x[0])
         return items
 
-    def _launch(self, s: int, stages: list[int], unit: int,
+    def launch(self, s: int, stages: list[int], unit: int,
                 items: list[Item]) -> list[asyncio.Future[list[Item]]]:
-        """Start records through a per-record segment: one future per record, holding
-        what that record became."""
+        """Start records through a per-record segment (``s``-th segment, stage indexes
+        ``stages``): one future per record, holding what that record became under its
+        order keys. The extension point of an executor that runs these segments
+        elsewhere (Ray actors, a thread pool): it returns such futures, having logged
+        each stage's kept records and drops to the plan's sink and counted them in the
+        plan's stats; everything else (units, order, the start and feed rules) stays
+        this class's."""
         return [asyncio.ensure_future(self.chain(stages, it, unit)) for it in items]
 
     async def _fed(self, s: int, stages: list[int], unit: int, items: list[Item]) -> list[Item]:
@@ -186,7 +191,7 @@ class LocalExecutor:
                         self._cut(unit, stages[0], pending)
                         break
                     wave, pending = pending[:n], pending[n:]
-                    outs = self._launch(s, stages, unit, wave)
+                    outs = self.launch(s, stages, unit, wave)
                     launched += outs
                     feed.fed(unit, outs)
             outs = await asyncio.gather(*launched)

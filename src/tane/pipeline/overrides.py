@@ -5,9 +5,9 @@ Each flag may be given more than once. A bare value applies to the default model
 recipe's ``llm:``); ``NAME=VALUE`` applies to the named model of ``models:``::
 
     --llm http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
-    --llm judge=http://10.0.0.2:8000/v1 --model judge=Qwen/Qwen2.5-32B-Instruct
-    --license judge=apache-2.0
-    --timeout 600 --timeout judge=900
+    --llm big=http://10.0.0.2:8000/v1 --model big=Qwen/Qwen2.5-32B-Instruct
+    --license big=apache-2.0
+    --timeout 600 --timeout big=900
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$")
 
 
 def split_named(flag: str, values: Sequence[str]) -> dict[str, str]:
-    """``["x", "judge=y"]`` -> ``{"default": "x", "judge": "y"}``."""
+    """``["x", "big=y"]`` -> ``{"default": "x", "big": "y"}``."""
     out: dict[str, str] = {}
     for v in values:
         m = _NAMED.match(v)

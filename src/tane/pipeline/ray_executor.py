@@ -3,7 +3,7 @@
 What runs where. The driver (the ``tane run`` process) keeps everything that depends on
 order: the generator and its rounds, ordered stages (greedy dedup, novelty), the start
 rule, the ledger and the files, exactly as :class:`~tane.pipeline.local.LocalExecutor`
-does. Each run of per-record stages (answer, judge, evol, stateless curate steps) is cut
+does. Each run of per-record stages (those that call a model, stateless curate steps) is cut
 into *shards* of up to ``shard_size`` records of one unit; a shard goes to one of the
 worker actors, which runs the records through those stages concurrently and returns what
 each stage kept and dropped, with the same order keys the local executor gives. The driver
@@ -235,7 +235,7 @@ class RayExecutor(LocalExecutor):
 
     # the per-record segments go out (each record's future settles with its shard); the
     # ordered ones, and the feed rule, stay here (LocalExecutor's code)
-    def _launch(self, s: int, stages: list[int], unit: int,
+    def launch(self, s: int, stages: list[int], unit: int,
                 items: list[Item]) -> list[asyncio.Future[list[Item]]]:
         loop = asyncio.get_running_loop()
         out: list[asyncio.Future[list[Item]]] = []

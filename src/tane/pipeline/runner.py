@@ -3,7 +3,7 @@ named model, records streamed through the stages by an executor, every drop to t
 ledger, every call through the journal.
 
 Resume is replay: a rerun in the same directory rebuilds the ledger from the start, and
-each call already in the journal is answered from it, so no completed call is repeated.
+each call already in the journal is replayed from it, so no completed call is repeated.
 Sampling is seeded per call, decisions are taken in submission order and files are
 written in order-key order (see :mod:`tane.pipeline.local`), so on a deterministic backend
 the rerun ends with the same dataset as an uninterrupted run.
@@ -253,7 +253,7 @@ class Runner:
         return cls(self.plan(stages, rd), self.executor_options)
 
     async def _preflight(self, backends: dict[str, CachedBackend]) -> None:
-        """Each served model's endpoint answers, and takes the key, before any stage."""
+        """Each served model's endpoint responds, and takes the key, before any stage."""
         for name, b in backends.items():
             inner: Any = b.inner
             while not hasattr(inner, "check") and hasattr(inner, "inner"):

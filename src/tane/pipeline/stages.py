@@ -22,7 +22,7 @@ from ..seeds.loader import Seed
 
 def stage_names(recipe: Recipe) -> list[str]:
     """Each stage's name: its method, numbered from the second stage of that method on
-    (``answer``, ``answer#2``)."""
+    (``curate``, ``curate#2``)."""
     names: list[str] = []
     seen: dict[str, int] = {}
     for st in recipe.stages:
