@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
+import yaml
 
 from typer.testing import CliRunner
 
@@ -146,3 +148,12 @@ def test_tane_curate_writes_code_drops_with_their_reasons(tmp_path):
     dropped = [json.loads(x) for x in (tmp_path / "out.rejected.jsonl").read_text().splitlines()]
     assert [d["_drop"]["reason"] for d in dropped] == ["code:error"]
     assert "NameError" in dropped[0]["_drop"]["detail"]["stderr"]
+
+
+@needs_r
+def test_the_shipped_r_few_shot_answers_run():
+    path = Path(__file__).resolve().parents[2] / "recipes" / "grid" / "fewshot_r_ja.yaml"
+    items = yaml.safe_load(path.read_text(encoding="utf-8"))
+    res = judge([rec(i["answer"], inst=i["question"], prov=FIX if "fix" in i["id"] else WRITE)
+                 for i in items], languages=["r"], require=True, timeout_s=10)
+    assert res == [None] * len(items)
