@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,10 @@ from tane.curate.stage import build_steps, run_batch
 from tane.curate.steps import Fields, make_step
 from tane.curate.steps.code import cell_matches, code_blocks
 from tane.errors import TaneError
+from tane.methods.base import StageContext, StageStats
+from tane.methods.curate import CurateStage
+from tane.recipe import CurateStage as CurateConfig
+from tane.schema import Provenance, Record
 
 HAS_R = shutil.which("Rscript") is not None
 needs_r = pytest.mark.skipif(not HAS_R, reason="Rscript not installed (Debian: r-base-core)")
@@ -157,3 +162,34 @@ def test_the_shipped_r_few_shot_answers_run():
     res = judge([rec(i["answer"], inst=i["question"], prov=FIX if "fix" in i["id"] else WRITE)
                  for i in items], languages=["r"], require=True, timeout_s=10)
     assert res == [None] * len(items)
+
+
+def test_the_recipe_stage_runs_it_off_the_event_loop_and_drops_with_cells():
+    cfg = CurateConfig.model_validate({"method": "curate", "lang": "ja", "steps": [
+        {"name": "code", "require": ["task=write"], "timeout_s": 2}]})
+    stage = CurateStage(cfg, StageContext("curate", None, StageStats("curate"), [], 0))
+
+    def record(i, out):
+        return Record(id=f"r{i}", instruction="平均を求めるコードを書いてください。", output=out,
+                      provenance=Provenance(method="grid", **WRITE))
+
+    async def go():
+        ticks = 0
+
+        async def ticker():  # the loop keeps turning while the programs run
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+        t = asyncio.create_task(ticker())
+        batch = await stage.process([record(0, fenced("python", "print(sum([1, 2]) / 2)")),
+                                     record(1, fenced("python", "import time; time.sleep(0.3); x")),
+                                     record(2, "コードなし")])
+        t.cancel()
+        return batch, ticks
+    batch, ticks = asyncio.run(go())
+    assert [r.id for r in batch.records] == ["r0"]
+    assert {d.record_id: d.reason for d in batch.drops} == {"r1": "code:error", "r2": "code:no_code"}
+    assert "NameError" in batch.drops[0].detail["stderr"]
+    assert batch.drops[0].detail["record"]["output"].startswith("説明です。")
+    assert ticks >= 10
