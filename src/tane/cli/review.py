@@ -203,25 +203,16 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
 
     try:
         from ..review.web.questions import load
-        from ..review.web.records import load_items
-        from ..review.web.store import entries, open_db
-        from ..store.review_figures import report
+        from ..store.review_figures import run_figures
 
         if overlap < 1:
             raise TaneError(f"--overlap {overlap}: at least 1", field="--overlap")
         qs = load(questions)
-        items = load_items(run_dir, include_dropped)
-        db = open_db(run_dir)
-        try:
-            log = entries(db)
-        finally:
-            db.close()
+        figs = run_figures(run_dir, qs, overlap, include_dropped, always=True)
+        assert figs is not None
     except TaneError as e:
         _fail(e)
         return
-    names = sorted({e.reviewer for e in log if e.reviewer != "admin"})
-    queues = {n: sorted({e.record_id for e in log if e.reviewer == n}) for n in names}
-    figs = report(log, items, queues, qs, overlap, "admin")
     if as_json:
         out.print_json(json.dumps(figs, ensure_ascii=False))
         return

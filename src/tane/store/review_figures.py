@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from statistics import mean
 from typing import Any, Protocol, Sequence
 
 from .. import agreement as ag
@@ -76,13 +76,15 @@ def report(log: list[Entry], items: Sequence[Scored], queues: dict[str, list[str
     for (rid, who), e in eff.items():
         if e.kind == "submit" and who != admin:
             subs.setdefault(rid, []).append(e)
+    kinds: dict[str, dict[str, str]] = {}   # reviewer -> record -> kind that stands
+    for (rid, who), e in eff.items():
+        kinds.setdefault(who, {})[rid] = e.kind
     progress = {}
     for name, q in queues.items():
-        mine = [eff.get((rid, name)) for rid in q]
-        progress[name] = {"assigned": len(q),
-                          "submitted": sum(1 for e in mine if e and e.kind == "submit"),
-                          "skipped": sum(1 for e in mine if e and e.kind == "skip"),
-                          "drafts": sum(1 for e in mine if e and e.kind == "draft")}
+        mine = kinds.get(name, {})
+        counts = Counter(mine[rid] for rid in q if rid in mine)
+        progress[name] = {"assigned": len(q), "submitted": counts["submit"],
+                          "skipped": counts["skip"], "drafts": counts["draft"]}
     complete = sum(1 for s in subs.values() if len(s) >= overlap)
     raters = sorted({e.reviewer for s in subs.values() for e in s})
     out: dict[str, Any] = {
@@ -126,13 +128,13 @@ def _judge(items: Sequence[Scored], subs: dict[str, list[Entry]],
     if q is None:
         return {"items": 0}
     pairs = []
-    for it in items:
-        ratings = [int(e.answers[q.name]) for e in subs.get(it.id, [])
-                   if e.answers.get(q.name)]
-        if it.judge_score is not None and ratings:
-            pairs.append((it.judge_score, mean(ratings)))
-    dropped = [it for it in items if "judge" in it.dropped_by
-               and len(subs.get(it.id, [])) > 0]
+    by_id = {it.id: it for it in items}
+    for rid, s in subs.items():
+        it = by_id.get(rid)
+        ratings = [int(e.answers[q.name]) for e in s if e.answers.get(q.name)]
+        if it is not None and it.judge_score is not None and ratings:
+            pairs.append((it.judge_score, sum(ratings) / len(ratings)))
+    dropped = [by_id[rid] for rid in subs if rid in by_id and "judge" in by_id[rid].dropped_by]
     kept = [it for it in dropped
             if 2 * sum(e.answers.get("decision") in ("keep", "edit") for e in subs[it.id])
             > len(subs[it.id])]
@@ -147,28 +149,43 @@ def _judge(items: Sequence[Scored], subs: dict[str, list[Entry]],
     return res
 
 
-def run_figures(run_dir: str | Path) -> dict[str, Any] | None:
-    """The figures of a run's web review as it was last served (its questions, overlap
-    and records), read only; None where no reviewer has submitted anything."""
+def run_figures(run_dir: str | Path, questions: Sequence[Asked] | None = None,
+                overlap: int | None = None, include_dropped: bool | None = None,
+                always: bool = False) -> dict[str, Any] | None:
+    """The figures of a run's web review, read only: with the questions, overlap and
+    records it was last served with unless given. None where no reviewer has submitted
+    anything, unless ``always``."""
     log, settings = read_log(run_dir)
     admin = "admin"  # the admin link's name (tane.review.web.auth.ADMIN)
-    if not any(e.kind == "submit" and e.reviewer != admin for e in log):
+    if not always and not any(e.kind == "submit" and e.reviewer != admin for e in log):
         return None
-    questions = [Question(q["name"], [str(o) for o in q["options"]], bool(q["ordered"]))
-                 for q in settings.get("questions") or []] or _asked(log)
+    if questions is None:
+        questions = [Question(q["name"], [str(o) for o in q["options"]], bool(q["ordered"]))
+                     for q in settings.get("questions") or []] or _asked(log)
+    if include_dropped is None:
+        include_dropped = settings.get("include_dropped", any(
+            e.record_id.startswith(REJECTED_PREFIX) for e in log))
+    overlap = overlap if overlap is not None else int(settings.get("overlap", 2))
+    touched: dict[str, set[str]] = {}
+    for e in log:
+        if e.reviewer != admin:
+            touched.setdefault(e.reviewer, set()).add(e.record_id)
+    queues = {n: sorted(touched[n]) for n in sorted(touched)}
+    return report(log, figure_items(run_dir, bool(include_dropped)), queues, questions,
+                  overlap, admin) | {"overlap": overlap, "rule": settings.get("rule", "")}
+
+
+def figure_items(run_dir: str | Path, include_dropped: bool) -> list[Item]:
+    """The records a review shows, as much of them as the figures need (the machine's
+    records, then its drops as ``rejected:N``)."""
     records, drops = machine_output(run_dir)
     items = [Item(r["id"], judge_score(r.get("provenance") or {})) for r in records]
-    if settings.get("include_dropped", any(e.record_id.startswith(REJECTED_PREFIX)
-                                           for e in log)):
+    if include_dropped:
         for n, d in enumerate(drops, 1):
             detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}
             items.append(Item(f"{REJECTED_PREFIX}{n}", drop_score(detail),
                               str(d.get("stage") or "")))
-    names = sorted({e.reviewer for e in log if e.reviewer != admin})
-    queues = {n: sorted({e.record_id for e in log if e.reviewer == n}) for n in names}
-    overlap = int(settings.get("overlap", 2))
-    return report(log, items, queues, questions, overlap, admin) | {
-        "overlap": overlap, "rule": settings.get("rule", "")}
+    return items
 
 
 def _asked(log: list[Entry]) -> list[Question]:

@@ -16,6 +16,9 @@ from .service import Refused
 from .views import Views
 
 
+SHOWN = 100  # records a search lists (the total is given; filters narrow it down)
+
+
 class AdminViews(Views):
     last_apply: str = ""
 
@@ -51,7 +54,7 @@ class AdminViews(Views):
         except ValueError as e:
             return self.error(400, f"bad filter: {e}")
         found = self.r.search(q)
-        return self.page("find.html", user=u[0], found=found[:500], total=len(found),
+        return self.page("find.html", user=u[0], found=found[:SHOWN], total=len(found),
                          q=q, quote=quote, reviewers=self.r.reviewers, states=STATES)
 
     async def adjudicate_page(self, request: Request) -> Response:

@@ -4,6 +4,7 @@ the figures, independent of HTTP (the views call these)."""
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import threading
 from dataclasses import dataclass
@@ -16,11 +17,12 @@ from ...store.revision_commit import commit_revisions, settle
 from ...store.rundir import RunDir
 from ...store import review_figures
 from . import decide, store
-from .find import Query, find, haystack
+from .find import Query, TextIndex, find
 from .assignment import assign
 from .auth import ADMIN
 from .questions import Question
 from .records import Item, load_items
+from .standing import Standing
 
 
 class Refused(Exception):
@@ -48,21 +50,25 @@ class Review:
         self.rule = rule
         self.guidelines = guidelines
         self.include_dropped = include_dropped
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()      # writes, on self.db
+        self._rlock = threading.RLock()     # reads, on self.rdb, and the standing log
         self.db = store.open_db(self.dir)
+        self.rdb = store.open_db(self.dir)  # WAL: reads go on while a write commits
         store.set_settings(self.db, {
             "questions": [{"name": q.name, "options": q.options, "ordered": q.ordered}
                           for q in questions],
             "overlap": self.overlap, "rule": rule, "include_dropped": include_dropped})
+        self.standing = Standing()
         self.reload()
         self.queues = assign([it.id for it in self.items], reviewers, self.overlap)
         self.position = {name: {rid: i for i, rid in enumerate(q)}
                          for name, q in self.queues.items()}
+        self._done_before: dict[str, int] = {}
 
     def reload(self) -> None:
         self.items = load_items(self.dir, self.include_dropped)
         self.by_id: dict[str, Item] = {it.id: it for it in self.items}
-        self.hay = {it.id: haystack(it) for it in self.items}
+        self.index = TextIndex(self.items)
 
     # -- state ---------------------------------------------------------------------------
     def busy(self) -> bool:
@@ -79,25 +85,40 @@ class Review:
         finally:
             os.close(fd)
 
-    def log(self, **kw: Any) -> list[store.Entry]:
-        with self._lock:
-            return store.entries(self.db, **kw)
+    def current(self) -> Standing:
+        """The log as it stands, with the entries written since the last look (callers
+        hold ``_rlock`` while they read it)."""
+        with self._rlock:
+            self.standing.update(self.rdb)
+            return self.standing
 
     def mine(self, reviewer: str) -> dict[str, store.Entry]:
-        eff = store.effective(self.log(reviewer=reviewer))
-        return {rid: e for (rid, _), e in eff.items()}
+        """record -> the reviewer's standing entry."""
+        with self._rlock:
+            return dict(self.current().by_reviewer.get(reviewer, {}))
 
     def next_id(self, reviewer: str, after: str | None = None) -> str | None:
         """The next record in the reviewer's queue (after ``after``) not yet submitted or
         skipped; then skipped ones."""
         q = self.queues.get(reviewer, [])
-        mine = self.mine(reviewer)
-        start = self.position[reviewer].get(after, -1) + 1 if after else 0
-        order = q[start:] + q[:start]
-        for rid in order:
-            if mine.get(rid) is None or mine[rid].kind == "draft":
-                return rid
-        return next((rid for rid in order if mine[rid].kind == "skip"), None)
+        with self._rlock:
+            st = self.current()
+            mine = st.by_reviewer.get(reviewer, {})
+            if reviewer in st.reopened:
+                st.reopened.discard(reviewer)
+                self._done_before[reviewer] = 0
+            # every record before _done_before[reviewer] is submitted or skipped
+            done = self._done_before.get(reviewer, 0)
+            asked = self.position[reviewer].get(after, -1) + 1 if after else 0
+            start = max(asked, done)
+            for rid in itertools.chain(q[start:], q[done:start]):
+                if rid not in mine or mine[rid].kind == "draft":
+                    if start == done or self.position[reviewer][rid] < start:
+                        self._done_before[reviewer] = self.position[reviewer][rid]
+                    return rid
+            self._done_before[reviewer] = len(q)
+            order = q[asked:] + q[:asked]
+            return next((rid for rid in order if mine[rid].kind == "skip"), None)
 
     def prev_id(self, reviewer: str, rid: str) -> str | None:
         i = self.position.get(reviewer, {}).get(rid)
@@ -105,14 +126,20 @@ class Review:
 
     def submissions(self, record_id: str) -> tuple[list[store.Entry], store.Entry | None]:
         """The record's standing submissions (one a reviewer) and adjudication."""
-        eff = store.effective(self.log(record_id=record_id))
-        subs = [e for e in eff.values() if e.kind == "submit"]
-        adj = [e for e in eff.values() if e.kind == "adjudicate"]
+        with self._rlock:
+            standing = list(self.current().by_record.get(record_id, {}).values())
+        subs = [e for e in standing if e.kind == "submit"]
+        adj = [e for e in standing if e.kind == "adjudicate"]
         return subs, (max(adj, key=lambda e: e.seq) if adj else None)
 
     def version(self, record_id: str) -> int:
-        with self._lock:
-            return store.last_seq(self.db, record_id)
+        with self._rlock:
+            return store.last_seq(self.rdb, record_id)
+
+    def reviewer(self, token_digest: str) -> tuple[str, str] | None:
+        """(name, role) of a token's reviewer."""
+        with self._rlock:
+            return store.reviewer_by_hash(self.rdb, token_digest)
 
     # -- writing -------------------------------------------------------------------------
     def save(self, reviewer: str, record_id: str, kind: str, after: dict[str, str],
@@ -161,10 +188,12 @@ class Review:
             return last.record_id
 
     def finals(self) -> dict[str, decide.Final]:
-        eff = store.effective(self.log())
         by: dict[str, list[store.Entry]] = {}
         adj: dict[str, store.Entry] = {}
-        for (rid, _), e in eff.items():
+        with self._rlock:
+            standing = [(rid, e) for rid, es in self.current().by_record.items()
+                        for e in es.values()]
+        for rid, e in standing:
             if e.kind == "submit":
                 by.setdefault(rid, []).append(e)
             elif e.kind == "adjudicate" and (rid not in adj or e.seq > adj[rid].seq):
@@ -214,19 +243,21 @@ class Review:
 
     def _first_submitted(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for e in self.log():
+        with self._rlock:
+            log = list(self.current().log)
+        for e in log:
             if e.kind in ("submit", "adjudicate"):
                 out.setdefault(e.record_id, e.created)
         return out
 
     def search(self, q: Query) -> list[Item]:
-        subs: dict[str, list[store.Entry]] = {}
-        for (rid, _), e in store.effective(self.log()).items():
-            if e.kind == "submit":
-                subs.setdefault(rid, []).append(e)
-        return find(self.items, subs, self.overlap, q, self.hay)
+        with self._rlock:
+            subs = self.current().submitted
+            return find(self.items, subs, self.overlap, q, self.index)
 
     # -- figures -------------------------------------------------------------------------
     def figures(self) -> dict[str, Any]:
-        return review_figures.report(self.log(), self.items, self.queues, self.questions,
+        with self._rlock:
+            log = list(self.current().log)
+        return review_figures.report(log, self.items, self.queues, self.questions,
                               self.overlap, ADMIN)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -15,7 +16,6 @@ from .auth import ADMIN, COOKIE, Csrf, digest, same_origin
 from .diff import field_diffs
 from .forms import FormError, read_form
 from .service import Refused, Review
-from .store import reviewer_by_hash
 
 
 class Views:
@@ -28,8 +28,7 @@ class Views:
         if not tok:
             return None
         d = digest(tok)
-        with self.r._lock:
-            found = reviewer_by_hash(self.r.db, d)
+        found = self.r.reviewer(d)
         return (found[0], found[1], d) if found else None
 
     def page(self, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
@@ -67,8 +66,7 @@ class Views:
             form = await read_form(request, {"token"}, {"token"})
         except FormError as e:
             return self.error(e.status, e.message)
-        with self.r._lock:
-            found = reviewer_by_hash(self.r.db, digest(form["token"]))
+        found = self.r.reviewer(digest(form["token"]))
         if found is None:
             return self.error(401, "unknown or expired review link")
         resp = RedirectResponse("/", 303)
@@ -136,8 +134,9 @@ class Views:
                 raise FormError(400, "unknown action or version; nothing was saved")
             answers = self._answers(form)
             after = {k: form[k] for k in FIELDS}
-            self.r.save(u[0], rid, action, after, answers, form.get("note", "").strip(),
-                        int(form["version"]))
+            # in a worker thread: the commit waits for the disk, the other requests don't
+            await run_in_threadpool(self.r.save, u[0], rid, action, after, answers,
+                                    form.get("note", "").strip(), int(form["version"]))
         except FormError as e:
             return self.error(e.status, e.message)
         except Refused as e:
@@ -166,7 +165,7 @@ class Views:
             return bad
         try:
             await self.post_form(request, u, set(), set())
-            rid = self.r.undo(u[0])
+            rid = await run_in_threadpool(self.r.undo, u[0])
         except FormError as e:
             return self.error(e.status, e.message)
         except Refused as e:
