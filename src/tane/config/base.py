@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -47,6 +47,8 @@ class StageBase(Strict):
 
     model: str | None = Field(None, description=(
         "the name of one of the recipe's models: (default: the recipe's llm:)"))
+    if TYPE_CHECKING:  # each subclass's field, a Literal of its name
+        method: str
 
     def contract(self) -> StageSpec:  # pragma: no cover - every stage overrides it
         raise NotImplementedError(type(self).__name__)

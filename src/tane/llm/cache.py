@@ -31,8 +31,17 @@ class Journal(Protocol):
     def put_call(self, key: str, kind: str, request: dict, response: dict) -> None: ...
 
 
+class AsyncJournal(Protocol):
+    """A journal with only the awaitable methods (a Ray shard's)."""
+
+    async def get_call_async(self, key: str) -> dict | None: ...
+
+    async def put_call_async(self, key: str, kind: str, request: dict,
+                             response: dict) -> None: ...
+
+
 class CachedBackend:
-    def __init__(self, inner: Backend, journal: Journal):
+    def __init__(self, inner: Backend, journal: Journal | AsyncJournal):
         self.inner = inner
         self.journal = journal
         self._get_async = getattr(journal, "get_call_async", None)

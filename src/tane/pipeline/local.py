@@ -95,7 +95,8 @@ class LocalExecutor:
             return
         assert self.failed is not None
         waiter = asyncio.ensure_future(ev.wait())
-        await asyncio.wait({waiter, self.failed}, return_when=asyncio.FIRST_COMPLETED)
+        either: set[asyncio.Future[Any]] = {waiter, self.failed}
+        await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         if not waiter.done():
             waiter.cancel()
         if self.failed.done():
@@ -191,9 +192,9 @@ class LocalExecutor:
                         self._cut(unit, stages[0], pending)
                         break
                     wave, pending = pending[:n], pending[n:]
-                    outs = self.launch(s, stages, unit, wave)
-                    launched += outs
-                    feed.fed(unit, outs)
+                    futs = self.launch(s, stages, unit, wave)
+                    launched += futs
+                    feed.fed(unit, futs)
             outs = await asyncio.gather(*launched)
         except BaseException:
             for f in launched:

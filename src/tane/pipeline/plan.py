@@ -35,6 +35,7 @@ from ..config.llm import LLMConfig
 from ..recipe import Recipe
 from ..schema import Provenance, Record
 from ..stage import Counts, Previews, prompt_text
+from .stages import stage_configs
 from ..config import plan_rates
 
 PLAN_FILE = "plan.json"
@@ -139,7 +140,7 @@ def read_history(out_dir: Path | None, recipe: Recipe) -> dict[str, Any] | None:
         return None
     stats, manifest = out_dir / "stats.json", out_dir / "manifest.json"
     try:
-        st = json.loads(stats.read_text(encoding="utf-8"))
+        st: dict[str, Any] = json.loads(stats.read_text(encoding="utf-8"))
         old = json.loads(manifest.read_text(encoding="utf-8")).get("recipe") or {}
     except (OSError, ValueError):
         return None
@@ -154,7 +155,7 @@ def decided_only(stats: dict[str, Any], generator: bool) -> dict[str, Any]:
     them: a small run cuts most of its records at the target, mostly before a call (the
     feed rule), so its rates are those of the records the stages decided on. A
     generator's cut records were made (their calls spent) and stay."""
-    out = json.loads(json.dumps(stats))
+    out: dict[str, Any] = json.loads(json.dumps(stats))
     for i, st in enumerate((out.get("stages") or {}).values()):
         cut = int((st.get("dropped") or {}).pop("over_target", 0))
         if cut and not (generator and i == 0):
@@ -236,7 +237,7 @@ def make_plan(runner: Any, out_dir: Path | None = None,
     own_less: list[str] = []
     unmeasured: list[str] = []
     for i in range(len(rec.stages) - 1, -1, -1):
-        cfg, name, model = rec.stages[i], runner.names[i], runner.model_names[i]
+        cfg, name, model = stage_configs(rec)[i], runner.names[i], runner.model_names[i]
         spec = runner.specs[i]
         h = hstages.get(name)
         out = need
@@ -286,7 +287,7 @@ def make_plan(runner: Any, out_dir: Path | None = None,
             need = 0
     estimates.reverse()
     plan = Plan(rec.name, goal, estimates, tokens_from, speed,
-                history=str(out_dir / "stats.json") if hist else None)
+                history=str(out_dir / "stats.json") if hist and out_dir else None)
     if hist:
         plan.journaled = int((hist.get("llm") or {}).get("journal_size", 0))
         plan.notes.append(f"rates from the earlier run in {out_dir} (its calls, "
@@ -323,7 +324,8 @@ def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,
     rec: Recipe = runner.recipe
     hs = hist.get("stages") or {}
     estimates = []
-    for i, (cfg, name, model) in enumerate(zip(rec.stages, runner.names, runner.model_names)):
+    for i, (cfg, name, model) in enumerate(zip(stage_configs(rec), runner.names,
+                                               runner.model_names)):
         h = hs.get(name)
         if h is None:
             return None
@@ -347,7 +349,7 @@ def _replay_plan(runner: Any, hist: dict[str, Any], out_dir: Path | None,
 
 
 def _lang(rec: Recipe) -> str:
-    for st in rec.stages:
+    for st in stage_configs(rec):
         m = st.rate_mode()
         if m in CHARS_PER_TOKEN:
             return m
@@ -531,11 +533,11 @@ def record_accuracy(out_dir: Path, plan: dict[str, Any]) -> dict[str, Any] | Non
         stats = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    stats["estimate"] = accuracy(plan, stats)
+    est = stats["estimate"] = accuracy(plan, stats)
     tmp = p.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(stats, ensure_ascii=False, indent=2), encoding="utf-8")
     tmp.replace(p)
-    return stats["estimate"]
+    return est
 
 
 __all__ = ["Plan", "Speed", "StageEstimate", "make_plan", "measure_embedded", "model_class",

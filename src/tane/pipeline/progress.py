@@ -15,6 +15,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
+from ..engine import StageStats
 from ..errors import TaneError
 from .eta import Eta
 from .runner import RunState
@@ -70,8 +71,8 @@ def eta_text(state: RunState, eta: Eta | None, elapsed: float) -> str:
     return eta(state.survived, state.target, _in_flight(state), elapsed)
 
 
-def _live_model(name: str, st: Any, models: dict[str, str] | None) -> str:
-    used = getattr(st.llm, "model", "")  # the model that served its latest call
+def _live_model(name: str, st: StageStats, models: dict[str, str] | None) -> str:
+    used = st.llm.model  # the model that served its latest call
     if used:
         return short_model(used)
     return (models or {}).get(name, st.model)

@@ -32,7 +32,7 @@ import asyncio
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ..engine import Model, StageStats
 from ..errors import ServerError, TaneError
@@ -46,7 +46,7 @@ from ..store.shards import ShardJournal, mark_done, read_done
 from .execution import ExecutionPlan, Item, unit_key
 from .executors import RayOptions
 from .local import LocalExecutor
-from .stages import build_stages, resolve_path, stage_names
+from .stages import build_stages, resolve_path, stage_configs, stage_names
 
 def _ray() -> Any:
     try:
@@ -61,8 +61,8 @@ class _Collector:
     """Stands in for the run directory inside a worker: keeps what the stages log."""
 
     def __init__(self) -> None:
-        self.kept: list[tuple[str, list[str], list[dict]]] = []
-        self.drops: list[tuple[list[str], list[dict]]] = []
+        self.kept: list[tuple[str, list[str], list[dict[str, Any]]]] = []
+        self.drops: list[tuple[list[str], list[dict[str, Any]]]] = []
 
     def log_kept(self, stage: str, records: list[Record], keys: list[str]) -> None:
         if records:
@@ -102,8 +102,8 @@ class ShardWorker:
                                 self.recipe.seeds.format)
         self.lookahead = spec["lookahead"]
         self.names = stage_names(self.recipe)
-        self.model_names = [self.recipe.model_of(s) for s in self.recipe.stages]
-        self.specs = [s.spec() for s in self.recipe.stages]
+        self.model_names = [self.recipe.model_of(s) for s in stage_configs(self.recipe)]
+        self.specs = [s.spec() for s in stage_configs(self.recipe)]
         self.backends: dict[str, Backend] = {}
         self.model_stats: dict[str, CallStats] = {}
 
@@ -123,7 +123,7 @@ class ShardWorker:
         return self.backends[name]
 
     async def process(self, shard_id: str, stages: list[int], unit: int,
-                      payload: list[tuple[str, dict]]) -> dict[str, Any]:
+                      payload: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         try:
             return await self._process(shard_id, stages, unit, payload)
         except ServerError as e:
@@ -132,7 +132,7 @@ class ShardWorker:
             return {"error": "tane", "message": e.one_line()}
 
     async def _process(self, shard_id: str, stages: list[int], unit: int,
-                       payload: list[tuple[str, dict]]) -> dict[str, Any]:
+                       payload: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
         journal = ShardJournal(self.run_path, shard_id)
         try:
             models = sorted({self.model_names[i] for i in stages})
@@ -243,10 +243,10 @@ class RayExecutor(LocalExecutor):
             part = items[j:j + self.shard_size]
             k = self.shard_count[(unit, s)] = self.shard_count.get((unit, s), -1) + 1
             task = asyncio.ensure_future(self._shard(s, stages, unit, k, part))
-            futs = [loop.create_future() for _ in part]
+            futs: list[asyncio.Future[list[Item]]] = [loop.create_future() for _ in part]
             for f in futs:  # a record given up (the run stops) gives its shard up
-                f.add_done_callback(lambda f, t=task: t.cancel() if f.cancelled() else None)
-            task.add_done_callback(lambda t, p=part, fs=futs: _settle(t, p, fs))
+                f.add_done_callback(_give_up(task))
+            task.add_done_callback(_settles(part, futs))
             out += futs
         return out
 
@@ -254,7 +254,8 @@ class RayExecutor(LocalExecutor):
                      part: list[Item]) -> list[Item]:
         p, rec = self.p, self.recipe
         payload = [(key, r.model_dump(mode="json")) for key, r in part]
-        configs = [rec.stages[i].model_dump(mode="json") for i in stages]
+        cfgs = stage_configs(rec)
+        configs = [cfgs[i].model_dump(mode="json") for i in stages]
         models = [[rec.llm_for(p.model_names[i]).backend,
                    rec.llm_for(p.model_names[i]).model] for i in stages]
         sid = (f"{unit_key(unit)}-{s:02d}-{k:05d}-"
@@ -319,6 +320,21 @@ class RayExecutor(LocalExecutor):
         if self.started_ray:
             with contextlib.suppress(Exception):
                 ray.shutdown()
+
+
+def _give_up(task: asyncio.Future[list[Item]]) -> Callable[[asyncio.Future[list[Item]]], None]:
+    """A record's callback: when it is given up (cancelled), so is its shard's task."""
+    def done(f: asyncio.Future[list[Item]]) -> None:
+        if f.cancelled():
+            task.cancel()
+    return done
+
+
+def _settles(part: list[Item], futs: list[asyncio.Future[list[Item]]]
+             ) -> Callable[[asyncio.Future[list[Item]]], None]:
+    def done(task: asyncio.Future[list[Item]]) -> None:
+        _settle(task, part, futs)
+    return done
 
 
 def _settle(task: asyncio.Future[list[Item]], part: list[Item],

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .. import __version__
 from ..engine import StageStats
@@ -43,7 +43,8 @@ from ..store.shards import absorb_shards
 from .execution import ExecutionPlan, Executor, Item, Progress, generator_call
 from .executors import executor as executor_entry
 from .local import over_target
-from .stages import Stages, build_stages, offline_models, resolve_path, stage_names
+from .stages import (Stages, build_stages, offline_models, resolve_path, stage_configs,
+                     stage_names)
 from .source import Source, load_source
 
 SOURCE_CHUNK = 64
@@ -101,14 +102,14 @@ class Runner:
         self.source: Source | None = None
         if recipe.source is not None:
             self.source = load_source(recipe.source, self.base_dir)
-            bad = check_chain([(s.method, s.contract()) for s in recipe.stages],
+            bad = check_chain([(s.method, s.contract()) for s in stage_configs(recipe)],
                               self.source.availability())
             if bad:
                 raise TaneError(f"{bad[1]} (not in {self.source.path})",
                                 field=f"stages.{bad[0]}")
         self.names = stage_names(recipe)
-        self.specs = [s.spec() for s in recipe.stages]
-        self.model_names = [recipe.model_of(s) for s in recipe.stages]
+        self.specs = [s.spec() for s in stage_configs(recipe)]
+        self.model_names = [recipe.model_of(s) for s in stage_configs(recipe)]
         self.stats = [StageStats(n, model=m) for n, m in zip(self.names, self.model_names)]
         self.state.stages = self.stats
         first = self.specs[0]
@@ -352,7 +353,7 @@ def _reasons(drops: list[Any]) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def _young_gc_less_often(threshold: int = 10_000):
+def _young_gc_less_often(threshold: int = 10_000) -> Iterator[None]:
     """Collect the youngest generation after ``threshold`` allocations instead of
     Python's 700, for the duration of a run. Every call allocates many short-lived
     containers while hundreds of calls and their records stay alive, so the default

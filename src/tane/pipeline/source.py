@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..config.limits import MAX_FIELD_CHARS
 from ..config.seeds import SourceConfig
@@ -42,7 +43,7 @@ class Source:
         return Availability(have, some)
 
 
-def _provenance(prov: dict, path: str, rowno: int) -> Provenance:
+def _provenance(prov: dict[str, Any], path: str, rowno: int) -> Provenance:
     if isinstance(prov.get("method"), str):
         try:
             return Provenance.model_validate(prov)

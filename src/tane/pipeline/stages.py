@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Mapping
 
+from ..config.base import StageBase
 from ..config.registry import method
 from ..engine import (GeneratorStage, Model, NoModel, Stage, StageContext, StageStats,
                       TransformStage)
@@ -20,12 +21,17 @@ from ..recipe import Recipe
 from ..seeds.loader import Seed
 
 
+def stage_configs(recipe: Recipe) -> list[StageBase]:
+    """The recipe's stage sections, each its method's config class."""
+    return list(recipe.stages)
+
+
 def stage_names(recipe: Recipe) -> list[str]:
     """Each stage's name: its method, numbered from the second stage of that method on
     (``curate``, ``curate#2``)."""
     names: list[str] = []
     seen: dict[str, int] = {}
-    for st in recipe.stages:
+    for st in stage_configs(recipe):
         seen[st.method] = seen.get(st.method, 0) + 1
         names.append(st.method if seen[st.method] == 1 else f"{st.method}#{seen[st.method]}")
     return names
@@ -80,7 +86,7 @@ def build_stages(recipe: Recipe, seeds: list[Seed], base_dir: Path, stats: list[
     stages."""
     out = Stages()
     names = stage_names(recipe)
-    for i, (cfg, name, st) in enumerate(zip(recipe.stages, names, stats)):
+    for i, (cfg, name, st) in enumerate(zip(stage_configs(recipe), names, stats)):
         if only is not None and i not in only:
             continue
         ctx = StageContext(name, models[recipe.model_of(cfg)], st, seeds, recipe.seed,
@@ -104,4 +110,5 @@ def build_stages(recipe: Recipe, seeds: list[Seed], base_dir: Path, stats: list[
     return out
 
 
-__all__ = ["Stages", "build_stages", "offline_models", "resolve_path", "stage_names"]
+__all__ = ["Stages", "build_stages", "offline_models", "resolve_path", "stage_configs",
+           "stage_names"]
