@@ -59,7 +59,7 @@ def test_run_help_shows_the_effective_defaults():
     text = " ".join(res.output.split())
     assert "(default: the recipe's)" in text  # --target
     assert "default: the recipe's llm:" in text
-    assert "[default: local]" in text and "[default: 64]" in text
+    assert "[default: local]" in text and "shard_size (default 64)" in text
 
 
 def test_help_texts_are_printed_as_written():

@@ -71,7 +71,8 @@ def run(ctx: typer.Context,
                                                   metavar="KEY=VALUE",
                                                   help="an option of the executor, e.g. "
                                                        "-X workers=2, also written "
-                                                       "--workers 2 (repeatable)"),
+                                                       "--workers 2 (repeatable; default: "
+                                                       "the executor's own)"),
         threads: Optional[int] = typer.Option(None, help="embedded: llama.cpp decode threads "
                                                          "(default: the CPUs free of other "
                                                          "load, 1-8)"),

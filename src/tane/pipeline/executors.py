@@ -105,7 +105,8 @@ def help_text() -> str:
     """The executors and their options, for ``tane run --help``."""
     parts = []
     for e in EXECUTORS.values():
-        opts = ", ".join(e.options.model_fields)
+        opts = ", ".join(k if f.default is None else f"{k} (default {f.default})"
+                         for k, f in e.options.model_fields.items())
         parts.append(f"{e.name} ({e.help}{'; options: ' + opts if opts else ''})")
     return "; ".join(parts)
 
