@@ -124,7 +124,7 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
 
 
 def _ranks(v: Sequence[float]) -> list[float]:
-    order = sorted(range(len(v)), key=lambda i: v[i])
+    order = sorted(range(len(v)), key=v.__getitem__)
     ranks = [0.0] * len(v)
     i = 0
     while i < len(order):

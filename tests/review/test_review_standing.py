@@ -67,3 +67,25 @@ def test_what_stands_and_the_next_record_match_the_whole_log(tmp_path: Path,
         subs, _ = review.submissions(rid)
         assert sorted(e.seq for e in subs) == sorted(
             e.seq for (r, _), e in eff.items() if r == rid and e.kind == "submit")
+
+
+def test_the_text_index_finds_what_a_substring_match_finds() -> None:
+    from tane.review.web.find import TextIndex
+    from tane.review.web.records import Item
+
+    rnd = random.Random(7)
+    chars = "東京大阪都はでですA a\n"
+    items = [Item(f"r{i}", {}, {"instruction": "".join(rnd.choice(chars) for _ in
+                                                        range(rnd.randint(0, 12))),
+                                "input": "", "output": rnd.choice(["", "京", "Ａ東"])}, "")
+             for i in range(300)]
+    index = TextIndex(items)
+    queries = ["東", "京都", "阪東", "a", "A\n", "東京大", "ｘ", "す\n\n", "京都"]
+    for q in queries:
+        want = [i for i, it in enumerate(items)
+                if q.casefold() in "\n".join(it.current.values()).casefold()]
+        assert index.matching(q) == want, q
+    # no match across two records: the last character of one and the first of the next
+    pair = [Item("a", {}, {"instruction": "東", "input": "", "output": "X"}, ""),
+            Item("b", {}, {"instruction": "Y", "input": "", "output": "京"}, "")]
+    assert TextIndex(pair).matching("xy") == [] and TextIndex(pair).matching("京") == [1]

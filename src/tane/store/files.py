@@ -178,6 +178,22 @@ def atomic_write(target: Path, write: Callable[[str], None]) -> Path:
     return target
 
 
+_SCAN = json.JSONDecoder().scan_once
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``, a few times faster on the short JSON tane writes (one call
+    into the C scanner; anything it does not take whole, such as leading whitespace or a
+    bad document, goes through ``json.loads`` and its error)."""
+    try:
+        obj, end = _SCAN(text, 0)
+    except StopIteration:
+        return json.loads(text)
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        return json.loads(text)
+    return obj
+
+
 def read_jsonl(path: Path, *, missing_ok: bool = False) -> list[Any]:
     """Every non-blank line of a UTF-8 JSONL file, parsed; a bad line is a one-line error
     naming the file and line."""
@@ -192,7 +208,7 @@ def read_jsonl(path: Path, *, missing_ok: bool = False) -> list[Any]:
                 if not line.strip():
                     continue
                 try:
-                    rows.append(json.loads(line))
+                    rows.append(loads(line))
                 except json.JSONDecodeError as e:
                     raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path),
                                     line=n) from None

@@ -98,10 +98,14 @@ def report(log: list[Entry], items: Sequence[Scored], queues: dict[str, list[str
 
 def _question(q: Asked, subs: dict[str, list[Entry]], raters: list[str]
               ) -> dict[str, Any]:
-    units = [[e.answers[q.name] for e in s if e.answers.get(q.name)] for s in subs.values()]
-    units = [[int(v) for v in u] if q.ordered else u for u in units]
+    name, rated = q.name, []
+    for s in subs.values():  # one pass: this runs over every reviewed record
+        u = [a for e in s if (a := e.answers.get(name))]
+        if len(u) >= 2:
+            rated.append(u)
+    if q.ordered:
+        rated = [[int(v) for v in u] for u in rated]
     scale = [int(v) for v in q.options] if q.ordered else None
-    rated = [u for u in units if len(u) >= 2]
     res: dict[str, Any] = {"items": len(rated), "level": "ordinal" if q.ordered else "nominal",
                            "percent": ag.percent_agreement(rated)}
     if len(raters) == 2:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .files import loads
+
 
 @dataclass
 class Entry:
@@ -30,8 +32,8 @@ COLS = "seq, record_id, reviewer, kind, created, before, after, answers, note, u
 
 def entry_of(r: tuple) -> Entry:
     """An entry from a row of ``SELECT {COLS}``."""
-    return Entry(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), json.loads(r[6]),
-                 json.loads(r[7]), r[8], r[9])
+    return Entry(r[0], r[1], r[2], r[3], r[4], loads(r[5]), loads(r[6]), loads(r[7]), r[8],
+                 r[9])
 
 
 def entries(db: sqlite3.Connection, record_id: str | None = None,

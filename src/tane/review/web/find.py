@@ -40,6 +40,7 @@ class TextIndex:
     """The items' :func:`haystack` joined by a separator no query holds."""
 
     SEP = "\x00"
+    RECENT = 32
 
     def __init__(self, items: list[Item]) -> None:
         self.starts: list[int] = []
@@ -50,12 +51,22 @@ class TextIndex:
             parts.append(h)
             pos += len(h) + 1
         self.text = self.SEP.join(parts)
+        self._recent: dict[str, list[int]] = {}
 
     def matching(self, query: str) -> list[int]:
-        """Positions (in the items' order) of the items whose text holds ``query``."""
+        """Positions (in the items' order) of the items whose text holds ``query``; the
+        last few queries' answers are kept (the text does not change: a reload makes a
+        new index)."""
         q = query.casefold()
         if not q or self.SEP in q:
             return [] if q else list(range(len(self.starts)))
+        if q not in self._recent:
+            if len(self._recent) >= self.RECENT:
+                del self._recent[next(iter(self._recent))]
+            self._recent[q] = self._find(q)
+        return self._recent[q]
+
+    def _find(self, q: str) -> list[int]:
         out, find, starts, pos = [], self.text.find, self.starts, 0
         while True:
             pos = find(q, pos)
