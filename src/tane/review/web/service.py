@@ -64,6 +64,7 @@ class Review:
         self.position = {name: {rid: i for i, rid in enumerate(q)}
                          for name, q in self.queues.items()}
         self._done_before: dict[str, int] = {}
+        self.current()  # read the log now, not in the first request
 
     def reload(self) -> None:
         self.items = load_items(self.dir, self.include_dropped)
