@@ -19,11 +19,12 @@ def stage_table(result: Any) -> Table:
                     f"({result.seconds:.0f} s)", title_justify="left")
     for col in ("stage", "model", "in", "kept", "dropped: reason (count)", "calls", "s"):
         t.add_column(col, justify="right" if col in ("in", "kept", "calls", "s") else "left")
-    for s in result.stages:
+    generates = result.recipe.source is None  # the first stage makes its records
+    for i, s in enumerate(result.stages):
         drops = ", ".join(f"{r} {c}" for r, c in sorted(s.dropped.items(),
                                                          key=lambda kv: -kv[1])) or "-"
-        t.add_row(s.name, s.model, str(s.records_in), str(s.kept), drops, str(s.calls),
-                  f"{s.seconds:.1f}")
+        t.add_row(s.name, s.model, "—" if generates and i == 0 else str(s.records_in),
+                  str(s.kept), drops, str(s.calls), f"{s.seconds:.1f}")
     return t
 
 
