@@ -5,13 +5,21 @@ instead of the recipe's ``default``."""
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
+import os
+import re
+import select
+import struct
+import subprocess
+import termios
+import time
 
 import pytest
 from rich.console import Console
 
-from helpers import run_tane
+from helpers import ROOT, tane_cmd
 from tane.pipeline.eta import Eta
 from tane.pipeline.progress import live_table, progress_line, summary_table
 from tane.pipeline.runner import RunState, StageStats
@@ -176,8 +184,40 @@ def test_summary_caption_keeps_over_target_apart_from_the_drops():
     assert "over the target (made, not needed; no quality drop): self_instruct 10" in text
 
 
-def test_tane_run_at_80_columns(tmp_path):
-    """The summary of a real (model-free) run printed into an 80-column pipe."""
+def run_on_a_terminal(args: list[str], columns: int, timeout: float = 120) -> tuple[int, str]:
+    """The CLI with stdout and stderr on a pty ``columns`` wide; (exit code, its output
+    without escape codes)."""
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "TERM": "xterm-256color",
+                        "COLUMNS": str(columns), "LINES": "40"}
+    proc = subprocess.Popen(tane_cmd(*args), stdin=slave, stdout=slave, stderr=slave,
+                            env=env, cwd=ROOT, close_fds=True)
+    os.close(slave)
+    chunks, end = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < end:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            try:
+                data = os.read(master, 65536) if ready else b""
+            except OSError:  # the child closed its side
+                break
+            if data:
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+        rc = proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+    return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", text)
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_tane_run_on_a_terminal(tmp_path, columns):
+    """The summary of a real (model-free) run on a terminal 80 and 120 columns wide."""
     rows = [
         {"instruction": "日本の首都はどこですか。", "output": "日本の首都は東京です。"},
         {"instruction": "富士山について", "input": "富士山について", "output": "山です。"}]
@@ -187,10 +227,11 @@ def test_tane_run_at_80_columns(tmp_path):
         "name: narrow\nsource: {path: in.jsonl}\nstages:\n"
         "  - {method: curate, lang: ja, steps: [{name: copies}]}\n"
         "  - {method: curate, lang: ja, steps: [{name: length}]}\n", encoding="utf-8")
-    res = run_tane("run", str(tmp_path / "r.yaml"), "--out", str(tmp_path / "run"),
-                   "--no-progress", env={"COLUMNS": "80"})
-    assert res.returncode == 0, res.stderr
-    table = res.stdout.split("dataset: ")[0].splitlines()
-    assert max(len(x) for x in table) <= 80, res.stdout
-    assert "…" not in res.stdout and "curate#2" in res.stdout, res.stdout
-    assert "default" not in res.stdout, res.stdout
+    rc, text = run_on_a_terminal(["run", str(tmp_path / "r.yaml"), "--out",
+                                  str(tmp_path / "run")], columns)
+    assert rc == 0, text
+    summary = text[text.rindex("kept 1/all in"):].split("dataset: ")[0].splitlines()
+    assert max(len(x) for x in summary) <= columns, text
+    table = "\n".join(summary)
+    assert "…" not in table and "curate#2" in table, text
+    assert "default" not in table, text

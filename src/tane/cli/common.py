@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import typer
@@ -17,8 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 # the recipe argument of run, plan and preview
 SHIPPED_HELP = "recipe YAML, or the name of a recipe shipped with tane (quickstart, ...)"
 err = Console(stderr=True)
-# a pipe or a file gets 110 columns, unless $COLUMNS says how wide (as on a terminal)
-out = Console(width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 110)
+out = Console(width=None if sys.stdout.isatty() else 110)
 
 
 def _version(value: bool) -> None:
