@@ -272,7 +272,7 @@ def load_recipe(path: str | Path, overrides: dict[str, Any] | None = None) -> Re
 
     p = find_recipe(path)
     if not p.exists():
-        raise TaneError(f"recipe file not found{missing_recipe_hint()}", path=str(p))
+        raise TaneError(f"recipe file not found{missing_recipe_hint(p)}", path=str(p))
     root, data = read_yaml_mapping(p, "recipe")
     for key, value in (overrides or {}).items():
         data[key] = value

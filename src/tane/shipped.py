@@ -26,9 +26,12 @@ def find_recipe(path: str | Path) -> Path:
     return shipped if shipped.is_file() else p
 
 
-def missing_recipe_hint() -> str:
+def missing_recipe_hint(path: str | Path) -> str:
+    """For a recipe that is not there, named as a shipped one would be: the shipped
+    names."""
     names = shipped_recipes()
-    return f" (shipped with tane: {', '.join(names)})" if names else ""
+    near = Path(path).parent in (Path("."), Path("recipes"))
+    return f" (shipped with tane: {', '.join(names)})" if names and near else ""
 
 
 __all__ = ["RECIPES", "find_recipe", "missing_recipe_hint", "shipped_recipes"]
