@@ -133,6 +133,12 @@ def test_a_constrained_schema_with_the_real_server(llama_server, tmp_path):
         assert "{{ instruction }}" in step["prompt_template"]
     again = tane.run(recipe, tmp_path / "run", llm=llama_server, model="gemma")
     assert again.stats["llm"]["calls"] == 0 and again.stats["llm"]["cache_hits"] == 2
+    # the dataset card shows the template, the schema and keep_if
+    tane.export(res, format="jsonl", to=tmp_path / "out" / "data.jsonl")
+    card = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
+    section = card[card.index("## Prompt stages"):card.index("## Human review")]
+    assert "分類をJSONで:" in section and '"enum": ["easy", "hard"]' in section
+    assert 'category in ["math", "knowledge", "other"]' in section
 
 
 @pytest.mark.slow
