@@ -9,12 +9,20 @@ sandboxes at a time), after the same set through a cheap step (``length``) as th
 baseline. Printed per set: records, wall seconds, records/s, the extra wall and CPU
 milliseconds per record over the baseline (CPU: this process and its children), and the
 drops by reason, which are checked against what was generated.
+
+    python bench/code_step.py --from-run DIR [--lang r]
+
+instead takes every answer a grid run's model wrote (the answer calls of DIR's journal,
+whether the grid kept the answer or dropped it) through the step (``require: true``),
+and prints how many ran and the drops by reason.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import sqlite3
 import resource
 import shutil
 import sys
@@ -74,12 +82,37 @@ def bench(lang: str, n: int, workers: int) -> dict:
             "drops": dict(Counter(g for g in got if g))}
 
 
+ANSWER_PROMPT = "以下は、質問に対して決められた規約を守って書いた回答の例です。"
+
+
+def from_run(run_dir: str, lang: str, workers: int) -> dict:
+    con = sqlite3.connect(f"file:{Path(run_dir) / 'run.sqlite'}?mode=ro", uri=True)
+    batch = []
+    for req, resp in con.execute("SELECT request, response FROM calls"):
+        prompt = json.loads(req).get("prompt") or ""
+        if not prompt.startswith(ANSWER_PROMPT):
+            continue
+        question = prompt.rsplit("### 質問: ", 1)[-1].removesuffix("### 回答:").strip()
+        batch.append(Fields(instruction=question, output=json.loads(resp).get("text") or "",
+                            id=str(len(batch))))
+    step = make_step("code", "ja", languages=[lang], workers=workers, require=True,
+                     timeout_s=10)
+    got = [r and r[0] for r in run_batch([step], batch)]
+    return {"answers": len(batch), "ran": got.count(None),
+            "drops": dict(Counter(g for g in got if g).most_common())}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--python", type=int, default=1000)
     ap.add_argument("--r", type=int, default=200)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--from-run", metavar="DIR")
+    ap.add_argument("--lang", default="r")
     a = ap.parse_args()
+    if a.from_run:
+        print(from_run(a.from_run, a.lang, a.workers))
+        return
     print(f"cpus: {len(os.sched_getaffinity(0))}, load average: "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, workers: {a.workers}")
     runs = [("python", a.python)]
