@@ -58,7 +58,8 @@ def offline_models(recipe: Recipe) -> dict[str, Model]:
 @dataclass
 class Stages:
     """Built stages by index: the generator (stage 0 of a recipe that generates) and the
-    transforms. Iterating gives every built stage in recipe order."""
+    transforms. ``stages[i]`` is stage ``i``; iterating gives every built stage in recipe
+    order."""
 
     generator: GeneratorStage | None = None
     transforms: dict[int, TransformStage] = field(default_factory=dict)
@@ -72,10 +73,13 @@ class Stages:
     def __len__(self) -> int:
         return len(self.transforms) + (self.generator is not None)
 
-    def context(self, i: int) -> StageContext:
+    def __getitem__(self, i: int) -> Stage:
         if i == 0 and self.generator is not None:
-            return self.generator.ctx
-        return self.transforms[i].ctx
+            return self.generator
+        return self.transforms[i]
+
+    def context(self, i: int) -> StageContext:
+        return self[i].ctx
 
 
 def build_stages(recipe: Recipe, seeds: list[Seed], base_dir: Path, stats: list[StageStats],
