@@ -136,6 +136,9 @@ def test_bad_parameters_are_one_error_naming_the_field():
     with pytest.raises(TaneError) as e:
         build_steps("ja", [{"name": "code", "tests": [{"match": "*", "cod": "x"}]}])
     assert e.value.field.startswith("steps.0.tests.0")
+    step = make_step("code", "ja", rscript="no-such-Rscript")
+    with pytest.raises(TaneError, match="'no-such-Rscript' not found; install R"):
+        step.check(rec(fenced("r", "print(1)")))
     step = make_step("code", "ja", languages=["cobol"])
     with pytest.raises(TaneError, match="no interpreter for 'cobol'"):
         step.check(rec(fenced("cobol", "DISPLAY 'X'.")))

@@ -121,8 +121,10 @@ def no_new_processes(libc, notes):
         return
     audit, fork, vfork, clone, clone3 = arch
     allow, eagain, enosys = 0x7FFF0000, 0x00050000 | 11, 0x00050000 | 38
-    ld, jeq, jset, ret = 0x20, 0x15, 0x45, 0x06
-    prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit), (ret, 0, 0, allow), (ld, 0, 0, 0),
+    ld, jeq, jge, jset, ret = 0x20, 0x15, 0x35, 0x45, 0x06
+    # another ABI (i386 on x86-64) or x32's numbers (bit 30): refused, not looked into
+    prog = [(ld, 0, 0, 4), (jeq, 1, 0, audit), (ret, 0, 0, enosys), (ld, 0, 0, 0),
+            (jge, 0, 1, 0x40000000), (ret, 0, 0, enosys),
             (jeq, 0, 1, clone3), (ret, 0, 0, enosys)]
     for nr in (fork, vfork):
         if nr is not None:
