@@ -134,6 +134,8 @@ async def run_grade(ed: EvalDir, judge: Any, scale: int | None = None,
     caller = Caller(judge, ed.rd)
     stats = CallStats()
     schema = score_schema(scale, opts.max_tokens)
+    # the probability-weighted grade is for the 5-point scale only: not asked for on 10
+    ask = opts if scale == 5 else replace(opts, logprobs=0)
     try:
         warnings = await caller.check()
         bar = Progress(f"grade ({judge.name})", len(todo), enabled=progress)
@@ -147,7 +149,7 @@ async def run_grade(ed: EvalDir, judge: Any, scale: int | None = None,
                               history=[{"q": q, "a": a} for q, a in
                                        zip(item.turns[:t], row["turns"][:t])])
             got = await ask_judge(caller, text, schema, lambda s: parse_score(s, scale),
-                                  opts, stats, "grade", scale, item.id, row["model"], t + 1)
+                                  ask, stats, "grade", scale, item.id, row["model"], t + 1)
             score, reason = got["value"] if got["value"] is not None else (None, None)
             bar.tick(got["status"])
             out = {"item_id": item.id, "model": row["model"], "judge": judge.name,
