@@ -62,6 +62,12 @@ def make_run(d: Path, n: int) -> None:
         rd.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000 if xs else float("nan")
@@ -136,17 +142,25 @@ def main() -> None:
         threads = [threading.Thread(target=worker, args=(base, links[n][1], links["admin"][1],
                                                          args.submissions, args.search_every,
                                                          lat, ok, errors)) for n in names]
-        t = time.perf_counter()
+        t, cpu0, load0 = time.perf_counter(), cpu_seconds(proc.pid), os.getloadavg()
+        client0 = time.process_time()
         for th in threads:
             th.start()
         for th in threads:
             th.join()
         wall = time.perf_counter() - t
+        server_cpu, client_cpu = cpu_seconds(proc.pid) - cpu0, time.process_time() - client0
+        load1 = os.getloadavg()
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     print(f"{len(ok)} submissions by {args.reviewers} reviewers in {wall:.1f} s; "
           f"errors: {len(errors)} {sorted(set(errors))[:5]}")
+    requests = 2 * len(lat["next"]) + len(lat["submit"]) + len(lat["search"])
+    print(f"load average {load0[0]:.2f} at the start, {load1[0]:.2f} at the end "
+          f"({os.cpu_count()} cores); server CPU {server_cpu:.1f} s for {requests} requests "
+          f"({1000 * server_cpu / max(1, requests):.2f} ms a request), clients' CPU "
+          f"{client_cpu:.1f} s")
     for k, v in lat.items():
         print(f"{k:7s} n={len(v):6d}  p50 {pct(v, 50):7.1f} ms  p95 {pct(v, 95):7.1f} ms  "
               f"p99 {pct(v, 99):7.1f} ms")
@@ -157,9 +171,10 @@ def main() -> None:
     print(f"log: {len(subs)} submits, {len(set(subs))} distinct (reviewer, record); "
           f"answered 303: {len(ok)} -> lost {len(ok) - len(set(subs))}, duplicated "
           f"{len(subs) - len(set(subs))}")
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     figs = run_figures(run, load(None), 2, False, always=True)
     print(f"agreement report over {figs['records']} records: {time.perf_counter() - t:.2f} s "
+          f"(CPU {time.process_time() - cpu:.2f} s, load average {os.getloadavg()[0]:.2f}) "
           f"(as tane review agreement makes it; quality alpha "
           f"{figs['questions']['quality']['alpha']})")
     if not args.keep and not args.dir:
