@@ -453,9 +453,9 @@ def test_libreoffice_does_not_evaluate_injected_text(run: Path, tmp_path: Path) 
 
 
 def test_judge_quality_from_the_judge_stage_fills_the_score_column():
-    from tane.review import _judge
+    from tane.verdicts import recorded_verdict as judged
 
     prov = {"judge": {"status": "ok", "quality": 4, "reason": "自然な日本語",
                       "difficulty": "easy", "category": "editing"}}
-    assert _judge(prov) == ("4", "自然な日本語")
-    assert _judge({"judge": {"status": "unparseable", "raw": "??"}}) == ("", "")
+    assert judged(prov) == ("4", "自然な日本語")
+    assert judged({"judge": {"status": "unparseable", "raw": "??"}}) == ("", "")

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from ..errors import TaneError
 from ..store.files import atomic_write
-from . import COLUMNS, DANGEROUS, Row, Table
+from ..store.sheets import DANGEROUS
+from .table import COLUMNS, Row, Table
 
 RUN_ID_COLUMN = "run_id"
 BASE_COLUMN = "review_base"  # the review state the file was exported from

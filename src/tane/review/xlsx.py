@@ -18,7 +18,7 @@ from typing import Any
 from ..errors import TaneError
 from ..store.files import atomic_write
 from ..store.sheets import FONT, set_text
-from . import COLUMNS, EDITABLE, HELP, META_SHEET, SHEET, FormulaText, Row, Table
+from .table import COLUMNS, EDITABLE, HELP, META_SHEET, SHEET, FormulaText, Row, Table
 
 __all__ = ["FONT", "read_xlsx", "set_text", "write_xlsx"]
 WIDTHS = {"id": 16, "instruction": 50, "input": 36, "output": 70, "method": 14,

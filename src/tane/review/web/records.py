@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import _judge
 from ...store.review_figures import drop_score, judge_score
 from ...store.revisions import FIELDS, REJECTED_PREFIX, reviewed_output
+from ...verdicts import recorded_verdict
 
 
 @dataclass
@@ -33,7 +33,7 @@ def _text(v: Any) -> str:
 
 def _context(rec: dict[str, Any]) -> dict[str, Any]:
     prov = rec.get("provenance") or {}
-    score, reason = _judge(prov)
+    score, reason = recorded_verdict(prov)
     steps = [s for s in prov.get("steps") or [] if isinstance(s, dict)]
     similar = prov.get("most_similar") or []  # self_instruct, grid: the novelty check's
     near = similar[0] if isinstance(similar, list) and similar else {}
