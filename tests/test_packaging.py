@@ -87,3 +87,18 @@ def test_a_shipped_recipe_by_name(tmp_path, monkeypatch):
     assert find_recipe("other/quickstart.yaml") == Path("other/quickstart.yaml")
     with pytest.raises(TaneError, match="not found.*shipped with tane: .*quickstart"):
         load_recipe("no_such_recipe")
+
+
+def test_tane_curate_takes_the_shipped_curate_recipe_by_name(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from tane.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text(
+        '{"instruction": "日本の首都はどこですか。", "output": "東京です。"}\n'
+        '{"instruction": "同じ", "output": "同じ"}\n', encoding="utf-8")
+    res = CliRunner().invoke(app, ["curate", "in.jsonl", "--recipe", "curate_ja", "-o",
+                                   "out.jsonl"])
+    assert res.exit_code == 0, res.output
+    assert "2 rows in, 1 kept, 1 dropped" in res.output

@@ -103,7 +103,8 @@ def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/
                                                     "local Hugging Face dataset directory "
                                                     "(save_to_disk or data files)"),
            recipe: Path = typer.Option(..., "--recipe", "-r",
-                                       help="CURATE.yaml: lang and steps"),
+                                       help="CURATE.yaml: lang and steps (curate_ja: the "
+                                            "one shipped with tane)"),
            output: Path = typer.Option(..., "-o", "--output", help="output JSONL"),
            seeds_path: Optional[str] = typer.Option(None, "--seeds",
                                                     help="seed file or bundled:ja "
@@ -119,7 +120,9 @@ def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/
     """Apply curation steps; dropped rows go to OUT.rejected.jsonl with reasons."""
     from ..curate.apply import curate_file, parse_field_map
     from ..seeds.loader import load_seeds
+    from ..shipped import find_recipe
 
+    recipe = find_recipe(recipe)  # a shipped recipe's name (curate_ja): its file
     try:
         field_map = parse_field_map(field)  # a malformed --field fails before any loading
         seed_items = load_seeds(seeds_path, seeds_format) if seeds_path else None
