@@ -46,7 +46,7 @@ class Limits:
     wall_s: float = 5.0
     cpu_s: float = 5.0
     memory_mb: int = 1024
-    output_kb: int = 64
+    output_kb: int = 1024
     max_procs: int = 0
     network: bool = False
 

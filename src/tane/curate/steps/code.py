@@ -113,7 +113,7 @@ class Code(Step):
         timeout_s: float = Field(5.0, gt=0, description="wall clock per program")
         cpu_s: Optional[float] = Field(None, gt=0, description="unset: timeout_s")
         memory_mb: int = Field(1024, ge=16, description="address space (RLIMIT_AS)")
-        output_kb: int = Field(64, ge=1, description="stdout, stderr and each file written")
+        output_kb: int = Field(1024, ge=1, description="stdout, stderr and each file written (a saved plot too)")
         max_procs: Optional[int] = Field(None, ge=0, description="0: no new processes; unset: "
                                          "0 for python, 16 for the others")
         network: bool = False
