@@ -16,11 +16,12 @@ import math
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, TypeAdapter, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 from ..stage import Cost, Counts
 from .base import GeneratorBase, NoveltyConfig, Sampling, Strict, per_output
+from .context import SampledAxis, is_sampled
 
 RESERVED = set("/,=*")
 
@@ -112,6 +113,9 @@ class GridCopies(Strict):
     min_line_chars: int = Field(8, ge=1, description="shorter code lines are not compared")
 
 
+_FIXED: TypeAdapter[dict[str, AxisValue]] = TypeAdapter(dict[str, AxisValue])
+
+
 @dataclass(frozen=True)
 class Cell:
     values: tuple[str, ...]
@@ -141,7 +145,9 @@ class GridStage(GeneratorBase):
     method: Literal["grid"]
     mode: Literal["ja", "en"] = "ja"
     prompt_style: Literal["completion", "chat"] = "completion"
-    axes: dict[str, dict[str, AxisValue]] = Field(min_length=1)
+    axes: dict[str, Any] = Field(min_length=1, description="axis -> values (crossed into "
+                                 "cells), or a sampled axis ({values|file, sample: per_item}"
+                                 ": one value drawn per item)")
     count: int = Field(1, ge=0, le=100000, description="records per cell (times its weight)")
     counts: dict[str, Annotated[int, Field(ge=0, le=100000)]] = Field(default_factory=dict,
                                    description="pattern -> records per cell; the most "
@@ -178,6 +184,9 @@ class GridStage(GeneratorBase):
             return v
         out: dict[Any, Any] = {}
         for axis, values in v.items():
+            if isinstance(values, SampledAxis) or is_sampled(values):
+                out[axis] = values  # read in _names_and_patterns
+                continue
             if isinstance(values, list):  # [a, b, c]: names only
                 values = {x: None for x in values}
             if isinstance(values, dict):
@@ -194,10 +203,25 @@ class GridStage(GeneratorBase):
             errors.append(InitErrorDetails(type=PydanticCustomError("grid", msg), loc=loc,
                                            input=value))
 
+        for axis, spec in list(self.axes.items()):
+            try:
+                self.axes[axis] = (spec if isinstance(spec, SampledAxis)
+                                   else SampledAxis.model_validate(spec) if is_sampled(spec)
+                                   else _FIXED.validate_python(spec))
+            except ValidationError as e:
+                for d in e.errors():
+                    err(("axes", axis, *d["loc"]), d["msg"], d.get("input"))
+        if errors:
+            raise ValidationError.from_exception_data("GridStage", errors)
+        if not self.fixed_axes:
+            err(("axes",), "a grid needs at least one crossed axis (a list or mapping of "
+                           "values); sampled axes are drawn within its cells", None)
         for axis, values in self.axes.items():
             bad = _bad_name(str(axis))
             if bad:
                 err(("axes", axis), f"axis name {bad}", axis)
+            if isinstance(values, SampledAxis):
+                continue
             if not values:
                 err(("axes", axis), "an axis needs at least one value", axis)
             for name in values:
@@ -222,17 +246,29 @@ class GridStage(GeneratorBase):
 
     # -- cells and patterns ------------------------------------------------------
     @property
+    def fixed_axes(self) -> dict[str, dict[str, AxisValue]]:
+        """The crossed axes (cells are their combinations), in order."""
+        return {a: v for a, v in self.axes.items() if not isinstance(v, SampledAxis)}
+
+    @property
+    def sampled_axes(self) -> dict[str, SampledAxis]:
+        """The sampled axes: one value drawn per item, within its cell."""
+        return {a: v for a, v in self.axes.items() if isinstance(v, SampledAxis)}
+
+    @property
     def axis_names(self) -> list[str]:
-        return list(self.axes)
+        """The crossed axes' names (what a cell's key and a pattern name)."""
+        return list(self.fixed_axes)
 
     def cells(self) -> list[Cell]:
-        """Every combination of one value per axis, in axis and value order."""
+        """Every combination of one value per crossed axis, in axis and value order."""
+        fixed = self.fixed_axes
         combos: list[tuple[str, ...]] = [()]
-        for values in self.axes.values():
+        for values in fixed.values():
             combos = [c + (v,) for c in combos for v in values]
         cells = []
         for combo in combos:
-            w = math.prod(self.axes[a][v].weight for a, v in zip(self.axes, combo))
+            w = math.prod(fixed[a][v].weight for a, v in zip(fixed, combo))
             cells.append(Cell(combo, "/".join(combo), w))
         return cells
 
@@ -246,8 +282,10 @@ class GridStage(GeneratorBase):
             fixed: dict[str, str] = {}
             for part in p.split(","):
                 axis, sep, value = (x.strip() for x in part.partition("="))
-                if not sep or axis not in self.axes:
-                    raise ValueError(f"unknown axis {axis!r} in pattern {pattern!r}; "
+                if not sep or axis not in names:
+                    sampled = " (a sampled axis: patterns name crossed axes only)" \
+                        if axis in self.axes else ""
+                    raise ValueError(f"unknown axis {axis!r} in pattern {pattern!r}{sampled}; "
                                      f"axes: {', '.join(names)}")
                 if value != "*":
                     fixed[axis] = value

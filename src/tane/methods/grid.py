@@ -24,7 +24,7 @@ Every drop carries its cell in ``detail``; every record its cell and axes in pro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.grid import GridStage
@@ -36,6 +36,7 @@ from ..prompts import check_overrides, load_template
 from ..schema import Provenance, Record, stable_hash
 from .base import Batch, KINDS, StageContext, as_messages, to_params
 from .grid_copies import CopyCheck
+from .sampled import Drawn, Sampler
 from .grid_spec import (
     Fill,
     Shot,
@@ -64,6 +65,8 @@ class Candidate:
     snippet: Snippet | None
     max_rouge: float = 0.0
     similar: list[dict[str, Any]] | None = None
+    drawn: dict[str, Drawn] = field(default_factory=dict)
+    item: tuple[int, int] = (0, 0)  # (round, position): the key of the sampled draws
 
 
 def clean_question(text: str) -> str:
@@ -83,6 +86,7 @@ class Grid:
         self.cells = cfg.cells()
         self.fill = Fill([cfg.quota(c) for c in self.cells], cfg.max_attempts)
         self.shots: list[Shot] = load_shots(cfg, ctx.base_dir)
+        self.sampler = Sampler(cfg.sampled_axes, ctx, "axes")
         self.cell_shots = [shots_for(c, self.shots) for c in self.cells]
         self.snippets: list[Snippet] = []
         if cfg.snippets:
@@ -139,17 +143,29 @@ class Grid:
         others = rng.sample(rest, min(k - len(mine), len(rest)))
         return others + mine[::-1]
 
-    def question_prompt(self, r: int, j: int, cell: int) -> tuple[str, list[str],
-                                                                  Snippet | None]:
+    def draw(self, r: int, j: int) -> dict[str, Drawn]:
+        """The sampled axes' values of the j-th question of round r."""
+        return self.sampler.draw(r, j)
+
+    def item_requirements(self, cell: int, drawn: dict[str, Drawn]) -> list[dict[str, Any]]:
+        """The cell's requirement lines, then one per sampled value."""
+        sampled = self.cfg.sampled_axes
+        return (requirements(self.cfg, self.cells[cell].values)
+                + [d.requirement(sampled[a].label) for a, d in drawn.items()])
+
+    def question_prompt(self, r: int, j: int, cell: int,
+                        drawn: dict[str, Drawn] | None = None) -> tuple[str, list[str],
+                                                                         Snippet | None]:
         """(prompt text, example ids, snippet) for the j-th question of round r."""
         rng = self.ctx.rng("question", r, j)
         exs = self.question_examples(cell, rng)
         snippet = self.snippets[self.sent % len(self.snippets)] if self.snippets else None
+        drawn = {} if drawn is None else drawn
         text = self.tpl_question.render(
-            requirements=requirements(self.cfg, self.cells[cell].values),
+            requirements=self.item_requirements(cell, drawn),
             examples=[{"requirements": requirements(self.cfg, s.pattern),
                        "question": s.question} for s in exs],
-            snippet=snippet)
+            snippet=snippet, context=Sampler.for_template(drawn))
         return text, [s.id for s in exs], snippet
 
     def answer_shots(self, c: Candidate, rid: str) -> list[Shot]:
@@ -166,8 +182,9 @@ class Grid:
         exs = self.answer_shots(c, rid)
         text = self.tpl_answer.render(
             conventions=self.cfg.conventions, question=c.question,
-            requirements=requirements(self.cfg, self.cells[c.cell].values),
-            examples=[{"question": s.question, "answer": s.answer} for s in exs])
+            requirements=self.item_requirements(c.cell, c.drawn),
+            examples=[{"question": s.question, "answer": s.answer} for s in exs],
+            context=Sampler.for_template(c.drawn))
         return text, [s.id for s in exs]
 
     # -- checks --------------------------------------------------------------------
@@ -184,8 +201,11 @@ class Grid:
         return None
 
     def _drop(self, batch: Batch, reason: str, text: str, cell: int, rid: str | None = None,
-              snippet: Snippet | None = None, **detail: Any) -> None:
-        extra = {"snippet": snippet.id} if snippet else {}
+              snippet: Snippet | None = None, drawn: dict[str, Drawn] | None = None,
+              **detail: Any) -> None:
+        extra: dict[str, Any] = {"snippet": snippet.id} if snippet else {}
+        if drawn:
+            extra["sampled"] = Sampler.labels(drawn)
         batch.drops.append(self.ctx.drop(reason, text, rid, cell=self.cells[cell].key,
                                          **extra, **detail))
 
@@ -195,17 +215,19 @@ class Grid:
         picks = fill.allocate(cfg.request_batch_size, ctx.rng("allocate", r)) if need > 0 else []
         if not picks:
             return batch
-        built = []
+        built, draws = [], []
         for j, cell in enumerate(picks):
-            built.append(self.question_prompt(r, j, cell))
+            draws.append(self.draw(r, j))
+            built.append(self.question_prompt(r, j, cell, draws[-1]))
             fill.attempts[cell] += 1
             self.sent += 1
         params = [to_params(cfg.question_sampling, self.q_stop, ctx.seed_for("question", r, j))
                   for j in range(len(picks))]
         results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
         cands: list[Candidate] = []
-        for cell, (_, ex_ids, snip), p, res in zip(picks, built, params, results):
-            extra = {"round": r, "snippet": snip}
+        for j, (cell, (_, ex_ids, snip), p, res, drawn) in enumerate(
+                zip(picks, built, params, results, draws)):
+            extra = {"round": r, "snippet": snip, "drawn": drawn}
             if isinstance(res, LLMError):
                 self._drop(batch, f"llm_error:{res.reason}", "", cell, **extra)
                 continue
@@ -220,7 +242,8 @@ class Grid:
                     self._drop(batch, "copies_snippet", q, cell,
                                rouge_l=round(copy.max_score, 4), **extra)
                     continue
-            c = Candidate(cell, q, p.seed, ex_ids, snip)
+            c = Candidate(cell, q, p.seed, ex_ids, snip, drawn=drawn,
+                          item=(r, j))
             nov = self._index(cell).check(q)
             c.max_rouge = round(nov.max_score, 4)
             c.similar = [{"text": str(k), "rouge_l": round(s, 4)} for k, s in nov.top]
@@ -236,7 +259,7 @@ class Grid:
         for k, c in enumerate(cands):
             if k not in chosen:
                 self._drop(batch, "over_target", c.question, c.cell, round=r,
-                           snippet=c.snippet)
+                           snippet=c.snippet, drawn=c.drawn)
         cands = [c for k, c in enumerate(cands) if k in chosen]
         if cands:
             await self._answer(r, cands, batch)
@@ -252,14 +275,14 @@ class Grid:
         for c, rid, (_, shot_ids), p, res in zip(cands, rids, built, params, results):
             if isinstance(res, LLMError):
                 self._drop(batch, f"llm_error:{res.reason}", c.question, c.cell, rid,
-                           c.snippet, round=r)
+                           c.snippet, c.drawn, round=r)
                 continue
             text = res.text.strip()
             bad = (self._text_problem("answer", res, text)
                    or self.copies.check(text, c.question, self.answer_shots(c, rid)))
             if bad:
-                self._drop(batch, bad[0], c.question, c.cell, rid, c.snippet, round=r,
-                           **bad[1])
+                self._drop(batch, bad[0], c.question, c.cell, rid, c.snippet, c.drawn,
+                           round=r, **bad[1])
                 continue
             self.fill.kept[c.cell] += 1
             cell = self.cells[c.cell]
@@ -278,6 +301,6 @@ class Grid:
                 snippet=({"id": snip.id, "path": snip.path, "sha256": snip.sha256,
                           "truncated": snip.truncated} if snip else None),
                 max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
-                finish_reason=res.finish_reason)
+                finish_reason=res.finish_reason, **self.sampler.provenance(c.drawn, c.item))
             batch.records.append(Record(id=rid, instruction=c.question, output=text,
                                         provenance=prov))
