@@ -52,7 +52,8 @@ def answers(lang: str, n: int) -> tuple[list[Fields], list[str | None]]:
         kind = "syntax" if i % 10 == 3 else "error" if i % 10 == 7 else "ok"
         code = table[kind].format(a=i % 7, b=i % 11 + 1, c=i % 5 + 2)
         out.append(Fields(instruction=f"問{i}", id=str(i),
-                          output=f"結論: 次のとおりです。\n```{lang}\n{code}\n```\nポイント: 以上。"))
+                          output=f"結論: 次のとおりです。\n```{lang}\n{code}\n```\n"
+                                 "ポイント: 以上。"))
         want.append(EXPECT[kind])
     return out, want
 

@@ -92,7 +92,8 @@ def test_r_that_works_is_kept_and_what_fails_says_why():
     syntax = rec(fenced("r", "fit <- lm(y ~ x,"))
     error = rec(fenced("r", "fit <- lm(y ~ x, data = df_missing)"))
     res = judge([ok, wrong, syntax, error], timeout_s=5, tests=[
-        {"match": "write/mean_variance", "lang": "r", "code": "stopifnot(abs(mean(x) - 3.75) < 1e-9)"}])
+        {"match": "write/mean_variance", "lang": "r",
+         "code": "stopifnot(abs(mean(x) - 3.75) < 1e-9)"}])
     assert res[0] is None
     assert res[1][0] == "code:test_failed" and "is not TRUE" in res[1][1]["stderr"]
     assert res[2][0] == "code:syntax" and "unexpected end of input" in res[2][1]["stderr"]
@@ -110,7 +111,8 @@ def test_no_code_where_required_and_code_in_other_languages():
 
 
 def test_fix_cells_compare_with_the_broken_code():
-    broken = "```python\ndef mean(xs):\n    return sum(xs) / (len(xs) - 1)\nprint(mean([1, 2]))\n```"
+    broken = ("```python\ndef mean(xs):\n    return sum(xs) / (len(xs) - 1)\n"
+              "print(mean([1, 2]))\n```")
     fixed = fenced("python", "def mean(xs):\n    return sum(xs) / len(xs)\nprint(mean([1, 2]))")
     same = fenced("python", "def mean(xs):\n    return sum(xs) / (len(xs) - 1)\n"
                             "print(mean([1, 2]))")
@@ -173,7 +175,8 @@ def test_the_recipe_stage_runs_it_off_the_event_loop_and_drops_with_cells():
     stage = CurateStage(cfg, StageContext("curate", None, StageStats("curate"), [], 0))
 
     def record(i, out):
-        return Record(id=f"r{i}", instruction="平均を求めるコードを書いてください。", output=out,
+        return Record(id=f"r{i}", instruction="平均を求めるコードを書いてください。",
+                      output=out,
                       provenance=Provenance(method="grid", **WRITE))
 
     async def go():
@@ -192,7 +195,8 @@ def test_the_recipe_stage_runs_it_off_the_event_loop_and_drops_with_cells():
         return batch, ticks
     batch, ticks = asyncio.run(go())
     assert [r.id for r in batch.records] == ["r0"]
-    assert {d.record_id: d.reason for d in batch.drops} == {"r1": "code:error", "r2": "code:no_code"}
+    assert {d.record_id: d.reason for d in batch.drops} == {"r1": "code:error",
+                                                            "r2": "code:no_code"}
     assert "NameError" in batch.drops[0].detail["stderr"]
     assert batch.drops[0].detail["record"]["output"].startswith("説明です。")
     assert ticks >= 10

@@ -7,7 +7,8 @@ interpreter path first), ``env``, ``limits`` and ``notes_fd`` (a pipe to the par
 In order: new namespaces (mount, network; a user namespace when not root), the work
 directory mounted over ``/tmp`` and ``/var/tmp`` and made the cwd, resource limits, a
 seccomp filter that refuses new processes (``max_procs: 0``; with ``max_procs > 0``
-``RLIMIT_NPROC``, and a root parent's code runs as nobody, whom that limit binds), a JSON line to the parent
+``RLIMIT_NPROC``, and a root parent's code runs as nobody, whom that limit binds), a JSON
+line to the parent
 saying what of this took effect, then ``execve``. Each part that the system refuses is
 left out and said so in that line; nothing here fails the run by itself.
 """

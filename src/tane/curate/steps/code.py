@@ -36,7 +36,10 @@ exec(code, {{"__name__": "__main__", "__file__": "main.py", "__builtins__": __bu
 """
 # R: parse the whole file first (a parse error is code:syntax), then source it
 R_DRIVER = f"""invisible(tryCatch(parse(file = "main.R", keep.source = FALSE),
-  error = function(e) {{ message("SyntaxError: ", conditionMessage(e)); quit(save = "no", status = {SYNTAX_EXIT}) }}))
+  error = function(e) {{
+    message("SyntaxError: ", conditionMessage(e))
+    quit(save = "no", status = {SYNTAX_EXIT})
+  }}))
 source("main.R", echo = FALSE)
 """
 R_ENV = ("R_HOME", "R_SHARE_DIR", "R_INCLUDE_DIR", "R_DOC_DIR", "R_ARCH", "R_LIBS_SITE",
@@ -113,7 +116,8 @@ class Code(Step):
         timeout_s: float = Field(5.0, gt=0, description="wall clock per program")
         cpu_s: Optional[float] = Field(None, gt=0, description="unset: timeout_s")
         memory_mb: int = Field(1024, ge=16, description="address space (RLIMIT_AS)")
-        output_kb: int = Field(1024, ge=1, description="stdout, stderr and each file written (a saved plot too)")
+        output_kb: int = Field(1024, ge=1, description="stdout, stderr and each file "
+                                                       "written (a saved plot too)")
         max_procs: Optional[int] = Field(None, ge=0, description="0: no new processes; unset: "
                                          "0 for python, 16 for the others")
         network: bool = False
