@@ -178,3 +178,26 @@ def test_bad_row_of_a_persona_file_names_its_line(tmp_path):
     (tmp_path / "p.jsonl").write_text('{"persona": "a", "w": 0}\n', encoding="utf-8")
     with pytest.raises(TaneError, match=r"p.jsonl:1: .*positive number"):
         sampler({"persona": {"file": "p.jsonl", "weight": "w"}}, base_dir=tmp_path)
+
+
+def test_answer_context_reaches_its_prompt_and_provenance():
+    from tane.config.answer import AnswerStage
+    from tane.methods.answer import Answer
+    from tane.schema import Provenance, Record
+
+    cfg = AnswerStage.model_validate({
+        "method": "answer", "mode": "ja", "prompt_style": "chat",
+        "context": {"tutor": {"file": "bundled:personas", "id": "id", "where": {"lang": "ja"},
+                              "label": "あなたはこの人の家庭教師です", "sample": "per_item"},
+                    "level": {"values": {"入門": 3, "上級": 1}, "sample": "per_item"}}})
+    a = Answer(cfg, ctx(name="answer"))
+    rec = Record(id="r1", instruction="分散とは何ですか。", provenance=Provenance(method="t"))
+    req = a.prompt(rec)
+    assert req is not None
+    text = req.prompt[-1]["content"]
+    row = req.meta["sampled_rows"]["tutor"]
+    assert f"あなたはこの人の家庭教師です: {row['persona']}" in text
+    assert req.meta["sampled"]["tutor"] == row["id"] and row["lang"] == "ja"
+    assert req.meta["sampled"]["level"] in text and req.meta["sample_key"] == "r1"
+    again = Answer(cfg, ctx(name="answer")).prompt(rec)
+    assert again is not None and again.meta["sampled"] == req.meta["sampled"]

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from ..stage import Cost, Counts, StageSpec
 from .base import Sampling, StageBase, passing, per_record
+from .context import SampledAxis
 
 
 class AnswerSampling(Sampling):
@@ -28,6 +29,9 @@ class AnswerStage(StageBase):
     overwrite: bool = False
     sampling: AnswerSampling = AnswerSampling()
     templates: dict[str, str] = Field(default_factory=dict)
+    context: dict[str, SampledAxis] = Field(default_factory=dict,
+                                            description="values drawn per record (a persona, "
+                                                        "a level) that the prompt shows")
 
     def contract(self) -> StageSpec:
         return StageSpec("transform", reads=frozenset({"instruction"}),

@@ -15,6 +15,7 @@ from ..prompts import check_overrides, load_template
 from ..schema import Drop, Record
 from ..stage import Request
 from .base import KINDS, RecordTransform, StageContext, as_messages
+from .sampled import Sampler
 
 
 class Answer(RecordTransform):
@@ -27,6 +28,7 @@ class Answer(RecordTransform):
         check_overrides(cfg.templates, [name])
         self.tpl = load_template("answer", name, cfg.templates, ctx.base_dir)
         self.examples = [s for s in ctx.seeds if s.output.strip()]
+        self.sampler = Sampler(cfg.context, ctx, "context")
         self.sampling = cfg.sampling.model_dump()  # scalars only: shared safely
         # any "###" header ends the answer: the next example, or a repeated "### 回答:"
         self.stop = ("\n###", "\n\n\n") if self.kind == "completion" else ()
@@ -37,13 +39,18 @@ class Answer(RecordTransform):
         rng = self.ctx.rng("answer", rec.id)
         k = min(self.cfg.num_examples, len(self.examples))
         exs = rng.sample(self.examples, k) if self.kind == "completion" else []
-        text = self.tpl.render(examples=exs, instruction=rec.instruction, input=rec.input)
+        drawn = self.sampler.draw(rec.id)
+        text = self.tpl.render(examples=exs, instruction=rec.instruction, input=rec.input,
+                               context=Sampler.for_template(drawn),
+                               context_lines=[d.requirement(self.cfg.context[a].label)
+                                              ["description"] for a, d in drawn.items()])
         sampling = self.sampling
         params = GenParams(**sampling, stop=self.stop, seed=self.ctx.seed_for("answer", rec.id))
         return Request(self.kind, text if self.kind == "completion" else as_messages(text),
                        params, {"template": self.tpl.id, "example_ids": [e.id for e in exs],
                                 "sampling": sampling | {"seed": params.seed,
-                                                        "stop": list(params.stop)}})
+                                                        "stop": list(params.stop)},
+                                **self.sampler.provenance(drawn, rec.id)})
 
     def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop:
         text = res.text.strip()

@@ -235,6 +235,13 @@ def compute_stats(rows: list[dict], rejected: list[dict] | None = None,
     cov = _grid_coverage(rows, rejected or [], source)
     if cov is not None:
         report["grid_coverage"] = cov
+    from tane.report.sampled_coverage import sampled_coverage
+
+    ds = (source or {}).get("dataset")
+    sampled = sampled_coverage(rows, rejected or [], Path(ds).parent if ds and Path(ds).name
+                               == "dataset.jsonl" else None)
+    if sampled is not None:
+        report["sampled_coverage"] = sampled
     return DatasetStats(source=source or {}, report=report, lengths_raw=lengths)
 
 
@@ -339,6 +346,10 @@ def print_report(st: DatasetStats, info: dict[str, Any] | None, console) -> None
         from tane.report.coverage import print_coverage
 
         print_coverage(rep["grid_coverage"], console)
+    if rep.get("sampled_coverage"):
+        from tane.report.sampled_coverage import print_sampled_coverage
+
+        print_sampled_coverage(rep["sampled_coverage"], console)
 
 
 def print_drops(drops: dict[str, Any], lbl, console) -> None:
