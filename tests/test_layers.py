@@ -19,7 +19,8 @@ under ``if TYPE_CHECKING`` alike (a lazy or type-only import is still a dependen
    3      ``llm``
    2      ``store``
    1      the bottom floor: ``schema``, ``stage``, ``errors``, ``config``,
-          ``recipe``, ``seeds``, ``prompts`` and the package root ``tane``
+          ``recipe``, ``seeds``, ``prompts``, ``yaml_errors`` and the package root
+          ``tane``
    ====== =====================================================================
 
    The package root ``tane`` names the API lazily: its ``__getattr__`` looks each name up
@@ -58,7 +59,8 @@ FLOOR = {
     "llm": 3,
     "store": 2,
     "schema": BOTTOM, "stage": BOTTOM, "errors": BOTTOM, "config": BOTTOM,
-    "recipe": BOTTOM, "seeds": BOTTOM, "prompts": BOTTOM, "": BOTTOM,  # "": tane itself
+    "recipe": BOTTOM, "seeds": BOTTOM, "prompts": BOTTOM, "yaml_errors": BOTTOM,
+    "": BOTTOM,  # "": tane itself
 }
 # Beside the pipeline: these read only what is listed here (plus their own package).
 SIDE = {"review", "export", "report", "eval"}

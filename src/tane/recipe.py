@@ -30,6 +30,7 @@ from .config.self_instruct import (GenerateSampling, InstanceSampling,  # noqa: 
                                    SelfInstructStage)
 from .errors import TaneError
 from .stage import FIELDS, Availability, check_chain
+from .yaml_errors import field_loc, field_name, line_of, syntax_error
 
 Stage = Annotated[Union[tuple(m.config for m in METHODS.values())],  # type: ignore[misc]
                   Field(discriminator="method")]
@@ -131,31 +132,11 @@ class Recipe(Strict):
         return text
 
 
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at ``loc`` (or of its deepest existing parent)."""
-    node, line = root, (root.start_mark.line + 1 if root is not None else None)
-    for part in loc:
-        nxt = None
-        if isinstance(node, yaml.MappingNode):
-            for k, v in node.value:
-                if k.value == part:
-                    nxt = k if v is None else v
-                    line = k.start_mark.line + 1
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) \
-                and part < len(node.value):
-            nxt = node.value[part]
-            line = nxt.start_mark.line + 1
-        if nxt is None:
-            break
-        node = nxt
-    return line
-
-
 TAGS = tuple(METHODS)
 
 
-def _field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+def field_path(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A pydantic error's location in a recipe as the recipe's node path."""
     # pydantic puts the union's tag ("self_instruct") after ``stages.N``; only that goes
     if len(loc) > 2 and loc[0] == "stages" and isinstance(loc[1], int) and loc[2] in TAGS:
         return loc[:2] + loc[3:]
@@ -244,9 +225,7 @@ def read_yaml_mapping(path: str | Path, what: str) -> tuple[yaml.Node | None, di
         big = _too_big(root)
         dup = _duplicate_key(root)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(p),
-                        line=mark.line + 1 if mark else None) from None
+        raise syntax_error(e, p) from None
     except RecursionError:
         raise TaneError("nested too deeply to read (hundreds of levels of lists or "
                         "mappings)", path=str(p)) from None
@@ -295,10 +274,10 @@ def at_recipe_line(e: TaneError, recipe: str | Path) -> TaneError:
         root, _ = read_yaml_mapping(recipe, "recipe")
     except TaneError:
         return e
-    loc = tuple(int(x) if x.isdigit() else x for x in e.field.split("."))
+    loc = field_loc(e.field)
     named = e.path is not None and e.path != str(recipe) and e.path not in e.message
     return type(e)(f"{e.message}: {e.path}" if named else e.message, path=str(recipe),
-                   line=_line_of(root, loc), field=e.field)
+                   line=line_of(root, loc), field=e.field)
 
 
 MAX_ERRORS = 8  # errors of one recipe shown on its one line
@@ -307,7 +286,7 @@ MAX_ERRORS = 8  # errors of one recipe shown on its one line
 def _one_error(err: Any, root: yaml.Node | None) -> tuple[int | None, str | None, str]:
     """(line, field, message) of one pydantic error, with a hint where one helps."""
     raw = tuple(err["loc"])
-    loc = _field_path(raw)
+    loc = field_path(raw)
     msg = err["msg"]
     chain = (err.get("ctx") or {}).get("error")
     if isinstance(chain, ChainError):
@@ -319,7 +298,7 @@ def _one_error(err: Any, root: yaml.Node | None) -> tuple[int | None, str | None
         msg = unknown_method(err["input"].get("method"))
     elif err["type"] == "union_tag_not_found":
         msg = f"missing key 'method' (valid: {', '.join(METHODS)})"
-    return _line_of(root, loc), ".".join(str(x) for x in loc) or None, msg
+    return line_of(root, loc), field_name(loc), msg
 
 
 def recipe_error(e: ValidationError, path: Path, root: yaml.Node | None) -> TaneError:

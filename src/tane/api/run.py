@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from ..errors import TaneError
 from ..pipeline.overrides import apply_overrides
 from ..pipeline.runner import Runner, RunState
-from ..recipe import ChainError, Recipe, _field_path, at_recipe_line
+from ..recipe import ChainError, Recipe, field_path, at_recipe_line
 from .load import Records, load
 
 RecipeLike = Recipe | str | Path | Mapping[str, Any]
@@ -159,7 +159,7 @@ def _validated(data: Mapping[str, Any]) -> Recipe:
         return Recipe.model_validate(dict(data))
     except ValidationError as e:
         err = e.errors()[0]
-        loc = _field_path(tuple(err["loc"]))
+        loc = field_path(tuple(err["loc"]))
         msg = err["msg"]
         chain = (err.get("ctx") or {}).get("error")
         if isinstance(chain, ChainError):

@@ -33,7 +33,8 @@ from tane.curate.sources import read_rows
 from tane.curate.stage import build_steps, run_batch
 from tane.curate.steps import Fields
 from tane.errors import TaneError
-from tane.recipe import CurateStep, Strict, _line_of, read_yaml_mapping
+from tane.recipe import CurateStep, Strict, read_yaml_mapping
+from tane.yaml_errors import error_at, field_loc, line_of
 
 
 class CurateConfig(Strict):
@@ -54,10 +55,6 @@ class CurateReport:
         return asdict(self)
 
 
-def _loc(field_path: str) -> tuple[Any, ...]:
-    return tuple(int(x) if x.isdigit() else x for x in field_path.split("."))
-
-
 def load_curate_config(path: str | os.PathLike, seeds: Sequence[Any] = ()):
     """(CurateConfig, built steps); errors name the file, the YAML line and the field."""
     p = Path(path)
@@ -68,13 +65,12 @@ def load_curate_config(path: str | os.PathLike, seeds: Sequence[Any] = ()):
         err = e.errors()[0]
         loc = tuple(err["loc"])
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-        raise TaneError(msg, path=str(p), line=_line_of(root, loc),
-                        field=".".join(str(x) for x in loc) or None) from None
+        raise error_at(msg, p, root, loc) from None
     try:
         steps = build_steps(cfg.lang, cfg.steps, seeds)
     except TaneError as e:
         raise TaneError(e.message, path=str(p),
-                        line=_line_of(root, _loc(e.field)) if e.field else None,
+                        line=line_of(root, field_loc(e.field)) if e.field else None,
                         field=e.field) from None
     return cfg, steps
 

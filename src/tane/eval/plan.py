@@ -29,7 +29,8 @@ from pydantic import Field, PrivateAttr, ValidationError, field_validator, model
 from ..config.base import Strict
 from ..config.llm import LLMConfig
 from ..errors import TaneError
-from ..recipe import _line_of, read_yaml_mapping
+from ..recipe import read_yaml_mapping
+from ..yaml_errors import error_at, line_of
 from .bench import FORMATS
 from .models import ModelSpec, check_name
 
@@ -112,7 +113,7 @@ class EvalPlan(Strict):
 
     def line(self, *loc: Any) -> int | None:
         """The line of ``loc`` (e.g. ``"report", "ja_min"``) in the plan file."""
-        return _line_of(self._root, loc)
+        return line_of(self._root, loc)
 
     @model_validator(mode="after")
     def _names(self) -> EvalPlan:
@@ -155,9 +156,7 @@ def load_plan(path: str | Path) -> tuple[EvalPlan, Path]:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
-        raise TaneError(msg.removeprefix("Value error, "), path=str(p),
-                        line=_line_of(root, loc),
-                        field=".".join(str(x) for x in loc) or None) from None
+        raise error_at(msg.removeprefix("Value error, "), p, root, loc) from None
     plan._root = root
     base = p.resolve().parent
     table = plan.report.difficulty if plan.report is not None else None

@@ -29,6 +29,7 @@ from pathlib import Path
 import yaml
 
 from ..errors import TaneError
+from ..yaml_errors import syntax_error
 
 FORMATS = ("short_answer", "list", "true_false", "multiple_choice", "fill_in_blank",
            "ordering", "matching", "essay")
@@ -127,9 +128,7 @@ def parse_taxonomy(source: str, path: str, into: dict[str, Skill] | None = None
     try:
         root = yaml.compose(source)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=path,
-                        line=mark.line + 1 if mark else None) from None
+        raise syntax_error(e, path) from None
     if root is None:
         raise TaneError("empty taxonomy file; it needs a 'skills' mapping", path=path, line=1)
     top = _mapping(root, path, "")

@@ -19,6 +19,7 @@ import yaml
 from ..config.grid import Cell, Example, GridStage, Snippets
 from ..errors import TaneError, json_problem
 from ..schema import stable_hash
+from ..yaml_errors import syntax_error
 
 # fenced blocks (``` or ~~~) and inline `code`
 _FENCE = re.compile(r"(```|~~~)[^\n]*\n.*?(\1|\Z)", re.DOTALL)
@@ -70,9 +71,7 @@ def _example_rows(path: Path, field_name: str) -> list[tuple[int | None, Any]]:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise TaneError(f"invalid YAML: {getattr(e, 'problem', e)}", path=str(path),
-                        line=mark.line + 1 if mark else None, field=field_name) from None
+        raise syntax_error(e, path, field=field_name) from None
     nodes: list[Any] = []
     if isinstance(data, dict) and "examples" in data:
         data = data["examples"]

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import TaneError
+from ...yaml_errors import syntax_error
 
 
 @dataclass
@@ -39,9 +40,13 @@ def load(path: str | Path | None) -> list[Question]:
 
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
         raise TaneError(f"cannot read questions: {e}", path=str(p)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise syntax_error(e, p) from None
     if not isinstance(data, list):
         raise TaneError("a questions file is a list of questions", path=str(p))
     out, names, used = [DECISION], {"decision"}, set(RESERVED_KEYS)
