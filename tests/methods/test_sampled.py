@@ -201,3 +201,27 @@ def test_answer_context_reaches_its_prompt_and_provenance():
     assert req.meta["sampled"]["level"] in text and req.meta["sample_key"] == "r1"
     again = Answer(cfg, ctx(name="answer")).prompt(rec)
     assert again is not None and again.meta["sampled"] == req.meta["sampled"]
+
+
+def test_stats_coverage_of_sampled_values(tmp_path):
+    from tane.report.sampled_coverage import sampled_coverage
+
+    (tmp_path / "manifest.json").write_text(json.dumps({"recipe": {"stages": [
+        {"method": "grid", "axes": {"task": ["a"], "level": {
+            "sample": "per_item", "values": {"easy": 3, "hard": 1}}}},
+        {"method": "answer", "context": {"tone": {"sample": "per_item",
+                                                   "values": {"x": ["p", "q"]}}}}]}}),
+        encoding="utf-8")
+    rows = [{"provenance": {"method": "grid", "sampled": {"level": lv},
+                            "steps": [{"method": "answer", "sampled": {"tone": "x/p"}}]}}
+            for lv in ("easy", "easy", "hard")]
+    drops = [{"reason": "near_duplicate", "detail": {"cell": "a", "sampled": {"level": "hard"}}}]
+    cov = sampled_coverage(rows, drops, tmp_path)
+    level = {v["value"]: v for v in cov["axes"]["level"]["values"]}
+    assert level["easy"] == {"value": "easy", "kept": 2, "dropped": 0, "share": 0.6667,
+                             "expected_share": 0.75}
+    assert level["hard"]["dropped"] == 1 and cov["axes"]["level"]["declared"] == 2
+    tone = {v["value"]: v for v in cov["axes"]["tone"]["values"]}
+    assert tone["x/p"]["kept"] == 3 and tone["x/q"] == {
+        "value": "x/q", "kept": 0, "dropped": 0, "share": 0.0, "expected_share": 0.5}
+    assert sampled_coverage([{"provenance": {"method": "grid"}}], [], tmp_path) is None
