@@ -23,7 +23,7 @@ This module is the bottom floor: it imports nothing of tane but ``schema``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Callable, Literal, Protocol, runtime_checkable
 
 from .schema import Drop, Record
 
@@ -100,13 +100,25 @@ class Batch:
 
 @dataclass(frozen=True)
 class Request:
-    """One call a per-record LLM transform wants made: ``kind`` is ``completion`` or
-    ``chat``; ``prompt`` a string or a message list; ``params`` the sampling (GenParams)."""
+    """One call a stage wants made: ``kind`` is ``completion``, ``chat`` or ``raw_chat``;
+    ``prompt`` a string or a message list; ``params`` the sampling (GenParams); ``meta``
+    what a transform's provenance step records of it.
+
+    What a drop of this call names, when the call fails (``llm_error:<reason>``) or its
+    reply is cut at ``max_tokens`` (the reason ``truncated``; None: the stage reads a cut
+    reply itself, e.g. keeping all but its last item): ``text``, ``record_id`` and
+    ``detail``. A cut reply's drop adds ``raw`` (its first 500 characters) to the detail;
+    its text is ``cut_text(reply)`` when that is set and not empty, else ``text``."""
 
     kind: str
     prompt: Any
     params: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    record_id: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    truncated: str | None = None
+    cut_text: Callable[[str], str] | None = None
 
 
 @runtime_checkable

@@ -370,7 +370,6 @@ def _c(text: str, finish: str = "stop") -> Completion:
 def test_output_checks():
     fixed = "### 問題:\n平日と土曜日とでは、図書館の開いている時間は何時間違いますか。\n### 答え:\n文章からは分かりません。書かれていません。"
     assert clean("### 問題:\n問題: 京都はどこ？\n### 文章:\n続き", label=True) == "京都はどこ？"
-    assert check(_c("長い文", "length"), "question")[1] == "truncated_question"
     assert check(_c(" 。、\n"), "transformation")[1] == "empty_transformation"
     assert check(_c("平日と土曜日とでは、図書館の開いている時間は何時間違いますか。"), "question",
                  fixed, "京都の文")[1] == "copied_example_question"

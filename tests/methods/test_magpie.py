@@ -353,7 +353,6 @@ def test_instruction_and_output_checks():
     m = make(template="chatml", mode="en")
     f = m.fmt
     assert m.check_instruction(f, C("How do I boil an egg?")) is None
-    assert m.check_instruction(f, C("How do I boil", "length"))[0] == "truncated_instruction"
     assert m.check_instruction(f, C("  \n "))[0] == "empty_instruction"
     bad = m.check_instruction(f, C("Hi there<|im_end|>\n<|im_start|>assistant\nHello"))
     assert bad[0] == "template_tokens" and "<|im_start|>" in bad[1]["markers"]
@@ -363,7 +362,6 @@ def test_instruction_and_output_checks():
     assert m.check_instruction(f, C("?!?!…。。。"))[1] == {"why": "no_letters"}
     assert m.check_instruction(f, C("Tell me " + "la la " * 20))[1] == {"why": "repetition"}
     assert m.check_output(f, C("An answer.")) is None
-    assert m.check_output(f, C("An ans", "length"))[0] == "truncated_output"
     assert m.check_output(f, C(""))[0] == "empty_output"
     assert m.check_output(f, C("Sure.<|im_start|>user"))[0] == "output_template_tokens"
     assert m.check_output(f, C("ok " * 40))[0] == "degenerate_output"

@@ -20,6 +20,7 @@ from ..llm.base import (CHAT, COMPLETION, RAW_CHAT, CallStats, Completion, GenPa
                         LLMError, ModelInfo, TemplateSource)
 from ..schema import Drop, stable_hash
 from ..seeds.loader import Seed
+from ..stage import Request
 
 
 class Turns:
@@ -212,6 +213,37 @@ class StageContext:
         """Concurrent calls; results in submission order, not completion order."""
         return list(await asyncio.gather(*(self.call(kind, p, q)
                                            for p, q in zip(prompts, params))))
+
+    def failed(self, req: Request, res: Completion | LLMError) -> Drop | None:
+        """The drop of one call's outcome, or None for a reply to parse: a failed call is
+        ``llm_error:<reason>`` with the server's message (``error``); a reply cut at
+        ``max_tokens`` is ``req.truncated`` (when the request names one) with its
+        ``raw`` text. Both name the request's ``text``, ``record_id`` and ``detail``."""
+        if isinstance(res, LLMError):
+            return self.drop(f"llm_error:{res.reason}", req.text, req.record_id,
+                             **req.detail, error=str(res)[:500])
+        if req.truncated and res.finish_reason == "length":
+            text = (req.cut_text(res.text) if req.cut_text else "") or req.text
+            return self.drop(req.truncated, text, req.record_id, **req.detail,
+                             raw=res.text[:500])
+        return None
+
+    async def ask(self, req: Request) -> Completion | Drop:
+        """One request's reply, or the drop it became (:meth:`failed`)."""
+        res = await self.call(req.kind, req.prompt, req.params)
+        drop = self.failed(req, res)
+        if drop is not None:
+            return drop
+        assert isinstance(res, Completion)  # a failed call is a drop
+        return res
+
+    async def ask_all(self, requests: list[Request]) -> list[Completion | Drop]:
+        """Concurrent requests; each reply, or the drop it became (:meth:`failed`), in
+        submission order. This is where a stage's failed calls and cut replies become
+        drops; a stage reads only what comes back."""
+        if len(requests) == 1:  # one request (a per-record step): no extra task
+            return [await self.ask(requests[0])]
+        return list(await asyncio.gather(*(self.ask(q) for q in requests)))
 
 
 def as_messages(text: str, system: str | None = None) -> list[dict[str, str]]:

@@ -34,13 +34,13 @@ from typing import Any
 from ..config.agent_instruct import AgentInstructStage
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
-from ..llm.base import GenParams, LLMError
+from ..llm.base import GenParams
 from ..prompts import Template, check_overrides, load_template
-from ..schema import Provenance, Record, stable_hash
+from ..schema import Drop, Provenance, Record, stable_hash
 from .agent_documents import Chunk, load_corpus
-from .agent_outputs import check
+from .agent_outputs import check, clean
 from .agent_taxonomy import QuestionType, load_taxonomy, select_types, text_for
-from .base import Batch, KINDS, StageContext, as_messages, to_params
+from .base import Batch, KINDS, Request, StageContext, as_messages, to_params
 
 STRATEGIES = ("unanswerable", "change_answer", "harder_options")
 STEPS = ("question", "suggest", "edit", "answer")
@@ -181,12 +181,15 @@ class AgentInstruct:
         built = [self.render("transform", d) for d in todo.values()]
         params = [self._params(self.cfg.transform_sampling, self.stop_long, "transform",
                                d.chunk.id, d.chunk.digest, d.agent) for d in todo.values()]
-        results = await self.ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
+        # a failed or cut passage is dropped with each task that draws it (round)
+        results = await self.ctx.ask_all([
+            Request(self.kind, self._wrap(b[0]), p, truncated="truncated_transformation")
+            for b, p in zip(built, params)])
         for (key, d), (_, fixed), p, res in zip(todo.items(), built, params, results,
                                                 strict=True):
             tpl_id = self.transforms[d.agent].id
-            if isinstance(res, LLMError):
-                self.passages[key] = Passage("", f"llm_error:{res.reason}", {}, p.seed, tpl_id)
+            if isinstance(res, Drop):
+                self.passages[key] = Passage("", res.reason, res.detail, p.seed, tpl_id)
                 continue
             text, reason, detail = check(res, "transformation", fixed, d.chunk.text)
             self.passages[key] = Passage(text if not reason else "", reason, detail, p.seed,
@@ -203,18 +206,26 @@ class AgentInstruct:
             kws.append({name: fn(t) for name, fn in vars_of.items()})
             built.append(self.render(step, t.draw, text=t.passage.text, **kws[-1]))
             params.append(self._params(s, stop, step, t.draw.id, k))
-        results = await self.ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
+        label = out in ("question", "edit", "suggestion", "answer")
+        results = await self.ctx.ask_all([
+            Request(self.kind, self._wrap(b[0]), p, text=t.question, record_id=t.draw.id,
+                    detail=self._detail(t, step=step, round=k), truncated=f"truncated_{out}",
+                    cut_text=lambda x: clean(x, label=label))
+            for t, b, p in zip(tasks, built, params)])
         passed = []
         for t, (_, fixed), p, res, kw in zip(tasks, built, params, results, kws, strict=True):
-            if isinstance(res, LLMError):
-                reason, text, detail = f"llm_error:{res.reason}", "", {}
-            else:
-                # what the output must not merely repeat
-                echoes = (kw.get("suggestion", ""),) if step == "edit" else (
-                    t.passage.text,) if step == "question" else (t.question,)
-                text, reason, detail = check(res, out, fixed, t.passage.text,
-                                             t.draw.qtype.format,
-                                             t.question if step == "edit" else None, echoes)
+            if isinstance(res, Drop):
+                if step in ("suggest", "edit"):  # after raw, before the server's message
+                    err = res.detail.pop("error", None)
+                    res.detail["question_kept"] = True
+                    res.detail |= {"error": err} if err is not None else {}
+                batch.drops.append(res)
+                continue
+            # what the output must not merely repeat
+            echoes = (kw.get("suggestion", ""),) if step == "edit" else (
+                t.passage.text,) if step == "question" else (t.question,)
+            text, reason, detail = check(res, out, fixed, t.passage.text, t.draw.qtype.format,
+                                         t.question if step == "edit" else None, echoes)
             if reason:
                 if step in ("suggest", "edit"):
                     # the question stays as it was; the failed attempt is an item of its own
@@ -302,11 +313,13 @@ class AgentInstruct:
             self._drop(batch, t, "over_target", t.question)
         return batch
 
-    def _drop(self, batch: Batch, t: Task, reason: str, text: str, **detail: Any) -> None:
+    def _detail(self, t: Task, **detail: Any) -> dict[str, Any]:
         d = t.draw
-        batch.drops.append(self.ctx.drop(
-            reason, text, d.id, document=d.chunk.document, chunk_id=d.chunk.id, agent=d.agent,
-            skill=self.cfg.skill, question_type=d.qtype.key, **detail))
+        return {"document": d.chunk.document, "chunk_id": d.chunk.id, "agent": d.agent,
+                "skill": self.cfg.skill, "question_type": d.qtype.key, **detail}
+
+    def _drop(self, batch: Batch, t: Task, reason: str, text: str, **detail: Any) -> None:
+        batch.drops.append(self.ctx.drop(reason, text, t.draw.id, **self._detail(t, **detail)))
 
     def _record(self, t: Task, answer: str, r: int) -> Record:
         d, cfg = t.draw, self.cfg

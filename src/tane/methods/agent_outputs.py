@@ -74,12 +74,12 @@ def check(res: Completion, step: str, fixed: str = "", source: str = "",
     """(cleaned text, reason or "", detail). ``fixed``: the prompt without the parts that
     vary (its example); ``source``: the text the output may quote; ``fmt``: a question
     format to check; ``before``: the question an edit must change; ``echoes``: inputs the
-    output must not merely repeat (the suggestion for an edit, the question for an answer)."""
+    output must not merely repeat (the suggestion for an edit, the question for an answer).
+    A reply cut at ``max_tokens`` never reaches here: the engine drops it as
+    ``truncated_<step>`` (:meth:`tane.engine.StageContext.ask_all`)."""
     label = step in ("question", "edit", "suggestion", "answer")
     text = clean(res.text, label=label)
     raw = {"raw": res.text[:500]}
-    if res.finish_reason == "length":
-        return text, f"truncated_{step}", raw
     if not text or only_symbols(text):
         return text, f"empty_{step}", raw
     if fixed and copies_example(text, fixed, source):

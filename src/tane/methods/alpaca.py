@@ -16,10 +16,9 @@ import re
 from ..config.alpaca import AlpacaStage
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
-from ..llm.base import LLMError
 from ..prompts import check_overrides, load_template
-from ..schema import Provenance, Record, stable_hash
-from .base import Batch, StageContext, to_params
+from ..schema import Drop, Provenance, Record, stable_hash
+from .base import Batch, Request, StageContext, to_params
 
 EXTRA_BLACKLIST = ("video", "audio", "music", "flowchart", "diagram")
 FIELDS = {"en": ("Instruction", "Input", "Output"), "ja": ("指示", "入力", "出力")}
@@ -92,11 +91,13 @@ class Alpaca:
             prompts.append(self.tpl.render(examples=shown, n=cfg.tasks_per_request))
             seed_ids.append([e.id for e in exs])
             params.append(to_params(cfg.sampling, self.stops, ctx.seed_for("alpaca", r, i)))
-        results = await ctx.call_all("completion", prompts, params)
+        # a cut reply loses its last task only (below)
+        results = await ctx.ask_all([Request("completion", q, p, detail={"round": r})
+                                     for q, p in zip(prompts, params)])
         kept = 0
         for ids, p, res in zip(seed_ids, params, results):
-            if isinstance(res, LLMError):
-                batch.drops.append(ctx.drop(f"llm_error:{res.reason}", round=r))
+            if isinstance(res, Drop):
+                batch.drops.append(res)
                 continue
             items = parse_tasks(res.text, n_ex + 1, cfg.mode)
             # a cut completion loses its last chunk, as upstream (nothing when that is empty)

@@ -20,6 +20,7 @@ from .sampled import Sampler
 
 class Answer(RecordTransform):
     method = "answer"
+    truncated = "truncated_answer"  # a cut answer is dropped whole (the engine's drop)
 
     def __init__(self, cfg: AnswerStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
@@ -54,8 +55,6 @@ class Answer(RecordTransform):
 
     def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop:
         text = res.text.strip()
-        if res.finish_reason == "length":
-            return self.ctx.drop("truncated_answer", rec.instruction, rec.id, raw=res.text[:500])
         if not text:
             return self.ctx.drop("empty_answer", rec.instruction, rec.id)
         return rec.model_copy(update={"output": text})

@@ -25,16 +25,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from ..config.grid import GridStage
 from ..curate.langid import detect
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
-from ..llm.base import Completion, LLMError
+from ..llm.base import Completion, GenParams
 from ..prompts import check_overrides, load_template
-from ..schema import Provenance, Record, stable_hash
-from .base import Batch, KINDS, StageContext, as_messages, to_params
+from ..schema import Drop, Provenance, Record, stable_hash
+from .base import Batch, KINDS, Request, StageContext, as_messages, to_params
 from .grid_copies import CopyCheck
 from .sampled import Drawn, Sampler
 from .grid_spec import (
@@ -189,8 +189,6 @@ class Grid:
 
     # -- checks --------------------------------------------------------------------
     def _text_problem(self, what: str, res: Completion, text: str) -> tuple[str, dict] | None:
-        if res.finish_reason == "length":
-            return f"truncated_{what}", {"raw": res.text[:500]}
         if not text:
             return f"empty_{what}", {}
         if self.cfg.check_language:
@@ -200,14 +198,30 @@ class Grid:
                                         "confidence": round(conf, 3)}
         return None
 
+    def _detail(self, cell: int, snippet: Snippet | None, drawn: dict[str, Drawn] | None,
+                **detail: Any) -> dict[str, Any]:
+        """What a drop of a cell's question or answer names: the cell, its snippet and
+        sampled values, then ``detail``."""
+        extra: dict[str, Any] = {"cell": self.cells[cell].key}
+        if snippet:
+            extra["snippet"] = snippet.id
+        if drawn:
+            extra["sampled"] = Sampler.labels(drawn)
+        return extra | detail
+
     def _drop(self, batch: Batch, reason: str, text: str, cell: int, rid: str | None = None,
               snippet: Snippet | None = None, drawn: dict[str, Drawn] | None = None,
               **detail: Any) -> None:
-        extra: dict[str, Any] = {"snippet": snippet.id} if snippet else {}
-        if drawn:
-            extra["sampled"] = Sampler.labels(drawn)
-        batch.drops.append(self.ctx.drop(reason, text, rid, cell=self.cells[cell].key,
-                                         **extra, **detail))
+        batch.drops.append(self.ctx.drop(reason, text, rid,
+                                         **self._detail(cell, snippet, drawn, **detail)))
+
+    def _request(self, prompt: str, params: GenParams, what: str, text: str, rid: str | None,
+                 detail: dict[str, Any], cut_text: Callable[[str], str] | None = None
+                 ) -> Request:
+        """One call: its drops name ``text``, ``rid`` and ``detail``, and a reply cut at
+        max_tokens is dropped as ``truncated_<what>``."""
+        return Request(self.kind, self._wrap(prompt), params, text=text, record_id=rid,
+                       detail=detail, truncated=f"truncated_{what}", cut_text=cut_text)
 
     # -- one round -----------------------------------------------------------------
     async def round(self, r: int, need: int) -> Batch:
@@ -223,13 +237,17 @@ class Grid:
             self.sent += 1
         params = [to_params(cfg.question_sampling, self.q_stop, ctx.seed_for("question", r, j))
                   for j in range(len(picks))]
-        results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
+        results = await ctx.ask_all([
+            self._request(b[0], p, "question", "", None,
+                          self._detail(cell, b[2], drawn, round=r),
+                          cut_text=lambda t: clean_question(t) or t)
+            for cell, b, p, drawn in zip(picks, built, params, draws)])
         cands: list[Candidate] = []
         for j, (cell, (_, ex_ids, snip), p, res, drawn) in enumerate(
                 zip(picks, built, params, results, draws)):
             extra = {"round": r, "snippet": snip, "drawn": drawn}
-            if isinstance(res, LLMError):
-                self._drop(batch, f"llm_error:{res.reason}", "", cell, **extra)
+            if isinstance(res, Drop):
+                batch.drops.append(res)
                 continue
             q = clean_question(res.text)
             bad = self._text_problem("question", res, q)
@@ -271,11 +289,13 @@ class Grid:
         built = [self.answer_prompt(c, rid) for c, rid in zip(cands, rids)]
         params = [to_params(cfg.answer_sampling, self.a_stop, ctx.seed_for("answer", rid))
                   for rid in rids]
-        results = await ctx.call_all(self.kind, [self._wrap(b[0]) for b in built], params)
+        results = await ctx.ask_all([
+            self._request(b[0], p, "answer", c.question, rid,
+                          self._detail(c.cell, c.snippet, c.drawn, round=r))
+            for c, rid, b, p in zip(cands, rids, built, params)])
         for c, rid, (_, shot_ids), p, res in zip(cands, rids, built, params, results):
-            if isinstance(res, LLMError):
-                self._drop(batch, f"llm_error:{res.reason}", c.question, c.cell, rid,
-                           c.snippet, c.drawn, round=r)
+            if isinstance(res, Drop):
+                batch.drops.append(res)
                 continue
             text = res.text.strip()
             bad = (self._text_problem("answer", res, text)

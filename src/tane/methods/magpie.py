@@ -47,8 +47,8 @@ from ..errors import BackendError, ServerError, TaneError
 from ..llm.base import RAW_CHAT, Completion, GenParams, LLMError
 from ..llm.templates import ChatFormat, builtin, from_file
 from ..prompts import check_overrides, load_template
-from ..schema import Provenance, Record, stable_hash
-from .base import Batch, StageContext, to_params
+from ..schema import Drop, Provenance, Record, stable_hash
+from .base import Batch, Request, StageContext, to_params
 
 INSTRUCTION_DROPS = ("truncated_instruction", "empty_instruction", "template_tokens",
                      "degenerate_instruction", "near_duplicate")
@@ -180,8 +180,6 @@ class Magpie:
     def check_instruction(self, fmt: ChatFormat, res: Completion
                           ) -> tuple[str, dict[str, Any]] | None:
         text = res.text.strip()
-        if res.finish_reason == "length":
-            return "truncated_instruction", {"raw": res.text[:500]}
         if not text:
             return "empty_instruction", {}
         leaked = leaked_markers(text, fmt.markers)
@@ -195,8 +193,6 @@ class Magpie:
     def check_output(self, fmt: ChatFormat, res: Completion
                      ) -> tuple[str, dict[str, Any]] | None:
         text = res.text.strip()
-        if res.finish_reason == "length":
-            return "truncated_output", {"raw": res.text[:500]}
         if not text:
             return "empty_output", {}
         leaked = leaked_markers(text, fmt.markers)
@@ -217,10 +213,20 @@ class Magpie:
         return None
 
     # -- the stage --------------------------------------------------------------------
-    async def _calls(self, prompts: list[str], params: list[GenParams]
-                     ) -> list[Completion | LLMError]:
+    def request(self, conv: Conversation, turn: int, prompt: str, params: GenParams,
+                what: str, question: str = "") -> Request:
+        """One call of ``conv``'s turn: its drops name the turn, and a cut reply is
+        dropped as ``truncated_<what>`` (an instruction's drop shows the cut text)."""
+        first = conv.messages[0]["content"] if conv.messages else ""
+        return Request(RAW_CHAT, prompt, params, text=question or first,
+                       detail={"round": conv.round, "turn": turn, "turns": self.cfg.turns,
+                               **({"first_instruction": first} if first else {})},
+                       truncated=f"truncated_{what}",
+                       cut_text=None if question else str.strip)
+
+    async def _calls(self, requests: list[Request]) -> list[Completion | Drop]:
         try:
-            return await self.ctx.call_all(RAW_CHAT, prompts, params)
+            return await self.ctx.ask_all(requests)
         except ServerError as e:  # a 404 stops the run: say what Magpie needed
             if "http_404" in e.message:
                 raise BackendError(f"Magpie needs raw text completions on the chat model: "
@@ -239,26 +245,31 @@ class Magpie:
             if not alive:
                 break
             q_params = [self.params(fmt, c, turn, "instruction") for c in alive]
-            results = await self._calls([self.instruction_prompt(fmt, c) for c in alive],
-                                        q_params)
+            results = await self._calls([
+                self.request(c, turn, self.instruction_prompt(fmt, c), p, "instruction")
+                for c, p in zip(alive, q_params)])
             asked: list[tuple[Conversation, str, GenParams, Completion]] = []
             for c, p, res in zip(alive, q_params, results):
-                bad = (f"llm_error:{res.reason}", {}) if isinstance(res, LLMError) \
-                    else self.check_instruction(fmt, res)
+                if isinstance(res, Drop):
+                    batch.drops.append(res)
+                    continue
+                bad = self.check_instruction(fmt, res)
                 if bad is None and turn == 1:
                     bad = self.novel(c, res.text.strip())
                 if bad:
-                    text = res.text.strip() if isinstance(res, Completion) else ""
-                    self._drop(batch, c, turn, bad, text)
+                    self._drop(batch, c, turn, bad, res.text.strip())
                     continue
                 asked.append((c, res.text.strip(), p, res))
             a_params = [self.params(fmt, c, turn, "response") for c, *_ in asked]
-            answers = await self._calls([self.answer_prompt(fmt, c, q) for c, q, *_ in asked],
-                                        a_params)
+            answers = await self._calls([
+                self.request(c, turn, self.answer_prompt(fmt, c, q), p, "output", q)
+                for (c, q, *_), p in zip(asked, a_params)])
             alive = []
             for (c, q, qp, qres), ap, res in zip(asked, a_params, answers):
-                bad = (f"llm_error:{res.reason}", {}) if isinstance(res, LLMError) \
-                    else self.check_output(fmt, res)
+                if isinstance(res, Drop):
+                    batch.drops.append(res)
+                    continue
+                bad = self.check_output(fmt, res)
                 if bad:
                     self._drop(batch, c, turn, bad, q)
                     continue

@@ -38,10 +38,10 @@ from ..config.self_instruct import SelfInstructStage
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
-from ..llm.base import Completion, GenParams, LLMError
+from ..llm.base import Completion, GenParams
 from ..prompts import check_overrides, load_template
-from ..schema import Provenance, Record, stable_hash
-from .base import KINDS, Batch, StageContext, as_messages, to_params
+from ..schema import Drop, Provenance, Record, stable_hash
+from .base import KINDS, Batch, Request, StageContext, as_messages, to_params
 
 NOINPUT = "<noinput>"
 # "\n10. " starts a new item; "2.5" (a digit after the dot) does not
@@ -359,11 +359,14 @@ class SelfInstruct:
         prompts = [self._wrap(p) for p, _ in built]
         params = [self._params(cfg.sampling, "generate", r, i, stop=self.stops)
                   for i in range(len(built))]
-        results = await ctx.call_all(self.kind, prompts, params)
+        # a cut reply loses its last item or all of them (cfg.truncated): _candidates
+        results = await ctx.ask_all([Request(self.kind, q, p, text=prompt,
+                                             detail={"round": r})
+                                     for q, (prompt, _), p in zip(prompts, built, params)])
         cands: list[Candidate] = []
         for (prompt, ids), res, p in zip(built, results, params):
-            if isinstance(res, LLMError):
-                batch.drops.append(ctx.drop(f"llm_error:{res.reason}", prompt, round=r))
+            if isinstance(res, Drop):
+                batch.drops.append(res)
                 continue
             cands += self._candidates(r, res, ids, p.seed, batch)
         async with ctx.turns_for("novelty").turn(r):
@@ -441,19 +444,23 @@ class SelfInstruct:
             clf_params = [GenParams(temperature=0.0, top_p=1.0, max_tokens=3 if up else 4,
                                     stop=_CLF_UPSTREAM["stop"] if up else ("\n",),
                                     seed=ctx.seed_for("classify", rid)) for rid in rids]
-            clf_res: list[Any] = await ctx.call_all(
-                self.kind, [self._wrap(self._classify_prompt(c, rid))
-                            for c, rid in zip(kept, rids)], clf_params)
+            # a failed classification is not a drop: the task is then taken as open-ended
+            clf_res: list[Any] = await ctx.ask_all([
+                Request(self.kind, self._wrap(self._classify_prompt(c, rid)), p)
+                for c, rid, p in zip(kept, rids, clf_params)])
         else:  # every task is treated as open-ended: input first
             clf_res = [None] * len(kept)
         clfs = [self._is_yes(x.text) if isinstance(x, Completion) else None for x in clf_res]
         inst_params = self._instance_params(rids, clfs)
         inst_prompts = [self._wrap(self._instance_prompt(c, rid, bool(clf)))
                         for c, rid, clf in zip(kept, rids, clfs)]
-        inst_res = await ctx.call_all(self.kind, inst_prompts, inst_params)
+        # a cut reply loses what it was writing when cut: _parsed
+        inst_res = await ctx.ask_all([Request(self.kind, q, p, text=c.instruction, record_id=rid)
+                                      for q, p, c, rid in zip(inst_prompts, inst_params, kept,
+                                                              rids)])
         for c, rid, clf, cr, res, p in zip(kept, rids, clfs, clf_res, inst_res, inst_params):
-            if isinstance(res, LLMError):
-                batch.drops.append(ctx.drop(f"llm_error:{res.reason}", c.instruction, rid))
+            if isinstance(res, Drop):
+                batch.drops.append(res)
                 continue
             for k, (given, out) in enumerate(self._parsed(c, rid, bool(clf), res, batch)):
                 prov = Provenance(
