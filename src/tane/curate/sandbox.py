@@ -97,9 +97,11 @@ def _rmtree(path: str) -> None:
 
 def run(argv: list[str], files: dict[str, str], limits: Limits,
         env: dict[str, str] | None = None, temp_dir: str | None = None,
-        keep_bytes: int = 4000) -> RunResult:
+        keep_bytes: int = 4000, inline: str | None = None) -> RunResult:
     """Write `files` into a fresh directory and run `argv` there (argv[0] must be an
-    absolute path). ``temp_dir``: where that directory is made (default: the system's)."""
+    absolute path). ``temp_dir``: where that directory is made (default: the system's).
+    ``inline``: Python source that the launcher (this interpreter) runs itself, under the
+    same limits, instead of starting `argv`: one interpreter start fewer."""
     work = tempfile.mkdtemp(prefix="tane-code-", dir=temp_dir)
     r_notes, w_notes = os.pipe()
     try:
@@ -107,7 +109,7 @@ def run(argv: list[str], files: dict[str, str], limits: Limits,
             Path(work, name).write_text(text, encoding="utf-8")
         spec = {"dir": work, "argv": argv, "env": {**BASE_ENV, "HOME": work, "TMPDIR": work,
                                                     **(env or {})},
-                "limits": limits.as_dict(), "notes_fd": w_notes}
+                "limits": limits.as_dict(), "notes_fd": w_notes, "inline": inline}
         # unnamed files, unlinked at once: the code cannot find them by name
         with tempfile.TemporaryFile(dir=temp_dir) as out, \
                 tempfile.TemporaryFile(dir=temp_dir) as err:

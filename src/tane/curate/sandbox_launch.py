@@ -3,7 +3,8 @@ between the parent and the code's interpreter, so the parent never forks with a
 ``preexec_fn`` (unsafe beside threads). Standard library only, nothing of tane imported.
 
 SPEC is JSON: ``dir`` (the fresh work directory, the code's cwd), ``argv`` (absolute
-interpreter path first), ``env``, ``limits`` and ``notes_fd`` (a pipe to the parent).
+interpreter path first), ``env``, ``limits``, ``notes_fd`` (a pipe to the parent) and
+``inline`` (Python source to run in this process instead of ``argv``, or null).
 In order: new namespaces (mount, network; a user namespace when not root), the work
 directory mounted over ``/tmp`` and ``/var/tmp`` and made the cwd, resource limits, a
 seccomp filter that refuses new processes (``max_procs: 0``; with ``max_procs > 0``
@@ -146,6 +147,29 @@ def no_new_processes(libc, notes):
     notes["processes"] = "none (seccomp: no fork; threads allowed)"
 
 
+def run_inline(source, env):
+    """Python for this same interpreter runs here, after the limits: one interpreter
+    start fewer than an ``execve``. The site directories this interpreter's ``-S`` left
+    out are added first, as a normal start would."""
+    import site
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = ["main.py"]
+    site.main()
+    try:
+        exec(compile(source, "<driver>", "exec"), {"__name__": "__driver__"})
+    except SystemExit:
+        raise
+    except BaseException as e:  # as Python would print it, from the program's frames on
+        import traceback
+        tb = e.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != "main.py":
+            tb = tb.tb_next
+        traceback.print_exception(type(e), e, tb)
+        sys.exit(1)
+    sys.exit(0)
+
+
 def main():
     spec = json.loads(sys.argv[1])
     lim, env = spec["limits"], dict(spec["env"])
@@ -172,6 +196,8 @@ def main():
     fd = spec["notes_fd"]
     os.write(fd, json.dumps(notes).encode() + b"\n")
     os.close(fd)
+    if spec.get("inline") is not None:
+        run_inline(spec["inline"], env)
     try:
         os.execve(spec["argv"][0], spec["argv"], env)
     except OSError as e:

@@ -221,8 +221,10 @@ class Code(Step):
         files = {fname: program}
         if lang == "r":
             files["_run.R"] = R_DRIVER
+        # tane's own Python runs the program in the sandbox's launcher: one start fewer
+        inline = PY_DRIVER if lang == "python" and argv[0] == sys.executable else None
         return sandbox.run(argv, files, self._limits(lang), env=env,
-                           temp_dir=self.p.temp_dir)
+                           temp_dir=self.p.temp_dir, inline=inline)
 
     # -- judging -----------------------------------------------------------------
 
