@@ -18,7 +18,8 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from tane.llm.base import CHAT, COMPLETION, RAW_CHAT, Completion, GenParams, ModelInfo
+from tane.llm.base import (CHAT, COMPLETION, RAW_CHAT, Backend, Completion, GenParams,
+                           ModelInfo)
 
 # What a script gives for one call: text (a Completion with finish_reason "stop"), a
 # Completion as it is, or an exception (an LLMError, usually), which the call raises.
@@ -39,7 +40,7 @@ class Call(NamedTuple):
         return self.prompt if isinstance(self.prompt, str) else self.prompt[-1]["content"]
 
 
-class ScriptedBackend:
+class ScriptedBackend(Backend):
     """A backend (the protocol of `tane.llm.base.Backend`) that answers from a script.
 
     script: a list of replies, one per call in call order (then `when_done` for every

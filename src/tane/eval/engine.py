@@ -64,14 +64,8 @@ class Caller:
 
     async def check(self) -> list[str]:
         """The served model's endpoints answer and take the key (exit 4 if not)."""
-        inner: Any = self.backend.inner
-        while not hasattr(inner, "check") and hasattr(inner, "inner"):
-            inner = inner.inner
-        check = getattr(inner, "check", None)
-        if check is None:
-            return []
         try:
-            return await check()
+            return await self.backend.check()
         except LLMError as e:
             raise ServerError(f"model {self.spec.name!r} ({self.spec.cfg.model}): {e}") from None
 

@@ -175,6 +175,10 @@ class ModelInfo:
 
 @runtime_checkable
 class Backend(Protocol):
+    """A model behind tane's calls. A backend class names this protocol as its base to get
+    the defaults of ``check`` and ``chat_template``; the retry and call-cache wrappers
+    pass both on, so callers ask the outermost wrapper."""
+
     info: ModelInfo
     capabilities: frozenset[str]
 
@@ -192,6 +196,16 @@ class Backend(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+    async def check(self) -> list[str]:
+        """Before a run: the model answers (and takes the key); returns warnings, raises
+        :class:`LLMError` when it cannot be used. Default: nothing to check."""
+        return []
+
+    async def chat_template(self) -> TemplateSource | None:
+        """The model's chat template as the backend knows it (the model file, the server).
+        Default: not known."""
+        return None
 
 
 @dataclass

@@ -53,8 +53,11 @@ class CachedBackend:
         return self.inner.model_for(CHAT if kind == RAW_CHAT else kind)
 
     async def chat_template(self) -> TemplateSource | None:
-        fn = getattr(self.inner, "chat_template", None)
-        return await fn() if fn is not None else None
+        return await self.inner.chat_template()
+
+    async def check(self) -> list[str]:
+        """The inner backend's check before a run (never from the journal)."""
+        return await self.inner.check()
 
     async def complete(self, prompt: str, params: GenParams,
                        stats: CallStats | None = None,

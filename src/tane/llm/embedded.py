@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError
-from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams, LLMError,
-                   ModelInfo, TemplateSource)
+from .base import (CHAT, COMPLETION, JSON_SCHEMA, RAW_CHAT, Backend, Completion, GenParams,
+                   LLMError, ModelInfo, TemplateSource)
 from .logprobs import read_logprobs
 
 
@@ -209,7 +209,7 @@ def _to_completion(resp: dict[str, Any], model: str, chat: bool,
                       model=model, logprobs=read_logprobs(choice) if logprobs else None)
 
 
-class EmbeddedBackend:
+class EmbeddedBackend(Backend):
     """In-process llama.cpp. Calls run on worker threads; llama.cpp batches them."""
 
     # llama.cpp: /completions reads `json_schema`, chat reads `response_format` (verified)

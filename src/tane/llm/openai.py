@@ -35,8 +35,8 @@ from typing import Any
 import aiohttp
 
 from ..config.llm import key_in_url_message
-from .base import (CHAT, CLOSED, COMPLETION, JSON_SCHEMA, RAW_CHAT, Completion, GenParams,
-                   LLMError, ModelInfo, TemplateSource)
+from .base import (CHAT, CLOSED, COMPLETION, JSON_SCHEMA, RAW_CHAT, Backend, Completion,
+                   GenParams, LLMError, ModelInfo, TemplateSource)
 from .endpoints import FAILED, NEUTRAL, OK, EndpointPool
 from .logprobs import read_logprobs
 
@@ -74,7 +74,7 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-class OpenAIBackend:
+class OpenAIBackend(Backend):
     """Async client of one model on one or more OpenAI-compatible servers."""
 
     capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT})

@@ -49,7 +49,7 @@ GIVE_UP_AFTER = 10
 Sleep = Callable[[float], Awaitable[Any]]
 
 
-class RetryingBackend:
+class RetryingBackend(Backend):
     """Wraps ``inner``; shares ``stats`` with whoever reports progress."""
 
     def __init__(self, inner: Backend, stats: CallStats, *, concurrency: int = 8,
@@ -104,17 +104,13 @@ class RetryingBackend:
         await self.inner.aclose()
 
     async def chat_template(self) -> TemplateSource | None:
-        fn = getattr(self.inner, "chat_template", None)
-        return await fn() if fn is not None else None
+        return await self.inner.chat_template()
 
     async def check(self) -> list[str]:
-        """The inner backend's check before a run (none: nothing to check), retried as a
-        call is: a slow or unreachable server is asked again, after the same waits, up to
-        ``max_retries`` times; then the error is final (not retryable) and says how many
-        tries it took."""
-        fn = getattr(self.inner, "check", None)
-        if fn is None:
-            return []
+        """The inner backend's check before a run, retried as a call is: a slow or
+        unreachable server is asked again, after the same waits, up to ``max_retries``
+        times; then the error is final (not retryable) and says how many tries it took."""
+        fn = self.inner.check
         attempt = timeouts = 0
         while True:
             try:

@@ -38,6 +38,7 @@ from .base import (
     COMPLETION,
     JSON_SCHEMA,
     RAW_CHAT,
+    Backend,
     Completion,
     GenParams,
     LLMError,
@@ -90,7 +91,7 @@ class _Call:
     future: asyncio.Future = field(repr=False)
 
 
-class VLLMBackend:
+class VLLMBackend(Backend):
     """In-process vLLM behind tane's backend contract (see module doc)."""
 
     capabilities = frozenset({COMPLETION, CHAT, JSON_SCHEMA, RAW_CHAT})

@@ -138,9 +138,8 @@ class Magpie:
     async def format(self) -> ChatFormat:
         if self.fmt is not None:
             return self.fmt
-        fn = getattr(self.ctx.llm, "chat_template", None)
         try:
-            src = await fn() if fn is not None else None
+            src = await self.ctx.llm.chat_template()
         except LLMError as e:
             raise BackendError(f"cannot read the model's chat template: {e}") from None
         if src is None:

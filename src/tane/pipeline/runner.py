@@ -256,14 +256,8 @@ class Runner:
     async def _preflight(self, backends: dict[str, CachedBackend]) -> None:
         """Each served model's endpoint responds, and takes the key, before any stage."""
         for name, b in backends.items():
-            inner: Any = b.inner
-            while not hasattr(inner, "check") and hasattr(inner, "inner"):
-                inner = inner.inner
-            check = getattr(inner, "check", None)
-            if check is None:
-                continue
             try:
-                found = await check()
+                found = await b.check()
             except LLMError as e:
                 raise ServerError(f"model {name!r} ({self.recipe.llm_for(name).model}): {e}"
                                   ) from None
