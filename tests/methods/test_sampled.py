@@ -225,3 +225,33 @@ def test_stats_coverage_of_sampled_values(tmp_path):
     assert tone["x/p"]["kept"] == 3 and tone["x/q"] == {
         "value": "x/q", "kept": 0, "dropped": 0, "share": 0.0, "expected_share": 0.5}
     assert sampled_coverage([{"provenance": {"method": "grid"}}], [], tmp_path) is None
+
+
+class _NoCalls:
+    """Stands in for the model where a record is built without any call: it only names
+    the model for provenance."""
+
+    def model_for(self, kind: str):
+        from tane.llm.base import ModelInfo
+        return ModelInfo("none")
+
+
+def test_magpie_context_is_added_to_the_system_prompt_and_provenance():
+    from tane.config.magpie import MagpieStage
+    from tane.methods.magpie import Magpie
+
+    cfg = MagpieStage.model_validate({
+        "method": "magpie", "mode": "en", "template": "chatml", "system_prompt": "Be brief.",
+        "context": {"user": {"file": "bundled:personas", "id": "id", "where": {"lang": "en"},
+                             "sample": "per_item"}}})
+    m = Magpie(cfg, ctx(name="magpie"))
+    m.ctx.llm = _NoCalls()  # type: ignore[assignment]
+    conv = m.start(2, 5)
+    row = conv.drawn["user"].row
+    assert conv.system.startswith("Be brief.\n\n") and row["persona"] in conv.system
+    assert row["persona"] in m.instruction_prompt(m.fmt, conv)
+    assert Magpie(cfg, ctx(name="magpie")).start(2, 5).system == conv.system
+    conv.messages = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    prov = m.record(m.fmt, conv).provenance.model_dump()
+    assert prov["sampled"] == {"user": row["id"]} and prov["sample_key"] == [2, 5]
+    assert prov["sampled_rows"]["user"]["lang"] == "en"

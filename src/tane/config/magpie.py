@@ -8,6 +8,7 @@ from pydantic import Field, field_validator
 
 from ..stage import Cost, Counts
 from .base import GeneratorBase, NoveltyConfig, Sampling, per_output
+from .context import SampledAxis
 
 
 class MagpieNovelty(NoveltyConfig):
@@ -46,7 +47,10 @@ class MagpieStage(GeneratorBase):
         "always used)"))
     novelty: MagpieNovelty = MagpieNovelty()
     templates: dict[str, str] = Field(default_factory=dict, description=(
-        "override the bundled system prompt files (ja_system, en_system)"))
+        "override the bundled system prompt files (ja_system, en_system) or the lines "
+        "that add the sampled context to it (ja_context, en_context)"))
+    context: dict[str, SampledAxis] = Field(default_factory=dict, description=(
+        "values drawn per conversation (a persona, a topic) that its system prompt shows"))
 
     def estimate(self, need: int, counts: Counts) -> Cost:
         return per_output(self, need, counts, 2 * self.turns * need,

@@ -49,6 +49,7 @@ from ..llm.templates import ChatFormat, builtin, from_file
 from ..prompts import check_overrides, load_template
 from ..schema import Drop, Provenance, Record, stable_hash
 from .base import Batch, Request, StageContext, to_params
+from .sampled import Drawn, Sampler
 
 INSTRUCTION_DROPS = ("truncated_instruction", "empty_instruction", "template_tokens",
                      "degenerate_instruction", "near_duplicate")
@@ -83,6 +84,7 @@ class Conversation:
     index: int
     system: str | None
     system_choice: int | None
+    drawn: dict[str, Drawn] = field(default_factory=dict)  # sampled context
     messages: list[dict[str, str]] = field(default_factory=list)
     calls: list[dict[str, Any]] = field(default_factory=list)  # seeds, finish reasons
     max_rouge: float = 0.0
@@ -92,10 +94,13 @@ class Conversation:
 class Magpie:
     def __init__(self, cfg: MagpieStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
-        names = ["ja_system", "en_system"]
+        names = ["ja_system", "en_system", "ja_context", "en_context"]
         check_overrides(cfg.templates, names)
         self.tpl_system = load_template("magpie", f"{cfg.mode}_system", cfg.templates,
                                         ctx.base_dir)
+        self.tpl_context = load_template("magpie", f"{cfg.mode}_context", cfg.templates,
+                                         ctx.base_dir)
+        self.sampler = Sampler(cfg.context, ctx, "context")
         if cfg.system_prompt is None:
             default = self.tpl_system.render().strip()
             self.systems: list[str | None] = [default or None]
@@ -153,11 +158,19 @@ class Magpie:
 
     # -- prompt assembly (no LLM) -----------------------------------------------------
     def start(self, r: int, i: int) -> Conversation:
-        """A new conversation; its system prompt is drawn with a seeded RNG."""
-        if len(self.systems) == 1:
-            return Conversation(r, i, self.systems[0], None)
-        k = self.ctx.rng("magpie-system", r, i).randrange(len(self.systems))
-        return Conversation(r, i, self.systems[k], k)
+        """A new conversation; its system prompt is drawn with a seeded RNG, and its
+        sampled context (``context:``) is added to it."""
+        k = None if len(self.systems) == 1 else \
+            self.ctx.rng("magpie-system", r, i).randrange(len(self.systems))
+        system = self.systems[k or 0]
+        drawn = self.sampler.draw(r, i)
+        if drawn:
+            lines = self.tpl_context.render(
+                context=Sampler.for_template(drawn),
+                context_lines=[d.requirement(self.cfg.context[a].label)["description"]
+                               for a, d in drawn.items()]).strip()
+            system = f"{system}\n\n{lines}" if system else lines
+        return Conversation(r, i, system, k, drawn)
 
     def instruction_prompt(self, fmt: ChatFormat, conv: Conversation) -> str:
         return fmt.pre_query(conv.system, conv.messages)
@@ -304,6 +317,7 @@ class Magpie:
             system_template=self.tpl_system.id if self.cfg.system_prompt is None else None,
             turns=len(msgs) // 2, messages=system_msgs + msgs, round=conv.round,
             mode=self.cfg.mode, max_rouge=conv.max_rouge, most_similar=conv.similar,
-            novelty=self.novelty)
+            novelty=self.novelty,
+            **self.sampler.provenance(conv.drawn, [conv.round, conv.index]))
         return Record(id=rid, instruction=msgs[0]["content"], input="",
                       output=msgs[1]["content"], provenance=prov)
