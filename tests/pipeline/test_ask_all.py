@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 from fakes import ScriptedBackend
-from tane.engine import NoModel, Request, StageContext, StageStats
+from tane.engine import NoModel, RecordTransform, Request, StageContext, StageStats
 from tane.llm.base import COMPLETION, Completion, GenParams, LLMError, ModelInfo
-from tane.schema import Drop
+from tane.schema import Drop, Provenance, Record
 
 
 def _ctx(backend) -> StageContext:
@@ -60,3 +60,51 @@ def test_a_fatal_error_stops_the_stage():
         assert "stage gen, model m" in str(e)
     else:  # pragma: no cover - the test fails
         raise AssertionError("a fatal error came back as a drop")
+
+
+class _Twice(RecordTransform):
+    """A toy transform: each record's first reply is followed by a second call; the second
+    gives the record and, for a record marked 'both', a drop before it."""
+
+    method = "twice"
+
+    def __init__(self, ctx: StageContext):
+        self.ctx = ctx
+
+    def prompt(self, rec: Record) -> Request | None:
+        if rec.output:
+            return None
+        return Request(COMPLETION, rec.instruction, GenParams(seed=0), {"call": 1})
+
+    def parse(self, rec, req, res):
+        if req.meta["call"] == 1:
+            return Request(COMPLETION, f"{req.prompt}?", GenParams(seed=1), {"call": 2},
+                           truncated="truncated_second")
+        out = rec.model_copy(update={"output": res.text})
+        if rec.instruction == "both":
+            return [self.ctx.drop("half", rec.instruction, rec.id), out]
+        return out
+
+
+def _rec(i: str, output: str | None = None) -> Record:
+    return Record(id=i, instruction=i, output=output, provenance=Provenance(method="seed"))
+
+
+def test_record_transform_follow_ups_run_after_every_first_call():
+    # ScriptedBackend is a mock: fixed replies, and a cut reply to one follow-up
+    def reply(kind, prompt, params):
+        if prompt == "cut?":
+            return Completion("途中", "length")
+        return f"{prompt}!"
+    llm = ScriptedBackend(reply)
+    st = _Twice(_ctx(llm))
+    batch = asyncio.run(st.process([_rec("a"), _rec("done", "x"), _rec("both"), _rec("cut")]))
+    # the first calls of all records, then the follow-ups
+    assert llm.texts == ["a", "both", "cut", "a?", "both?", "cut?"]
+    assert [(r.id, r.output) for r in batch.records] == \
+        [("a", "a?!"), ("done", "x"), ("both", "both?!")]
+    assert [(d.reason, d.record_id) for d in batch.drops] == \
+        [("half", "both"), ("truncated_second", "cut")]
+    # one provenance step, from the request that made the record
+    assert [s["call"] for s in batch.records[0].provenance.steps] == [2]
+    assert batch.records[1].provenance.steps == []

@@ -26,12 +26,12 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from ..llm.base import JSON_SCHEMA, Completion, GenParams, LLMError
+from ..llm.base import JSON_SCHEMA, Completion, GenParams
 from ..prompts import check_overrides, load_template
 from ..config.judge import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage
 from ..schema import Drop, Record
 from ..verdicts import VerdictError, first_json_object
-from .base import KINDS, Batch, StageContext, as_messages, to_params
+from .base import KINDS, RecordTransform, Request, StageContext, as_messages, to_params
 
 RAW_KEEP = 2000  # characters of raw judge output kept in provenance
 
@@ -91,8 +91,11 @@ def parse_verdict(text: str) -> Verdict:
                    category=_label(obj["category"], JUDGE_CATEGORIES, "category"))
 
 
-class Judge:
-    """Transform stage: ``process(records) -> Batch`` (kept records in order + drops)."""
+class Judge(RecordTransform):
+    """A per-record LLM transform: the verdict request, and a retry with another seed as
+    the follow-up of a verdict that does not parse."""
+
+    method = "judge"
 
     def __init__(self, cfg: JudgeStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
@@ -114,14 +117,16 @@ class Judge:
         caps = getattr(self.ctx.llm, "capabilities", frozenset()) or frozenset()
         return self.cfg.json_schema and JSON_SCHEMA in caps
 
-    def prompt(self, rec: Record) -> tuple[str, Any]:
-        """(rendered text, what is sent: the text or chat messages)."""
+    def prompt(self, rec: Record) -> Request:
+        """The verdict request. Its ``meta`` carries the verdict so far (``verdict``: the
+        attempts) and the prompt the judge's provenance shows."""
         text = self.tpl.render(instruction=rec.instruction, input=rec.input, output=rec.output)
-        return text, (text if self.kind == "completion" else as_messages(text))
+        sent = text if self.kind == "completion" else as_messages(text)
+        return self._ask(rec, sent, 0, {"verdict": {"attempts": []},
+                                        "prompt": text if self.kind == "completion" else sent})
 
-    def preview(self, record: Record | None, i: int) -> str | None:
-        """The verdict prompt's text (:class:`tane.stage.Previews`)."""
-        return self.prompt(record)[0] if record is not None else None
+    def _ask(self, rec: Record, sent: Any, attempt: int, meta: dict[str, Any]) -> Request:
+        return Request(self.kind, sent, self.params(rec, attempt), meta | {"attempt": attempt})
 
     def params(self, rec: Record, attempt: int) -> GenParams:
         s = self.cfg.sampling
@@ -134,42 +139,40 @@ class Judge:
                                                   separators=(",", ":")))
         return p
 
-    async def _judge_all(self, records: list[Record], sent: list[Any]) -> list[dict[str, Any]]:
-        """One verdict dict per record: status ok | unparseable | error, with attempts."""
-        ctx = self.ctx
-        out: list[dict[str, Any]] = [{"attempts": []} for _ in records]
-        todo = list(range(len(records)))
-        for attempt in (0, 1):
-            if not todo:
-                break
-            params = [self.params(records[i], attempt) for i in todo]
-            results = await ctx.call_all(self.kind, [sent[i] for i in todo], params)
-            retry = []
-            for i, p, res in zip(todo, params, results):
-                info: dict[str, Any] = {"seed": p.seed, "temperature": p.temperature,
-                                        "constrained": p.json_schema is not None}
-                v = out[i]
-                if isinstance(res, LLMError):
-                    info["error"] = res.reason
-                    v["attempts"].append(info)
-                    v.update(status="error", error=res.reason)
-                    continue  # the retry wrapper has already retried the call itself
-                assert isinstance(res, Completion)
-                info |= {"raw": res.text[:RAW_KEEP], "finish_reason": res.finish_reason}
-                try:
-                    verdict = parse_verdict(res.text)
-                except VerdictError as e:
-                    info["parse_error"] = str(e)
-                    v["attempts"].append(info)
-                    v.update(status="unparseable", raw=res.text[:RAW_KEEP], parse_error=str(e))
-                    retry.append(i)
-                    continue
-                v["attempts"].append(info)
-                v.pop("parse_error", None)
-                v.update(status="ok", raw=res.text[:RAW_KEEP], finish_reason=res.finish_reason,
-                         **verdict.to_dict())
-            todo = retry
-        return out
+    @staticmethod
+    def _info(req: Request) -> dict[str, Any]:
+        p = req.params
+        return {"seed": p.seed, "temperature": p.temperature,
+                "constrained": p.json_schema is not None}
+
+    def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop | Request:
+        v = req.meta["verdict"]
+        info = self._info(req) | {"raw": res.text[:RAW_KEEP], "finish_reason": res.finish_reason}
+        try:
+            verdict = parse_verdict(res.text)
+        except VerdictError as e:
+            info["parse_error"] = str(e)
+            v["attempts"].append(info)
+            v.update(status="unparseable", raw=res.text[:RAW_KEEP], parse_error=str(e))
+            if req.meta["attempt"] == 0:  # once more, with another seed
+                return self._ask(rec, req.prompt, 1, req.meta)
+            return self._judged(rec, req, v)
+        v["attempts"].append(info)
+        v.pop("parse_error", None)
+        v.update(status="ok", raw=res.text[:RAW_KEEP], finish_reason=res.finish_reason,
+                 **verdict.to_dict())
+        return self._judged(rec, req, v)
+
+    def failed(self, rec: Record, req: Request, drop: Drop) -> Record | Drop:
+        """A failed call: the record kept unscored, or dropped when a threshold is set (the
+        retry wrapper has already retried the call itself)."""
+        v, reason = req.meta["verdict"], drop.reason.split(":", 1)[1]
+        v["attempts"].append(self._info(req) | {"error": reason})
+        v.update(status="error", error=reason)
+        return self._judged(rec, req, v, drop.detail.get("error"))
+
+    def step(self, record: Record, request: Request, completion: Completion) -> None:
+        return None  # the verdict is the record's provenance["judge"]
 
     def _select(self, v: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Drop (reason, detail) for a verdict, or None to keep."""
@@ -192,33 +195,31 @@ class Judge:
             return "judge_category", {"category": v["category"], "categories": c.categories}
         return None
 
-    async def process(self, records: list[Record]) -> Batch:
-        ctx, batch = self.ctx, Batch()
-        built = [self.prompt(r) for r in records]
-        verdicts = await self._judge_all(records, [b[1] for b in built])
-        for rec, (text, sent), v in zip(records, built, verdicts):
-            judge = {"stage": ctx.name, "status": v["status"], **ctx.model_provenance(self.kind),
-                     "template": self.tpl.id, "prompt_style": self.cfg.prompt_style,
-                     "prompt": text if self.kind == "completion" else sent,
-                     "sampling": self.cfg.sampling.model_dump()}
-            judge |= {k: v[k] for k in ("quality", "reason", "difficulty", "category",
-                                        "raw", "parse_error", "error", "finish_reason")
-                      if k in v}
-            judge["attempts"] = v["attempts"]
-            prov = rec.provenance.model_copy(deep=True)
-            setattr(prov, "judge", judge)
-            new = rec.model_copy(update={"provenance": prov})
-            res = self._select(v)
-            if res is None:
-                batch.records.append(new)
-                continue
-            reason, detail = res
-            # the fields the judge read, so a dropped record can be read (tane show)
-            seen = {k: v for k, v in (("input", rec.input), ("output", rec.output)) if v}
-            if seen:
-                detail["record"] = seen
-            # built directly: the detail has its own "reason" (the judge's), which
-            # ctx.drop(**detail) cannot take
-            batch.drops.append(Drop(stage=ctx.name, reason=reason, text=rec.instruction,
-                                    record_id=rec.id, detail=detail))
-        return batch
+    def _judged(self, rec: Record, req: Request, v: dict[str, Any],
+                error: str | None = None) -> Record | Drop:
+        """The record with its verdict in provenance, or the drop its verdict selects."""
+        ctx = self.ctx
+        judge = {"stage": ctx.name, "status": v["status"], **ctx.model_provenance(self.kind),
+                 "template": self.tpl.id, "prompt_style": self.cfg.prompt_style,
+                 "prompt": req.meta["prompt"], "sampling": self.cfg.sampling.model_dump()}
+        judge |= {k: v[k] for k in ("quality", "reason", "difficulty", "category",
+                                    "raw", "parse_error", "error", "finish_reason")
+                  if k in v}
+        judge["attempts"] = v["attempts"]
+        prov = rec.provenance.model_copy(deep=True)
+        setattr(prov, "judge", judge)
+        new = rec.model_copy(update={"provenance": prov})
+        res = self._select(v)
+        if res is None:
+            return new
+        reason, detail = res
+        # the fields the judge read, so a dropped record can be read (tane show)
+        seen = {k: v for k, v in (("input", rec.input), ("output", rec.output)) if v}
+        if seen:
+            detail["record"] = seen
+        if error is not None:
+            detail["error"] = error  # the server's message of the failed call
+        # built directly: the detail has its own "reason" (the judge's), which
+        # ctx.drop(**detail) cannot take
+        return Drop(stage=ctx.name, reason=reason, text=rec.instruction, record_id=rec.id,
+                    detail=detail)
