@@ -2,9 +2,10 @@
 
 ``lookup(model_id)`` maps a model id as a backend reports it (Hugging Face ids, Ollama tags,
 GGUF names, the embedded models' ids) to the licence of that model's weights, with the
-obligations that matter for people who publish or train on generated data. Patterns are
-case-insensitive regular expressions tried in order, most specific first, so a family whose
-licence changed between versions (Llama 3 -> 3.1, Mistral Small 2409 -> 3) gets the right one.
+obligations that matter for people who publish or train on generated data. Which licence a
+model id has is read from the ordered table of model families in :mod:`.families` (shared
+with the training configs' templates), so a family whose licence changed between versions
+(Llama 3 -> 3.1, Mistral Small 2409 -> 3) gets the right one.
 
 This is a summary written for tane to help people notice obligations; it is not legal advice
 and not a substitute for reading the licence. Entries marked ``certain=False`` say so in the
@@ -13,8 +14,9 @@ dataset card.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
+
+from .families import family
 
 
 @dataclass(frozen=True)
@@ -149,42 +151,6 @@ UNKNOWN = Licence(
                  "before publishing or training on the data.",),
     certain=False)
 
-# (pattern, licence id, note). First match wins: keep the specific ones first.
-_RULES: list[tuple[str, str, str]] = [
-    # embedded models (src/tane/llm/embedded.py)
-    (r"gemma-3-270m", "gemma", "embedded model"),
-    (r"smollm2", "apache-2.0", ""),
-    # Llama: 3.3 / 3.2 / 3.1 before the bare 3 (whose terms differ: output-use clause)
-    (r"llama[-_ ]?3[._]?3(?![\d.])", "llama3.3", ""),
-    (r"llama[-_ ]?3[._]?2(?![\d.])", "llama3.2", ""),
-    (r"llama[-_ ]?3[._]?1(?![\d.])", "llama3.1", ""),
-    (r"llama[-_ ]?3(?![\d.])", "llama3", ""),
-    # Gemma 4 is Apache-2.0 (the Gemma Terms of Use point Gemma 4 to ai.google.dev/gemma/apache_2)
-    (r"gemma[-_ ]?4(?![\d.])", "apache-2.0", "Gemma 4 (Apache-2.0)"),
-    # Gemma 1, 2, 3, CodeGemma, ...: the Gemma Terms of Use
-    (r"gemma", "gemma", ""),
-    # Qwen3: Apache-2.0 (before Qwen2.5 patterns)
-    (r"qwen[-_ ]?3", "apache-2.0", ""),
-    # Qwen2.5: Apache-2.0 except 3B (research licence) and 72B (Qwen licence)
-    (r"qwen[-_ ]?2\.5.*?(?<![\d.])3b", "qwen-research",
-     "Qwen2.5 3B checkpoints ship under the Qwen Research License (uncertain for every "
-     "variant: check the LICENSE file)"),
-    (r"qwen[-_ ]?2\.5.*?72b", "qwen",
-     "Qwen2.5 72B checkpoints ship under the Qwen License (uncertain for every variant: "
-     "check the LICENSE file)"),
-    (r"qwen[-_ ]?2\.5", "apache-2.0",
-     "most Qwen2.5 sizes (0.5B, 1.5B, 7B, 14B, 32B) are Apache-2.0; 3B and 72B are not"),
-    # Mistral Small: 2409 was research-only (MRL); Small 3 / 3.1 / 3.2 are Apache-2.0
-    (r"mistral[-_ ]?small.*2409|mistral[-_ ]?small:22b", "mrl",
-     "Mistral Small 2409 (Mistral Research License)"),
-    (r"mistral[-_ ]?small[-_ ]?3|mistral[-_ ]?small.*(2501|2503|2506)", "apache-2.0",
-     "Mistral Small 3 / 3.1 / 3.2"),
-    # Japanese open models
-    (r"llm-jp-3-172b", "llm-jp-3-172b", "LLM-jp-3 172B: its own terms"),
-    (r"llm-jp-3", "apache-2.0", ""),
-    (r"tanuki-8(x8)?b", "apache-2.0", ""),
-]
-_COMPILED = [(re.compile(p, re.IGNORECASE), lid, note) for p, lid, note in _RULES]
 
 
 @dataclass(frozen=True)
@@ -208,18 +174,18 @@ def lookup(model_id: str, declared: str = "") -> Match:
     """The licence of ``model_id``. ``declared`` is the licence the run recorded for it
     (recipe ``llm.license``); it is used when the registry does not know the model, and a
     disagreement with the registry is a warning."""
-    for rx, lid, note in _COMPILED:
-        if rx.search(model_id or ""):
-            lic = LICENCES[lid]
-            warns = []
-            d = get(declared)
-            if declared and declared.lower() not in ("", "unknown") and d is not lic:
-                warns.append(f"{model_id}: the run declared licence '{declared}' but tane's "
-                             f"registry says '{lic.id}'")
-            if not lic.certain:
-                warns.append(f"{model_id}: licence '{lic.id}' is tane's best knowledge and "
-                             f"uncertain ({note or lic.note}); check the model's LICENSE")
-            return Match(model_id, lic, rx.pattern, note, tuple(warns))
+    fam = family(model_id)
+    if fam is not None and fam.licence is not None:
+        lic, note = LICENCES[fam.licence], fam.note
+        warns = []
+        d = get(declared)
+        if declared and declared.lower() not in ("", "unknown") and d is not lic:
+            warns.append(f"{model_id}: the run declared licence '{declared}' but tane's "
+                         f"registry says '{lic.id}'")
+        if not lic.certain:
+            warns.append(f"{model_id}: licence '{lic.id}' is tane's best knowledge and "
+                         f"uncertain ({note or lic.note}); check the model's LICENSE")
+        return Match(model_id, lic, fam.pattern, note, tuple(warns))
     d = get(declared)
     if d is not None:
         return Match(model_id, d, "", "declared in the recipe (not in tane's registry)",

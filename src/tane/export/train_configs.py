@@ -28,6 +28,7 @@ from typing import Any
 from ..errors import TaneError
 from ..store.files import file_mode
 from .base import write_text
+from .families import family
 
 TOOLS = ("trl", "llamafactory")
 NEEDS_FORMAT = {"trl": ("messages",), "llamafactory": ("alpaca", "sharegpt")}
@@ -36,21 +37,6 @@ FILES = {"trl": ("sft_trl.py", "train_trl.sh"),
 ADAPTERS = "adapters"
 BATCH, ACCUM, EPOCHS = 2, 8, 3     # per-device batch x accumulation = 16 sequences a step
 
-# (pattern on the lower-cased model id, LLaMA-Factory template, what it is for); first match
-FAMILIES = (
-    (r"qwen3", "qwen3", "Qwen3 family"),
-    (r"qwen", "qwen", "Qwen / Qwen2 / Qwen2.5 family (ChatML)"),
-    (r"llama-?4", "llama4", "Llama 4 family"),
-    (r"llama-?3|swallow.*llama|llama.*swallow", "llama3",
-     "Llama 3 family (Llama 3.x, Llama-3.x-Swallow)"),
-    (r"gemma-?3", "gemma3", "Gemma 3 family"),
-    (r"gemma", "gemma", "Gemma / Gemma 2 family"),
-    (r"mistral-small", "mistral_small", "Mistral Small (tekken v7)"),
-    (r"ministral", "ministral", "Ministral (tekken v3)"),
-    (r"mistral|mixtral", "mistral", "Mistral / Mixtral family"),
-    (r"phi-?4", "phi4", "Phi-4 family"),
-    (r"phi-?3", "phi", "Phi-3 family"),
-)
 NO_TEMPLATE = ("no LLaMA-Factory template is known for this model family (e.g. llm-jp, "
                "Sarashina), so none is set and LLaMA-Factory parses the tokenizer's own chat "
                "template, which instruct models ship; for a base model without one, set a "
@@ -59,10 +45,9 @@ NO_TEMPLATE = ("no LLaMA-Factory template is known for this model family (e.g. l
 
 def llamafactory_template(base_model: str) -> tuple[str | None, str]:
     """(LLaMA-Factory template name or None, why) for a model id or path."""
-    low = base_model.lower()
-    for pattern, template, what in FAMILIES:
-        if re.search(pattern, low):
-            return template, f"chosen for the {what}"
+    fam = family(base_model)  # the model families' table, shared with the licences
+    if fam is not None and fam.template is not None:
+        return fam.template, f"chosen for the {fam.what}"
     return None, NO_TEMPLATE
 
 
