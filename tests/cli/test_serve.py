@@ -14,7 +14,10 @@ import time
 import httpx
 import pytest
 
-from helpers import ROOT, run_tane, tane_cmd
+from typer.testing import CliRunner
+
+from helpers import ROOT, tane_cmd
+from tane.cli import app
 
 SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
@@ -58,8 +61,9 @@ def test_serve_answers_a_chat_call_and_stops_on_ctrl_c():
 
 
 def test_serve_refuses_an_unknown_model_and_a_bad_slot_count():
-    res = run_tane("serve", "--model", "llama-70b", "--port", "0", timeout=60)
-    assert res.returncode == 2 and "gemma3-270m" in res.stderr and "smollm2-135m" in res.stderr
-    assert res.stderr.count("\n") == 1, res.stderr
-    res = run_tane("serve", "--slots", "0", "--port", "0", timeout=60)
-    assert res.returncode == 2 and "--slots" in res.stderr, res.stderr
+    res = CliRunner().invoke(app, ["serve", "--model", "llama-70b", "--port", "0"])
+    assert res.exit_code == 2, res.output
+    assert "gemma3-270m" in res.output and "smollm2-135m" in res.output, res.output
+    assert res.output.strip().count("\n") == 0, res.output  # one line
+    res = CliRunner().invoke(app, ["serve", "--slots", "0", "--port", "0"])
+    assert res.exit_code == 2 and "--slots" in res.output, res.output

@@ -215,9 +215,9 @@ def run_on_a_terminal(args: list[str], columns: int, timeout: float = 120) -> tu
     return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", text)
 
 
-@pytest.mark.parametrize("columns", [80, 120])
-def test_tane_run_on_a_terminal(tmp_path, columns):
-    """The summary of a real (model-free) run on a terminal 80 and 120 columns wide."""
+def test_tane_run_on_an_80_column_terminal(tmp_path):
+    """The summary of a real (model-free) run on a terminal 80 columns wide."""
+    columns = 80
     rows = [
         {"instruction": "日本の首都はどこですか。", "output": "日本の首都は東京です。"},
         {"instruction": "富士山について", "input": "富士山について", "output": "山です。"}]
