@@ -183,7 +183,7 @@ def test_check_reasons(lang, parent, out, reason):
     assert bad is not None and bad[0] == reason and reason in DROP_REASONS
 
 
-def test_check_passes_real_evolutions_and_flags_truncation():
+def test_check_passes_real_evolutions_and_names_truncation():
     ja = make(mode="ja")
     p = rec("p", "日本の首都を答えてください。")
     assert ja.check(p, _done("日本の首都を答え、その都市が首都になった経緯を100字以内で説明してください。")) is None
@@ -191,7 +191,10 @@ def test_check_passes_real_evolutions_and_flags_truncation():
     assert en.check(rec("p", "Name the capital of Japan."),
                     _done("Name the capital of Japan and explain in two sentences how it "
                           "became the capital.")) is None
-    assert ja.check(p, _done("日本の首都を", "length"))[0] == "truncated_evolution"
+    # a cut rewrite is the engine's drop: the request names it, and shows the cut text
+    req = ja.prompt(p)
+    assert req.truncated == "truncated_evolution" and req.record_id == "p"
+    assert req.cut_text("#書き換えたプロンプト#\n日本の首都を") == "日本の首都を"
 
 
 # -- the stage, with a scripted backend ---------------------------------------------------

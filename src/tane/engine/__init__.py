@@ -12,8 +12,8 @@ from ..stage import Batch, Request, StageSpec
 from .context import (KINDS, Model, NoModel, StageContext, StageStats, Turns, as_messages,
                       to_params)
 from .stages import GeneratorStage, Stage, TransformStage
-from .transform import RecordTransform
+from .transform import Outcome, Parsed, RecordTransform
 
-__all__ = ["Batch", "GeneratorStage", "KINDS", "Model", "NoModel", "RecordTransform",
-           "Request", "Stage", "StageContext", "StageSpec", "StageStats", "TransformStage",
-           "Turns", "as_messages", "to_params"]
+__all__ = ["Batch", "GeneratorStage", "KINDS", "Model", "NoModel", "Outcome", "Parsed",
+           "RecordTransform", "Request", "Stage", "StageContext", "StageSpec", "StageStats",
+           "TransformStage", "Turns", "as_messages", "to_params"]

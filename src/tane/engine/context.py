@@ -208,12 +208,6 @@ class StageContext:
                 raise ServerError(f"stage {self.name}, model {model}: {e}"[:600]) from None
             return e
 
-    async def call_all(self, kind: str, prompts: list[Any],
-                       params: list[GenParams]) -> list[Completion | LLMError]:
-        """Concurrent calls; results in submission order, not completion order."""
-        return list(await asyncio.gather(*(self.call(kind, p, q)
-                                           for p, q in zip(prompts, params))))
-
     def failed(self, req: Request, res: Completion | LLMError) -> Drop | None:
         """The drop of one call's outcome, or None for a reply to parse: a failed call is
         ``llm_error:<reason>`` with the server's message (``error``); a reply cut at

@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
-from ..engine import (KINDS, Batch, RecordTransform, Request, StageContext, StageStats,
-                      Turns, as_messages, to_params)
+from ..engine import (KINDS, Batch, Outcome, RecordTransform, Request, StageContext,
+                      StageStats, Turns, as_messages, to_params)
 from ..schema import Drop, Record, stable_hash
 from ..stage import prompt_text
 
-__all__ = ["Batch", "Drop", "KINDS", "Record", "RecordTransform", "Request", "StageContext",
+__all__ = ["Batch", "Drop", "KINDS", "Outcome", "Record", "RecordTransform", "Request",
+           "StageContext",
            "StageStats", "Turns", "as_messages", "prompt_text", "stable_hash", "to_params"]

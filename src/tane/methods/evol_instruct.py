@@ -26,11 +26,12 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from ..llm.base import Completion, GenParams, LLMError
+from ..llm.base import Completion, GenParams
 from ..prompts import Template, check_overrides, load_template
 from ..config.evol_instruct import EvolInstructStage
-from ..schema import Record, stable_hash
-from .base import Batch, KINDS, StageContext, as_messages, to_params
+from ..schema import Drop, Record, stable_hash
+from .base import (Batch, KINDS, Outcome, RecordTransform, Request, StageContext,
+                   as_messages, to_params)
 
 OPERATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning",
               "complicate_input", "breadth")
@@ -182,7 +183,14 @@ class Attempt:
     params: GenParams
 
 
-class EvolInstruct:
+class EvolInstruct(RecordTransform):
+    """A per-record LLM transform. Each record's evolution is a chain of requests: the
+    epoch's rewrite, the equality check of a rewrite that passed the rules (its
+    follow-up), then the next epoch's rewrite of the child (or, ``retry_failed``, of the
+    same parent). Each request's ``meta`` holds the :class:`Attempt` it belongs to."""
+
+    method = "evol_instruct"
+
     def __init__(self, cfg: EvolInstructStage, ctx: StageContext):
         self.cfg, self.ctx = cfg, ctx
         self.lang = cfg.mode
@@ -222,9 +230,8 @@ class EvolInstruct:
 
     # -- elimination (no LLM) -----------------------------------------------------------
     def check(self, parent: Record, res: Completion) -> tuple[str, dict[str, Any]] | None:
-        """The cheap rules on one evolution; a reason and detail, or None to go on."""
-        if res.finish_reason == "length":
-            return "truncated_evolution", {"raw": res.text[:500]}
+        """The cheap rules on one evolution; a reason and detail, or None to go on. (A reply
+        cut at max_tokens is the engine's drop, ``truncated_evolution``.)"""
         inst, inp = parse_evolution(res.text)
         if not inst:
             return "empty_evolution", {"raw": res.text[:500]}
@@ -269,75 +276,76 @@ class EvolInstruct:
         return Record(id=rid, instruction=inst, input=new_input, output=None, provenance=prov)
 
     # -- the stage ----------------------------------------------------------------------
-    async def _judge(self, pairs: list[tuple[Attempt, Completion]]
-                     ) -> list[dict[str, Any] | LLMError | None]:
-        if not self.cfg.judge_equality or not pairs:
-            return [None] * len(pairs)
-        prompts, params = [], []
-        for a, res in pairs:
-            inst, inp = parse_evolution(res.text)
-            first = a.rec.instruction + (f"\n{a.rec.input}" if a.rec.input else "")
-            second = inst + (f"\n{inp}" if inp else "")
-            prompts.append(self.judge_prompt(first, second))
-            params.append(GenParams(temperature=0.0, top_p=1.0, max_tokens=8, stop=("\n",),
-                                    seed=self.ctx.seed_for("equal", a.rec.id, a.epoch)))
-        results = await self.ctx.call_all(self.kind, prompts, params)
-        out: list[dict[str, Any] | LLMError | None] = []
-        for r in results:
-            if isinstance(r, LLMError):
-                out.append(r)
-                continue
-            out.append({"equal": parse_judgement(r.text, self.lang), "raw": r.text.strip()[:80],
-                        "template": self.tpl_equal.id if self.tpl_equal else ""})
-        return out
+    def _detail(self, a: Attempt, **detail: Any) -> dict[str, Any]:
+        return {"operation": a.operation, "epoch": a.epoch,
+                "parent_instruction": a.rec.instruction, **detail}
+
+    def _evolve(self, rec: Record, epoch: int) -> Request:
+        """Epoch ``epoch``'s rewrite of ``rec``; a cut reply is ``truncated_evolution``."""
+        a = self.attempt(rec, epoch)
+        return Request(self.kind, a.prompt, a.params, {"attempt": a}, text=rec.instruction,
+                       record_id=rec.id, detail=self._detail(a),
+                       truncated="truncated_evolution",
+                       cut_text=lambda t: parse_evolution(t)[0])
+
+    def _equal(self, a: Attempt, res: Completion) -> Request:
+        """The check that the rewrite in ``res`` says more than its parent."""
+        inst, inp = parse_evolution(res.text)
+        first = a.rec.instruction + (f"\n{a.rec.input}" if a.rec.input else "")
+        second = inst + (f"\n{inp}" if inp else "")
+        params = GenParams(temperature=0.0, top_p=1.0, max_tokens=8, stop=("\n",),
+                           seed=self.ctx.seed_for("equal", a.rec.id, a.epoch))
+        return Request(self.kind, self.judge_prompt(first, second), params,
+                       {"attempt": a, "evolution": res}, text=inst or a.rec.instruction,
+                       record_id=a.rec.id, detail=self._detail(a, call="equal"))
+
+    def _next(self, rec: Record, epoch: int) -> list[Outcome]:
+        """The next epoch's rewrite of ``rec``, if there is a next epoch."""
+        return [self._evolve(rec, epoch)] if epoch <= self.cfg.epochs else []
+
+    def _retry(self, a: Attempt) -> list[Outcome]:
+        """After a failed evolution: the same parent in the next epoch (retry_failed)."""
+        return self._next(a.rec, a.epoch + 1) if self.cfg.retry_failed else []
+
+    def prompt(self, rec: Record) -> Request:
+        return self._evolve(rec, 1)
+
+    def parse(self, rec: Record, req: Request, res: Completion) -> list[Outcome]:
+        a: Attempt = req.meta["attempt"]
+        if "evolution" in req.meta:  # the equality check of a's evolution
+            evo: Completion = req.meta["evolution"]
+            j = {"equal": parse_judgement(res.text, self.lang), "raw": res.text.strip()[:80],
+                 "template": self.tpl_equal.id if self.tpl_equal else ""}
+            if j["equal"] is True:
+                return [self._dropped(a, "no_information_gain",
+                                      {"judge": "llm", "raw": j["raw"]}, evo), *self._retry(a)]
+            return self._kept(a, evo, j)
+        bad = self.check(a.rec, res)
+        if bad:
+            return [self._dropped(a, bad[0], bad[1], res), *self._retry(a)]
+        if self.cfg.judge_equality:
+            return [self._equal(a, res)]
+        return self._kept(a, res, None)
+
+    def failed(self, rec: Record, req: Request, drop: Drop) -> list[Outcome]:
+        return [drop, *self._retry(req.meta["attempt"])]
+
+    def step(self, record: Record, request: Request, completion: Completion) -> None:
+        return None  # a child's provenance is its own (child)
+
+    def _kept(self, a: Attempt, res: Completion, judge: dict[str, Any] | None
+              ) -> list[Outcome]:
+        new = self.child(a, res, judge)
+        return [new, *self._next(new, a.epoch + 1)]
 
     async def process(self, records: list[Record]) -> Batch:
-        ctx, batch = self.ctx, Batch()
-        if self.cfg.keep_parents:
-            batch.records.extend(records)
-        pool = list(records)
-        for epoch in range(1, self.cfg.epochs + 1):
-            attempts = [self.attempt(r, epoch) for r in pool]
-            results = await ctx.call_all(self.kind, [a.prompt for a in attempts],
-                                         [a.params for a in attempts])
-            passed: list[tuple[int, Attempt, Completion]] = []
-            next_pool: dict[int, Record] = {}
-            for i, (a, res) in enumerate(zip(attempts, results)):
-                if isinstance(res, LLMError):
-                    bad: tuple[str, dict[str, Any]] | None = (f"llm_error:{res.reason}", {})
-                else:
-                    bad = self.check(a.rec, res)
-                if bad:
-                    self._dropped(batch, a, bad[0], bad[1], res)
-                    if self.cfg.retry_failed:
-                        next_pool[i] = a.rec
-                    continue
-                assert isinstance(res, Completion)
-                passed.append((i, a, res))
-            judged = await self._judge([(a, res) for _, a, res in passed])
-            for (i, a, res), j in zip(passed, judged):
-                if isinstance(j, LLMError):
-                    self._dropped(batch, a, f"llm_error:{j.reason}", {"call": "equal"}, res)
-                    if self.cfg.retry_failed:
-                        next_pool[i] = a.rec
-                    continue
-                if j is not None and j["equal"] is True:
-                    self._dropped(batch, a, "no_information_gain",
-                                  {"judge": "llm", "raw": j["raw"]}, res)
-                    if self.cfg.retry_failed:
-                        next_pool[i] = a.rec
-                    continue
-                new = self.child(a, res, j)
-                batch.records.append(new)
-                next_pool[i] = new
-            pool = [next_pool[i] for i in sorted(next_pool)]
-            if not pool:
-                break
+        batch = await super().process(records)
+        if self.cfg.keep_parents:  # the records that came in, first
+            batch.records[:0] = records
         return batch
 
-    def _dropped(self, batch: Batch, a: Attempt, reason: str, detail: dict[str, Any],
-                 res: Completion | LLMError) -> None:
-        text = parse_evolution(res.text)[0] if isinstance(res, Completion) else ""
-        batch.drops.append(self.ctx.drop(
-            reason, text or a.rec.instruction, a.rec.id, operation=a.operation, epoch=a.epoch,
-            parent_instruction=a.rec.instruction, **detail))
+    def _dropped(self, a: Attempt, reason: str, detail: dict[str, Any],
+                 res: Completion) -> Drop:
+        text = parse_evolution(res.text)[0]
+        return self.ctx.drop(reason, text or a.rec.instruction, a.rec.id,
+                             **self._detail(a, **detail))
