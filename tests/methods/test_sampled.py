@@ -255,3 +255,25 @@ def test_magpie_context_is_added_to_the_system_prompt_and_provenance():
     prov = m.record(m.fmt, conv).provenance.model_dump()
     assert prov["sampled"] == {"user": row["id"]} and prov["sample_key"] == [2, 5]
     assert prov["sampled_rows"]["user"]["lang"] == "en"
+
+
+@pytest.mark.parametrize("mode, style", [("ja", "completion"), ("ja", "chat"),
+                                         ("en", "completion"), ("en", "chat")])
+def test_self_instruct_context_reaches_its_generate_prompt(mode, style):
+    from tane.config.self_instruct import SelfInstructStage
+    from tane.methods.self_instruct import SelfInstruct
+    from tane.seeds.loader import load_seeds
+
+    cfg = SelfInstructStage.model_validate({
+        "method": "self_instruct", "mode": mode, "prompt_style": style,
+        "context": {"asker": {"file": "bundled:personas", "id": "id", "where": {"lang": mode},
+                              "sample": "per_item"}}})
+    c = ctx(name="self_instruct")
+    c.seeds = load_seeds(f"bundled:{mode}")
+    si = SelfInstruct(cfg, c)
+    text, _ = si.build_prompt(1, 2)
+    drawn = si.sampler.draw(1, 2)["asker"]
+    assert drawn.text in text
+    plain = SelfInstruct(SelfInstructStage.model_validate(
+        {"method": "self_instruct", "mode": mode, "prompt_style": style}), c)
+    assert drawn.text not in plain.build_prompt(1, 2)[0]

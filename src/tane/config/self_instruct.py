@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from ..stage import Cost, Counts, StageSpec, ratio
 from .base import GeneratorBase, NoveltyConfig, Sampling, seen, up
+from .context import SampledAxis
 
 # drops of a task that got its instance call (the rest are dropped before it)
 INSTANCE_DROPS = ("bad_instance", "truncated_instance")
@@ -72,6 +73,8 @@ class SelfInstructStage(GeneratorBase):
     novelty: NoveltyConfig = NoveltyConfig()
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="override template files by name")
+    context: dict[str, SampledAxis] = Field(default_factory=dict, description=(
+        "values drawn per generate prompt (a persona, a topic) that the prompt shows"))
 
     @model_validator(mode="before")
     @classmethod

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..config.self_instruct import SelfInstructStage
@@ -42,6 +42,7 @@ from ..llm.base import Completion, GenParams
 from ..prompts import check_overrides, load_template
 from ..schema import Drop, Provenance, Record, stable_hash
 from .base import KINDS, Batch, Request, StageContext, as_messages, to_params
+from .sampled import Drawn, Sampler
 
 NOINPUT = "<noinput>"
 # "\n10. " starts a new item; "2.5" (a digit after the dot) does not
@@ -75,6 +76,8 @@ class Candidate:
     similar: list[dict[str, Any]]
     max_rouge: float
     call_seed: int | None
+    drawn: dict[str, Drawn] = field(default_factory=dict)  # sampled context
+    item: tuple[int, int] = (0, 0)  # (round, prompt): the key of the draws
 
 
 def parse_instructions(text: str) -> list[str]:
@@ -187,6 +190,7 @@ class SelfInstruct:
         self.tpl_classify = load_template("self_instruct", clf_name, t, ctx.base_dir)
         self.tpl_in_first = load_template("self_instruct", in_name, t, ctx.base_dir)
         self.tpl_out_first = load_template("self_instruct", out_name, t, ctx.base_dir)
+        self.sampler = Sampler(cfg.context, ctx, "context")
         self.stops = _CHAT_STOPS if chat else _STOPS
         self.human = [s for s in ctx.seeds if s.instruction.strip()]
         self.machine: list[tuple[str, str]] = []  # (instruction, record id)
@@ -225,7 +229,11 @@ class SelfInstruct:
         rng.shuffle(picked)
         ids = [p.split("|", 1)[0] for p in picked]
         insts = [p.split("|", 1)[1] for p in picked]
-        prompt = self.tpl_generate.render(instructions=insts, last=15)
+        drawn = self.sampler.draw(r, i)
+        prompt = self.tpl_generate.render(
+            instructions=insts, last=15, context=Sampler.for_template(drawn),
+            context_lines=[d.requirement(self.cfg.context[a].label)["description"]
+                           for a, d in drawn.items()])
         return prompt, ids
 
     def preview(self, record: Record | None, i: int) -> str | None:
@@ -364,11 +372,16 @@ class SelfInstruct:
                                              detail={"round": r})
                                      for q, (prompt, _), p in zip(prompts, built, params)])
         cands: list[Candidate] = []
-        for (prompt, ids), res, p in zip(built, results, params):
+        for i, ((prompt, ids), res, p) in enumerate(zip(built, results, params)):
             if isinstance(res, Drop):
                 batch.drops.append(res)
                 continue
-            cands += self._candidates(r, res, ids, p.seed, batch)
+            new = self._candidates(r, res, ids, p.seed, batch)
+            if self.sampler:
+                drawn = self.sampler.draw(r, i)
+                for c in new:
+                    c.drawn, c.item = drawn, (r, i)
+            cands += new
         async with ctx.turns_for("novelty").turn(r):
             kept = self._novel(cands, need, batch)
         await self._instances(r, kept, batch)
@@ -480,7 +493,7 @@ class SelfInstruct:
                     max_rouge_l=c.max_rouge, most_similar=c.similar, novelty=self.novelty,
                     instance_template=(self.tpl_out_first if clf else self.tpl_in_first).id,
                     instance_order="output_first" if clf else "input_first",
-                    instance_index=k,
+                    instance_index=k, **self.sampler.provenance(c.drawn, c.item),
                     # input_only: the label steered the input; it is not the output
                     **({"instance_label": self._label(res.text)} if clf and out is None
                        else {}))
