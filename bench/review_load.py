@@ -73,6 +73,16 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] * 1000 if xs else float("nan")
 
 
+def get(c: httpx.Client, url: str, errors: list[str], **kw) -> httpx.Response:
+    """A GET, tried once more when the connection fails (as a browser does: a GET can be
+    repeated; the failure is counted)."""
+    try:
+        return c.get(url, **kw)
+    except httpx.TransportError as e:
+        errors.append(f"GET {url} retried: {type(e).__name__}")
+        return c.get(url, **kw)
+
+
 def worker(base: str, token: str, admin: str, n: int, every: int,
            lat: dict[str, list[float]], ok: list[int], errors: list[str]) -> None:
     c = httpx.Client(base_url=base, timeout=30)
@@ -81,7 +91,7 @@ def worker(base: str, token: str, admin: str, n: int, every: int,
     a.post("/login", data={"token": admin})
     for i in range(n):
         t = time.perf_counter()
-        r = c.get("/next", follow_redirects=True)
+        r = get(c, "/next", errors, follow_redirects=True)
         lat["next"].append(time.perf_counter() - t)
         if r.status_code != 200 or "record-id" not in r.text:
             errors.append(f"next {r.status_code}")
@@ -101,7 +111,7 @@ def worker(base: str, token: str, admin: str, n: int, every: int,
             errors.append(f"submit {r.status_code}")
         if every and i % every == every - 1:
             t = time.perf_counter()
-            r = a.get("/admin/find", params={"q": WORDS[i % len(WORDS)][:2]})
+            r = get(a, "/admin/find", errors, params={"q": WORDS[i % len(WORDS)][:2]})
             lat["search"].append(time.perf_counter() - t)
             if r.status_code != 200:
                 errors.append(f"search {r.status_code}")

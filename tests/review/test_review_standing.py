@@ -32,14 +32,14 @@ def _next_from_log(review: Review, reviewer: str, after: str | None) -> str | No
     return next((rid for rid in order if mine[rid].kind == "skip"), None)
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(3))
 def test_what_stands_and_the_next_record_match_the_whole_log(tmp_path: Path,
                                                              seed: int) -> None:
     outputs = [f"答え{i}" for i in range(12)]
     run = make_run(tmp_path / "run", outputs, [1 + i % 5 for i in range(12)])
     review = Review(run, ["alice", "bob"], 2, load(None))
     rnd = random.Random(seed)
-    for step in range(120):
+    for step in range(70):
         who = rnd.choice(["alice", "bob"])
         after = rnd.choice([None, *review.queues[who]])
         assert review.next_id(who, after) == _next_from_log(review, who, after), step

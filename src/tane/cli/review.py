@@ -158,8 +158,10 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
     except TaneError as e:
         _fail(e)
         return
+    # an idle connection is kept 65 s (uvicorn's default, 5 s, is httpx's own idle limit:
+    # both closing at once made a reused connection fail now and then under load)
     config = uvicorn.Config(app, host=host, port=port, access_log=False,
-                            log_level="warning", server_header=False)
+                            log_level="warning", server_header=False, timeout_keep_alive=65)
     server = uvicorn.Server(config)
 
     async def serve() -> None:
