@@ -21,6 +21,21 @@ class AgentNovelty(NoveltyConfig):
     scope: Literal["chunk", "all"] = "chunk"
 
 
+class TransformSampling(Sampling):
+    max_tokens: int = Field(384, ge=1, le=32768)
+
+
+class AgentQuestionSampling(Sampling):
+    """The question and refinement calls."""
+
+    max_tokens: int = Field(160, ge=1, le=32768)
+
+
+class AgentAnswerSampling(Sampling):
+    temperature: float = Field(0.3, ge=0.0, le=2.0)
+    top_p: float = Field(0.9, gt=0.0, le=1.0)
+
+
 class AgentInstructStage(GeneratorBase):
     """AgentInstruct flows (methods/agent_instruct.py). Fields owned by that module."""
 
@@ -52,10 +67,10 @@ class AgentInstructStage(GeneratorBase):
                                                    "types, relative to the recipe file")
     refinement_rounds: int = Field(1, ge=0, le=5, description="Suggester/Editor rounds; 0 = off")
     request_batch_size: int = Field(4, ge=1, le=256, description="draws per round")
-    transform_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=384)
-    question_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=160)
-    refine_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=160)
-    answer_sampling: Sampling = Sampling(temperature=0.3, top_p=0.9, max_tokens=256)
+    transform_sampling: TransformSampling = TransformSampling()
+    question_sampling: AgentQuestionSampling = AgentQuestionSampling()
+    refine_sampling: AgentQuestionSampling = AgentQuestionSampling()
+    answer_sampling: AgentAnswerSampling = AgentAnswerSampling()
     novelty: AgentNovelty = AgentNovelty()
     templates: dict[str, str] = Field(default_factory=dict,
                                       description="override template files by name")

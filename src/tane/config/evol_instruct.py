@@ -13,6 +13,10 @@ OPERATIONS = ("add_constraints", "deepen", "concretize", "increase_reasoning",
               "complicate_input", "breadth")
 
 
+class EvolSampling(Sampling):
+    max_tokens: int = Field(512, ge=1, le=32768)
+
+
 class EvolInstructStage(StageBase):
     """Evol-Instruct (WizardLM): see methods/evol_instruct.py. Fields owned by that module."""
 
@@ -30,7 +34,7 @@ class EvolInstructStage(StageBase):
     judge_equality: bool = True
     retry_failed: bool = Field(True, description="an instruction whose evolution failed is "
                                                  "tried again in the next epoch (the paper)")
-    sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=512)
+    sampling: EvolSampling = EvolSampling()
     stop: list[str] = Field(default_factory=list, max_length=8,
                             description="more stop strings for the rewrite call (completion "
                                         "style already stops at a blank line + '#')")

@@ -15,6 +15,17 @@ class MagpieNovelty(NoveltyConfig):
     """ROUGE-L near-duplicate filter on first-turn instructions (drop above threshold)."""
 
 
+class InstructionSampling(Sampling):
+    """The user turn: the model's own distribution (the paper's setting)."""
+
+    temperature: float = Field(1.0, ge=0.0, le=2.0)
+    top_p: float = Field(1.0, gt=0.0, le=1.0)
+
+
+class ResponseSampling(Sampling):
+    max_tokens: int = Field(512, ge=1, le=32768)
+
+
 class MagpieStage(GeneratorBase):
     """Magpie (methods/magpie.py): the chat model writes the user turn itself from the
     pre-query template, then answers it. Fields owned by that module."""
@@ -40,8 +51,8 @@ class MagpieStage(GeneratorBase):
     turns: int = Field(1, ge=1, le=8, description="user/assistant turns per conversation")
     batch_size: int = Field(8, ge=1, le=1024, description="conversations started per round")
     min_instruction_chars: int = Field(6, ge=1, le=1000)
-    instruction_sampling: Sampling = Sampling(temperature=1.0, top_p=1.0, max_tokens=256)
-    response_sampling: Sampling = Sampling(temperature=0.7, top_p=0.95, max_tokens=512)
+    instruction_sampling: InstructionSampling = InstructionSampling()
+    response_sampling: ResponseSampling = ResponseSampling()
     stop: list[str] = Field(default_factory=list, max_length=8, description=(
         "more stop strings for both calls (the template's own end-of-turn markers are "
         "always used)"))
