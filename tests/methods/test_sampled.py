@@ -277,3 +277,45 @@ def test_self_instruct_context_reaches_its_generate_prompt(mode, style):
     plain = SelfInstruct(SelfInstructStage.model_validate(
         {"method": "self_instruct", "mode": mode, "prompt_style": style}), c)
     assert drawn.text not in plain.build_prompt(1, 2)[0]
+
+
+def test_grid_round_records_its_draws_and_a_fresh_stage_draws_them_again():
+    """A grid round on ScriptedBackend (tests/fakes.py, a mock: no model; fixed replies so
+    the provenance can be checked exactly): every question prompt shows its persona, every
+    record keeps what it drew and its key, and a new stage (a resumed run) draws the same."""
+    import asyncio
+    import itertools
+
+    from fakes import ScriptedBackend
+
+    topics = itertools.count()
+    subjects = ["平均", "分散", "中央値", "回帰直線", "相関係数", "p値", "信頼区間", "標準誤差"]
+
+    def reply(kind, prompt, params) -> str:
+        head, _, last = prompt.rpartition("### 質問:")
+        if not last.strip():
+            n = next(topics)
+            return f"{subjects[n % len(subjects)]}を{n}通りの方法で求める手順を教えてください。"
+        return f"結論: {last.strip()[:12]}は次のように求めます。手順を順に説明します。"
+
+    cfg = GridStage.model_validate({
+        "method": "grid", "mode": "ja", "check_language": False, "request_batch_size": 4,
+        "num_question_examples": 0, "num_examples": 0, "count": 2,
+        "axes": {"task": ["explain", "write"],
+                 "persona": {"file": "bundled:personas", "where": {"lang": "ja"}, "id": "id",
+                             "label": "質問する人", "sample": "per_item"},
+                 "level": {"values": {"basic": 3, "advanced": 1}, "sample": "per_item"}}})
+    llm = ScriptedBackend(reply)
+    g = Grid(cfg, StageContext("grid", llm, StageStats("grid"), [], 3, None))
+    records = asyncio.run(g.round(0, 4)).records
+    assert records
+    fresh = Grid(cfg, ctx(seed=3))
+    shown = [c.text for c in llm.calls if c.text.rstrip().endswith("### 質問:")]
+    assert len(shown) == 4
+    for j, text in enumerate(shown):
+        assert f"質問する人: {fresh.draw(0, j)['persona'].text}" in text
+    for rec in records:
+        p = rec.provenance.model_dump()
+        assert p["sampled"] == Sampler.labels(fresh.draw(*p["sample_key"]))
+        assert p["sampled_rows"]["persona"]["id"] == p["sampled"]["persona"]
+        assert p["sampled_files"]["persona"]["rows"] == 50
