@@ -186,7 +186,7 @@ def report_options(plan: EvalPlan, plan_file: str | Path, base: Path, bench: Any
                         field="report.ja_min")
     table = None
     if sec.difficulty is not None:
-        from .report import read_difficulty
+        from .report_load import read_difficulty
 
         table = Path(resolve(base, sec.difficulty))
         known = read_difficulty(table)
