@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import select
 import shutil
 import signal
 import subprocess
@@ -24,6 +23,7 @@ import pytest
 from rich.cells import cell_len
 
 from helpers import ROOT, journal_count, max_puts, read_jsonl, read_stats, run_tane, tane_cmd
+from ptyrun import run_in_pty
 
 pytestmark = pytest.mark.slow
 RECIPE = str(ROOT / "recipes" / "quickstart.yaml")
@@ -32,43 +32,6 @@ RECIPE = str(ROOT / "recipes" / "quickstart.yaml")
 TARGET = "8"
 TIME_FACTOR = 3.0  # docs/plan.md: "within a factor of 3"
 CALLS_FACTOR = 1.5  # docs/plan.md: a first plan's calls, from the measured rates
-
-
-def run_in_pty(args: list[str], timeout: float = 900) -> tuple[int, str]:
-    """Run the CLI with its stdout and stderr on a pty (80 columns); return the exit
-    code and everything it wrote."""
-    import fcntl
-    import struct
-    import termios
-
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 100, 0, 0))
-    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "TERM": "xterm-256color",
-                        "COLUMNS": "100", "LINES": "40"}
-    env.pop("NO_COLOR", None)
-    proc = subprocess.Popen(tane_cmd(*args), stdin=slave, stdout=slave, stderr=slave,
-                            env=env, cwd=ROOT, close_fds=True)
-    os.close(slave)
-    chunks, end = [], time.monotonic() + timeout
-    try:
-        while time.monotonic() < end:
-            r, _, _ = select.select([master], [], [], 0.5)
-            if r:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # the child closed its side
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        rc = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-    return rc, b"".join(chunks).decode("utf-8", "replace")
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +50,7 @@ def test_live_table_summary_and_end_note_on_a_terminal(demo):
     assert f"kept {TARGET}/{TARGET} in" in text, "the summary table"
     flat = " ".join(re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text).split())
     assert "proves the plumbing" in flat and "not the quality" in flat
-    assert "--llm URL --model NAME" in flat
+    assert "--llm URL,model=NAME" in flat
 
 
 def test_first_run_estimate_is_within_its_factor(demo):

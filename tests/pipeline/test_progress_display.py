@@ -5,21 +5,13 @@ instead of the recipe's ``default``."""
 
 from __future__ import annotations
 
-import fcntl
 import io
 import json
-import os
-import re
-import select
-import struct
-import subprocess
-import termios
-import time
 
 import pytest
 from rich.console import Console
 
-from helpers import ROOT, tane_cmd
+from ptyrun import plain, run_in_pty
 from tane.pipeline.eta import Eta
 from tane.pipeline.progress import live_table, progress_line, summary_table
 from tane.pipeline.runner import RunState, StageStats
@@ -187,32 +179,8 @@ def test_summary_caption_keeps_over_target_apart_from_the_drops():
 def run_on_a_terminal(args: list[str], columns: int, timeout: float = 120) -> tuple[int, str]:
     """The CLI with stdout and stderr on a pty ``columns`` wide; (exit code, its output
     without escape codes)."""
-    master, slave = os.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
-    env = os.environ | {"PYTHONPATH": str(ROOT / "src"), "TERM": "xterm-256color",
-                        "COLUMNS": str(columns), "LINES": "40"}
-    proc = subprocess.Popen(tane_cmd(*args), stdin=slave, stdout=slave, stderr=slave,
-                            env=env, cwd=ROOT, close_fds=True)
-    os.close(slave)
-    chunks, end = [], time.monotonic() + timeout
-    try:
-        while time.monotonic() < end:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            try:
-                data = os.read(master, 65536) if ready else b""
-            except OSError:  # the child closed its side
-                break
-            if data:
-                chunks.append(data)
-            elif proc.poll() is not None:
-                break
-        rc = proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        os.close(master)
-    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
-    return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", text)
+    rc, text = run_in_pty(args, columns, timeout)
+    return rc, plain(text)
 
 
 def test_tane_run_on_an_80_column_terminal(tmp_path):
