@@ -108,7 +108,9 @@ class Request:
     reply is cut at ``max_tokens`` (the reason ``truncated``; None: the stage reads a cut
     reply itself, e.g. keeping all but its last item): ``text``, ``record_id`` and
     ``detail``. A cut reply's drop adds ``raw`` (its first 500 characters) to the detail;
-    its text is ``cut_text(reply)`` when that is set and not empty, else ``text``."""
+    its text is ``cut_text(reply)`` when that is set and not empty, else ``text``.
+    ``state``: what the stage carries to the reading of the reply (a retry's count, the
+    first reply a follow-up checks); unlike ``meta``, it is recorded nowhere."""
 
     kind: str
     prompt: Any
@@ -119,6 +121,9 @@ class Request:
     detail: dict[str, Any] = field(default_factory=dict)
     truncated: str | None = None
     cut_text: Callable[[str], str] | None = None
+    # what the stage carries from this request to the reading of its reply and to a
+    # follow-up (not recorded anywhere)
+    state: Any = None
 
 
 @runtime_checkable

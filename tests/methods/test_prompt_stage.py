@@ -12,7 +12,7 @@ import yaml
 
 import tane
 from tane.llm.base import Completion
-from tane.methods.base import StageContext, StageStats
+from tane.methods.base import Request, StageContext, StageStats
 from tane.methods.prompt_stage import PromptTransform
 from tane.schema import Drop, Provenance, Record
 
@@ -56,9 +56,15 @@ def test_a_reply_that_fails_the_schema_is_schema_invalid_with_the_raw_reply(tmp_
                 output_schema={"level": ["easy", "hard"]})
     for text, why in [("easy", "no JSON object"), ('{"level": "medium"}', "not one of"),
                       ('{"level": "easy", "x": 1}', "x is not a field")]:
-        d = st.parse(_rec(), st.prompt(_rec()), _reply(text))
+        first = st.prompt(_rec())
+        again = st.parse(_rec(), first, _reply(text))  # asked once more, another seed
+        assert isinstance(again, Request) and again.meta["attempt"] == 2
+        assert again.params.seed != first.params.seed
+        d = st.parse(_rec(), again, _reply(text))
         assert isinstance(d, Drop) and d.reason == "schema_invalid"
         assert why in d.detail["error"] and d.detail["raw"] == text
+        assert d.detail["first"] == {"error": d.detail["error"], "raw": text}
+        assert d.detail["attempts"] == 2
 
 
 def test_field_mode_writes_a_named_field_and_keeps_what_it_replaced(tmp_path):

@@ -187,7 +187,7 @@ class EvolInstruct(RecordTransform):
     """A per-record LLM transform. Each record's evolution is a chain of requests: the
     epoch's rewrite, the equality check of a rewrite that passed the rules (its
     follow-up), then the next epoch's rewrite of the child (or, ``retry_failed``, of the
-    same parent). Each request's ``meta`` holds the :class:`Attempt` it belongs to."""
+    same parent). Each request's ``state`` holds the :class:`Attempt` it belongs to."""
 
     method = "evol_instruct"
 
@@ -283,7 +283,7 @@ class EvolInstruct(RecordTransform):
     def _evolve(self, rec: Record, epoch: int) -> Request:
         """Epoch ``epoch``'s rewrite of ``rec``; a cut reply is ``truncated_evolution``."""
         a = self.attempt(rec, epoch)
-        return Request(self.kind, a.prompt, a.params, {"attempt": a}, text=rec.instruction,
+        return Request(self.kind, a.prompt, a.params, state={"attempt": a}, text=rec.instruction,
                        record_id=rec.id, detail=self._detail(a),
                        truncated="truncated_evolution",
                        cut_text=lambda t: parse_evolution(t)[0])
@@ -296,7 +296,7 @@ class EvolInstruct(RecordTransform):
         params = GenParams(temperature=0.0, top_p=1.0, max_tokens=8, stop=("\n",),
                            seed=self.ctx.seed_for("equal", a.rec.id, a.epoch))
         return Request(self.kind, self.judge_prompt(first, second), params,
-                       {"attempt": a, "evolution": res}, text=inst or a.rec.instruction,
+                       state={"attempt": a, "evolution": res}, text=inst or a.rec.instruction,
                        record_id=a.rec.id, detail=self._detail(a, call="equal"))
 
     def _next(self, rec: Record, epoch: int) -> list[Outcome]:
@@ -311,9 +311,9 @@ class EvolInstruct(RecordTransform):
         return self._evolve(rec, 1)
 
     def parse(self, rec: Record, req: Request, res: Completion) -> list[Outcome]:
-        a: Attempt = req.meta["attempt"]
-        if "evolution" in req.meta:  # the equality check of a's evolution
-            evo: Completion = req.meta["evolution"]
+        a: Attempt = req.state["attempt"]
+        if "evolution" in req.state:  # the equality check of a's evolution
+            evo: Completion = req.state["evolution"]
             j = {"equal": parse_judgement(res.text, self.lang), "raw": res.text.strip()[:80],
                  "template": self.tpl_equal.id if self.tpl_equal else ""}
             if j["equal"] is True:
@@ -328,7 +328,7 @@ class EvolInstruct(RecordTransform):
         return self._kept(a, res, None)
 
     def failed(self, rec: Record, req: Request, drop: Drop) -> list[Outcome]:
-        return [drop, *self._retry(req.meta["attempt"])]
+        return [drop, *self._retry(req.state["attempt"])]
 
     def step(self, record: Record, request: Request, completion: Completion) -> None:
         return None  # a child's provenance is its own (child)

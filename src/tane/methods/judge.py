@@ -118,15 +118,16 @@ class Judge(RecordTransform):
         return self.cfg.json_schema and JSON_SCHEMA in caps
 
     def prompt(self, rec: Record) -> Request:
-        """The verdict request. Its ``meta`` carries the verdict so far (``verdict``: the
+        """The verdict request. Its ``state`` carries the verdict so far (``verdict``: the
         attempts) and the prompt the judge's provenance shows."""
         text = self.tpl.render(instruction=rec.instruction, input=rec.input, output=rec.output)
         sent = text if self.kind == "completion" else as_messages(text)
         return self._ask(rec, sent, 0, {"verdict": {"attempts": []},
                                         "prompt": text if self.kind == "completion" else sent})
 
-    def _ask(self, rec: Record, sent: Any, attempt: int, meta: dict[str, Any]) -> Request:
-        return Request(self.kind, sent, self.params(rec, attempt), meta | {"attempt": attempt})
+    def _ask(self, rec: Record, sent: Any, attempt: int, state: dict[str, Any]) -> Request:
+        return Request(self.kind, sent, self.params(rec, attempt),
+                       state=state | {"attempt": attempt})
 
     def params(self, rec: Record, attempt: int) -> GenParams:
         s = self.cfg.sampling
@@ -146,7 +147,7 @@ class Judge(RecordTransform):
                 "constrained": p.json_schema is not None}
 
     def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop | Request:
-        v = req.meta["verdict"]
+        v = req.state["verdict"]
         info = self._info(req) | {"raw": res.text[:RAW_KEEP], "finish_reason": res.finish_reason}
         try:
             verdict = parse_verdict(res.text)
@@ -154,8 +155,8 @@ class Judge(RecordTransform):
             info["parse_error"] = str(e)
             v["attempts"].append(info)
             v.update(status="unparseable", raw=res.text[:RAW_KEEP], parse_error=str(e))
-            if req.meta["attempt"] == 0:  # once more, with another seed
-                return self._ask(rec, req.prompt, 1, req.meta)
+            if req.state["attempt"] == 0:  # once more, with another seed
+                return self._ask(rec, req.prompt, 1, req.state)
             return self._judged(rec, req, v)
         v["attempts"].append(info)
         v.pop("parse_error", None)
@@ -166,7 +167,7 @@ class Judge(RecordTransform):
     def failed(self, rec: Record, req: Request, drop: Drop) -> Record | Drop:
         """A failed call: the record kept unscored, or dropped when a threshold is set (the
         retry wrapper has already retried the call itself)."""
-        v, reason = req.meta["verdict"], drop.reason.split(":", 1)[1]
+        v, reason = req.state["verdict"], drop.reason.split(":", 1)[1]
         v["attempts"].append(self._info(req) | {"error": reason})
         v.update(status="error", error=reason)
         return self._judged(rec, req, v, drop.detail.get("error"))
@@ -201,7 +202,7 @@ class Judge(RecordTransform):
         ctx = self.ctx
         judge = {"stage": ctx.name, "status": v["status"], **ctx.model_provenance(self.kind),
                  "template": self.tpl.id, "prompt_style": self.cfg.prompt_style,
-                 "prompt": req.meta["prompt"], "sampling": self.cfg.sampling.model_dump()}
+                 "prompt": req.state["prompt"], "sampling": self.cfg.sampling.model_dump()}
         judge |= {k: v[k] for k in ("quality", "reason", "difficulty", "category",
                                     "raw", "parse_error", "error", "finish_reason")
                   if k in v}

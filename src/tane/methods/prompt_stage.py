@@ -95,7 +95,6 @@ class PromptTransform(RecordTransform):
         else:
             self.stop = (("\n###", "\n\n\n") if self.kind == "completion"
                          and self.schema is None else ())
-        self._retrying: set[str] = set()
 
     # -- the prompt --------------------------------------------------------------------
     def render(self, rec: Record) -> str:
@@ -110,7 +109,11 @@ class PromptTransform(RecordTransform):
         return self.schema is not None and self.cfg.json_schema and JSON_SCHEMA in caps
 
     def prompt(self, rec: Record) -> Request | None:
-        attempt = 1 if rec.id in self._retrying else 0
+        return self._request(rec, 0)
+
+    def _request(self, rec: Record, attempt: int, first: Drop | None = None) -> Request:
+        """The request of ``attempt`` (1: the retry after ``first``, a reply that failed
+        the schema)."""
         text = self.render(rec)
         params = GenParams(**self.sampling, stop=self.stop,
                            seed=self.ctx.seed_for("prompt", rec.id, attempt))
@@ -131,19 +134,19 @@ class PromptTransform(RecordTransform):
             meta["field"] = self.cfg.field
         if attempt:
             meta["attempt"] = attempt + 1
-        return Request(self.kind, sent, params, meta)
+        return Request(self.kind, sent, params, meta, state=first)
 
     # -- the reply ---------------------------------------------------------------------
-    def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop:
+    def parse(self, rec: Record, req: Request, res: Completion) -> Record | Drop | Request:
         if self.schema is None:
             return self._field(rec, req, res)
         try:
             values = first_json_object(res.text)
         except VerdictError as e:
-            return self._invalid(rec, res, str(e))
+            return self._invalid(rec, req, res, str(e))
         bad = validate(self.schema, values)
         if bad:
-            return self._invalid(rec, res, bad)
+            return self._invalid(rec, req, res, bad)
         values = _ints(self.schema, values)
         core = {k: v for k, v in values.items() if k in FIELDS}
         named = {k: v for k, v in values.items() if k not in FIELDS}
@@ -180,11 +183,21 @@ class PromptTransform(RecordTransform):
             prov = prov.model_copy(update={"fields": old | named})
         return rec.model_copy(update=core | {"provenance": prov})
 
-    def _invalid(self, rec: Record, res: Completion, why: str) -> Drop:
+    def _invalid(self, rec: Record, req: Request, res: Completion, why: str
+                 ) -> Drop | Request:
+        """A reply that fails the schema: asked again once (the follow-up), then the drop
+        with both replies."""
+        first: Drop | None = req.state
+        if first is None:
+            return self._request(rec, 1, self.ctx.drop(
+                SCHEMA_INVALID, rec.instruction, rec.id, error=why, raw=res.text[:RAW_KEEP],
+                finish_reason=res.finish_reason))
         return self.ctx.drop(SCHEMA_INVALID, rec.instruction, rec.id, error=why,
-                             raw=res.text[:RAW_KEEP], finish_reason=res.finish_reason)
+                             raw=res.text[:RAW_KEEP],
+                             first={k: first.detail.get(k) for k in ("error", "raw")},
+                             attempts=2)
 
-    # -- one retry after a reply that fails the schema ---------------------------------
+    # -- records whose template cannot be rendered --------------------------------------
     async def process(self, records: list[Record]) -> Batch:
         ctx, batch = self.ctx, Batch()
         ready: list[Record] = []
@@ -198,28 +211,9 @@ class PromptTransform(RecordTransform):
                 ready.append(rec)
         if not ready:
             return batch
-        first = await super().process(ready)
-        again = {d.record_id: d for d in first.drops if d.reason == SCHEMA_INVALID}
-        if not again:
-            batch.records += first.records
-            batch.drops += first.drops
-            return batch
-        redo = [r for r in ready if r.id in again]
-        self._retrying.update(again)
-        try:
-            second = await super().process(redo)
-        finally:
-            self._retrying.difference_update(again)
-        for d in second.drops:
-            if d.reason == SCHEMA_INVALID and d.record_id in again:
-                d.detail = {"error": d.detail.get("error"), "raw": d.detail.get("raw"),
-                            "first": {k: again[d.record_id].detail.get(k)
-                                      for k in ("error", "raw")}, "attempts": 2}
-        made = {r.id: r for r in first.records + second.records}
-        dropped = [d for d in first.drops if d.reason != SCHEMA_INVALID] + second.drops
-        batch.records += [made[r.id] for r in ready if r.id in made]
-        order = {r.id: i for i, r in enumerate(ready)}
-        batch.drops += sorted(dropped, key=lambda d: order.get(d.record_id or "", 0))
+        made = await super().process(ready)
+        batch.records += made.records
+        batch.drops += made.drops
         return batch
 
 
