@@ -129,11 +129,13 @@ class Request:
 @runtime_checkable
 class LLMTransform(Protocol):
     """A per-record LLM transform: ``prompt`` says what to ask (None: pass the record on
-    unchanged), ``parse`` reads the reply into the new record or a drop."""
+    unchanged), ``parse`` reads the reply into the new record, a drop, a follow-up
+    request, or a list of these."""
 
     def prompt(self, record: Record) -> Request | None: ...
 
-    def parse(self, record: Record, request: Request, completion: Any) -> Record | Drop: ...
+    def parse(self, record: Record, request: Request, completion: Any
+              ) -> Record | Drop | Request | list[Record | Drop | Request]: ...
 
 
 @runtime_checkable
