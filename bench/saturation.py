@@ -64,7 +64,8 @@ sys.path.insert(0, str(HERE))
 if str(ROOT / "src") not in sys.path:
     sys.path.append(str(ROOT / "src"))
 
-from simserver import SimServer, ja_instruction  # noqa: E402
+from simserver import SimServer  # noqa: E402
+from simtext import ja_instruction  # noqa: E402
 
 PEERS = {  # name: (pip requirement, driver, module whose import is the start-up cost)
     "curator": ("bespokelabs-curator==0.1.31", "curator_driver.py", "bespokelabs.curator"),

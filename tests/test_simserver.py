@@ -14,7 +14,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from simserver import SimServer, fifo_makespan, lower_bound, respond  # noqa: E402
+from simserver import SimServer, fifo_makespan, lower_bound  # noqa: E402
+from simtext import respond  # noqa: E402
 
 from tane.curate.instruction_filters import check_instruction  # noqa: E402
 from tane.curate.rouge import NoveltyIndex  # noqa: E402
