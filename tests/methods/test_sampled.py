@@ -225,6 +225,10 @@ def test_stats_coverage_of_sampled_values(tmp_path):
     assert tone["x/p"]["kept"] == 3 and tone["x/q"] == {
         "value": "x/q", "kept": 0, "dropped": 0, "share": 0.0, "expected_share": 0.5}
     assert sampled_coverage([{"provenance": {"method": "grid"}}], [], tmp_path) is None
+    persona = [{"provenance": {"sampled": {"who": "ja-007"},
+                               "sampled_files": {"who": {"path": "p.jsonl", "rows": 50}}}}]
+    who = sampled_coverage(persona, [], tmp_path)["axes"]["who"]
+    assert who["declared"] == 50 and who["seen"] == 1
 
 
 class _NoCalls:

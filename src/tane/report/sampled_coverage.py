@@ -7,7 +7,7 @@ recipe's weights expect.
 - dropped: ``rejected.jsonl`` rows whose detail names ``sampled``;
 - expected: the recipe in ``manifest.json`` (weights of values and subcategories; the
   rows of a file are equally likely unless a weight column says otherwise, and are not
-  listed).
+  listed; how many rows a file has comes from the records' ``sampled_files``).
 """
 
 from __future__ import annotations
@@ -68,10 +68,14 @@ def sampled_coverage(rows: list[dict], rejected: list[dict],
     """The report, or None when no record or drop names a sampled value."""
     kept: dict[str, Counter] = {}
     dropped: dict[str, Counter] = {}
+    file_rows: dict[str, int] = {}  # axis -> rows of its file (provenance's sampled_files)
     for r in rows:
         prov = r.get("provenance") if isinstance(r.get("provenance"), dict) else {}
         for axis, value in _sampled(prov).items():
             kept.setdefault(axis, Counter())[value] += 1
+        for axis, f in (prov.get("sampled_files") or {}).items():
+            if isinstance(f, dict) and isinstance(f.get("rows"), int):
+                file_rows[str(axis)] = f["rows"]
     for row in rejected:
         d = row.get("_drop") if isinstance(row.get("_drop"), dict) else row
         detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}
@@ -88,7 +92,7 @@ def sampled_coverage(rows: list[dict], rejected: list[dict],
         n = sum(k.values())
         values = list(exp) + sorted((set(k) | set(dr)) - set(exp))
         axes[axis] = {
-            "kept": n, "declared": len(exp) or None, "seen": sum(1 for v in values if k[v]),
+            "kept": n, "declared": len(exp) or file_rows.get(axis), "seen": sum(1 for v in values if k[v]),
             "values": [{"value": v, "kept": k[v], "dropped": dr[v],
                         "share": round(k[v] / n, 4) if n else 0.0,
                         "expected_share": round(exp[v], 4) if v in exp else None}
