@@ -323,3 +323,18 @@ def test_grid_round_records_its_draws_and_a_fresh_stage_draws_them_again():
         assert p["sampled"] == Sampler.labels(fresh.draw(*p["sample_key"]))
         assert p["sampled_rows"]["persona"]["id"] == p["sampled"]["persona"]
         assert p["sampled_files"]["persona"]["rows"] == 50
+
+
+def test_dataset_card_names_the_sampled_files_and_their_licence():
+    from tane.export.card_sampled import sampled_lines
+
+    mine = {"path": "nemotron_ja.jsonl", "rows": 2000, "sha256": "ab12"}
+    ours = {"path": "bundled:personas", "rows": 50, "sha256": "cd34"}
+    records = [{"provenance": {"sampled_files": {"persona": ours}}},
+               {"provenance": {"steps": [{"sampled_files": {"tutor": mine}}]}}]
+    lines, warnings = sampled_lines(records)
+    text = "\n".join(lines)
+    assert "| `bundled:personas` | persona | 50 | cd34 | written for tane" in text
+    assert "| `nemotron_ja.jsonl` | tutor | 2000 | ab12 | not recorded |" in text
+    assert len(warnings) == 1 and "nemotron_ja.jsonl" in warnings[0]
+    assert sampled_lines([{"provenance": {"sampled": {"level": "easy"}}}]) == ([], [])

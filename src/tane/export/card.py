@@ -17,6 +17,7 @@ from ..config.llm import hide_url_keys
 from ..config.registry import METHODS
 from ..errors import TaneError
 from .base import ExportReport, RunData, write_text
+from .card_sampled import sampled_lines
 from .licences import Match, combination_warnings, lookup
 from .output_authors import output_lines
 from .prompt_stages import prompt_stage_lines
@@ -254,6 +255,10 @@ def build_card(run: RunData, report: ExportReport, commercial: bool = True
     else:
         L.append(f"`{seeds_path or 'not recorded'}` ({count} tasks): user-supplied; licence "
                  "not recorded.")
+    sampled, sampled_warnings = sampled_lines(run.records)
+    if sampled:
+        L += ["", *sampled[:-1]]
+    warnings += sampled_warnings
     L += ["", "## Filtering", "", "| stage | in | kept | dropped: reason (count) |",
           "|---|---|---|---|"]
     for name, st in (stats.get("stages") or {}).items():
