@@ -26,7 +26,8 @@ from tane.config.base import StageBase
 from tane.config.registry import METHODS, register
 from tane.engine import StageContext, StageStats
 from tane.pipeline.execution import ExecutionPlan, Item
-from tane.pipeline.executors import EXECUTORS, ExecutorOptions, register_executor
+from tane.pipeline.executor_options import ExecutorOptions
+from tane.pipeline.executors import EXECUTORS, register_executor
 from tane.pipeline.local import LocalExecutor
 from tane.pipeline.runner import Runner
 from tane.recipe import load_recipe

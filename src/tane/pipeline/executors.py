@@ -1,9 +1,12 @@
 """The one registry of executors: one :func:`register_executor` line per executor.
 
-An executor is named as ``"module:Class"`` (imported only when a run uses it) with the
-options it takes, a pydantic model: ``tane run --executor NAME --executor-option KEY=VALUE``
-and :func:`tane.run`'s ``executor_options`` are checked against it, and the class is built
-as ``Class(plan, options)`` (:class:`~tane.pipeline.execution.ExecutionPlan`).
+An executor is named as ``"module:Class"`` with the options it takes, a pydantic model
+(:class:`~tane.pipeline.executor_options.ExecutorOptions`, a class or its
+``"module:Class"``); both are imported only when a run uses them, so ``tane --help``
+reads this registry without them. ``tane run --executor NAME -X KEY=VALUE`` (or
+``--KEY VALUE``) and :func:`tane.run`'s ``executor_options`` are checked against the
+options, and the class is built as ``Class(plan, options)``
+(:class:`~tane.pipeline.execution.ExecutionPlan`).
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
-from pydantic import Field, ValidationError
-
-from ..config.base import Strict
 from ..errors import TaneError
-if TYPE_CHECKING:  # the plan's module imports the recipe's; this one is read by --help
+
+if TYPE_CHECKING:
     from .execution import ExecutionPlan, Executor
+    from .executor_options import ExecutorOptions
+
+NO_OPTIONS = "tane.pipeline.executor_options:ExecutorOptions"
 
 
 class ExecutorClass(Protocol):
@@ -28,41 +32,41 @@ class ExecutorClass(Protocol):
     def __call__(self, plan: "ExecutionPlan", options: Any) -> "Executor": ...
 
 
-class ExecutorOptions(Strict):
-    """An executor's options (none by default)."""
-
-
-class RayOptions(ExecutorOptions):
-    address: str | None = Field(None, description=(
-        "the cluster to join, 'auto' or HOST:PORT (default: start a local one)"))
-    workers: int | None = Field(None, ge=1, description=(
-        "worker actors (default: one per GPU when a stage runs vLLM in-process, else one "
-        "per CPU of the cluster)"))
-    shard_size: int = Field(64, ge=1, description="records per shard sent to a worker")
+def _load(target: str) -> Any:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 @dataclass(frozen=True)
 class ExecutorEntry:
     name: str
     target: str  # "module:Class"
-    options: type[ExecutorOptions]
+    options: "type[ExecutorOptions] | str"
     help: str
 
     def executor_class(self) -> ExecutorClass:
-        module, _, attr = self.target.partition(":")
-        cls: ExecutorClass = getattr(importlib.import_module(module), attr)
+        cls: ExecutorClass = _load(self.target)
         return cls
 
-    def parse(self, given: Mapping[str, Any]) -> ExecutorOptions:
+    def options_class(self) -> "type[ExecutorOptions]":
+        if isinstance(self.options, str):
+            cls: type[ExecutorOptions] = _load(self.options)
+            return cls
+        return self.options
+
+    def parse(self, given: Mapping[str, Any]) -> "ExecutorOptions":
         """The options from ``given`` (values as typed or as text); one line naming the
         option on a bad one."""
+        from pydantic import ValidationError
+
+        opts = self.options_class()
         try:
-            return self.options.model_validate(dict(given))
+            return opts.model_validate(dict(given))
         except ValidationError as e:
             err = e.errors()[0]
             key = ".".join(str(x) for x in err["loc"]) or "?"
             if err["type"] == "extra_forbidden":
-                known = ", ".join(self.options.model_fields) or "none"
+                known = ", ".join(opts.model_fields) or "none"
                 msg = f"executor {self.name!r} has no option {key!r} (its options: {known})"
             else:
                 msg = (f"executor {self.name!r} option {key!r}: {err['msg']}, got "
@@ -73,7 +77,8 @@ class ExecutorEntry:
 EXECUTORS: dict[str, ExecutorEntry] = {}
 
 
-def register_executor(name: str, target: str, options: type[ExecutorOptions] = ExecutorOptions,
+def register_executor(name: str, target: str,
+                      options: "type[ExecutorOptions] | str" = NO_OPTIONS,
                       help: str = "") -> None:
     if name in EXECUTORS:
         raise ValueError(f"executor {name!r} registered twice")
@@ -102,19 +107,16 @@ def parse_pairs(pairs: list[str]) -> dict[str, str]:
 
 
 def help_text() -> str:
-    """The executors and their options, for ``tane run --help``."""
-    parts = []
-    for e in EXECUTORS.values():
-        opts = ", ".join(k if f.default is None else f"{k} (default {f.default})"
-                         for k, f in e.options.model_fields.items())
-        parts.append(f"{e.name} ({e.help}{'; options: ' + opts if opts else ''})")
-    return "; ".join(parts)
+    """The executors, for ``tane run --help`` (each one's help names its options)."""
+    return "; ".join(f"{e.name} ({e.help})" for e in EXECUTORS.values())
 
 
 register_executor("local", "tane.pipeline.local:LocalExecutor",
                   help="every stage on this process")
-register_executor("ray", "tane.pipeline.ray_executor:RayExecutor", RayOptions,
-                  help="per-record stages on a Ray cluster; needs tane[ray]")
+register_executor("ray", "tane.pipeline.ray_executor:RayExecutor",
+                  "tane.pipeline.executor_options:RayOptions",
+                  help="per-record stages on a Ray cluster, needs tane[ray]; options: "
+                       "address, workers, shard_size (default 64)")
 
-__all__ = ["EXECUTORS", "ExecutorEntry", "ExecutorOptions", "executor", "help_text",
-           "parse_pairs", "register_executor"]
+__all__ = ["EXECUTORS", "ExecutorEntry", "executor", "help_text", "parse_pairs",
+           "register_executor"]

@@ -44,7 +44,7 @@ from ..schema import Drop, Record, stable_hash
 from ..seeds.loader import load_seeds
 from ..store.shards import ShardJournal, mark_done, read_done
 from .execution import ExecutionPlan, Item, unit_key
-from .executors import RayOptions
+from .executor_options import RayOptions
 from .local import LocalExecutor
 from .stages import build_stages, resolve_path, stage_configs, stage_names
 
