@@ -37,7 +37,7 @@ def test_served_recipe_on_the_embedded_model_stops(name):
     with pytest.raises(TaneError) as e:
         check_needs(rec, RECIPES / name, llm_given=False, yes=False)
     msg = e.value.one_line()
-    assert "meant for a served model" in msg and "--llm URL --model NAME" in msg
+    assert "meant for a served model" in msg and "--llm URL,model=NAME" in msg
     assert "--yes" in msg and e.value.exit_code == 2
     check_needs(rec, RECIPES / name, llm_given=True, yes=False)
     check_needs(rec, RECIPES / name, llm_given=False, yes=True)

@@ -37,7 +37,7 @@ def test_serve_answers_a_chat_call_and_stops_on_ctrl_c():
         m = re.search(r"at (http://127\.0\.0\.1:(\d+)/v1)", line)
         assert m and int(m.group(2)) > 0, (line, proc.stderr.read() if proc.poll() else "")
         url = m.group(1)
-        assert f"--llm {url} --model {SMOLLM2}" in line, line
+        assert f"--llm {url},model={SMOLLM2}" in line, line
         listed = httpx.get(f"{url}/models", timeout=30).json()
         assert [d["id"] for d in listed["data"]] == [SMOLLM2]
         started = time.monotonic()

@@ -139,7 +139,7 @@ def test_cli_overrides_reach_named_models(tmp_path):
     assert r3.llm.urls == ["http://h:1/v1", "http://h:2/v1"] and r3.llm.license == "mit"
     with pytest.raises(TaneError, match="no model named 'nope'"):
         apply_overrides(r, ["nope=http://h/v1"])
-    with pytest.raises(TaneError, match="needs --model"):
+    with pytest.raises(TaneError, match="needs the model the server serves"):
         apply_overrides(load_recipe(write(tmp_path, "stages:\n  - method: self_instruct\n")),
                         ["http://h/v1"])
 

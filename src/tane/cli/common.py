@@ -37,3 +37,12 @@ def _main(version: bool = typer.Option(False, "--version", "-V", callback=_versi
 def _fail(e: TaneError) -> None:
     err.print(f"[red]error:[/] {e.one_line()}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(e.exit_code)
+
+
+def note_older_model_flag(model: list[str]) -> None:
+    """``--model NAME`` (beside ``--llm URL``) is the older spelling of ``--llm
+    URL,model=NAME``, the grammar ``tane eval`` reads too: it still works; say so."""
+    if model:
+        err.print("note: --model is the older spelling of --llm URL,model=NAME (NAME=URL,"
+                  "model=M for a named model, as tane eval writes it); it still works",
+                  highlight=False, soft_wrap=True)

@@ -19,8 +19,8 @@ eval_app = typer.Typer(add_completion=False, no_args_is_help=True,
                             "pairwise by an LLM judge, and a report with honest statistics.")
 app.add_typer(eval_app, name="eval")
 
-_JUDGE_HELP = ("the judge: a server URL (with --judge-model), 'embedded', or "
-               "NAME=URL,model=MODEL[,license=...]")
+_JUDGE_HELP = ("the judge: [NAME=]URL,model=MODEL[,license=...] or 'embedded' (the "
+               "grammar of tane run --llm)")
 
 
 def _step(run: Callable[[], Any]) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def _said_compare(info: dict[str, Any], evaldir: Path) -> None:
               "the journal)", highlight=False)
 
 
-_JUDGE_MODEL_HELP = "the judge's model name on the server (default: from --judge)"
+_JUDGE_MODEL_HELP = "the older spelling of --judge URL,model=NAME"
 _JUDGE_LICENSE_HELP = ("the judge model's licence, recorded in eval.json and the report "
                        "(default: unknown)")
 
@@ -176,7 +176,11 @@ def _judge(judge: str, judge_model: str | None, judge_license: str | None,
            judge_name: str | None):
     from ..eval.models import parse_judge
 
-    return parse_judge(judge, judge_model, judge_license, judge_name)
+    spec = parse_judge(judge, judge_model, judge_license, judge_name)
+    if judge_model is not None:  # after the flags are read: an error is one line
+        err.print("note: --judge-model is the older spelling of --judge URL,model=NAME; it "
+                  "still works", highlight=False, soft_wrap=True)
+    return spec
 
 
 @eval_app.command("grade")

@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import TaneError
-from .common import SHIPPED_HELP, _fail, app, err, out
+from .common import SHIPPED_HELP, _fail, app, err, note_older_model_flag, out
 
 
 def stage_table(result: Any) -> Table:
@@ -109,3 +109,4 @@ def preview(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
     if keep:
         out.print(f"kept: {keep}; tane run {recipe} --out {keep} reuses its calls",
                   highlight=False)
+    note_older_model_flag(model)  # at the end: an error stays one line

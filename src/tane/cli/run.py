@@ -10,7 +10,7 @@ import typer
 
 from ..errors import TaneError
 from ..pipeline.executors import help_text as executor_help
-from .common import SHIPPED_HELP, _fail, app, err, out
+from .common import SHIPPED_HELP, _fail, app, err, note_older_model_flag, out
 
 
 def executor_args(args: list[str]) -> dict[str, str]:
@@ -43,14 +43,16 @@ def run(ctx: typer.Context,
             "plan there when given (default: none)")),
         target: Optional[int] = typer.Option(None, help="how many kept records to produce "
                                                         "(default: the recipe's)"),
-        llm: list[str] = typer.Option([], help="'embedded' or an OpenAI-compatible server URL "
-                                              "(several: comma-separated), e.g. "
-                                              "http://127.0.0.1:8000/v1; NAME=URL points "
-                                              "the recipe's model NAME there (repeatable; "
-                                              "default: the recipe's llm:)"),
-        model: list[str] = typer.Option([], help="model name on the server; NAME=MODEL for "
-                                                "a named model (repeatable; default: the "
-                                                "recipe's)"),
+        llm: list[str] = typer.Option([], help="[NAME=]TARGET[,KEY=VALUE...], as tane eval "
+                                              "--model: TARGET is 'embedded' or "
+                                              "OpenAI-compatible server URL(s), KEY a field "
+                                              "of llm: (model, license, timeout, ...), e.g. "
+                                              "http://127.0.0.1:8000/v1,model=Qwen/"
+                                              "Qwen2.5-7B-Instruct; NAME= for the recipe's "
+                                              "model NAME (repeatable; default: the "
+                                              "recipe's llm:)"),
+        model: list[str] = typer.Option([], help="the older spelling of --llm URL,model=NAME "
+                                                "(NAME=MODEL for a named model)"),
         license: list[str] = typer.Option([], "--license", help="licence of a served model "
                                                                "tane cannot identify by name, "
                                                                "e.g. apache-2.0; NAME=LICENCE "
@@ -117,6 +119,7 @@ def run(ctx: typer.Context,
         from .plan import plan_and_print
 
         plan_and_print(rec, runner, out_dir, True, None, False)
+        note_older_model_flag(model)  # at the end: an error stays one line
         return
     assert out_dir is not None  # checked above
     from .runnotes import finish_notes, prediction_for_run
@@ -160,6 +163,7 @@ def run(ctx: typer.Context,
     out.print(f"dataset: {out_dir / 'dataset.jsonl'} ({held}); "
               f"drops: {out_dir / 'rejected.jsonl'}; stats: {out_dir / 'stats.json'}")
     finish_notes(out, rec, out_dir, prediction)
+    note_older_model_flag(model)  # at the end: an error stays one line
     if stats["target"] is not None and stats["kept"] < stats["target"]:
         from ..errors import INCOMPLETE_EXIT
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 
-SERVED_FLAG = "--llm URL --model NAME"
+SERVED_FLAG = "--llm URL,model=NAME"
 
 
 def check_needs(rec: Any, recipe: Path, llm_given: bool, yes: bool) -> None:
@@ -56,5 +56,5 @@ def finish_notes(console: Any, rec: Any, out_dir: Path, prediction: dict[str, An
             "plumbing (stages, drops with reasons, resume, export), not the quality: expect "
             "wrong answers and junk that no filter catches. For real data run the same "
             f"recipe against a served model: [bold]{SERVED_FLAG}[/] "
-            "(e.g. --llm http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct).",
+            "(e.g. --llm http://127.0.0.1:8000/v1,model=Qwen/Qwen2.5-7B-Instruct).",
             highlight=False, markup=True)

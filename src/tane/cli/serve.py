@@ -56,7 +56,7 @@ def serve(model: str = typer.Option("gemma3-270m", help="which embedded model: g
         return
     url = f"{server.listening_address}/v1"
     out.print(f"serving {served} ({what}; {slots} slot(s)) at {url}; use it with: "
-              f"tane run RECIPE --llm {url} --model {served}", highlight=False,
+              f"tane run RECIPE --llm {url},model={served}", highlight=False,
               soft_wrap=True)
     out.file.flush()
     if host not in ("127.0.0.1", "localhost", "::1"):

@@ -8,25 +8,22 @@
 KEY is any field of the ``llm:`` section (``model``, ``license``, ``concurrency``,
 ``api_key_env``, ``timeout``, ``max_retries``, ``json_schema``, ``adaptive``, ``slots``)
 plus ``style`` (``chat``, the default, or ``completion`` for a base model). The judge
-takes the same form, or a bare URL with ``--judge-model``.
+takes the same form, or a bare URL with ``--judge-model``. The grammar is
+:mod:`tane.config.model_spec`, which ``tane run --llm`` reads too.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Any
 
 from pydantic import ValidationError
 
-from ..config.llm import LLMConfig, key_in_url_message
+from ..config.llm import LLMConfig
+from ..config.model_spec import NAME, STYLES, check_name, parse_spec, refuse_keys, split_name
 from ..errors import TaneError
 
-NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$")
-STYLES = ("chat", "completion")
-_INTS = {"concurrency", "max_retries", "slots", "threads"}
-_FLOATS = {"timeout"}
-_BOOLS = {"json_schema", "adaptive"}
+__all__ = ["NAME", "STYLES", "ModelSpec", "check_name", "parse_judge", "parse_model",
+           "parse_models", "parse_target", "refuse_keys"]
 
 
 @dataclass
@@ -40,82 +37,23 @@ class ModelSpec:
         return self.cfg.where()
 
 
-def _value(key: str, raw: str, flag: str) -> Any:
-    try:
-        if key in _INTS:
-            return int(raw)
-        if key in _FLOATS:
-            return float(raw)
-    except ValueError:
-        raise TaneError(f"{key}={raw!r} is not a number", field=flag) from None
-    if key in _BOOLS:
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise TaneError(f"{key}={raw!r}: expected true or false", field=flag)
-    return raw
-
-
-def refuse_keys(value: str, flag: str, name: str = "") -> None:
-    """One line, before any message quotes ``value``, when a server URL in it carries a
-    key (``user:password@`` or ``?api_key=``): a URL is printed and stored."""
-    for part in value.split(","):
-        for url in (part.strip(), part.partition("=")[2].strip()):
-            refused = key_in_url_message(url) if url.startswith(("http://", "https://")) \
-                else None
-            if refused:
-                raise TaneError(f"{name + ': ' if name else ''}{refused}", field=flag)
-
-
 def parse_target(value: str, flag: str, name: str, *, model: str | None = None,
                  license: str | None = None) -> ModelSpec:
     """``URL[,URL...][,KEY=VALUE...]`` or ``embedded[,KEY=VALUE...]`` for the model
     ``name``; ``model`` / ``license`` fill in what the value does not say."""
-    urls: list[str] = []
-    data: dict[str, Any] = {}
-    style = "chat"
-    embedded = False
-    refuse_keys(value, flag, name)
-    for part in (p.strip() for p in value.split(",")):
-        if not part:
-            continue
-        if part == "embedded":
-            embedded = True
-        elif part.startswith(("http://", "https://")):
-            urls.append(part)
-        elif "=" in part:
-            key, raw = (s.strip() for s in part.split("=", 1))
-            if key == "style":
-                if raw not in STYLES:
-                    raise TaneError(f"style={raw!r}: expected chat or completion", field=flag)
-                style = raw
-                continue
-            if key not in LLMConfig.model_fields or key in ("backend", "base_url"):
-                known = ", ".join(sorted(k for k in LLMConfig.model_fields
-                                         if k not in ("backend", "base_url")) + ["style"])
-                raise TaneError(f"unknown option {key!r} in {value!r} (known: {known})",
-                                field=flag)
-            data[key] = _value(key, raw, flag)
-        else:
-            raise TaneError(f"expected 'embedded', a server URL (http://...) or KEY=VALUE, "
-                            f"got {part!r} in {value!r}", field=flag)
-    if embedded == bool(urls):
-        raise TaneError(f"{name}: give either 'embedded' or server URL(s), e.g. "
-                        f"{name}=http://127.0.0.1:8000/v1,model=NAME", field=flag)
+    t = parse_spec(value, flag, name)
+    data = t.fields
     if model is not None and "model" not in data:
         data["model"] = model
     if license is not None and "license" not in data:
         data["license"] = license
-    if embedded:
-        data["backend"] = "embedded"
-        data.pop("model", None)
-    else:
-        data.update(backend="openai", base_url=urls[0] if len(urls) == 1 else urls)
-        if not data.get("model"):
-            raise TaneError(f"{name}: a server URL needs the model it serves: add "
-                            f",model=NAME (e.g. {name}={urls[0]},model=Qwen/Qwen2.5-7B-Instruct)",
-                            field=flag)
+    data = t.llm_fields()
+    if not t.embedded and not data.get("model"):
+        raise TaneError(f"{name}: a server URL needs the model it serves: add "
+                        f",model=NAME (e.g. {name}={t.urls[0]},model=Qwen/Qwen2.5-7B-Instruct)",
+                        field=flag)
+    if t.embedded:
+        data = {k: v for k, v in data.items() if k not in ("base_url", "model")}
     try:
         cfg = LLMConfig.model_validate(data)
     except ValidationError as e:
@@ -123,14 +61,7 @@ def parse_target(value: str, flag: str, name: str, *, model: str | None = None,
         where = ".".join(str(x) for x in first.get("loc", ()))
         raise TaneError(f"{name}: {where + ': ' if where else ''}{first.get('msg')}",
                         field=flag) from None
-    return ModelSpec(name, cfg, style)
-
-
-def check_name(name: str, flag: str) -> str:
-    if not NAME.match(name):
-        raise TaneError(f"model name {name!r}: use letters, digits, '_', '.', '-' "
-                        "(at most 64)", field=flag)
-    return name
+    return ModelSpec(name, cfg, t.style or "chat")
 
 
 def parse_model(spec: str, flag: str = "model") -> ModelSpec:
@@ -166,9 +97,9 @@ def parse_judge(judge: str, model: str | None = None, license: str | None = None
     ``--judge NAME=URL,model=...``. The judge's name defaults to the model's last path
     part (``Qwen/Qwen2.5-32B-Instruct`` -> ``Qwen2.5-32B-Instruct``)."""
     refuse_keys(judge, "judge")
-    head, sep, rest = judge.partition("=")
-    if sep and "://" not in head and "," not in head and NAME.match(head.strip()):
-        spec = parse_target(rest, "judge", head.strip(), model=model, license=license)
+    head, rest = split_name(judge)
+    if head is not None:
+        spec = parse_target(rest, "judge", head, model=model, license=license)
         if name:
             spec.name = check_name(name, "judge-name")
         return spec

@@ -1,13 +1,17 @@
 """Command-line overrides of a recipe's models: ``--llm``, ``--model``, ``--license`` and
 ``--timeout``.
 
-Each flag may be given more than once. A bare value applies to the default model (the
-recipe's ``llm:``); ``NAME=VALUE`` applies to the named model of ``models:``::
+``--llm`` takes the model-spec grammar that ``tane eval`` takes too
+(:mod:`tane.config.model_spec`): ``[NAME=]TARGET[,KEY=VALUE...]``, for the default model
+(the recipe's ``llm:``) or the named model of ``models:``; the keys it does not give keep
+the recipe's values::
 
-    --llm http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
-    --llm big=http://10.0.0.2:8000/v1 --model big=Qwen/Qwen2.5-32B-Instruct
-    --license big=apache-2.0
-    --timeout 600 --timeout big=900
+    --llm http://127.0.0.1:8000/v1,model=Qwen/Qwen2.5-7B-Instruct
+    --llm big=http://10.0.0.2:8000/v1,model=Qwen/Qwen2.5-32B-Instruct,license=apache-2.0
+
+The other flags each set one key, a bare value for the default model and ``NAME=VALUE``
+for a named one (``--timeout 600 --timeout big=900``). ``--model`` beside ``--llm URL`` is
+the older spelling of ``,model=``: it still works, and the command line says so.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from typing import Any, Sequence
 from pydantic import ValidationError
 
 from ..config.llm import LLMConfig
+from ..config.model_spec import parse_spec, split_name
 from ..errors import BackendError, TaneError
 from ..recipe import Recipe
 
@@ -25,12 +30,15 @@ _NAMED = re.compile(r"^([A-Za-z_][A-Za-z0-9_-]*)=(.*)$")
 
 
 def split_named(flag: str, values: Sequence[str]) -> dict[str, str]:
-    """``["x", "big=y"]`` -> ``{"default": "x", "big": "y"}``."""
+    """``["x", "big=y"]`` -> ``{"default": "x", "big": "y"}``. For ``--llm``, a value that
+    starts with a spec's key (``model=...``) names no model."""
     out: dict[str, str] = {}
     for v in values:
         m = _NAMED.match(v)
         # a URL such as http://h/v1?a=b is not NAME=VALUE: NAME has no ':' or '/'
         name, value = (m.group(1), m.group(2)) if m and "://" not in m.group(1) else ("default", v)
+        if flag == "--llm" and name != "default" and split_name(v)[0] is None:
+            name, value = "default", v
         if name in out:
             who = "the default model" if name == "default" else repr(name)
             raise TaneError(f"{flag} given twice for {who}", field=flag.lstrip("-"))
@@ -54,23 +62,22 @@ def _apply(cfg: LLMConfig, spec: str | None, model: str | None, license: str | N
     data: dict[str, Any] = cfg.model_dump()
     if timeout is not None:
         data["timeout"] = _seconds(timeout, who)
+    said: dict[str, Any] = {}  # the keys the spec gives
     if spec is not None:
-        if spec == "embedded":
-            data.update(backend="embedded", base_url=None, model=None)
-        elif spec.startswith(("http://", "https://")):
-            urls = [u for u in spec.split(",") if u]
-            data.update(backend="openai", base_url=urls[0] if len(urls) == 1 else urls)
-        else:
-            raise BackendError(f"--llm{who}: expected 'embedded' or a server URL such as "
-                               f"http://127.0.0.1:8000/v1, got {spec!r}", field="llm")
-    if model is not None:
+        try:
+            t = parse_spec(spec, "llm", styles=False)
+        except TaneError as e:
+            raise BackendError(f"--llm{who}: {e.message}", field="llm") from None
+        said = dict(t.fields)
+        data.update(t.llm_fields() | ({"model": said["model"]} if "model" in said else {}))
+    if model is not None and "model" not in said:
         data["model"] = model
-    if license is not None:
+    if license is not None and "license" not in said:
         data["license"] = license
     if data["backend"] == "openai" and not data.get("model"):
         named = who.strip(" ()") + "=" if who else ""
-        raise BackendError(f"--llm{who} URL needs --model {named}NAME (the model the server "
-                           "serves)", field="model")
+        raise BackendError(f"--llm{who} URL needs the model the server serves: --llm "
+                           f"{named}URL,model=NAME (or --model {named}NAME)", field="model")
     try:
         return LLMConfig.model_validate(data)
     except ValidationError as e:  # its own text would quote the input (a key in a URL)
