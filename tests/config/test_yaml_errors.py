@@ -4,16 +4,12 @@ given as a node path, and the line of a syntax error, said the same way by each.
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
-
 import pytest
 import yaml
 
 from tane.errors import TaneError
 from tane.yaml_errors import error_at, field_loc, line_of, syntax_error
 
-SRC = Path(__file__).resolve().parents[2] / "src" / "tane"
 DOC = "a: 1\nb:\n  c:\n    - x\n    - y: 2\n      z: 3\n"
 
 
@@ -72,15 +68,3 @@ def test_each_yaml_reader_names_the_line(tmp_path):
     p.write_text("- name: natural\n  kind: [choice\n", encoding="utf-8")
     assert _fails(load, p).startswith(f"{p}:3: invalid YAML: ")
 
-
-def test_no_module_imports_a_private_name_of_recipe():
-    found = []
-    for path in sorted(SRC.rglob("*.py")):
-        text = path.read_text(encoding="utf-8")
-        if "recipe import" not in text:
-            continue
-        for node in ast.walk(ast.parse(text)):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").endswith("recipe"):
-                found += [f"{path.relative_to(SRC)}:{node.lineno} {a.name}"
-                          for a in node.names if a.name.startswith("_")]
-    assert not found

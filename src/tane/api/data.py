@@ -132,7 +132,7 @@ def _is_path(data: Any) -> bool:
 
 def _run(data: Rows, output: str | os.PathLike | None,
          call: Callable[[Path, Path], DataResult]) -> DataResult:
-    from ..curate.dedup import _write_atomically, rejected_path_for
+    from ..curate.dedup import rejected_path_for, write_atomically
 
     if _is_path(data) and output is not None:
         return call(Path(data), Path(output))  # type: ignore[arg-type]
@@ -147,7 +147,7 @@ def _run(data: Rows, output: str | os.PathLike | None,
             out = Path(output)
             if not out.parent.is_dir():
                 raise TaneError("output directory does not exist", path=str(out.parent))
-            _write_atomically([(path, [json.dumps(r, ensure_ascii=False, default=str)
+            write_atomically([(path, [json.dumps(r, ensure_ascii=False, default=str)
                                        for r in rows])
                                for path, rows in ((out, res.kept),
                                                   (rejected_path_for(out), res.dropped))])

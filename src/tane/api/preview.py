@@ -25,7 +25,7 @@ from ..pipeline.runner import Runner
 from ..recipe import Recipe
 from ..shipped import find_recipe
 from .load import load
-from .run import (ProgressCallback, RecipeLike, _on_worker_thread, check_needs, execute,
+from .run import (ProgressCallback, RecipeLike, check_needs, execute, on_worker_thread,
                   recipe_for, runner_for)
 
 MARK = "preview.json"  # in a kept preview's directory: the preview's n
@@ -190,7 +190,7 @@ def preview(recipe: RecipeLike, n: int = 10, *, target: int | None = None,
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(p.run(progress, progress_every))
-    return _on_worker_thread(lambda: p.run(progress, progress_every))  # type: ignore[arg-type,return-value]
+    return on_worker_thread(lambda: p.run(progress, progress_every))  # type: ignore[arg-type,return-value]
 
 
 __all__ = ["Preview", "PreviewResult", "StagePreview", "preview", "preview_async"]

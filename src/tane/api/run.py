@@ -31,7 +31,7 @@ from pydantic import ValidationError
 from ..errors import TaneError
 from ..pipeline.overrides import apply_overrides
 from ..pipeline.runner import Runner, RunState
-from ..recipe import ChainError, Recipe, field_path, at_recipe_line
+from ..recipe import ChainError, Recipe, at_recipe_line, field_path
 from .load import Records, load
 
 RecipeLike = Recipe | str | Path | Mapping[str, Any]
@@ -355,10 +355,10 @@ def run(recipe: RecipeLike, out: str | Path, *, target: int | None = None,
         asyncio.get_running_loop()
     except RuntimeError:
         return asyncio.run(execute(runner, progress, progress_every))
-    return _on_worker_thread(lambda: execute(runner, progress, progress_every))
+    return on_worker_thread(lambda: execute(runner, progress, progress_every))
 
 
-def _on_worker_thread(make: Callable[[], Awaitable[RunResult]]) -> RunResult:
+def on_worker_thread(make: Callable[[], Awaitable[RunResult]]) -> RunResult:
     box: dict[str, Any] = {}
     started, finished = threading.Event(), threading.Event()
 

@@ -34,7 +34,7 @@ def _main(version: bool = typer.Option(False, "--version", "-V", callback=_versi
     """tane (種): grow instruction-tuning datasets from a few human seeds."""
 
 
-def _fail(e: TaneError) -> None:
+def error_exit(e: TaneError) -> None:
     err.print(f"[red]error:[/] {e.one_line()}", highlight=False, markup=True, soft_wrap=True)
     raise typer.Exit(e.exit_code)
 

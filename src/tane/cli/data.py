@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import TaneError
-from .common import _fail, app, err, out
+from .common import app, err, error_exit, out
 
 
 @app.command()
@@ -59,7 +59,7 @@ def dedup(in_path: Path = typer.Argument(..., help="input JSONL"),
                            method="exact", lsh={})
         except TaneError as e:
             bar.stop()
-            _fail(e)
+            error_exit(e)
             return
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(rep.dropped_by_reason.items())) or "none"
     dropped = sum(rep.dropped_by_reason.values())
@@ -86,7 +86,7 @@ def _dedup_lsh(in_path, output, field, threshold, tokenizer, lang, keep, score_f
         rep = dedup_file_lsh(in_path, output, field=field, opts=opts, executor=executor,
                              keep=keep, score_field=score_field, address=address)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(rep.dropped_by_reason.items())) or "none"
     how = "exact ROUGE-L" if exact else f"estimated Jaccard >= {opts.jaccard_threshold:.3f}"
@@ -129,7 +129,7 @@ def curate(in_path: Path = typer.Argument(..., help="input: JSONL, Parquet, CSV/
         rep = curate_file(in_path, recipe, output, seeds=seed_items, field_map=field_map,
                           split=split)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     dropped = sum(rep.dropped_by_reason.values())
     out.print(f"{rep.rows_in} rows in, {rep.kept} kept, {dropped} dropped; "
@@ -150,7 +150,7 @@ def seeds(path: str = typer.Argument(..., help="seed file or bundled:ja / bundle
     try:
         info = inspect_seeds(path, format)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     items = info.seeds
     with_input = sum(1 for s in items if s.input)
@@ -191,7 +191,7 @@ def stats(dataset: Path = typer.Argument(..., help="run directory or JSONL file"
         st = compute_stats(rows, rejected, stats_json, field=field, source=source)
         info = write_report(st, out_dir or Path(source["default_out"]), charts=charts)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     print_report(st, info, out)
     if info["charts"]:

@@ -12,7 +12,7 @@ from typing import Any
 import typer
 
 from ..errors import INCOMPLETE_EXIT, ServerError, TaneError
-from .common import _fail, app, err, out
+from .common import app, err, error_exit, out
 
 eval_app = typer.Typer(add_completion=False, no_args_is_help=True,
                        help="Evaluate models: answers to a benchmark, graded or compared "
@@ -37,7 +37,7 @@ def _step(run: Callable[[], Any]) -> dict[str, Any]:
     try:
         return asyncio.run(main())
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
     except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("interrupted: completed calls are in the journal; rerun the same "
                   "command to resume")
@@ -129,7 +129,7 @@ def eval_answer(
         if limit is not None:
             b.items = b.items[:limit]
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     opts = AnswerOptions(temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                          seed=seed, system=system)
@@ -220,7 +220,7 @@ def eval_grade(
             raise TaneError(f"--logprobs must be 0 to 20, got {logprobs}", field="logprobs")
         opts.logprobs = logprobs
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     err.print(f"tane eval grade: {evaldir}; judge {spec.name}: {spec.where}", highlight=False)
     sel = [m for v in models for m in v.split(",") if m] or None
@@ -262,7 +262,7 @@ def eval_compare(
         spec = _judge(judge, judge_model, judge_license, judge_name)
         opts = _opts_judge(max_tokens, temperature, seed, reference, lang)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     err.print(f"tane eval compare: {evaldir}; {a} vs {b}; judge {spec.name}: {spec.where}",
               highlight=False)
@@ -295,7 +295,7 @@ def eval_report(
     try:
         _report(evaldir, output, seed, n_boot, difficulty, ja_min)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
 
 
 def _report(evaldir: Path, output: Path | None, seed: int = 0, n_boot: int = 2000,
@@ -337,7 +337,7 @@ def eval_judge_vs_human(
     try:
         res = judge_vs_human(run_dir)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     if as_json:
         out.print_json(json.dumps(res, ensure_ascii=False))
@@ -379,7 +379,7 @@ def eval_run(
             b.items = b.items[:limit]
         rep_opts = report_options(plan, plan_file, base, b)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     models = {n: m.spec(n) for n, m in plan.models.items()}
     judges = {n: m.spec(n) for n, m in plan.judges.items()}
@@ -435,6 +435,6 @@ def eval_run(
         try:
             _report(evaldir, None, **rep_opts)
         except TaneError as e:
-            _fail(e)
+            error_exit(e)
     if worst:
         raise typer.Exit(worst)

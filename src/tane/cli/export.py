@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import TaneError
-from .common import _fail, app, err, out
+from .common import app, err, error_exit, out
 
 
 @app.command()
@@ -46,7 +46,7 @@ def export(run_dir: Path = typer.Argument(..., help="run directory"),
                         card=card, commercial=commercial, push_to_hub=push_to_hub,
                         name=name, trainer=trainer, base_model=base_model)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     files = ", ".join(f"{p} ({rep.counts[s]} {s})" for s, p in rep.files.items())
     out.print(f"{format}: {files}", highlight=False)

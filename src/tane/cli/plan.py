@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from ..errors import TaneError
-from .common import SHIPPED_HELP, _fail, app, err, note_older_model_flag, out
+from .common import SHIPPED_HELP, app, err, error_exit, note_older_model_flag, out
 
 
 def build_plan(rec: Any, runner: Any, out_dir: Optional[Path], measure: bool,
@@ -120,7 +120,7 @@ def plan(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
     try:
         rec, runner = prepare(recipe, out_dir, target, llm, model, threads)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     plan_and_print(rec, runner, out_dir, measure, tokens_per_second, as_json)
     note_older_model_flag(model)  # at the end: an error stays one line

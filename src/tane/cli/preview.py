@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from ..errors import TaneError
-from .common import SHIPPED_HELP, _fail, app, err, note_older_model_flag, out
+from .common import SHIPPED_HELP, app, err, error_exit, note_older_model_flag, out
 
 
 def stage_table(result: Any) -> Table:
@@ -82,7 +82,7 @@ def preview(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
         p = Preview(recipe, n, target=target, keep=keep, llm=llm, model=model,
                     license=license, timeout=timeout, threads=threads, yes=yes)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     err.print(f"tane preview: {p.small.name} on {n} items"
               + (f" -> {keep}" if keep else " (a temporary directory)"), highlight=False)
@@ -94,7 +94,7 @@ def preview(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
     try:
         result = asyncio.run(main())
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("interrupted" + (f": completed calls are in {keep}" if keep else ""))

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import TaneError
-from .common import _fail, app, err, out
+from .common import app, err, error_exit, out
 
 review_app = typer.Typer(add_completion=False, no_args_is_help=True,
                          help="Human review: export a run to XLSX/CSV and import "
@@ -34,7 +34,7 @@ def review_export(run_dir: Path = typer.Argument(..., help="run directory"),
         rep = export_review(run_dir, output, include_dropped=include_dropped,
                             answers=answers)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     records = rep.rows - rep.dropped_rows
     what = (f"{records - rep.review_dropped} records in the dataset, {rep.review_dropped} "
@@ -63,7 +63,7 @@ def review_import(run_dir: Path = typer.Argument(..., help="run directory"),
     try:
         rep = import_review(run_dir, review_file, force=force, dry_run=dry_run)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     by: dict[str, int] = {}
     for r in rep.revisions:
@@ -134,7 +134,7 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
         from ..review.web.questions import load
         from ..store.revisions import machine_output
     except ImportError as e:
-        _fail(TaneError(f"tane review serve needs the review extra "
+        error_exit(TaneError(f"tane review serve needs the review extra "
                         f"(pip install 'tane[review]'): {e}"))
         return
     try:
@@ -156,7 +156,7 @@ def review_serve(run_dir: Path = typer.Argument(..., help="run directory"),
         app, tokens, review = create_app(run_dir, names, overlap, qs, rule, guide,
                                          include_dropped)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     # an idle connection is kept 65 s (uvicorn's default, 5 s, is httpx's own idle limit:
     # both closing at once made a reused connection fail now and then under load)
@@ -213,7 +213,7 @@ def review_agreement(run_dir: Path = typer.Argument(..., help="run directory"),
         figs = run_figures(run_dir, qs, overlap, include_dropped, always=True)
         assert figs is not None
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     if as_json:
         out.print_json(json.dumps(figs, ensure_ascii=False))

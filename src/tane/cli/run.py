@@ -10,7 +10,7 @@ import typer
 
 from ..errors import TaneError
 from ..pipeline.executors import help_text as executor_help
-from .common import SHIPPED_HELP, _fail, app, err, note_older_model_flag, out
+from .common import SHIPPED_HELP, app, err, error_exit, note_older_model_flag, out
 
 
 def executor_args(args: list[str]) -> dict[str, str]:
@@ -113,7 +113,7 @@ def run(ctx: typer.Context,
         runner = runner_for(rec, out_dir or Path("."), base, where=str(recipe), force=force,
                             executor=executor, executor_options=opts)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     if dry_run:
         from .plan import plan_and_print
@@ -149,7 +149,7 @@ def run(ctx: typer.Context,
     try:
         stats = asyncio.run(main())
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     except (KeyboardInterrupt, asyncio.CancelledError):
         err.print("interrupted: completed calls are in the journal; rerun the same "

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import TaneError
-from .common import _fail, app, err, out
+from .common import app, err, error_exit, out
 
 # the models tane ships, by the name --model takes: (the id the server lists, what it is)
 MODELS = {
@@ -52,7 +52,7 @@ def serve(model: str = typer.Option("gemma3-270m", help="which embedded model: g
         server = start_server(path, slots=slots, ctx_per_slot=ctx, threads=threads,
                               host=host, port=port, alias=served)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     url = f"{server.listening_address}/v1"
     out.print(f"serving {served} ({what}; {slots} slot(s)) at {url}; use it with: "

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import TaneError
-from .common import _fail, app, out
+from .common import app, error_exit, out
 
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +34,7 @@ def show(path: Path = typer.Argument(..., help="a run directory, or a JSONL file
             raise TaneError(f"--sample must be at least 1, got {sample}", field="sample")
         all_kept, all_dropped = load(path)
     except TaneError as e:
-        _fail(e)
+        error_exit(e)
         return
     k, d = select(all_kept, all_dropped, stage=stage, reason=reason, sample=sample, seed=seed,
                   show_kept=kept, show_dropped=dropped)

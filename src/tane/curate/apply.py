@@ -26,7 +26,7 @@ from typing import Any, Literal, Sequence
 from pydantic import Field, ValidationError
 
 from tane.config.limits import MAX_FIELD_CHARS
-from tane.curate.dedup import _write_atomically, rejected_path_for
+from tane.curate.dedup import rejected_path_for, write_atomically
 from tane.curate.rows import (FIELD_TARGETS, check_column, likely_column,  # noqa: F401
                               parse_field_map, row_values)
 from tane.curate.sources import read_rows
@@ -162,7 +162,7 @@ def curate_file(in_path: str | os.PathLike, recipe_path: str | os.PathLike,
         by_reason[drop["reason"]] = by_reason.get(drop["reason"], 0) + 1
         rejected.append(json.dumps({**obj, "_drop": drop}, ensure_ascii=False, default=str))
     rej_path = rejected_path_for(out_path)
-    _write_atomically([(out_path, kept), (rej_path, rejected)])
+    write_atomically([(out_path, kept), (rej_path, rejected)])
     return CurateReport(rows_in=len(rows), kept=len(kept),
                         dropped_by_reason=dict(sorted(by_reason.items())),
                         seconds=round(time.perf_counter() - started, 3),

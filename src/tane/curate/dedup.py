@@ -23,7 +23,7 @@ from typing import Any, Callable
 
 from tane.config.limits import MAX_FIELD_CHARS
 from tane.curate.rouge import NoveltyIndex
-from tane.curate.rows import _read_jsonl  # noqa: F401  (also used from here)
+from tane.curate.rows import read_jsonl_rows
 from tane.curate.rows import check_column, likely_column
 from tane.curate.steps.base import Fields
 from tane.errors import TaneError
@@ -50,13 +50,13 @@ def rejected_path_for(out_path: str | os.PathLike) -> Path:
     return out.with_name(out.stem + ".rejected.jsonl")
 
 
-def _row_ref(lineno: int, obj: dict) -> Any:
+def row_ref(lineno: int, obj: dict) -> Any:
     """How a kept row is referred to in reports: its ``id`` if it has one, else its line."""
     rid = obj.get("id")
     return rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else lineno
 
 
-def _write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
+def write_atomically(targets: list[tuple[Path, list[str]]]) -> None:
     temps: list[tuple[str, Path]] = []
     try:
         for target, lines in targets:
@@ -99,7 +99,7 @@ def check_output(out_path: Path) -> None:
 def read_rows(in_path: Path, field: str) -> list[tuple[int, str, dict]]:
     """The rows of a JSONL file, of which at least one has ``field`` (the check
     ``tane curate`` makes: a file without it would have every row dropped)."""
-    rows = _read_jsonl(in_path)
+    rows = read_jsonl_rows(in_path)
 
     def advice(found: dict[str, None]) -> str:
         guess = likely_column(field, found) or likely_column("instruction", found)
@@ -155,7 +155,7 @@ def write_result(rows: list[tuple[int, str, dict]], drops: dict[int, dict], out_
         by_reason[drop["reason"]] = by_reason.get(drop["reason"], 0) + 1
         rejected_lines.append(json.dumps({**obj, "_drop": drop}, ensure_ascii=False))
     rej_path = rejected_path_for(out_path)
-    _write_atomically([(out_path, kept_lines), (rej_path, rejected_lines)])
+    write_atomically([(out_path, kept_lines), (rej_path, rejected_lines)])
     return DedupReport(rows_in=len(rows), kept=len(kept_lines),
                        dropped_by_reason=dict(sorted(by_reason.items())),
                        tokenizer=tokenizer, seconds=round(time.perf_counter() - started, 3),
@@ -192,7 +192,7 @@ def dedup_file(in_path: str | os.PathLike, out_path: str | os.PathLike,
             continue
         other = res.top[0][0]
         other_line, _, other_obj = rows[other]
-        detail = {"score": res.max_score, "similar_to": _row_ref(other_line, other_obj),
+        detail = {"score": res.max_score, "similar_to": row_ref(other_line, other_obj),
                   "similar_line": other_line, "similar_text": other_obj[field]}
         if score_field:
             detail.update(keep="best", score_field=score_field, own_score=scores[pos],

@@ -49,7 +49,7 @@ try:  # optional: without numba, NoveltyIndex uses the numpy join in simjoin
 except ImportError:  # pragma: no cover - exercised where the extra is missing
     numba = None
 
-from tane.curate.simjoin import _SLACK, TooCostly, layout
+from tane.curate.simjoin import SLACK, TooCostly, layout
 
 _CHUNK = 2048  # probe texts per kernel call
 
@@ -61,12 +61,12 @@ def available() -> bool:
 if numba is not None:
     @njit(cache=True, nogil=True, inline="always")
     def _need(cut, la, lb):
-        return np.int64(np.floor(cut * (la + lb) / 2 * _SLACK)) + 1
+        return np.int64(np.floor(cut * (la + lb) / 2 * SLACK)) + 1
 
     @njit(cache=True, nogil=True)
     def _longest_partner(cut, lx, m):
         """Largest ly with need(lx, ly) <= m (need grows with ly)."""
-        ly = np.int64(np.ceil(2 * m / (cut * _SLACK) - lx))
+        ly = np.int64(np.ceil(2 * m / (cut * SLACK) - lx))
         while _need(cut, lx, ly + 1) <= m:
             ly += 1
         while ly > 0 and _need(cut, lx, ly) > m:

@@ -32,7 +32,7 @@ from tane.curate import components as comp
 from tane.curate import lsh
 from tane.curate.dedup import (
     DedupReport,
-    _row_ref,
+    row_ref,
     check_keep,
     check_output,
     read_rows,
@@ -192,12 +192,12 @@ def dedup_file_lsh(in_path: str | os.PathLike, out_path: str | os.PathLike,
         s = float(dec.score[i])
         detail: dict[str, Any] = {
             "score": None if np.isnan(s) else round(s, 6),
-            "similar_to": _row_ref(other_line, other_obj), "similar_line": other_line,
+            "similar_to": row_ref(other_line, other_obj), "similar_line": other_line,
             "similar_text": other_obj[field], "method": "minhash-lsh",
             "measure": res.measure, "resolve": opts.resolve}
         if opts.resolve == "component" and dec.via[i] != dec.similar_to[i]:
             via_line, _, via_obj = rows[candidates[int(dec.via[i])]]
-            detail["via"] = _row_ref(via_line, via_obj)
+            detail["via"] = row_ref(via_line, via_obj)
         if score_field:
             detail.update(keep="best", score_field=score_field, own_score=scores[pos],
                           kept_score=scores[other])

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from typing import Hashable
 
-from tane.curate.tokenize import _JA_SCRIPT, CHAR_LANGS, MORPH_LANGS, char_tokenize, \
+from tane.curate.tokenize import CHAR_LANGS, JA_SCRIPT, MORPH_LANGS, char_tokenize, \
     rouge_tokenize
 from tane.errors import TaneError
 
@@ -86,7 +86,7 @@ class MinHashIndex:
     def _char_mode(self, text: str) -> bool:
         if self.lang is not None:
             return self.lang in MORPH_LANGS or self.lang in CHAR_LANGS
-        return _JA_SCRIPT.search(text) is not None
+        return JA_SCRIPT.search(text) is not None
 
     def shingles(self, text: str) -> set[bytes]:
         char = self._char_mode(text)

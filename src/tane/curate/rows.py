@@ -84,7 +84,7 @@ def row_values(obj: dict, names: dict[str, str]
             rid if isinstance(rid, (str, int)) and not isinstance(rid, bool) else None)
 
 
-def _read_jsonl(path: Path) -> list[tuple[int, str, dict]]:
+def read_jsonl_rows(path: Path) -> list[tuple[int, str, dict]]:
     """(line number, original line text, parsed object) for every non-blank line."""
     rows = []
     try:

@@ -42,14 +42,14 @@ import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import LCSseq
 
-_SLACK = 1 - 1e-12           # never let rounding in cut*(la+lb)/2 raise the bound
+SLACK = 1 - 1e-12           # never let rounding in cut*(la+lb)/2 raise the bound
 _MAX_CANDIDATES = 6_000_000   # candidate (x, y) rows expanded per block
 
 
 def need(cut: float, la, lb):
     """Fewest common elements a pair of lengths can have and still reach ``cut``
     (numpy-vectorised; a lower bound by at most one near exact integers)."""
-    return np.floor(cut * (np.asarray(la) + np.asarray(lb)) / 2 * _SLACK).astype(np.int64) + 1
+    return np.floor(cut * (np.asarray(la) + np.asarray(lb)) / 2 * SLACK).astype(np.int64) + 1
 
 
 def _tokens(encs: list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +182,7 @@ def candidate_blocks(encs: list[str], cut: float,
 
     def longest_partner(lx: np.ndarray, m: np.ndarray) -> np.ndarray:
         """Largest ly with need(lx, ly) <= m (need is nondecreasing in ly)."""
-        ly = np.ceil(2 * m / (cut * _SLACK) - lx).astype(np.int64)
+        ly = np.ceil(2 * m / (cut * SLACK) - lx).astype(np.int64)
         for _ in range(4):  # fix float rounding either way
             up = need(cut, lx, ly + 1) <= m
             ly = ly + up

@@ -27,9 +27,9 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable
 
-from tane.curate.rows import _read_jsonl
+from tane.curate.rows import read_jsonl_rows
 from tane.errors import TaneError
-from tane.seeds.loader import _read_csv
+from tane.seeds.loader import read_csv_records
 
 Row = tuple[int, "str | None", dict]
 _BUILDERS = {".json": "json", ".arrow": "arrow"}
@@ -38,7 +38,7 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 def _read_table(path: Path) -> list[Row]:
     """A CSV/TSV file, decoded as the seeds are; rows numbered from 1 after the header."""
-    records = _read_csv(path, str(path), "\t" if path.suffix.lower() == ".tsv" else ",")
+    records = read_csv_records(path, str(path), "\t" if path.suffix.lower() == ".tsv" else ",")
     return _rows({k: (None if v == "" else v) for k, v in rec.items()}
                  for _loc, rec in records)
 
@@ -138,4 +138,4 @@ def read_rows(path: str | os.PathLike, split: str | None = None) -> list[Row]:
         return _read_table(p)
     if suffix == ".parquet":
         return _read_parquet(p)
-    return _read_jsonl(p)
+    return read_jsonl_rows(p)

@@ -39,7 +39,7 @@ ROUGE_LANGS = frozenset({"en"})
 _ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
 # Hiragana, Katakana (+ phonetic extensions, half-width), CJK ideographs (+ ext. A,
 # compatibility, ext. B and later planes), CJK symbols/iteration marks.
-_JA_SCRIPT = re.compile(
+JA_SCRIPT = re.compile(
     "[\u3005-\u3007\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
     "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003ffff]")
 # Hangul (jamo, compatibility jamo, syllables) and Thai: rouge's tokenizer sees nothing.
@@ -70,7 +70,7 @@ def char_tokenize(text: str) -> list[str]:
     return [ch for ch in unicodedata.normalize("NFKC", text) if not _is_dropped_char(ch)]
 
 
-def _load_tagger():
+def load_tagger():
     """Return a fugashi Tagger on unidic-lite, or None when it cannot be had (cached)."""
     if "tagger" in _tagger_cache:
         return _tagger_cache["tagger"]
@@ -90,7 +90,7 @@ def _load_tagger():
 
 def morph_available() -> bool:
     """True when fugashi with unidic-lite can be used."""
-    return _load_tagger() is not None
+    return load_tagger() is not None
 
 
 _BREAK = re.compile(r"[\s。．.！!？?、，,」』）)]")
@@ -130,7 +130,7 @@ def _make_morph(tagger) -> Tokenizer:
 
 
 def _morph_or_char(warn: bool) -> tuple[str, Tokenizer]:
-    tagger = _load_tagger()
+    tagger = load_tagger()
     if tagger is not None:
         return "morph", _make_morph(tagger)
     if warn:
@@ -200,7 +200,7 @@ def get_tokenizer(name: str, lang: str | None = None) -> Tokenizer:
     ja_tok = _morph_or_char(warn=True)[1]
 
     def auto_tokenize(text: str) -> list[str]:
-        if _JA_SCRIPT.search(text):
+        if JA_SCRIPT.search(text):
             return ja_tok(text)
         if _CHAR_SCRIPT.search(text):
             return char_tokenize(text)

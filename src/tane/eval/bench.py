@@ -32,12 +32,12 @@ from typing import Any
 
 from ..errors import TaneError
 from ..seeds.formats import Loc
-from ..seeds.loader import _read_csv, _read_json, _read_jsonl
+from ..seeds.loader import read_csv_records, read_json_records, read_jsonl_records
 
 FORMATS = ("elyza", "mt_bench", "alpaca_eval", "tane_run")
 BUNDLED_PREFIX = "bundled:"
 _KANA = re.compile(r"[\u3040-\u30ff]")
-_READERS = {".jsonl": _read_jsonl, ".json": _read_json, ".csv": _read_csv}
+_READERS = {".jsonl": read_jsonl_records, ".json": read_json_records, ".csv": read_csv_records}
 
 
 @dataclass

@@ -24,7 +24,7 @@ import re
 from functools import lru_cache
 
 from tane.config.limits import MORPH_CHUNK_CHARS
-from tane.curate.tokenize import _load_tagger
+from tane.curate.tokenize import load_tagger
 
 # ---------------------------------------------------------------------------- English
 _EN_TOKEN = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -145,12 +145,12 @@ def ja_predicate_morph(text: str, tagger) -> str | None:
 
 @lru_cache(maxsize=1)
 def ja_method() -> str:
-    return "fugashi" if _load_tagger() is not None else "regex"
+    return "fugashi" if load_tagger() is not None else "regex"
 
 
 def ja_predicate(text: str) -> str | None:
     """Key of the final predicate of a Japanese instruction (see module doc)."""
-    tagger = _load_tagger()
+    tagger = load_tagger()
     if tagger is not None:
         return ja_predicate_morph(text, tagger)
     return ja_predicate_regex(text)

@@ -166,7 +166,7 @@ def _read_text(real: Path, display: str, *, allow_cp932: bool = False) -> str | 
 
 # ---------------------------------------------------------------------------- readers
 
-def _read_jsonl(real: Path, display: str) -> Records:
+def read_jsonl_records(real: Path, display: str) -> Records:
     text = _read_text(real, display)
     out: Records = []
     for lineno, raw in enumerate((text or "").split("\n"), 1):
@@ -185,7 +185,7 @@ def _read_jsonl(real: Path, display: str) -> Records:
     return out
 
 
-def _read_json(real: Path, display: str) -> Records:
+def read_json_records(real: Path, display: str) -> Records:
     text = _read_text(real, display)
     if text is None:
         return []
@@ -208,7 +208,7 @@ def _read_json(real: Path, display: str) -> Records:
     return out
 
 
-def _read_csv(real: Path, display: str, delimiter: str = ",") -> Records:
+def read_csv_records(real: Path, display: str, delimiter: str = ",") -> Records:
     """A CSV (or, with ``delimiter="\\t"``, TSV) file: UTF-8 with or without BOM, or
     CP932; the header row names the columns. Also read by a recipe's ``source:``,
     ``tane curate`` and the eval benchmarks."""
@@ -289,8 +289,8 @@ def _json_type(value: Any) -> str:
 
 
 _READERS: dict[str, Callable[[Path, str], Records]] = {
-    ".jsonl": _read_jsonl,
-    ".json": _read_json,
-    ".csv": _read_csv,
+    ".jsonl": read_jsonl_records,
+    ".json": read_json_records,
+    ".csv": read_csv_records,
     ".xlsx": _read_xlsx,
 }
