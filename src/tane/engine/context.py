@@ -208,7 +208,7 @@ class StageContext:
                 raise ServerError(f"stage {self.name}, model {model}: {e}"[:600]) from None
             return e
 
-    def failed(self, req: Request, res: Completion | LLMError) -> Drop | None:
+    def drop_of(self, req: Request, res: Completion | LLMError) -> Drop | None:
         """The drop of one call's outcome, or None for a reply to parse: a failed call is
         ``llm_error:<reason>`` with the server's message (``error``); a reply cut at
         ``max_tokens`` is ``req.truncated`` (when the request names one) with its
@@ -223,16 +223,16 @@ class StageContext:
         return None
 
     async def ask(self, req: Request) -> Completion | Drop:
-        """One request's reply, or the drop it became (:meth:`failed`)."""
+        """One request's reply, or the drop it became (:meth:`drop_of`)."""
         res = await self.call(req.kind, req.prompt, req.params)
-        drop = self.failed(req, res)
+        drop = self.drop_of(req, res)
         if drop is not None:
             return drop
         assert isinstance(res, Completion)  # a failed call is a drop
         return res
 
     async def ask_all(self, requests: list[Request]) -> list[Completion | Drop]:
-        """Concurrent requests; each reply, or the drop it became (:meth:`failed`), in
+        """Concurrent requests; each reply, or the drop it became (:meth:`drop_of`), in
         submission order. This is where a stage's failed calls and cut replies become
         drops; a stage reads only what comes back."""
         if len(requests) == 1:  # one request (a per-record step): no extra task
