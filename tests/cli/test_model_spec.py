@@ -65,3 +65,14 @@ def test_the_older_spelling_works_and_says_so(tmp_path):
     assert "older spelling" not in new.stderr
     assert "--model is the older spelling of --llm URL,model=NAME" in old.stderr
     assert new.stdout == old.stdout and "self_instruct/ja/unknown" in new.stdout
+
+
+def test_eval_judge_model_is_the_older_spelling(tmp_path):
+    # no eval directory there: the judge is read, then the step stops at once (exit 2)
+    args = ["eval", "grade", str(tmp_path), "--no-progress", "--judge"]
+    new = CliRunner().invoke(app, args + [f"{URL},model=j1"])
+    old = CliRunner().invoke(app, args + [URL, "--judge-model", "j1"])
+    assert new.exit_code == old.exit_code == 2
+    assert "judge j1: " in new.stderr and "judge j1: " in old.stderr
+    assert "older spelling" not in new.stderr
+    assert "--judge-model is the older spelling of --judge URL,model=NAME" in old.stderr

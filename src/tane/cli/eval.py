@@ -176,11 +176,14 @@ def _judge(judge: str, judge_model: str | None, judge_license: str | None,
            judge_name: str | None):
     from ..eval.models import parse_judge
 
-    spec = parse_judge(judge, judge_model, judge_license, judge_name)
-    if judge_model is not None:  # after the flags are read: an error is one line
+    return parse_judge(judge, judge_model, judge_license, judge_name)
+
+
+def _note_judge_model(judge_model: str | None) -> None:
+    """Once the flags are all read (an error in them stays one line)."""
+    if judge_model is not None:
         err.print("note: --judge-model is the older spelling of --judge URL,model=NAME; it "
                   "still works", highlight=False, soft_wrap=True)
-    return spec
 
 
 @eval_app.command("grade")
@@ -223,6 +226,7 @@ def eval_grade(
         error_exit(e)
         return
     err.print(f"tane eval grade: {evaldir}; judge {spec.name}: {spec.where}", highlight=False)
+    _note_judge_model(judge_model)
     sel = [m for v in models for m in v.split(",") if m] or None
 
     async def go():
@@ -266,6 +270,7 @@ def eval_compare(
         return
     err.print(f"tane eval compare: {evaldir}; {a} vs {b}; judge {spec.name}: {spec.where}",
               highlight=False)
+    _note_judge_model(judge_model)
 
     async def go():
         with EvalDir(evaldir) as ed:
