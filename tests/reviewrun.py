@@ -50,3 +50,26 @@ def make_run(d: Path, outputs: list[str] = OUTPUTS, scores: list[int] = SCORES) 
 def dataset(d: Path) -> dict[str, dict]:
     lines = (d / "dataset.jsonl").read_text(encoding="utf-8").splitlines()
     return {r["id"]: r for r in map(json.loads, lines)}
+
+
+# Two reviewers' answers to the four records of make_run, chosen so that they disagree on
+# r1's decision and on three of the four ratings (the figures are worked out by hand in
+# the tests that use them).
+DECISIONS = {"alice": ["keep", "keep", "drop", "keep"], "bob": ["keep", "drop", "drop", "keep"]}
+RATINGS = {"alice": ["5", "2", "1", "3"], "bob": ["4", "2", "2", "3"]}
+
+
+def review_by_two(run: Path):
+    """The web review of ``run`` (made by make_run) with alice and bob, overlap 2, the
+    default questions, every record submitted by both as DECISIONS and RATINGS say."""
+    from tane.review.web.questions import load
+    from tane.review.web.service import Review
+
+    review = Review(run, ["alice", "bob"], 2, load(None))
+    for who in ("alice", "bob"):
+        for i in range(4):
+            rid = f"r{i}"
+            review.save(who, rid, "submit", review.by_id[rid].current,
+                        {"decision": DECISIONS[who][i], "quality": RATINGS[who][i]}, "",
+                        review.version(rid))
+    return review

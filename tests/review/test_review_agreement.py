@@ -82,21 +82,10 @@ def test_spearman_and_percent_agreement_by_hand() -> None:
 def test_review_agreement_cli_on_a_reviewed_run(tmp_path: Path) -> None:
     pytest.importorskip("starlette")
     from helpers import run_tane
-    from reviewrun import make_run
-    from tane.review.web.service import Review
-    from tane.review.web.questions import load
+    from reviewrun import make_run, review_by_two
 
     run = make_run(tmp_path / "run")
-    review = Review(run, ["alice", "bob"], 2, load(None))
-    decisions = {"alice": ["keep", "keep", "drop", "keep"],
-                 "bob": ["keep", "drop", "drop", "keep"]}
-    ratings = {"alice": ["5", "2", "1", "3"], "bob": ["4", "2", "2", "3"]}
-    for who in ("alice", "bob"):
-        for i in range(4):
-            rid = f"r{i}"
-            review.save(who, rid, "submit", review.by_id[rid].current,
-                        {"decision": decisions[who][i], "quality": ratings[who][i]}, "",
-                        review.version(rid))
+    review_by_two(run)
     res = run_tane("review", "agreement", str(run), "--json")
     assert res.returncode == 0, res.stderr
     figs = json.loads(res.stdout)

@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("starlette")
 
-from reviewrun import make_run  # noqa: E402
+from reviewrun import make_run, review_by_two  # noqa: E402
 
 from tane import agreement as ag  # noqa: E402
 from tane.export.formats import export  # noqa: E402
@@ -25,17 +25,7 @@ def _card(run: Path, out: Path) -> str:
 
 
 def _reviewed(run: Path) -> Review:
-    review = Review(run, ["alice", "bob"], 2, load(None))
-    decisions = {"alice": ["keep", "keep", "drop", "keep"],
-                 "bob": ["keep", "drop", "drop", "keep"]}
-    ratings = {"alice": ["5", "2", "1", "3"], "bob": ["4", "2", "2", "3"]}
-    for who in ("alice", "bob"):
-        for i in range(4):
-            rid = f"r{i}"
-            review.save(who, rid, "submit", review.by_id[rid].current,
-                        {"decision": decisions[who][i], "quality": ratings[who][i]}, "",
-                        review.version(rid))
-    return review
+    return review_by_two(run)
 
 
 def test_the_card_shows_the_web_reviews_progress_and_agreement(tmp_path: Path) -> None:
