@@ -167,7 +167,8 @@ def _said_compare(info: dict[str, Any], evaldir: Path) -> None:
               "the journal)", highlight=False)
 
 
-_JUDGE_MODEL_HELP = "the older spelling of --judge URL,model=NAME"
+_JUDGE_MODEL_HELP = ("the older spelling of --judge URL,model=NAME (default: from "
+                     "--judge)")
 _JUDGE_LICENSE_HELP = ("the judge model's licence, recorded in eval.json and the report "
                        "(default: unknown)")
 

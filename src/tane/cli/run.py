@@ -52,7 +52,8 @@ def run(ctx: typer.Context,
                                               "model NAME (repeatable; default: the "
                                               "recipe's llm:)"),
         model: list[str] = typer.Option([], help="the older spelling of --llm URL,model=NAME "
-                                                "(NAME=MODEL for a named model)"),
+                                                "(NAME=MODEL for a named model; default: "
+                                                "the recipe's)"),
         license: list[str] = typer.Option([], "--license", help="licence of a served model "
                                                                "tane cannot identify by name, "
                                                                "e.g. apache-2.0; NAME=LICENCE "
