@@ -64,9 +64,25 @@ def namespaces(libc, want_net, notes):
     return True
 
 
-def private_tmp(libc, notes):
+def _under_tmp(paths):
+    """The first of ``paths`` that lies under /tmp or /var/tmp (a virtualenv made there, an
+    interpreter unpacked there), which the work directory mounted over them would hide."""
+    for p in paths:
+        for q in {os.path.abspath(p), os.path.realpath(p)}:
+            if q.startswith(("/tmp/", "/var/tmp/")):
+                return q
+    return None
+
+
+def private_tmp(libc, notes, needed=()):
     """The work directory (the cwd the parent gave) over /tmp and /var/tmp, and /tmp as
-    the cwd: ``..`` leads to ``/``, not to the parent of the work directory."""
+    the cwd: ``..`` leads to ``/``, not to the parent of the work directory. Not when a
+    path of ``needed`` (the program's interpreter) lies under them: /tmp stays shared."""
+    hidden = _under_tmp(needed)
+    if hidden:
+        notes["tmp"] = (f"shared /tmp: the interpreter lives under it ({hidden}); "
+                        "cwd: the work directory")
+        return False
     if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
         notes["tmp"] = _err("mount private")
         return False
@@ -179,9 +195,11 @@ def main():
         ns = namespaces(libc, not lim["network"], notes)
     except OSError as e:  # a /proc write refused and the like: go on, say so
         ns, notes["namespaces"] = False, str(e)
-    if ns and private_tmp(libc, notes):
+    needed = [spec["argv"][0], sys.executable, sys.prefix, sys.base_prefix]
+    if ns and private_tmp(libc, notes, needed):
         env.update(TMPDIR="/tmp", HOME="/tmp")
     else:
+        env.update(TMPDIR=os.getcwd(), HOME=os.getcwd())
         notes.setdefault("tmp", "shared /tmp (no mount namespace); cwd: the work directory")
     # from here on, what cannot be done stops the run: no code runs without its limits
     try:
