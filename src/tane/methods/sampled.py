@@ -13,7 +13,6 @@ runner adds the ``stages.N.`` prefix).
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from bisect import bisect
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from ..config.context import SampledAxis
-from ..errors import TaneError, json_problem
+from ..curate.rows import read_jsonl_rows
+from ..errors import TaneError
 from ..shipped import RECIPES
 from .base import StageContext
 
@@ -98,21 +98,11 @@ def load_rows(spec: SampledAxis, base_dir: Path | None,
         raise TaneError("a sampled axis reads JSON Lines (.jsonl): one object a line",
                         path=str(path), field=where)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise TaneError(f"not UTF-8 text ({e.reason})", path=str(path), field=where) from None
+        parsed = read_jsonl_rows(path)
+    except TaneError as e:  # the file and line it names, and the recipe field
+        raise TaneError(e.message, path=e.path, line=e.line, field=where) from None
     rows: list[tuple[int, dict[str, Any]]] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise TaneError(f"invalid JSON: {json_problem(e)}", path=str(path), line=n,
-                            field=where) from None
-        if not isinstance(row, dict):
-            raise TaneError("each line holds a JSON object", path=str(path), line=n,
-                            field=where)
+    for n, _, row in parsed:
         if any(row.get(k) != v for k, v in spec.where.items()):
             continue
         t = row.get(spec.text)
