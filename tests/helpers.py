@@ -65,3 +65,18 @@ def short_small_ja(extra: str = "") -> str:
         assert old in text, old
         text = text.replace(old, new)
     return text.replace("seeds:", extra + "seeds:", 1)
+
+
+def answer_few_ja(folder: Path, extra: str = "", max_tokens: int = 12) -> Path:
+    """A recipe for tests of the plumbing over real calls (faults, retries, accounting):
+    the six short questions of ``data/few_ja.jsonl`` answered in a few tokens, with no
+    few-shot examples, so a call is a short prompt and a dozen tokens. ``extra`` goes
+    before ``stages:``. Returns the recipe's path (written into ``folder``)."""
+    recipe = folder / "answer_few_ja.yaml"
+    recipe.write_text(
+        "name: answer-few-ja\nseed: 5\n"
+        f"source: {{path: {DATA / 'few_ja.jsonl'}}}\n{extra}"
+        "stages:\n  - method: answer\n    mode: ja\n    num_examples: 0\n"
+        f"    sampling: {{temperature: 0.0, top_p: 1.0, max_tokens: {max_tokens}}}\n",
+        encoding="utf-8")
+    return recipe

@@ -6,47 +6,47 @@ from __future__ import annotations
 import pytest
 
 from faultproxy import FaultProxy
-from helpers import DATA, read_jsonl, read_stats, run_tane, short_small_ja
+from helpers import answer_few_ja, read_jsonl, read_stats, run_tane
 
 pytestmark = pytest.mark.slow
-RECIPE = str(DATA / "small_ja.yaml")
 
 
-def _run(url: str, out, *extra: str):
-    res = run_tane("run", RECIPE, "--out", str(out), "--llm", url, "--model", "gemma-3-270m",
-                   "--target", "2", "--no-progress", *extra)
+def _run(recipe, url: str, out, *extra: str):
+    res = run_tane("run", str(recipe), "--out", str(out), "--llm", url, "--model",
+                   "gemma-3-270m", "--target", "4", "--no-progress", *extra)
     assert res.returncode == 0, res.stderr
     return read_stats(out)
 
 
 def test_run_against_a_server_through_faults(llama_server, tmp_path):
+    # short questions and answers: the faults are the point, not the text. Five faults
+    # and six retries a call: whichever calls they hit, none fails for good
+    recipe = answer_few_ja(tmp_path, "llm: {max_retries: 6}\n")
     # the first request is the check of the endpoint before the first stage
     schedule = ["ok", "500", "ok", "429", "drop", "ok", "503", "drop"]
     with FaultProxy(llama_server.removesuffix("/v1"), schedule) as proxy:
-        st = _run(proxy.url + "/v1", tmp_path / "run")
+        st = _run(recipe, proxy.url + "/v1", tmp_path / "run")
         assert proxy.counts["ok"] >= st["llm"]["calls"]
-    assert st["kept"] == 2
+    assert st["kept"] == 4
     # every injected fault was retried, counted by its reason, and nothing failed for good
     assert st["llm"]["retries"] == {"http_500": 1, "http_429": 1, "connection": 2,
                                     "http_503": 1}
     assert st["llm"]["failures"] == {}
     rows = read_jsonl(tmp_path / "run" / "dataset.jsonl")
-    assert len(rows) == 2
-    prov = rows[0]["provenance"]
-    assert prov["backend"] == "openai" and prov["model"] == "gemma-3-270m"
+    assert len(rows) == 4
+    step = rows[0]["provenance"]["steps"][0]
+    assert step["backend"] == "openai" and step["model"] == "gemma-3-270m"
     # a rerun against the bare server replays every call from the journal
-    again = _run(llama_server, tmp_path / "run")
+    again = _run(recipe, llama_server, tmp_path / "run")
     assert again["llm"]["calls"] == 0 and again["llm"]["cache_hits"] == st["llm"]["calls"]
 
 
 def test_a_call_that_keeps_failing_is_a_recorded_drop(llama_server, tmp_path):
-    recipe = tmp_path / "r.yaml"
-    # one call at a time makes the schedule below deterministic; short answers and a
-    # target of 1 keep that serial run short
-    recipe.write_text(short_small_ja("llm: {max_retries: 1, concurrency: 1}\n"),
-                      encoding="utf-8")
-    # round 0 sends two calls; a call gives its slot up while it waits to retry, so the
-    # four 500s hit both calls' first attempt and both retries: both fail for good
+    # one call at a time makes the schedule below deterministic; short questions and
+    # answers keep that serial run short
+    recipe = answer_few_ja(tmp_path, "llm: {max_retries: 1, concurrency: 1}\n")
+    # after the endpoint's check, the first call and its retry get a 500 and it fails for
+    # good; the next record's call and its retry too; the third record is answered
     with FaultProxy(llama_server.removesuffix("/v1"), ["ok"] + ["500"] * 4) as proxy:
         res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"), "--llm",
                        proxy.url + "/v1", "--model", "gemma-3-270m", "--target", "1",
@@ -55,7 +55,7 @@ def test_a_call_that_keeps_failing_is_a_recorded_drop(llama_server, tmp_path):
     st = read_stats(tmp_path / "run")
     assert st["llm"]["retries"] == {"http_500": 2}
     assert st["llm"]["failures"] == {"http_500": 2}
-    assert st["stages"]["self_instruct"]["dropped"]["llm_error:http_500"] == 2
+    assert st["stages"]["answer"]["dropped"]["llm_error:http_500"] == 2
     drops = read_jsonl(tmp_path / "run" / "rejected.jsonl")
     assert [d["reason"] for d in drops].count("llm_error:http_500") == 2
     assert st["kept"] == 1

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from faultproxy import FaultProxy
-from helpers import max_puts, read_stats, run_tane, short_small_ja
+from helpers import answer_few_ja, max_puts, read_stats, run_tane
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
 
@@ -44,16 +44,17 @@ def test_soak_through_30_percent_faults_and_ten_kills(tmp_path):
 
 def test_every_kind_of_fault_against_the_real_server(llama_server, tmp_path):
     faults = ["500", "503", "429", "drop", "slow", "truncate", "empty"]
-    schedule = [x for f in faults for x in (f, "ok")]  # a fault, then a good answer
-    # a stall outlasts the timeout; a real call stays well within it, even with the other
-    # test worker decoding on the second core (30 s was once too short there)
-    recipe = tmp_path / "short.yaml"
-    recipe.write_text(short_small_ja(), encoding="utf-8")
-    with FaultProxy(llama_server.removesuffix("/v1"), schedule, slow_delay=61.0,
+    # every fault before the first good answer, so the two records' calls meet all seven
+    # whatever their order; eight retries a call, so none fails for good
+    schedule = faults
+    # a stall outlasts the timeout; a real call (a short question, a dozen tokens back)
+    # stays well within it, even with the other test worker decoding on the second core
+    recipe = answer_few_ja(tmp_path, "llm: {max_retries: 8}\n")
+    with FaultProxy(llama_server.removesuffix("/v1"), schedule, slow_delay=21.0,
                     only_posts=True, retry_after="1") as proxy:
         res = run_tane("run", str(recipe), "--out", str(tmp_path / "run"),
                        "--llm", proxy.url + "/v1", "--model", "gemma-3-270m", "--target",
-                       "2", "--timeout", "60", "--no-progress")
+                       "2", "--timeout", "20", "--no-progress")
         injected = {k: v for k, v in proxy.counts.items() if k != "ok"}
     assert res.returncode == 0, res.stderr[-3000:]
     st = read_stats(tmp_path / "run")
