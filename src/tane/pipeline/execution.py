@@ -72,7 +72,10 @@ class ExecutionPlan:
     """All an executor reads. ``generate`` makes unit ``u``'s records (asked for ``need``)
     when the recipe generates, else ``chunk`` gives unit ``u`` of the source. ``windows``:
     per stage, the calls its model works on at once (a server's ``concurrency``, an
-    embedded model's ``slots``). ``recipe``, ``base_dir`` and ``run_path`` are for an
+    embedded model's ``slots``). ``limit`` (a preview's ``n``; ``goal`` is then None):
+    units start only until the first stage has put out about ``limit`` records (the
+    generator's, or the source's first rows), and every later stage takes all of them.
+    ``recipe``, ``base_dir`` and ``run_path`` are for an
     executor that rebuilds stages elsewhere from configuration alone;
     ``model_names``/``model_stats`` name each stage's model and hold each model's counts."""
 
@@ -84,6 +87,7 @@ class ExecutionPlan:
     goal: int | None = None
     max_units: int = 0
     lookahead: int = 1
+    limit: int | None = None
     generate: Callable[[int, int], Awaitable[Batch]] | None = None
     chunk: Callable[[int], list[Item]] | None = None
     windows: list[int] = field(default_factory=list)

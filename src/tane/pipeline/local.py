@@ -24,6 +24,12 @@ When to stop calling. A unit's records are then fed to the last run of per-recor
 stages by the feed rule (:mod:`tane.pipeline.feed`): only while what is kept, plus what
 is in flight at the measured keep rate, falls short of the target; the rest of a unit is
 dropped as ``over_target`` before any call is made for it.
+
+A preview's limit. With ``plan.limit`` there is no target: units start only while the
+first stage's records (those units 0..r-L put out, plus what the later units were asked
+for) fall short of the limit, each asked for what is missing (a source's chunk is cut to
+it), and every later stage takes all that reaches it. Decided from the same fixed points,
+so a kept preview's calls are those a run makes for the same records.
 """
 
 from __future__ import annotations
@@ -68,6 +74,7 @@ class LocalExecutor:
                                             if plan.specs[i].llm))
         self.cut: dict[int, int] = {}  # unit -> records the feed rule did not feed
         self.gen_count: dict[int, int] = {}  # unit -> records the generator emitted
+        self.asked: dict[int, int] = {}  # unit -> records it was asked for
         self.survivors: dict[int, list[Item]] = {}  # unit -> records past every stage
         self.gen_done: dict[int, asyncio.Event] = {}
         self.unit_done: dict[int, asyncio.Event] = {}
@@ -233,6 +240,8 @@ class LocalExecutor:
             else:
                 assert p.chunk is not None, "a plan without a generator has chunks"
                 items = p.chunk(u)
+                if p.limit is not None:
+                    items = items[:need]
             self.gen_count[u] = len(items)
             self._event(self.gen_done, u).set()
             self.survivors[u] = await self._transforms(u, items)
@@ -263,12 +272,50 @@ class LocalExecutor:
         need = math.ceil((goal - expected) / max(rate, 0.05))
         return expected, max(need, 1)
 
+    async def _short_of_goal(self, u: int, kd: int, kg: int) -> int | None:
+        """The start rule: the records to ask of unit ``u`` (None: none, the units
+        finished have kept the goal); while the units in flight are expected to meet
+        it, waits for the next one to put out its records, or to finish, in a fixed
+        order."""
+        goal = self.p.goal
+        while True:
+            expected, need = self._estimate(u, kd, kg)
+            done_surv = sum(len(self.survivors[i]) for i in range(kd + 1))
+            if goal is not None and done_surv >= goal:
+                return None
+            if goal is None or expected < goal:
+                return need
+            if kg < u - 1:
+                kg += 1
+                await self._wait(self.gen_done, kg)
+            elif kd < u - 1:
+                kd += 1
+                await self._wait(self.unit_done, kd)
+            else:  # pragma: no cover - expected == done_surv < goal returns above
+                return need
+
+    async def _short_of_limit(self, u: int, kg: int) -> int | None:
+        """Under a limit: the records to ask of unit ``u`` (None: none, the first stage
+        has put out enough). Counted from what units 0..kg put out and what units kg+1..u-1
+        were asked for; while those would reach the limit, waits for the next unit's
+        records, in unit order."""
+        limit = self.p.limit
+        assert limit is not None
+        while True:
+            out = sum(self.gen_count[i] for i in range(kg + 1))
+            expected = out + sum(self.asked[i] for i in range(kg + 1, u))
+            if expected < limit:
+                return limit - expected
+            if kg >= u - 1:
+                return None
+            kg += 1
+            await self._wait(self.gen_done, kg)
+
     async def run(self) -> list[Item]:
         p = self.p
         self.failed = asyncio.get_running_loop().create_future()
         L = p.lookahead
         D = L + 2
-        goal = p.goal
         tasks: list[asyncio.Task[None]] = []
         u = 0
         try:
@@ -276,25 +323,11 @@ class LocalExecutor:
                 kg, kd = max(u - L, -1), max(u - D, -1)
                 await self._wait(self.gen_done, kg)
                 await self._wait(self.unit_done, kd)
-                stop = False
-                while True:
-                    expected, need = self._estimate(u, kd, kg)
-                    done_surv = sum(len(self.survivors[i]) for i in range(kd + 1))
-                    if goal is not None and done_surv >= goal:
-                        stop = True
-                        break
-                    if goal is None or expected < goal:
-                        break
-                    if kg < u - 1:
-                        kg += 1
-                        await self._wait(self.gen_done, kg)
-                    elif kd < u - 1:
-                        kd += 1
-                        await self._wait(self.unit_done, kd)
-                    else:  # pragma: no cover - expected == done_surv < goal breaks above
-                        break
-                if stop:
+                need = (await self._short_of_limit(u, kg) if p.limit is not None
+                        else await self._short_of_goal(u, kd, kg))
+                if need is None:
                     break
+                self.asked[u] = need
                 p.progress.round = u
                 tasks.append(asyncio.create_task(self._unit(u, need)))
                 self.started_units = u = u + 1

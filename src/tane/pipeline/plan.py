@@ -229,7 +229,8 @@ def make_plan(runner: Any, out_dir: Path | None = None,
     lang = _lang(rec)
     tokens_from = "tokenizer" if any(s.chars_per_token for s in speed.values()) else \
         f"characters / {CHARS_PER_TOKEN.get(lang, 3.0)} per token"
-    if hist and hist.get("target") == goal and hstages:
+    # a preview (``limit``) ran no target: its rates, never its calls again
+    if hist and hist.get("target") == goal and "limit" not in hist and hstages:
         plan = _replay_plan(runner, hist, out_dir, speed, tokens_from)
         if plan is not None:
             return plan

@@ -83,11 +83,15 @@ def recipe_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 class Runner:
     """Everything that can fail on bad input (seeds, source, templates) fails in
-    ``__init__``, before the run directory is touched or any backend is started."""
+    ``__init__``, before the run directory is touched or any backend is started.
+    ``limit``: a preview of about that many items instead of a run to the target (the
+    first stage puts out about ``limit`` records, every later stage takes all that
+    reaches it; see :mod:`tane.pipeline.local`)."""
 
     def __init__(self, recipe: Recipe, out_dir: str | Path, base_dir: Path | None = None,
                  force: bool = False, executor: str = "local",
-                 executor_options: dict[str, Any] | None = None):
+                 executor_options: dict[str, Any] | None = None,
+                 limit: int | None = None):
         self.executor = executor_entry(executor)
         self.executor_name = executor
         self.executor_options = self.executor.parse(executor_options or {})
@@ -96,7 +100,8 @@ class Runner:
         self.out_dir = Path(out_dir)
         check_dir_target(self.out_dir)  # before any progress display: one line
         self.force = force
-        self.goal = recipe.goal
+        self.limit = limit
+        self.goal = recipe.goal if limit is None else None
         self.state = RunState(target=self.goal)
         self.seeds = load_seeds(resolve_path(recipe.seeds.path, self.base_dir), recipe.seeds.format)
         self.source: Source | None = None
@@ -237,7 +242,8 @@ class Runner:
         gen = stages.generator
         return ExecutionPlan(
             names=self.names, specs=self.specs, stages=stages, stats=self.stats, sink=sink,
-            goal=self.goal, max_units=self.max_units, lookahead=self.lookahead,
+            goal=self.goal, limit=self.limit, max_units=self.max_units,
+            lookahead=self.lookahead,
             generate=generator_call(gen, self.specs[0]) if gen is not None else None,
             chunk=self.chunk if self.source is not None else None,
             windows=[c.slots if c.backend == "embedded" else c.concurrency
@@ -316,6 +322,7 @@ class Runner:
                              "failures": dict(sorted(cs.failures.items()))}
         return {
             "target": self.goal,
+            **({"limit": self.limit} if self.limit is not None else {}),
             "kept": len(final),
             "rounds": units,
             "wall_seconds": round(wall, 3),
