@@ -77,7 +77,9 @@ class ExecutionPlan:
     generator's, or the source's first rows), and every later stage takes all of them.
     ``recipe``, ``base_dir`` and ``run_path`` are for an
     executor that rebuilds stages elsewhere from configuration alone;
-    ``model_names``/``model_stats`` name each stage's model and hold each model's counts."""
+    ``model_names``/``model_stats`` name each stage's model and hold each model's counts;
+    ``journal``: the run's call journal (``get_call_async``/``put_call_async``), where
+    such an executor commits the calls its workers made."""
 
     names: list[str]
     specs: list[StageSpec]
@@ -97,6 +99,7 @@ class ExecutionPlan:
     run_path: Path = Path(".")
     model_names: list[str] = field(default_factory=list)
     model_stats: dict[str, CallStats] = field(default_factory=dict)
+    journal: Any = None
 
 
 class Executor(Protocol):

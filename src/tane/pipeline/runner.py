@@ -250,7 +250,7 @@ class Runner:
                      for c in (rec.llm_for(m) for m in self.model_names)],
             progress=self.state, recipe=rec, base_dir=Path(self.base_dir).resolve(),
             run_path=self.out_dir.resolve(), model_names=self.model_names,
-            model_stats=self.state.models)
+            model_stats=self.state.models, journal=sink)
 
     def _executor(self, rd: RunDir, stages: Stages) -> Executor:
         cls = self.executor.executor_class()
