@@ -49,15 +49,19 @@ def load_template(method: str, name: str, overrides: dict[str, str] | None = Non
             path = base_dir / path
         if not path.is_file():
             raise TaneError("template file not found", path=str(path), field=f"templates.{name}")
-        source, origin = path.read_text(encoding="utf-8"), str(path)
+        # the template's id names the file as the recipe does, not where the recipe's
+        # folder happens to be (the same recipe elsewhere, or on a Ray worker, makes the
+        # same provenance)
+        source, origin, where = path.read_text(encoding="utf-8"), override, str(path)
     else:
         ref = resources.files(__package__) / method / f"{name}.j2"
         if not ref.is_file():
             raise TaneError(f"no bundled template {method}/{name}.j2")
-        source, origin = ref.read_text(encoding="utf-8"), f"{method}/{name}.j2"
+        source = ref.read_text(encoding="utf-8")
+        origin = where = f"{method}/{name}.j2"
     try:
         tpl = _ENV.from_string(source)
     except jinja2.TemplateSyntaxError as e:
-        raise TaneError(f"template syntax error: {e.message}", path=origin, line=e.lineno) from None
+        raise TaneError(f"template syntax error: {e.message}", path=where, line=e.lineno) from None
     digest = hashlib.sha256(source.encode("utf-8")).hexdigest()[:8]
     return Template(id=f"{origin}@{digest}", template=tpl)
