@@ -4,6 +4,7 @@ nothing left behind but a --keep directory, whose calls a later run reuses."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,13 @@ import yaml
 import tane
 from helpers import run_tane
 from tane.api.preview import Preview
-from tane.pipeline.plan import decided_only
+from tane.pipeline.plan import decided_only, make_plan
+from tane.pipeline.runner import Runner
+from tane.recipe import Recipe
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+
+from simserver import SimServer  # noqa: E402
 
 ROWS = [{"instruction": q, "output": a} for q, a in [
     ("1たす1はいくつですか。", "2である。"), ("日本の首都はどこですか。", "東京だ。"),
@@ -34,6 +41,55 @@ def _recipe(tmp_path: Path) -> Path:
                    {"method": "curate", "lang": "ja", "steps": [{"name": "copies"}]}]},
         allow_unicode=True), encoding="utf-8")
     return p
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with SimServer.start(streams=8, ttft=0.002, tps=5000.0, tokens_mean=60) as s:
+        yield s
+
+
+def _generating(tmp_path: Path, url: str, steps: list[dict]) -> Path:
+    """The quickstart's stages on the simulated server (a real HTTP server whose answers
+    are a function of the request: new instructions to Self-Instruct's prompt)."""
+    p = tmp_path / "gen.yaml"
+    p.write_text(yaml.safe_dump({
+        "name": "preview-gen", "seed": 3, "target": 6,
+        "llm": {"backend": "openai", "base_url": url, "model": "sim", "concurrency": 4},
+        "seeds": {"path": "bundled:ja"},
+        "stages": [{"method": "self_instruct", "mode": "ja", "prompt_style": "completion",
+                    "request_batch_size": 2, "max_rounds": 30, "classify": False,
+                    "instances": "input_only", "sampling": {"max_tokens": 320}},
+                   {"method": "answer", "mode": "ja", "prompt_style": "completion",
+                    "sampling": {"max_tokens": 60}},
+                   {"method": "curate", "lang": "ja", "steps": steps}]}), encoding="utf-8")
+    return p
+
+
+def test_a_preview_makes_about_n_items_and_answers_each_once(sim, tmp_path):
+    # curate drops every answer: a run to n kept would go on for all 30 rounds
+    recipe = _generating(tmp_path, sim.url, [{"name": "length", "output_min": 100000}])
+    res = tane.preview(recipe, n=4)
+    gen, answer, curate = res.stages
+    assert gen.kept == 4 and res.stats["rounds"] <= 2
+    assert answer.records_in == 4 and answer.calls == 4 and "over_target" not in answer.dropped
+    assert curate.records_in == answer.kept and res.kept == [] and curate.kept == 0
+    assert res.stats["llm"]["calls"] == gen.calls + answer.calls
+    assert res.stats["target"] is None and res.stats["limit"] == 4
+    assert res.notes == ["no item came through every stage: see the drops"]
+
+
+def test_a_run_on_a_kept_preview_replays_every_call_it_made(sim, tmp_path):
+    recipe, keep = _generating(tmp_path, sim.url, [{"name": "copies"}]), tmp_path / "keep"
+    res = tane.preview(recipe, n=3, keep=keep)
+    assert res.stages[0].kept == 3 and res.stages[1].calls == 3
+    assert any("rates from the earlier run" in n for n in res.plan.notes)
+    # the plan in the kept directory takes its rates, not its calls (it ran no target)
+    plan = make_plan(Runner(Recipe.from_yaml(recipe), keep, base_dir=tmp_path), keep)
+    assert plan.stages[0].basis == "earlier run" and plan.journaled == res.stats["llm"]["calls"]
+    full = tane.run(recipe, keep)
+    assert full.stats["llm"]["cache_hits"] == res.stats["llm"]["calls"]
+    assert full.stats["kept"] == 6 and "limit" not in full.stats
 
 
 def test_rates_leave_out_the_records_the_target_cut():
@@ -73,9 +129,9 @@ def test_preview_then_a_full_run_on_the_kept_directory(llama_server, tmp_path):
     recipe, keep = _recipe(tmp_path), tmp_path / "keep"
     res = tane.preview(recipe, n=2, keep=keep, llm=llama_server, model="gemma")
     assert [s.name for s in res.stages] == ["prompt", "curate"]
-    prompt = res.stages[0]
-    assert prompt.records_in == 5 and prompt.calls == 2
-    assert prompt.kept + sum(v for k, v in prompt.dropped.items() if k != "over_target") == 2
+    prompt = res.stages[0]  # the first 2 of the 5 rows, each called once, none cut
+    assert prompt.records_in == 2 and prompt.calls == 2
+    assert prompt.kept + sum(prompt.dropped.values()) == 2
     assert len(res.kept) == 2 and res.kept_dir == keep
     # the plan is for every row (the recipe has no target), from the preview's own rates
     assert res.target is None and res.plan.stages[0].records_in == 5
@@ -97,7 +153,9 @@ def test_preview_command_shows_each_stage_and_the_plan_and_leaves_nothing(
                  "--no-progress", env={"TMPDIR": str(tmp_path)}, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "preview: preview-test on 1 items" in r.stdout
-    assert "│ prompt" in r.stdout and "over_target 4" in r.stdout
+    row = next(ln for ln in r.stdout.splitlines() if ln.startswith("│ prompt"))
+    stage, _, rows_in, _, _, calls, _ = (c.strip() for c in row.strip("│").split("│"))
+    assert (rows_in, calls) == ("1", "1") and "over_target" not in r.stdout
     assert "plan: preview-test (target every row)" in r.stdout
     assert "rates measured by this preview" in r.stdout
     assert sorted(tmp_path.iterdir()) == before  # the temporary run directory is gone

@@ -1,8 +1,12 @@
 """``tane.preview``: every stage of a recipe on about ``n`` items, before the real run.
 
-The recipe runs with the same engine, at target ``n``, in a temporary run directory
-(removed after) or in ``keep`` (kept: a later ``tane run --out KEEP`` on it replays the
-preview's calls from its journal and makes only the missing ones). What comes back
+The recipe runs with the same engine under a limit of ``n`` (:class:`Runner`'s
+``limit``): the first stage puts out about ``n`` records (a generator's rounds stop once
+it has, a source gives its first ``n`` rows) and every later stage takes all that
+reaches it, so the calls are about ``n`` per stage, and fewer than ``n`` may be kept. It
+runs in a temporary run directory (removed after) or in ``keep`` (kept: a later ``tane
+run --out KEEP`` on it replays the preview's calls from its journal and makes only the
+missing ones). What comes back
 (:class:`PreviewResult`): per stage what came in, was kept and dropped by reason; the
 kept records and the drops; and the plan for the full target (``tane plan``'s) with the
 preview's measured rates and speed. Nothing is written anywhere else.
@@ -33,8 +37,8 @@ MARK = "preview.json"  # in a kept preview's directory: the preview's n
 
 @dataclass(frozen=True)
 class StagePreview:
-    """One stage of the preview: records that reached it, kept, dropped by reason (the
-    target's cut, ``over_target``, included), model calls and seconds."""
+    """One stage of the preview: records that reached it, kept, dropped by reason (a
+    generator's ``over_target``: what it made past ``n``), model calls and seconds."""
 
     name: str
     method: str
@@ -82,14 +86,14 @@ def _is_preview_dir(path: Path) -> bool:
         stats = json.loads((path / "stats.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return (path / MARK).exists() and not (path / "stats.json").exists()
-    return stats.get("target") == mark.get("n")
+    return stats.get("limit") == mark.get("n")
 
 
 class Preview:
     """A prepared preview: bad input (recipe, seeds, source, templates, ``keep``) fails
     here, before any directory is made or model started. ``run()`` does it once."""
 
-    def __init__(self, recipe: RecipeLike, n: int = 10, *, target: int | None = None,
+    def __init__(self, recipe: RecipeLike, n: int = 5, *, target: int | None = None,
                  keep: str | Path | None = None,
                  llm: str | Sequence[str] | None = None,
                  model: str | Sequence[str] | None = None,
@@ -110,7 +114,7 @@ class Preview:
                       else None)
         check_needs(rec, self.where, bool(llm), yes)
         self.full = rec if target is None else rec.model_copy(update={"target": target})
-        self.small = rec.model_copy(update={"target": n})
+        self.small = rec  # run under the limit n: its target plays no part
         self.keep = Path(keep) if keep is not None else None
         if self.keep is not None and self.keep.exists() and (
                 not self.keep.is_dir() or any(self.keep.iterdir())) \
@@ -120,7 +124,8 @@ class Preview:
                             "give a new or empty directory", path=str(self.keep))
         self.dir = self.keep or Path(tempfile.mkdtemp(prefix="tane-preview-"))
         try:
-            self.runner = runner_for(self.small, self.dir, self.base, where=self.where)
+            self.runner = runner_for(self.small, self.dir, self.base, where=self.where,
+                                     limit=n)
         except BaseException:
             self._clean()
             raise
@@ -154,22 +159,21 @@ class Preview:
         plan = make_plan(full, self.dir, speed_of_run(stats, self.small),
                          history=decided_only(stats, gen))
         if self.keep is None:  # the temporary directory goes: say where the rates came from
-            plan.notes = [f"rates measured by this preview ({stats['llm']['calls']} calls, "
-                          f"target {self.n})" if x.startswith(("rates from the earlier run",
+            plan.notes = [f"rates measured by this preview ({stats['llm']['calls']} calls "
+                          f"on {self.n} items)" if x.startswith(("rates from the earlier run",
                                                                 "the same recipe and target"))
                           else x for x in plan.notes]
             plan.history = None
         notes = []
-        if stats.get("target") is not None and stats["kept"] < stats["target"]:
-            notes.append(f"the preview kept {stats['kept']} of {stats['target']}: the stages "
-                         "drop more than they keep here; see the drops")
+        if not stats["kept"]:
+            notes.append("no item came through every stage: see the drops")
         return PreviewResult(self.small, self.n, self.full.goal, stages, list(recs.kept),
                              list(recs.dropped), stats, plan,
                              kept_dir=self.dir if self.keep is not None else None,
                              notes=notes)
 
 
-async def preview_async(recipe: RecipeLike, n: int = 10, *, target: int | None = None,
+async def preview_async(recipe: RecipeLike, n: int = 5, *, target: int | None = None,
                         keep: str | Path | None = None,
                         progress: ProgressCallback | None = None,
                         progress_every: float = 0.5, **options: Any) -> PreviewResult:
@@ -180,7 +184,7 @@ async def preview_async(recipe: RecipeLike, n: int = 10, *, target: int | None =
         progress, progress_every)
 
 
-def preview(recipe: RecipeLike, n: int = 10, *, target: int | None = None,
+def preview(recipe: RecipeLike, n: int = 5, *, target: int | None = None,
             keep: str | Path | None = None, progress: ProgressCallback | None = None,
             progress_every: float = 0.5, **options: Any) -> PreviewResult:
     """:func:`preview_async` for code that is not async (a notebook cell included: there

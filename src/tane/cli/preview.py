@@ -42,7 +42,9 @@ def samples(result: Any, per_stage: int, chars: int) -> Any:
 
 @app.command(context_settings={"help_option_names": ["-h", "--help"]})
 def preview(recipe: Path = typer.Argument(..., help=SHIPPED_HELP),
-            n: int = typer.Option(10, "-n", help="items to run every stage on"),
+            n: int = typer.Option(5, "-n", help="items the first stage makes (a "
+                                                "source: its first rows); every later "
+                                                "stage takes all that reach it"),
             target: Optional[int] = typer.Option(None, help="the full target the plan at "
                                                             "the end is for (default: the "
                                                             "recipe's)"),
