@@ -3,13 +3,13 @@
 The recipe runs with the same engine under a limit of ``n`` (:class:`Runner`'s
 ``limit``): the first stage puts out about ``n`` records (a generator's rounds stop once
 it has, a source gives its first ``n`` rows) and every later stage takes all that
-reaches it, so the calls are about ``n`` per stage, and fewer than ``n`` may be kept. It
-runs in a temporary run directory (removed after) or in ``keep`` (kept: a later ``tane
-run --out KEEP`` on it replays the preview's calls from its journal and makes only the
-missing ones). What comes back
-(:class:`PreviewResult`): per stage what came in, was kept and dropped by reason; the
-kept records and the drops; and the plan for the full target (``tane plan``'s) with the
-preview's measured rates and speed. Nothing is written anywhere else.
+reaches it, so the calls are about ``n`` a stage that calls a model, and fewer than
+``n`` may be kept. It runs in a temporary run directory (removed after) or in ``keep``
+(kept: a later ``tane run --out KEEP`` on it replays the preview's calls from its
+journal and makes only the missing ones). What comes back (:class:`PreviewResult`): per
+stage what came in, was kept and dropped by reason; the kept records and the drops; and
+the plan for the full target (``tane plan``'s) with the preview's measured rates and
+speed. Nothing is written anywhere else.
 """
 
 from __future__ import annotations
