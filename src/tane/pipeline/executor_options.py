@@ -19,6 +19,9 @@ class RayOptions(ExecutorOptions):
         "worker actors (default: one per GPU when a stage runs vLLM in-process, else one "
         "per CPU of the cluster)"))
     shard_size: int = Field(64, ge=1, description="records per shard sent to a worker")
+    worker_resource: str | None = Field(None, min_length=1, description=(
+        "a custom Ray resource each worker takes one of, to place the workers on the "
+        "nodes started with it (ray start --resources '{\"NAME\": N}'; default: any node)"))
 
 
 __all__ = ["ExecutorOptions", "RayOptions"]

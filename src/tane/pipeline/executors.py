@@ -116,7 +116,7 @@ register_executor("local", "tane.pipeline.local:LocalExecutor",
 register_executor("ray", "tane.pipeline.ray_executor:RayExecutor",
                   "tane.pipeline.executor_options:RayOptions",
                   help="per-record stages on a Ray cluster, needs tane[ray]; options: "
-                       "address, workers, shard_size (default 64)")
+                       "address, workers, shard_size (default 64), worker_resource")
 
 __all__ = ["EXECUTORS", "ExecutorEntry", "executor", "help_text", "parse_pairs",
            "register_executor"]

@@ -10,20 +10,24 @@ each stage kept and dropped, with the same order keys the local executor gives. 
 logs them in that order, so on a deterministic backend the dataset is the one a local run
 makes.
 
-Workers rebuild their context from configuration: the recipe (as data), the base
-directory, the run directory's path. Nothing live (HTTP clients, SQLite handles) is
-pickled. Each worker builds the backends of the models its stages use, once, on first use,
-each with its share of the model's ``concurrency`` (the setting is for the whole run), and
-takes up to that share of shards at once (a shard holds one record or more; the backend's
-limiter bounds the calls); every shard gets stage objects of its own.
+Workers rebuild their context from data sent with them and read nothing of the driver's
+filesystem (no shared filesystem is needed): the recipe, the seeds and the files the
+workers' stages name beside the recipe (:mod:`tane.pipeline.ray_files`). Nothing live
+(HTTP clients, SQLite handles) is pickled. Each worker builds the backends of the models
+its stages use, once, on first use, each with its share of the model's ``concurrency``
+(the setting is for the whole run), and takes up to that share of shards at once (a shard
+holds one record or more; the backend's limiter bounds the calls); every shard gets stage
+objects of its own.
 
-Journals. Each shard journals its calls in its own file (:mod:`tane.store.shards`),
-keyed by the same request hash as the run's journal, and writes a completion marker
-holding its results before they are used. A shard with a marker is not sent again on
-resume; one without replays the calls its journal holds. A worker killed mid-shard is
-restarted by Ray and the shard retried on it (``max_restarts``/``max_task_retries``), so
-no completed call is lost or repeated. The run directory must be on a filesystem every
-worker sees (the same machine, or a shared mount).
+Journals (:mod:`tane.pipeline.ray_journal`). A worker writes each call to a cache on its
+own node before using it, and returns the shard's calls with its results; the driver
+commits them to the run's journal, then writes the shard's completion marker
+(``DIR/shards/<id>.done.json``, its results), then uses them. A shard with a marker is not
+sent again on resume; a shard without one is sent again, replays what its node's cache
+holds, and asks the driver for any call already in the run's journal. A worker killed
+mid-shard is restarted by Ray and the shard retried (``max_restarts``/
+``max_task_retries``): on the same node it replays the cache; elsewhere it loses at most
+that shard's uncommitted calls.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
+import socket
 from pathlib import Path
 from typing import Any, Callable, ClassVar
 
@@ -42,10 +48,12 @@ from ..llm.factory import build_backend
 from ..recipe import Recipe
 from ..schema import Drop, Record, stable_hash
 from ..seeds.loader import load_seeds
-from ..store.shards import ShardJournal, mark_done, read_done
+from ..store.shards import mark_done, read_done
 from .execution import ExecutionPlan, Item, unit_key
 from .executor_options import RayOptions
 from .local import LocalExecutor
+from .ray_files import node_folder, seeds_data, seeds_from, stage_files, write_files
+from .ray_journal import JournalDesk, ShardCache, commit_calls, forget, serve_desk
 from .stages import build_stages, resolve_path, stage_configs, stage_names
 
 def _ray() -> Any:
@@ -91,15 +99,18 @@ def _delta(after: dict[str, Any], before: dict[str, Any]) -> dict[str, Any]:
 
 
 class ShardWorker:
-    """One worker's context, rebuilt from configuration (wrapped as a Ray actor)."""
+    """One worker's context, rebuilt from the data in ``spec`` (wrapped as a Ray actor):
+    the recipe, the seeds, the files its stages read (written into a folder of this
+    node's, which stands for the recipe's folder), the run's key (this node's cache of
+    shard calls) and the driver's journal desk, if any."""
 
     def __init__(self, spec: dict[str, Any]):
         self.recipe = Recipe.model_validate(spec["recipe"])
-        self.base_dir = Path(spec["base_dir"])
-        self.run_path = Path(spec["run_path"])
+        self.folder = node_folder(spec["run_key"])
+        self.base_dir = write_files(spec["files"], self.folder)
+        self.desk = spec.get("desk")
         self.workers = spec.get("workers", 1)
-        self.seeds = load_seeds(resolve_path(self.recipe.seeds.path, self.base_dir),
-                                self.recipe.seeds.format)
+        self.seeds = seeds_from(spec["seeds"])
         self.lookahead = spec["lookahead"]
         self.names = stage_names(self.recipe)
         self.model_names = [self.recipe.model_of(s) for s in stage_configs(self.recipe)]
@@ -133,7 +144,7 @@ class ShardWorker:
 
     async def _process(self, shard_id: str, stages: list[int], unit: int,
                        payload: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        journal = ShardJournal(self.run_path, shard_id)
+        journal = ShardCache(self.folder, shard_id, self.desk)
         try:
             models = sorted({self.model_names[i] for i in stages})
             inner = {m: self._backend(m) for m in models}
@@ -159,17 +170,25 @@ class ShardWorker:
                                     "dropped": stats[i].dropped,
                                     "llm": _counts(stats[i].llm)} for i in stages},
                 "models": {m: _delta(_counts(self.model_stats[m]), before[m]) for m in models},
+                # every call made, or replayed from this node's cache: the driver commits
+                # them before it uses the results
+                "calls": list(journal.calls.values()),
             }
-            journal.writer.flush()
-            mark_done(self.run_path, shard_id, result)
             return result
         finally:
             journal.close()
+
+    def forget(self, shard_id: str) -> None:
+        """The driver has committed the shard: its cache on this node goes."""
+        forget(self.folder, shard_id)
 
     async def aclose(self) -> None:
         for b in self.backends.values():
             with contextlib.suppress(Exception):
                 await b.aclose()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+        with contextlib.suppress(OSError):  # left when a shard was not committed
+            self.folder.rmdir()
 
 
 def remote_models(plan: ExecutionPlan, segments: list[tuple[bool, list[int]]]) -> set[str]:
@@ -182,8 +201,9 @@ def remote_models(plan: ExecutionPlan, segments: list[tuple[bool, list[int]]]) -
 class RayExecutor(LocalExecutor):
     """:class:`LocalExecutor` whose per-record stage runs go to Ray worker actors."""
 
-    # a shard without its completion marker is replayed from its own journal
-    replays_shards: ClassVar[bool] = True
+    # no shard journal lives in the run directory: the runner takes over any left there
+    # (by an older tane) before the run
+    replays_shards: ClassVar[bool] = False
 
     def __init__(self, plan: ExecutionPlan, options: RayOptions | None = None):
         super().__init__(plan)
@@ -194,6 +214,14 @@ class RayExecutor(LocalExecutor):
                             "has none", field="executor")
         recipe: Recipe = plan.recipe
         self.recipe = recipe
+        if plan.journal is None:
+            raise TaneError("the Ray executor commits its workers' calls to the run's "
+                            "journal: the plan has none", field="executor")
+        # what the workers need, as data, checked before Ray starts
+        remote = [i for ordered, ii in self.segments if not ordered for i in ii]
+        base_dir = Path(plan.base_dir).resolve()
+        files = stage_files(recipe, remote, base_dir) if remote else {}
+        seeds = load_seeds(resolve_path(recipe.seeds.path, base_dir), recipe.seeds.format)
         ray = self.ray = _ray()
         self.shard_size = opts.shard_size
         self.started_ray = False
@@ -211,22 +239,30 @@ class RayExecutor(LocalExecutor):
         calling = remote_models(plan, self.segments)
         gpus = 1 if any(recipe.llm_for(m).backend == "vllm" for m in calling) else 0
         n = workers or max(1, int(res.get("GPU", 0)) if gpus else cpus)
-        spec = {"recipe": recipe.model_dump(mode="json"),
-                "base_dir": str(Path(plan.base_dir).resolve()),
-                "run_path": str(Path(plan.run_path).resolve()),
+        # a run already holding calls (a resume, a rerun) answers the workers' questions
+        # about them; a new run asks nothing
+        held = plan.journal.call_count() if hasattr(plan.journal, "call_count") else 1
+        self.desk = (ray.remote(JournalDesk).options(num_cpus=0, max_concurrency=10_000)
+                     .remote() if remote and held else None)
+        spec = {"recipe": recipe.model_dump(mode="json"), "seeds": seeds_data(seeds),
+                "files": files, "desk": self.desk,
+                # this run's caches on each node: the same on a resume from this machine
+                "run_key": stable_hash([socket.gethostname(),
+                                        str(Path(plan.run_path).resolve())], 16),
                 "lookahead": plan.lookahead}
         # enough shards at once on each worker to use its share of every model's concurrency
         # (a shard may hold fewer records than shard_size: a unit is cut into shards, and a
         # source chunk or a round can be smaller); the backends' limiters bound the calls
         share = max((recipe.llm_for(m).concurrency for m in calling), default=1)
         self.shards_per_worker = max(1, -(-share // max(n, 1)))
-        remote = ray.remote(ShardWorker).options(max_concurrency=self.shards_per_worker,
-                                                 max_restarts=-1,
-                                                 max_task_retries=-1, num_gpus=gpus,
-                                                 num_cpus=min(1.0, cpus / n))
-        n = n if any(not o for o, _ in self.segments) else 0  # nothing to send: no workers
+        actor = ray.remote(ShardWorker).options(
+            max_concurrency=self.shards_per_worker, max_restarts=-1, max_task_retries=-1,
+            num_gpus=gpus, num_cpus=min(1.0, cpus / n),
+            # the nodes meant for workers: each worker takes one of their custom resource
+            resources={opts.worker_resource: 1} if opts.worker_resource else None)
+        n = n if remote else 0  # nothing to send: no workers
         spec["workers"] = n
-        self.actors = [remote.remote(spec) for _ in range(n)]
+        self.actors = [actor.remote(spec) for _ in range(n)]
         self.load = [0] * n
         self.workers = n
         self.shards_sent = 0
@@ -275,6 +311,11 @@ class RayExecutor(LocalExecutor):
             if "error" in result:
                 cls = ServerError if result["error"] == "server" else TaneError
                 raise cls(result["message"])
+            # the calls are durable in the run's journal, then the shard is marked done,
+            # then its results are used
+            await commit_calls(p.journal, result.pop("calls"))
+            mark_done(p.run_path, sid, result)
+            self.actors[a].forget.remote(sid)
             return self._apply(result)
         self.shards_reused += 1
         return self._apply(result, reused=True)
@@ -304,6 +345,17 @@ class RayExecutor(LocalExecutor):
                 _add(cs, c)
         return [(k, Record.model_validate(x)) for k, x in result["items"]]
 
+    async def run(self) -> list[Item]:
+        serving = (asyncio.ensure_future(serve_desk(self.desk, self.p.journal))
+                   if self.desk is not None else None)
+        try:
+            return await super().run()
+        finally:
+            if serving is not None:
+                serving.cancel()
+                with contextlib.suppress(BaseException):
+                    await serving
+
     def summary(self) -> dict[str, Any]:
         return {"workers": self.workers, "shard_size": self.shard_size,
                 "shards_per_worker": self.shards_per_worker,
@@ -317,6 +369,10 @@ class RayExecutor(LocalExecutor):
             with contextlib.suppress(Exception):
                 ray.kill(a)
         self.actors = []
+        if self.desk is not None:
+            with contextlib.suppress(Exception):
+                ray.kill(self.desk)
+            self.desk = None
         if self.started_ray:
             with contextlib.suppress(Exception):
                 ray.shutdown()

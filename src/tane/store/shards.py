@@ -1,22 +1,19 @@
-"""Journal shards: the calls of a distributed run, one SQLite file per shard of records.
+"""Shards of a Ray run in the run directory: completion markers, and the shard journals
+an older tane left there.
 
-A worker of the Ray executor (:mod:`tane.pipeline.ray_executor`) works on a *shard*: the
-records of one unit passing one run of per-record stages. Each shard has its own journal,
-``DIR/shards/<id>.sqlite``, written only by the worker holding the shard, with the same
-``calls`` table, keys (the request hash) and commit rule as the run's journal: a call is
-durable before its result is used. When the shard is finished its results go to
-``DIR/shards/<id>.done.json`` (the completion marker) before the driver uses them.
+The Ray executor (:mod:`tane.pipeline.ray_executor`) sends *shards* (the records of one
+unit passing one run of per-record stages) to its workers. The driver commits a shard's
+calls to ``run.sqlite``, then writes ``DIR/shards/<id>.done.json`` (the completion
+marker, the shard's results) with :func:`mark_done`, then uses the results. Resume: a
+shard with a marker is not sent again (:func:`read_done`). A shard's id hashes its records
+and its stages' configuration, so a changed recipe never reuses a marker it should not.
 
-Resume: a shard with a marker is not sent again (its results are read back); a shard
-without one is sent again and replays the calls its journal already holds. A shard's id
-hashes its records and its stages' configuration, so a changed recipe never reuses a
-marker it should not.
-
-One journal: :func:`absorb_shards` moves the calls of shard journals into the run's
-``run.sqlite`` (one transaction per shard, remembered in ``shards_absorbed`` so a shard
-is never counted twice) and removes the shard file. Every run absorbs at its start and
-its end, so ``review``, ``export``, ``stats``, ``eval`` and a later local run see one
-journal. A worker whose shard misses a call also looks in ``run.sqlite`` (read only).
+Shard journals: an older tane had each worker journal its shard in
+``DIR/shards/<id>.sqlite`` (:class:`ShardJournal`, on a filesystem every worker saw).
+:func:`absorb_shards` moves such journals' calls into ``run.sqlite`` (one transaction per
+shard, remembered in ``shards_absorbed`` so a shard is never counted twice) and removes
+the files; every run does so at its start and its end, so ``review``, ``export``,
+``stats``, ``eval`` and a later run see one journal.
 """
 
 from __future__ import annotations
