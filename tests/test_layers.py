@@ -19,7 +19,7 @@ under ``if TYPE_CHECKING`` alike (a lazy or type-only import is still a dependen
    3      ``llm``
    2      ``store``
    1      the bottom floor: ``schema``, ``stage``, ``errors``, ``config``,
-          ``recipe``, ``seeds``, ``prompts``, ``yaml_errors`` and the package root
+          ``recipe``, ``seeds``, ``prompts``, ``yaml_errors``, ``provenance`` and the package root
           ``tane``
    ====== =====================================================================
 
@@ -60,6 +60,7 @@ FLOOR = {
     "store": 2,
     "schema": BOTTOM, "stage": BOTTOM, "errors": BOTTOM, "config": BOTTOM,
     "recipe": BOTTOM, "seeds": BOTTOM, "prompts": BOTTOM, "yaml_errors": BOTTOM,
+    "provenance": BOTTOM,
     "": BOTTOM,  # "": tane itself
 }
 # Beside the pipeline: these read only what is listed here (plus their own package).

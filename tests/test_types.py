@@ -1,5 +1,6 @@
-"""mypy --strict on the engine's seams: the stage contract (``stage.py``), the engine's
-contract (``engine/``) and the pipeline (``pipeline/``), as ``[tool.mypy]`` in
+"""mypy --strict on the engine's seams: the stage contract (``stage.py``), a record's
+provenance (``provenance.py``), the engine's contract (``engine/``) and the pipeline
+(``pipeline/``), as ``[tool.mypy]`` in
 pyproject.toml says. What they import is read for its types, not reported on.
 
 No model: about 10 s with mypy's cache (``.mypy_cache``), a minute or two without."""

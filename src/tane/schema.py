@@ -1,4 +1,5 @@
-"""Records and their provenance: the data every layer passes around."""
+"""Records and their provenance (:mod:`tane.provenance`): the data every layer passes
+around."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .provenance import Provenance as Provenance  # re-exported: records carry it
 
 
 # made once: json.dumps with keyword arguments builds a new encoder on every call
@@ -23,23 +26,6 @@ def dumps(obj: Any) -> str:
 def stable_hash(obj: Any, n: int = 16) -> str:
     """Hex digest of a JSON-serialisable object with sorted keys (cache keys, ids)."""
     return _sha256(_canonical(obj).encode("utf-8")).hexdigest()[:n]
-
-
-class Provenance(BaseModel):
-    """Where a record came from. What makes a dataset card honest."""
-
-    model_config = ConfigDict(extra="allow")
-
-    method: str
-    model: str = ""
-    model_revision: str = ""
-    license: str = ""
-    backend: str = ""
-    seed_ids: list[str] = Field(default_factory=list)
-    parent_id: str | None = None
-    template: str = ""
-    sampling: dict[str, Any] = Field(default_factory=dict)
-    steps: list[dict[str, Any]] = Field(default_factory=list)  # later stages: answer, ...
 
 
 class Record(BaseModel):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .config.judge import JudgeStep
 from .errors import json_problem
+from .provenance import Provenance
 
 
 class VerdictError(ValueError):
@@ -28,14 +30,10 @@ def first_json_object(text: str) -> dict[str, Any]:
     return obj
 
 
-def recorded_verdict(prov: dict[str, Any]) -> tuple[str, str]:
-    """(score, reason) of the judge's verdict recorded in a record's provenance (its
-    ``judge``, else the last judge step), as text; ("", "") without one."""
-    j = prov.get("judge")
-    if not isinstance(j, dict):
-        j = next((s for s in reversed(prov.get("steps") or []) if isinstance(s, dict)
-                  and "judge" in str(s.get("stage") or s.get("method") or "")), None)
-    if not isinstance(j, dict):
+def recorded_verdict(prov: Provenance) -> tuple[str, str]:
+    """(score, reason) of the judge's verdict recorded in a record's provenance (its last
+    judge step), as text; ("", "") without one."""
+    j = prov.step(JudgeStep)
+    if j is None:
         return "", ""
-    score = j.get("quality", j.get("score", ""))  # the judge stage writes "quality"
-    return ("" if score is None else str(score)), str(j.get("reason") or "")
+    return ("" if j.quality is None else str(j.quality)), j.reason

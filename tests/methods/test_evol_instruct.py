@@ -11,6 +11,8 @@ import pytest
 
 from fakes import ScriptedBackend
 from helpers import read_jsonl, read_stats, run_tane
+from tane.config.evol_instruct import EvolStep
+from tane.config.registry import METHODS
 from tane.llm.base import CHAT, Completion, LLMError, ModelInfo
 from tane.methods.base import StageContext, StageStats
 from tane.methods.evol_instruct import (DROP_REASONS, OPERATIONS, EvolInstruct, copied_markers,
@@ -242,18 +244,23 @@ def test_process_two_epochs_chain_provenance_and_drops():
     assert [r.instruction for r in evolved][:2] == [a1, a2]
     e1, e2, b2 = evolved
     assert all(r.id.startswith("ev-") and r.output is None for r in evolved)
-    assert e1.provenance.parent_id == "si-a" and e2.provenance.parent_id == e1.id
-    p = e2.provenance.model_dump()
-    assert p["method"] == "evol_instruct" and p["epoch"] == 2 and p["operation"] in OPERATIONS
-    assert [c["id"] for c in p["evol_chain"]] == ["si-a", e1.id, e2.id]
-    assert [c["epoch"] for c in p["evol_chain"]] == [0, 1, 2]
-    assert p["model"] == "fake-model" and p["license"] == "apache-2.0"
-    assert p["seed_ids"] == ["ja-001"]  # copied from the root
-    assert p["sampling"]["seed"] == st.ctx.seed_for("evol", e1.id, 2)
-    assert p["template"].startswith("evol_instruct/ja_") and p["equality_judge"]["equal"] is False
+    assert e1.provenance.parent() == "si-a" and e2.provenance.parent() == e1.id
+    p = e2.provenance
+    step = p.step(EvolStep)
+    assert step is not None and p.made_by().id == step.id == e2.id
+    assert step.epoch == 2 and step.operation in OPERATIONS
+    assert p.lineage() == ["si-a", e1.id, e2.id]
+    assert [s.epoch for s in p.steps_of(EvolStep)] == [1, 2]
+    assert step.model == "fake-model" and step.license == "apache-2.0"
+    assert p.method == "self_instruct" and p.seed_ids == ["ja-001"]  # the origin, untouched
+    assert step.sampling["seed"] == st.ctx.seed_for("evol", e1.id, 2)
+    assert step.template.startswith("evol_instruct/ja_")
+    assert step.equality_judge is not None and step.equality_judge["equal"] is False
+    assert EvolStep.unknown(p.steps[-1]) == set()  # it wrote only what its shape declares
     # b failed in epoch 1 (refusal), was retried in epoch 2 from the same parent
-    assert b2.provenance.parent_id == "si-b" and b2.provenance.model_dump()["epoch"] == 2
-    if b2.provenance.model_dump()["operation"] != "breadth":
+    b2_step = b2.provenance.step(EvolStep)
+    assert b2.provenance.parent() == "si-b" and b2_step is not None and b2_step.epoch == 2
+    if b2_step.operation != "breadth":
         assert b2.input == "りんご、みかん"  # the given input is kept
     assert [(d.reason, d.record_id, d.detail["epoch"]) for d in batch.drops] == \
         [("apology_short", "si-b", 1)]
@@ -276,7 +283,8 @@ def test_process_judge_equal_llm_error_and_no_parents():
     st2 = make(llm=llm2, mode="en", keep_parents=False, judge_equality=False)
     out = _run(st2, [a])
     assert len(out.records) == 1 and len(llm2.calls) == 1
-    assert out.records[0].provenance.model_dump()["equality_judge"] is None
+    made = out.records[0].provenance.step(EvolStep)
+    assert made is not None and made.equality_judge is None
 
 
 def test_process_is_reproducible():
@@ -348,13 +356,15 @@ def test_evol_recipe_end_to_end(llama_server, tmp_path):
     rows = read_jsonl(out / "dataset.jsonl")
     assert rows
     for row in rows:
-        prov = row["provenance"]
-        if prov["method"] == "evol_instruct":
-            assert row["id"].startswith("ev-") and prov["parent_id"]
-            assert prov["operation"] in OPERATIONS and prov["epoch"] == 1
-            assert prov["evol_chain"][-1]["id"] == row["id"]
-            assert prov["evol_chain"][0]["id"] == prov["parent_id"]
+        prov = Provenance.read(row["provenance"])
+        step = prov.step(EvolStep)
+        if step is not None:  # a rewrite: a step on its parent's provenance
+            assert row["id"].startswith("ev-") and prov.parent()
+            assert step.operation in OPERATIONS and step.epoch == 1
+            assert prov.lineage() == [prov.parent(), row["id"]]
         else:
-            assert prov["method"] == "self_instruct"  # the parent, kept
+            assert prov.method == "self_instruct"  # the parent, kept
+        for stored in row["provenance"]["steps"]:  # evol, answer: declared keys only
+            assert METHODS[stored["method"]].provenance.unknown(stored) == set(), stored
     text = (out / "dataset.jsonl").read_text(encoding="utf-8")
     assert "\\u3" not in text  # Japanese written as text, not escapes

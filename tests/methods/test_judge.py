@@ -10,6 +10,7 @@ from collections import Counter
 import pytest
 from fakes import Call, ScriptedBackend
 
+from tane.config.judge import JudgeStep
 from tane.llm.base import CHAT, COMPLETION, JSON_SCHEMA, GenParams, LLMError, ModelInfo
 from tane.llm.cache import CachedBackend
 from tane.methods.base import StageContext, StageStats
@@ -64,6 +65,13 @@ def garbage_model(good: str = GOOD, **kw) -> ScriptedBackend:
             return "判定: とても良いと思います！！ 5点 <|im_end|><|im_end|>"
         return good
     return judge_model(reply, **kw)
+
+
+def judge_step(r: Record) -> dict:
+    """The judge's step of a record, as stored (the last step, method judge)."""
+    step = r.provenance.steps[-1]
+    assert step["method"] == "judge"
+    return step
 
 
 def rec(rid: str, inst: str, out: str | None = "回答です。") -> Record:
@@ -173,7 +181,7 @@ def test_garbage_is_retried_once_with_another_seed():
     assert first.seed != retry.seed
     assert first.temperature == 0.0 and retry.temperature == 0.7  # greedy would repeat
     assert first.json_schema is not None  # constrained where the backend allows it
-    a, b = (r.provenance.model_dump()["judge"] for r in batch.records)
+    a, b = (judge_step(r) for r in batch.records)
     assert a["status"] == "ok" and a["quality"] == 4 and len(a["attempts"]) == 2
     assert "parse_error" in a["attempts"][0] and "parse_error" not in a["attempts"][1]
     assert b["status"] == "unparseable" and "quality" not in b
@@ -225,7 +233,7 @@ def test_llm_error_kept_unscored_or_dropped_with_threshold():
 
     backend = judge_model(error)
     batch = run(make(backend), [rec("a", "x")])
-    j = batch.records[0].provenance.model_dump()["judge"]
+    j = judge_step(batch.records[0])
     assert j["status"] == "error" and j["error"] == "http_400" and "quality" not in j
     assert len(backend.calls) == 1  # call failures are the retry wrapper's business
     batch = run(make(judge_model(error), min_quality=2), [rec("a", "x")])
@@ -235,19 +243,22 @@ def test_llm_error_kept_unscored_or_dropped_with_threshold():
 def test_provenance_content_completion_and_chat():
     backend = judge_model(lambda t, p, n: "判定: " + GOOD)
     r = run(make(backend), [rec("a", "日本の首都は？", "東京です。")]).records[0]
-    j = r.provenance.model_dump()["judge"]
+    j = judge_step(r)
     assert j["template"].startswith("judge/ja_completion.j2@")
     assert "日本の首都は？" in j["prompt"] and "東京です。" in j["prompt"]
     assert j["prompt"].rstrip().endswith("判定:")
     assert j["raw"] == "判定: " + GOOD and j["model"] == "fake-judge"
     assert j["sampling"]["temperature"] == 0.0 and j["stage"] == "judge"
-    assert r.provenance.steps == []  # the judge is not a text-producing step
+    assert len(r.provenance.steps) == 1  # the verdict is the record's one step
+    verdict = r.provenance.step(JudgeStep)
+    assert verdict is not None and verdict.scored and verdict.quality == j["quality"]
+    assert JudgeStep.unknown(j) == set()  # it wrote only what its shape declares
     assert "正確で自然な日本語。" in r.to_json()  # ensure_ascii=False
     # chat style, English, instruction without an output
     backend = judge_model(lambda t, p, n: GOOD)
     r = run(make(backend, mode="en", prompt_style="chat"),
             [rec("b", "Name a colour.", None)]).records[0]
-    j = r.provenance.model_dump()["judge"]
+    j = judge_step(r)
     assert j["template"].startswith("judge/en_chat.j2@")
     assert j["prompt"][0]["role"] == "user" and "There is no response" in j["prompt"][0]["content"]
 
@@ -299,7 +310,7 @@ def test_schema_constraint_with_real_model(llama_server):
     batch, _ = asyncio.run(go())
     assert len(batch.records) == 3 and not batch.drops
     for r in batch.records:
-        j = r.provenance.model_dump()["judge"]
+        j = judge_step(r)
         assert j["status"] == "ok", j
         assert len(j["attempts"]) == 1 and j["attempts"][0]["constrained"]
         assert list(json.loads(j["raw"])) == ["reason", "quality", "difficulty", "category"]

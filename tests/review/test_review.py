@@ -453,9 +453,16 @@ def test_libreoffice_does_not_evaluate_injected_text(run: Path, tmp_path: Path) 
 
 
 def test_judge_quality_from_the_judge_stage_fills_the_score_column():
-    from tane.verdicts import recorded_verdict as judged
+    from tane.provenance import Provenance
+    from tane.verdicts import recorded_verdict
+
+    def judged(prov: dict) -> tuple[str, str]:
+        return recorded_verdict(Provenance.read(prov))
 
     prov = {"judge": {"status": "ok", "quality": 4, "reason": "自然な日本語",
                       "difficulty": "easy", "category": "editing"}}
-    assert judged(prov) == ("4", "自然な日本語")
+    assert judged(prov) == ("4", "自然な日本語")  # as written before verdicts were steps
     assert judged({"judge": {"status": "unparseable", "raw": "??"}}) == ("", "")
+    step = {"method": "self_instruct", "steps": [{"method": "judge", "status": "ok",
+                                                  "quality": 2, "reason": "短い"}]}
+    assert judged(step) == ("2", "短い")

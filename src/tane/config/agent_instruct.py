@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from ..provenance import Origin, Shape
 from ..stage import Cost, Counts
 from .base import GeneratorBase, NoveltyConfig, Sampling, per_output
 
@@ -36,6 +37,37 @@ class AgentAnswerSampling(Sampling):
     top_p: float = Field(0.9, gt=0.0, le=1.0)
 
 
+class AgentInstructOrigin(Origin):
+    """An AgentInstruct record: the document chunk it read, the agent that rewrote it,
+    the question type, the refinements, the answer call, the novelty check."""
+
+    METHOD: ClassVar[str] = "agent_instruct"
+    mode: str = ""
+    prompt_style: str = ""
+    round: int = 0
+    draw: int = 0
+    documents: Any = None
+    document: str = ""
+    chunk_id: str = ""
+    chunk_index: int = 0
+    chunk_sha: str = ""
+    agent: str = ""
+    transform_template: str | None = None
+    transform_sampling: dict[str, Any] | None = None
+    skill: str | None = None
+    question_type: str = ""
+    question_format: str = ""
+    refinement_rounds: int = 0
+    refinement_rounds_asked: int = 0
+    refinements: list[Any] = Field(default_factory=list)
+    refine_templates: list[str] = Field(default_factory=list)
+    answer_template: str = ""
+    answer_sampling: dict[str, Any] = Field(default_factory=dict)
+    max_rouge_l: float | None = None
+    most_similar: list[dict[str, Any]] = Field(default_factory=list)
+    novelty: dict[str, Any] = Field(default_factory=dict)
+
+
 class AgentInstructStage(GeneratorBase):
     """AgentInstruct flows (methods/agent_instruct.py). Fields owned by that module."""
 
@@ -45,6 +77,7 @@ class AgentInstructStage(GeneratorBase):
         "and an editor, answered from the text.")
 
     method: Literal["agent_instruct"]
+    provenance: ClassVar[Shape] = AgentInstructOrigin
     max_rounds: int = Field(200, ge=1)
     mode: Literal["ja", "en"] = "ja"
     prompt_style: Literal["completion", "chat"] = "completion"

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from ..provenance import Origin, Shape
 from ..stage import Cost, Counts
 from .base import GeneratorBase, NoveltyConfig, Sampling, per_output, up
 
@@ -16,12 +17,23 @@ class AlpacaSampling(Sampling):
     max_tokens: int = Field(3072, ge=1, le=32768)
 
 
+class AlpacaOrigin(Origin):
+    """An Alpaca record: the round and the novelty check."""
+
+    METHOD: ClassVar[str] = "alpaca"
+    mode: str = ""
+    round: int = 0
+    max_rouge_l: float | None = None
+    most_similar: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class AlpacaStage(GeneratorBase):
     card_text: ClassVar[str] = (
         "Stanford Alpaca's variant of Self-Instruct: 3 seed tasks per prompt, 20 new tasks "
         "with input and output asked per request, ROUGE-L novelty filter.")
 
     method: Literal["alpaca"]
+    provenance: ClassVar[Shape] = AlpacaOrigin
     mode: Literal["en", "ja"] = "ja"
     num_prompt_instructions: int = Field(3, ge=1, le=16)
     tasks_per_request: int = Field(20, ge=2, le=50)

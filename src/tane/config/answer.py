@@ -6,9 +6,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..provenance import Shape, Step
 from ..stage import Cost, Counts, StageSpec
 from .base import Sampling, StageBase, passing, per_record
-from .context import SampledAxis
+from .context import SampledAxis, SampledProvenance
+
+
+class AnswerStep(SampledProvenance, Step):
+    """An answer's step: the template, the few-shot examples shown, the sampling (with
+    the call's seed and stops) and the sampled context drawn for it."""
+
+    METHOD: ClassVar[str] = "answer"
+    example_ids: list[str] = Field(default_factory=list)
 
 
 class AnswerSampling(Sampling):
@@ -23,6 +32,7 @@ class AnswerStage(StageBase):
         "so questions and answers may come from different models.")
 
     method: Literal["answer"]
+    provenance: ClassVar[Shape] = AnswerStep
     mode: Literal["en", "ja"] = "ja"
     prompt_style: Literal["completion", "chat"] = "completion"
     num_examples: int = Field(3, ge=0, le=16)

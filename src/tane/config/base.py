@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..provenance import Origin, Shape, Step
 from ..stage import Cost, Counts, StageSpec
 
 
@@ -37,6 +38,13 @@ class NoveltyConfig(Strict):
     top_k: int = Field(3, ge=0, le=20)
 
 
+class NoveltyOrigin(Origin):
+    """The novelty check's most similar items, as every generator with one records them
+    (a view for readers: each generator's own shape declares the field too)."""
+
+    most_similar: list[dict[str, Any]] = Field(default_factory=list)
+
+
 class StageBase(Strict):
     """What every stage section has: ``method`` (set by the subclass) and ``model``."""
 
@@ -44,6 +52,9 @@ class StageBase(Strict):
     card_text: ClassVar[str] = ""
     # the card lists the models of such stages as "generation"
     writes_instructions: ClassVar[bool] = False
+    # the shape of what the method records in a record's provenance: a Step for a later
+    # stage, an Origin for a generator (tane.provenance; the registry reads it)
+    provenance: ClassVar[Shape] = Step
 
     model: str | None = Field(None, description=(
         "the name of one of the recipe's models: (default: the recipe's llm:)"))
@@ -150,6 +161,7 @@ class GeneratorBase(StageBase):
     """A stage that makes records from seeds, in rounds."""
 
     writes_instructions: ClassVar[bool] = True
+    provenance: ClassVar[Shape] = Origin
 
     def contract(self) -> StageSpec:
         """Most generators write an instruction and its answer (input when the task has

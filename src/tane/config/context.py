@@ -19,9 +19,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
+from ..provenance import Origin, Step
 from .base import Strict
+
+
+class SampledProvenance(BaseModel):
+    """What a stage with sampled context records of an item's draws (mixed into its
+    provenance shape): the labels drawn, the item's key (``draw(*key)`` draws the same
+    again), the drawn rows of file axes and those files."""
+
+    sampled: dict[str, str] = Field(default_factory=dict)
+    sample_key: Any = None
+    sampled_rows: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    sampled_files: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class SampledOrigin(SampledProvenance, Origin):
+    """The sampled context of any generator's origin (a view for readers)."""
+
+
+class SampledStep(SampledProvenance, Step):
+    """The sampled context of any step (a view for readers)."""
 
 Weight = Annotated[float, Field(gt=0.0, le=1e9, strict=True, allow_inf_nan=False,
                                 description="a positive number")]

@@ -6,6 +6,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
+from ..provenance import Shape, Step
 from ..stage import Cost, Counts, StageSpec, ratio
 from .base import Sampling, StageBase, passing, up
 
@@ -17,6 +18,20 @@ class EvolSampling(Sampling):
     max_tokens: int = Field(512, ge=1, le=32768)
 
 
+class EvolStep(Step):
+    """One Evol-Instruct rewrite: the new record's ``id``, the record it rewrote
+    (``parent_id``; :meth:`~tane.provenance.Provenance.lineage` reads the chain), the operation and epoch, whether the parent's input was carried
+    over, and the equality check's answer (None when it did not run)."""
+
+    METHOD: ClassVar[str] = "evol_instruct"
+    operation: str | None = None
+    epoch: int = 0
+    mode: str = ""
+    prompt_style: str = ""
+    input_carried: bool = False
+    equality_judge: dict[str, Any] | None = None
+
+
 class EvolInstructStage(StageBase):
     """Evol-Instruct (WizardLM): see methods/evol_instruct.py. Fields owned by that module."""
 
@@ -24,6 +39,7 @@ class EvolInstructStage(StageBase):
     writes_instructions: ClassVar[bool] = True
 
     method: Literal["evol_instruct"]
+    provenance: ClassVar[Shape] = EvolStep
     mode: Literal["en", "ja"] = "ja"
     prompt_style: Literal["completion", "chat"] = "chat"
     epochs: int = Field(1, ge=1, le=10)

@@ -19,9 +19,10 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, TypeAdapter, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from ..provenance import Origin, Shape
 from ..stage import Cost, Counts
 from .base import GeneratorBase, NoveltyConfig, Sampling, Strict, per_output
-from .context import SampledAxis, is_sampled
+from .context import SampledAxis, SampledProvenance, is_sampled
 
 RESERVED = set("/,=*")
 
@@ -134,6 +135,28 @@ def _bad_name(name: str) -> str | None:
     return None
 
 
+class GridOrigin(SampledProvenance, Origin):
+    """A grid record: its ``cell`` and ``axes``, the question and answer calls, the
+    examples and few-shot shown, the snippet it read, the novelty check."""
+
+    METHOD: ClassVar[str] = "grid"
+    answer_template: str = ""
+    answer_sampling: dict[str, Any] = Field(default_factory=dict)
+    mode: str = ""
+    prompt_style: str = ""
+    round: int = 0
+    cell: str | None = None
+    axes: dict[str, str] = Field(default_factory=dict)
+    question_example_ids: list[str] = Field(default_factory=list)
+    fewshot_ids: list[str] = Field(default_factory=list)
+    conventions: str = ""
+    snippet: dict[str, Any] | None = None
+    max_rouge_l: float | None = None
+    most_similar: list[dict[str, Any]] = Field(default_factory=list)
+    novelty: dict[str, Any] = Field(default_factory=dict)
+    finish_reason: str | None = None
+
+
 class GridStage(GeneratorBase):
     """Requirement grid: questions per cell from its requirements, then answers written to
     the conventions (see methods/grid.py and docs/grid.md)."""
@@ -143,6 +166,7 @@ class GridStage(GeneratorBase):
         "task x theme), then answered in a separate step under declared conventions.")
 
     method: Literal["grid"]
+    provenance: ClassVar[Shape] = GridOrigin
     mode: Literal["ja", "en"] = "ja"
     prompt_style: Literal["completion", "chat"] = "completion"
     axes: dict[str, Any] = Field(min_length=1, description="axis -> values (crossed into "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
+from ..provenance import Shape, Step
 from ..stage import Cost, Counts, StageSpec, ratio
 from .base import Sampling, StageBase, passing, per_record
 
@@ -21,6 +22,42 @@ class JudgeSampling(Sampling):
     max_tokens: int = Field(384, ge=16, le=32768)
 
 
+class JudgeAttempt(BaseModel):
+    """One call of a verdict: its seed and temperature, whether a schema constrained it,
+    the raw reply and finish reason, or the error."""
+
+    model_config = ConfigDict(extra="allow")
+    seed: int | None = None
+    temperature: float | None = None
+    constrained: bool | None = None
+    raw: str = ""
+    finish_reason: str | None = None
+    error: str | None = None
+
+
+class JudgeStep(Step):
+    """A judge's verdict: ``status`` (ok, unparseable or error), the scores (quality 1-5,
+    difficulty, category) and reason when ok, the prompt, the raw reply and each call."""
+
+    METHOD: ClassVar[str] = "judge"
+    status: str = ""
+    prompt_style: str = ""
+    prompt: str | list[dict[str, Any]] = ""  # the text, or a chat call's messages
+    quality: int | None = None
+    reason: str = ""
+    difficulty: str | None = None
+    category: str | None = None
+    raw: str = ""
+    parse_error: str | None = None
+    error: str | None = None
+    attempts: list[JudgeAttempt] = Field(default_factory=list)
+
+    @property
+    def scored(self) -> bool:
+        """Whether the verdict holds a score (status ok)."""
+        return self.status == "ok" and self.quality is not None
+
+
 class JudgeStage(StageBase):
     """LLM judge (methods/judge.py): quality 1-5 + reason, difficulty, task category;
     thresholds select rows. Without any threshold every row is kept (scored or not)."""
@@ -30,6 +67,7 @@ class JudgeStage(StageBase):
         "from a rubric; thresholds select rows.")
 
     method: Literal["judge"]
+    provenance: ClassVar[Shape] = JudgeStep
     mode: Literal["en", "ja"] = "ja"
     prompt_style: Literal["completion", "chat"] = "completion"
     min_quality: int | None = Field(None, ge=1, le=5)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from ..provenance import Origin, Shape
 from ..stage import Cost, Counts
 from .base import GeneratorBase, NoveltyConfig, Sampling, per_output
-from .context import SampledAxis
+from .context import SampledAxis, SampledProvenance
 
 
 class MagpieNovelty(NoveltyConfig):
@@ -26,6 +27,25 @@ class ResponseSampling(Sampling):
     max_tokens: int = Field(512, ge=1, le=32768)
 
 
+class MagpieOrigin(SampledProvenance, Origin):
+    """A Magpie conversation: the chat template it came from, the system prompt, the
+    whole conversation (``messages``) and its turns, the novelty check."""
+
+    METHOD: ClassVar[str] = "magpie"
+    template_name: str = ""
+    template_source: str = ""
+    system_prompt: str = ""
+    system_prompt_choice: Any = None
+    system_template: str | None = None
+    turns: int = 0
+    messages: list[dict[str, str]] = Field(default_factory=list)
+    round: int = 0
+    mode: str = ""
+    max_rouge: float | None = None
+    most_similar: list[dict[str, Any]] = Field(default_factory=list)
+    novelty: dict[str, Any] = Field(default_factory=dict)
+
+
 class MagpieStage(GeneratorBase):
     """Magpie (methods/magpie.py): the chat model writes the user turn itself from the
     pre-query template, then answers it. Fields owned by that module."""
@@ -35,6 +55,7 @@ class MagpieStage(GeneratorBase):
         "to the user turn and writes the instruction itself; it then answers it.")
 
     method: Literal["magpie"]
+    provenance: ClassVar[Shape] = MagpieOrigin
     max_rounds: int = Field(200, ge=1)
     mode: Literal["ja", "en"] = Field("ja", description=(
         "language of the bundled default system prompt and of the novelty tokenizer"))

@@ -17,6 +17,7 @@ import jinja2.meta
 from pydantic import Field, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
+from ..provenance import Shape, Step
 from ..stage import FIELDS, Cost, Counts, StageSpec, ratio
 from .base import Sampling, StageBase, passing, per_record
 from .keep_if import KeepIf, KeepIfError
@@ -44,6 +45,21 @@ def unknown_names(source: str) -> list[str]:
     return sorted(template_names(source) - TEMPLATE_NAMES)
 
 
+class PromptStep(Step):
+    """A prompt stage's step: its template (id and source), the field it wrote or the
+    output schema (and whether it constrained the call), ``keep_if``, the attempt, and
+    the values it replaced (``previous``)."""
+
+    METHOD: ClassVar[str] = "prompt"
+    prompt_template: str = ""
+    field: str | None = None
+    output_schema: dict[str, Any] | None = None
+    constrained: bool | None = None
+    keep_if: str | None = None
+    attempt: int | None = None
+    previous: dict[str, Any] = Field(default_factory=dict)
+
+
 class PromptStage(StageBase):
     card_text: ClassVar[str] = (
         "Prompt: a step of the recipe's own: a Jinja template over each record (its fields, "
@@ -51,6 +67,7 @@ class PromptStage(StageBase):
         "a schema whose fields land in the record, selected by keep_if.")
 
     method: Literal["prompt"]
+    provenance: ClassVar[Shape] = PromptStep
     template: str | None = Field(None, description="the prompt, a Jinja template over "
                                  "instruction, input, output, id, fields, provenance, seeds")
     template_file: str | None = Field(None, description="the template in a file, relative "

@@ -12,6 +12,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from ..provenance import Shape
 from .base import GeneratorBase, StageBase
 
 
@@ -29,6 +30,11 @@ class Method:
     def card_text(self) -> str:
         return self.config.card_text
 
+    @property
+    def provenance(self) -> Shape:
+        """The shape of what the method records in provenance (its config declares it)."""
+        return self.config.provenance
+
     def stage_class(self) -> Any:
         module, _, attr = self.stage.partition(":")
         return getattr(importlib.import_module(module), attr)
@@ -43,6 +49,9 @@ def register(name: str, stage: str, config: type[StageBase]) -> None:
     literal = config.model_fields["method"].annotation
     if getattr(literal, "__args__", None) != (name,):
         raise ValueError(f"{config.__name__}.method must be Literal[{name!r}]")
+    if config.provenance.METHOD not in ("", name):
+        raise ValueError(f"{config.__name__}.provenance is the shape of "
+                         f"{config.provenance.METHOD!r}, not {name!r}")
     METHODS[name] = Method(name, stage, config)
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
+from ..provenance import Origin, Shape
 from .base import Strict
 
 SOURCE_FIELDS = ("instruction", "input", "output", "id", "provenance")
@@ -16,9 +17,20 @@ class SeedsConfig(Strict):
     format: Literal["auto", "self_instruct", "elyza", "ichikara", "alpaca"] = "auto"
 
 
+class SourceOrigin(Origin):
+    """A record read from a recipe's ``source:`` that had no provenance of its own: the
+    file and its row (1-based)."""
+
+    METHOD: ClassVar[str] = "source"
+    source: str = ""
+    row: int = 0
+
+
 class SourceConfig(Strict):
     """Existing records to start from instead of a generator: whatever ``tane curate``
     reads (JSONL, Parquet, CSV/JSON, a local Hugging Face dataset directory)."""
+
+    provenance: ClassVar[Shape] = SourceOrigin
 
     path: str
     fields: dict[str, str] = Field(default_factory=dict, description=(

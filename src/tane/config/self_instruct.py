@@ -6,9 +6,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from ..provenance import Origin, Shape
 from ..stage import Cost, Counts, StageSpec, ratio
 from .base import GeneratorBase, NoveltyConfig, Sampling, seen, up
-from .context import SampledAxis
+from .context import SampledAxis, SampledProvenance
 
 # drops of a task that got its instance call (the rest are dropped before it)
 INSTANCE_DROPS = ("bad_instance", "truncated_instance")
@@ -32,6 +33,29 @@ class InstanceSampling(Sampling):
     max_tokens: int | None = Field(None, ge=1, le=32768)  # type: ignore[assignment]
 
 
+class SelfInstructOrigin(SampledProvenance, Origin):
+    """A Self-Instruct record: the round, the machine examples in its prompt, the
+    classification and instance prompts, the novelty check (``max_rouge_l``,
+    ``most_similar``), which instance of its instruction it is (``instance_index``) and
+    the label that steered an input-only instance."""
+
+    METHOD: ClassVar[str] = "self_instruct"
+    instance_sampling: dict[str, Any] = Field(default_factory=dict)
+    mode: str = ""
+    round: int = 0
+    machine_examples: list[str] = Field(default_factory=list)
+    is_classification: bool | None = None
+    classification_raw: str | None = None
+    classification_template: str | None = None
+    max_rouge_l: float | None = None
+    most_similar: list[dict[str, Any]] = Field(default_factory=list)
+    novelty: dict[str, Any] = Field(default_factory=dict)
+    instance_template: str = ""
+    instance_order: str = ""
+    instance_index: int = 0
+    instance_label: str | None = None
+
+
 class SelfInstructStage(GeneratorBase):
     card_text: ClassVar[str] = (
         "Self-Instruct (Wang et al. 2023): the model continues a numbered list of seed and "
@@ -40,6 +64,7 @@ class SelfInstructStage(GeneratorBase):
         "generated per instruction.")
 
     method: Literal["self_instruct"]
+    provenance: ClassVar[Shape] = SelfInstructOrigin
     mode: Literal["en", "ja"] = "ja"
     prompt_style: Literal["completion", "chat"] = "completion"
     num_prompt_instructions: int = Field(8, ge=1, le=32)

@@ -30,7 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..config.judge import JudgeStep
 from ..errors import TaneError
+from ..provenance import Provenance
 from ..seeds.formats import Loc
 from ..seeds.loader import read_csv_records, read_json_records, read_jsonl_records
 
@@ -196,9 +198,8 @@ def _tane_run(rec: dict, loc: Loc, n: int) -> Item:
     instruction = _text(rec, "instruction", loc, required=True) or ""
     extra = _text(rec, "input", loc, required=False)
     ref = _text(rec, "output", loc, required=False)
-    prov = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {}
-    judge = prov.get("judge") if isinstance(prov.get("judge"), dict) else {}
-    category = judge.get("category") if isinstance(judge.get("category"), str) else None
+    verdict = Provenance.of_row(rec).step(JudgeStep)
+    category = verdict.category if verdict else None
     return Item(id=_ident(rec, ("id",), loc, str(n)),
                 turns=[f"{instruction}\n\n{extra}" if extra else instruction],
                 category=category, reference=[ref] if ref else None)

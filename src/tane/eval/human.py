@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TaneError
+from ..provenance import Provenance
 from ..store.review_figures import drop_score, judge_score, run_figures
 from ..store.revisions import REJECTED_PREFIX, reviewed_output
 
@@ -37,7 +38,7 @@ def decisions(run_dir: str | Path) -> dict[str, Any]:
     records, drops, latest = reviewed_output(run_dir)
     judged: list[tuple[str, bool]] = []  # (record id, the judge kept it)
     for rec in records:
-        if judge_score(rec.get("provenance") or {}) is not None:
+        if judge_score(Provenance.of_row(rec)) is not None:
             judged.append((rec["id"], True))
     for n, d in enumerate(drops, 1):
         detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}

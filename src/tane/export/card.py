@@ -1,8 +1,8 @@
 """The Hugging Face dataset card (README.md) and NOTICE written beside an export.
 
 Everything in the card comes from the run directory: the recipe from ``manifest.json``, the
-models and their roles from each record's provenance (``model`` for the generating stage,
-``steps`` for later ones such as ``answer``), drops per reason from ``stats.json``, and the
+models and their roles from each record's provenance (:meth:`Provenance.made_by` for the
+stage that wrote the instruction, the steps for later ones such as ``answer``), drops per reason from ``stats.json``, and the
 licences from :mod:`tane.export.licences`.
 """
 
@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
+from ..config.judge import JudgeStep
 from ..config.llm import hide_url_keys
 from ..config.registry import METHODS
 from ..errors import TaneError
+from ..provenance import Provenance
 from .base import ExportReport, RunData, write_text
 from .card_sampled import sampled_lines
 from .licences import Match, combination_warnings, lookup
@@ -56,16 +58,16 @@ def model_roles(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         m["roles"][role] = m["roles"].get(role, 0) + 1
 
     for rec in records:
-        prov = rec.get("provenance") or {}
-        method = prov.get("method", "")
-        add(prov.get("model", ""), "generation" if method in GENERATORS else method,
-            prov.get("license", ""), prov.get("backend", ""))
-        judge = prov.get("judge")
-        if isinstance(judge, dict) and judge.get("model"):
-            add(judge["model"], "judge", judge.get("license", ""), judge.get("backend", ""))
-        for step in prov.get("steps") or []:
-            add(step.get("model", ""), step.get("method") or step.get("stage", "step"),
-                step.get("license", ""), step.get("backend", ""))
+        prov = Provenance.of_row(rec)
+        made = prov.made_by()  # the origin, or the step that rewrote the record last
+        add(made.model, "generation" if made.method in GENERATORS else made.method,
+            made.license, made.backend)
+        for step in prov.all_steps():
+            if step.parent_id:
+                continue  # a rewrite: the last one made the record, counted above
+            if step.method == JudgeStep.METHOD and not step.model:
+                continue  # a verdict without a model (none was recorded)
+            add(step.model, step.method or step.stage or "step", step.license, step.backend)
     return models
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..config.context import SampledOrigin, SampledStep
+from ..provenance import Provenance
+
 BUNDLED_PERSONAS = "bundled:personas"
 
 
@@ -13,12 +16,12 @@ def sampled_files(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     (the generator's ``sampled_files`` and those of its steps)."""
     out: dict[str, dict[str, Any]] = {}
     for rec in records:
-        prov = rec.get("provenance") if isinstance(rec.get("provenance"), dict) else {}
-        found = [prov.get("sampled_files")] + [s.get("sampled_files") for s in
-                                               prov.get("steps") or [] if isinstance(s, dict)]
+        prov = Provenance.of_row(rec)
+        found = [prov.origin(SampledOrigin).sampled_files] + [
+            s.sampled_files for s in prov.steps_as(SampledStep)]
         for files in found:
-            for axis, f in (files or {}).items():
-                if isinstance(f, dict) and isinstance(f.get("path"), str):
+            for axis, f in files.items():
+                if isinstance(f.get("path"), str):
                     info = out.setdefault(f["path"], {"rows": f.get("rows"),
                                                       "sha256": f.get("sha256"), "axes": []})
                     if axis not in info["axes"]:

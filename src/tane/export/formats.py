@@ -22,7 +22,9 @@ import random
 from pathlib import Path
 from typing import Any
 
+from ..config.magpie import MagpieOrigin
 from ..errors import TaneError
+from ..provenance import Provenance
 from ..schema import dumps
 from ..store.files import atomic_write, file_set
 from .base import ExportReport, RunData, load_run, read_json, write_json, write_text
@@ -42,11 +44,11 @@ def user_text(rec: dict[str, Any]) -> str:
 
 def turns(rec: dict[str, Any]) -> list[tuple[str, str]]:
     """(user, assistant) pairs. A multi-turn record (Magpie ``turns > 1``) keeps its later
-    turns in ``provenance.messages``; the first pair is always the record's own fields, so
+    turns in its origin's ``messages`` (:class:`~tane.config.magpie.MagpieOrigin`); the first pair is always the record's own fields, so
     a human edit of the first turn is what gets exported."""
     first = (user_text(rec), rec["output"])
-    msgs = [m for m in (rec.get("provenance") or {}).get("messages") or []
-            if isinstance(m, dict) and m.get("role") in ("user", "assistant")]
+    msgs = [m for m in Provenance.of_row(rec).origin(MagpieOrigin).messages
+            if m.get("role") in ("user", "assistant")]
     if len(msgs) <= 2:
         return [first]
     later = [(u["content"], a["content"]) for u, a in zip(msgs[2::2], msgs[3::2])
@@ -95,7 +97,7 @@ def dataset_info_entry(fmt: str, file_name: str) -> dict[str, Any]:
 
 # -- split ----------------------------------------------------------------------------
 def seed_group(rec: dict[str, Any]) -> str:
-    ids = (rec.get("provenance") or {}).get("seed_ids") or []
+    ids = Provenance.of_row(rec).seed_ids
     return ids[0] if ids else "none"
 
 

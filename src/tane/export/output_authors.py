@@ -1,8 +1,8 @@
 """Which model wrote each record's output, for the dataset card.
 
 A record's output comes from the last step that wrote one: a person's review edit
-(``provenance.human_review`` whose original output differs), else the last ``answer``
-step in ``provenance.steps``, else the stage that made the record (``provenance.model``:
+(:meth:`Provenance.review` whose original output differs), else the last ``answer``
+step, else the stage that made the record (its origin's model:
 Self-Instruct with ``instances: full``, Alpaca, Magpie, a ``source:`` file ...).
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Literal, NamedTuple
 
-# per-record steps (``provenance.steps``) that write the output
-OUTPUT_STEPS = frozenset({"answer"})
+from tane.config.answer import AnswerStep
+from tane.provenance import Provenance
 
 
 class Author(NamedTuple):
@@ -23,16 +23,15 @@ class Author(NamedTuple):
 
 def output_author(rec: dict[str, Any]) -> Author:
     """Who wrote one record's output."""
-    prov = rec.get("provenance") or {}
-    review = prov.get("human_review")
-    if isinstance(review, dict) and isinstance(review.get("original"), dict) and \
-            (review["original"].get("output") or "") != (rec.get("output") or ""):
+    prov = Provenance.of_row(rec)
+    review = prov.review()
+    if review is not None and review.original is not None and \
+            (review.original.get("output") or "") != (rec.get("output") or ""):
         return Author("a person", "review", "review")
-    for step in reversed(prov.get("steps") or []):
-        if isinstance(step, dict) and step.get("method") in OUTPUT_STEPS:
-            return Author(step.get("model") or "(not recorded)",
-                          step.get("stage") or step["method"], "step")
-    return Author(prov.get("model") or "(not recorded)", prov.get("method") or "?", "origin")
+    answer = prov.step(AnswerStep)
+    if answer is not None:
+        return Author(answer.model or "(not recorded)", answer.stage or answer.method, "step")
+    return Author(prov.model or "(not recorded)", prov.method or "?", "origin")
 
 
 def output_lines(records: list[dict[str, Any]], methods: list[str]

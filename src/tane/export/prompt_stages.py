@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..config.prompt import PromptStep
+from ..provenance import Provenance
 
-def _steps(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+
+def _steps(records: list[dict[str, Any]]) -> dict[str, PromptStep]:
     """The first prompt step of each stage name found in the records."""
-    found: dict[str, dict[str, Any]] = {}
+    found: dict[str, PromptStep] = {}
     for r in records:
-        for step in (r.get("provenance") or {}).get("steps") or []:
-            if isinstance(step, dict) and step.get("method") == "prompt":
-                found.setdefault(str(step.get("stage", "")), step)
+        for step in Provenance.of_row(r).steps_of(PromptStep):
+            found.setdefault(step.stage, step)
     return found
 
 
@@ -27,12 +29,12 @@ def prompt_stage_lines(records: list[dict[str, Any]], stages: list[dict[str, Any
     for i, (s, name) in enumerate(zip(stages, names)):
         if s.get("method") != "prompt":
             continue
-        step = steps.get(name, {})
-        template = step.get("prompt_template") or s.get("template") or ""
-        where = step.get("template") or s.get("template_file") or "inline"
+        step = steps.get(name) or PromptStep()
+        template = step.prompt_template or s.get("template") or ""
+        where = step.template or s.get("template_file") or "inline"
         out += [f"### {i + 1}. `{name}`", "", f"Template `{where}`:", "", "```jinja",
                 template.rstrip() or "(no record of this run kept its text)", "```", ""]
-        schema = step.get("output_schema") or s.get("output_schema")
+        schema = step.output_schema or s.get("output_schema")
         if schema:
             out += ["The reply is JSON validated against this schema (a reply that does not "
                     "fit is asked again once, then dropped as `schema_invalid`); its fields "
@@ -40,7 +42,7 @@ def prompt_stage_lines(records: list[dict[str, Any]], stages: list[dict[str, Any
                     "others in `provenance.fields`):", "", "```json",
                     json.dumps(schema, ensure_ascii=False), "```", ""]
         else:
-            field = s.get("field") or step.get("field")
+            field = s.get("field") or step.field
             where_to = (f"the record's `{field}`" if field in ("instruction", "input", "output")
                         else f"`provenance.fields.{field}`")
             out += [f"The reply is written to {where_to}; the value it replaced is kept in "

@@ -3,7 +3,7 @@
 Human review lives in ``run.sqlite``'s ``revisions`` table (see :mod:`tane.store.revisions`),
 which is read here without writing to the run directory; a web review's progress and
 agreement come from its log (:mod:`tane.store.review_figures`). Judge verdicts live in each
-record's ``provenance["judge"]`` (see :mod:`tane.curate.judge`).
+record's judge step (:class:`tane.config.judge.JudgeStep`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from ..config.judge import JudgeStep
+from ..provenance import Provenance
 from ..store.review_figures import run_figures
 from ..store.revisions import latest_revisions
 
@@ -84,22 +86,21 @@ def web_review_lines(run_dir: Path) -> list[str]:
 
 def judge_summary(records: list[dict[str, Any]]) -> dict[str, Any] | None:
     """Counts of the judge's verdicts over the exported records, or None without a judge."""
-    verdicts = [(r.get("provenance") or {}).get("judge") for r in records]
-    verdicts = [v for v in verdicts if isinstance(v, dict)]
+    verdicts = [v for v in (Provenance.of_row(r).step(JudgeStep) for r in records)
+                if v is not None]
     if not verdicts:
         return None
-    scored = [v for v in verdicts if v.get("status") == "ok" and
-              isinstance(v.get("quality"), int)]
-    quality = Counter(v["quality"] for v in scored)
+    scored = [v for v in verdicts if v.scored]
+    quality = Counter(v.quality for v in scored)
     return {
         "judged": len(verdicts),
         "scored": len(scored),
-        "not_scored": Counter(v.get("status", "?") for v in verdicts if v not in scored),
+        "not_scored": Counter(v.status or "?" for v in verdicts if not v.scored),
         "quality": {q: quality.get(q, 0) for q in range(1, 6)},
-        "mean": round(sum(v["quality"] for v in scored) / len(scored), 2) if scored else None,
-        "difficulty": Counter(v.get("difficulty") for v in scored if v.get("difficulty")),
-        "category": Counter(v.get("category") for v in scored if v.get("category")),
-        "models": sorted({v.get("model", "") for v in verdicts} - {""}),
+        "mean": round(sum(v.quality or 0 for v in scored) / len(scored), 2) if scored else None,
+        "difficulty": Counter(v.difficulty for v in scored if v.difficulty),
+        "category": Counter(v.category for v in scored if v.category),
+        "models": sorted({v.model for v in verdicts} - {""}),
     }
 
 
@@ -126,6 +127,6 @@ def judge_lines(summary: dict[str, Any] | None, thresholds: list[dict[str, Any]]
         if kept:
             lines += ["", "Selection: " + ", ".join(f"{k}={v}" for k, v in kept.items())
                       + " (rows outside were dropped, see Filtering)."]
-    lines += ["", "The judge's prompt and raw output are in each record's "
-                  "`provenance.judge`."]
+    lines += ["", "The judge's prompt and raw output are in each record's judge step "
+                  "(`provenance.steps`, `method: judge`)."]
     return lines + [""]

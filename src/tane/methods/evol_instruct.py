@@ -28,7 +28,7 @@ from typing import Any
 
 from ..llm.base import Completion, GenParams
 from ..prompts import Template, check_overrides, load_template
-from ..config.evol_instruct import EvolInstructStage
+from ..config.evol_instruct import EvolInstructStage, EvolStep
 from ..schema import Drop, Record, stable_hash
 from .base import (Batch, KINDS, Outcome, RecordTransform, Request, StageContext,
                    as_messages, to_params)
@@ -251,29 +251,18 @@ class EvolInstruct(RecordTransform):
         inst, inp = parse_evolution(res.text)
         carried = inp is None and a.operation in IN_DEPTH and bool(a.rec.input)
         new_input = a.rec.input if carried else (inp or "")
-        prov = a.rec.provenance.model_copy(deep=True)
-        chain = list(getattr(prov, "evol_chain", None) or []) \
-            if prov.method == "evol_instruct" else []
-        if not chain:
-            chain = [{"id": a.rec.id, "operation": None, "epoch": 0}]
         rid = f"ev-{stable_hash([a.rec.id, a.epoch, a.operation, inst, new_input], 10)}"
-        chain.append({"id": rid, "operation": a.operation, "epoch": a.epoch})
-        tpl = self.templates[a.operation]
-        update = {
-            "method": "evol_instruct", **self.ctx.model_provenance(self.kind),
-            "parent_id": a.rec.id, "template": tpl.id,
-            "sampling": self.cfg.sampling.model_dump() | {"seed": a.params.seed,
-                                                          "stop": list(a.params.stop)},
-        }
-        data = prov.model_dump() | update | {
-            "operation": a.operation, "epoch": a.epoch, "evol_chain": chain,
-            "evol_stage": self.ctx.name, "mode": self.lang,
-            "prompt_style": self.cfg.prompt_style, "input_carried": carried,
-            "finish_reason": res.finish_reason, "equality_judge": judge,
-            "parent_provenance_method": a.rec.provenance.method,
-        }
-        prov = type(prov).model_validate(data)
-        return Record(id=rid, instruction=inst, input=new_input, output=None, provenance=prov)
+        # the parent's provenance, its origin untouched, with this rewrite as a step
+        step = EvolStep(
+            stage=self.ctx.name, method=EvolStep.METHOD, **self.ctx.model_provenance(self.kind),
+            template=self.templates[a.operation].id,
+            sampling=self.cfg.sampling.model_dump() | {"seed": a.params.seed,
+                                                       "stop": list(a.params.stop)},
+            finish_reason=res.finish_reason, id=rid, parent_id=a.rec.id,
+            operation=a.operation, epoch=a.epoch, mode=self.lang,
+            prompt_style=self.cfg.prompt_style, input_carried=carried, equality_judge=judge)
+        return Record(id=rid, instruction=inst, input=new_input, output=None,
+                      provenance=a.rec.provenance.with_step(step))
 
     # -- the stage ----------------------------------------------------------------------
     def _detail(self, a: Attempt, **detail: Any) -> dict[str, Any]:

@@ -11,7 +11,7 @@ either way it is parsed strictly (:func:`parse_verdict`: the first ``{...}`` blo
 ``json.loads``, every field and range checked). An unparseable verdict is retried ONCE with
 a different seed (and ``retry_temperature`` when sampling is greedy, since a greedy rerun
 would repeat the same text). A verdict that still does not parse is never a score: it is
-recorded as ``provenance["judge"] = {"status": "unparseable", "raw": ...}``; such rows are
+recorded as a judge step (:class:`~tane.config.judge.JudgeStep`) with ``status: unparseable`` and the raw reply; such rows are
 dropped (``judge_unparseable``) only when a threshold is configured, else kept unscored.
 
 Drop reasons: ``judge_low_quality`` (quality < min_quality), ``judge_difficulty``
@@ -28,7 +28,7 @@ from typing import Any
 
 from ..llm.base import JSON_SCHEMA, Completion, GenParams
 from ..prompts import check_overrides, load_template
-from ..config.judge import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage
+from ..config.judge import JUDGE_CATEGORIES, JUDGE_DIFFICULTIES, JudgeStage, JudgeStep
 from ..schema import Drop, Record
 from ..verdicts import VerdictError, first_json_object
 from .base import KINDS, RecordTransform, Request, StageContext, as_messages, to_params
@@ -173,7 +173,7 @@ class Judge(RecordTransform):
         return self._judged(rec, req, v, drop.detail.get("error"))
 
     def step(self, record: Record, request: Request, completion: Completion) -> None:
-        return None  # the verdict is the record's provenance["judge"]
+        return None  # the verdict is the record's judge step (_judged)
 
     def _select(self, v: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """Drop (reason, detail) for a verdict, or None to keep."""
@@ -200,16 +200,15 @@ class Judge(RecordTransform):
                 error: str | None = None) -> Record | Drop:
         """The record with its verdict in provenance, or the drop its verdict selects."""
         ctx = self.ctx
-        judge = {"stage": ctx.name, "status": v["status"], **ctx.model_provenance(self.kind),
+        judge = {"stage": ctx.name, "method": JudgeStep.METHOD, "status": v["status"], **ctx.model_provenance(self.kind),
                  "template": self.tpl.id, "prompt_style": self.cfg.prompt_style,
                  "prompt": req.state["prompt"], "sampling": self.cfg.sampling.model_dump()}
         judge |= {k: v[k] for k in ("quality", "reason", "difficulty", "category",
                                     "raw", "parse_error", "error", "finish_reason")
                   if k in v}
         judge["attempts"] = v["attempts"]
-        prov = rec.provenance.model_copy(deep=True)
-        setattr(prov, "judge", judge)
-        new = rec.model_copy(update={"provenance": prov})
+        new = rec.model_copy(update={"provenance": rec.provenance.with_step(
+            JudgeStep.model_validate(judge))})
         res = self._select(v)
         if res is None:
             return new

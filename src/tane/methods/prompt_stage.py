@@ -98,10 +98,10 @@ class PromptTransform(RecordTransform):
 
     # -- the prompt --------------------------------------------------------------------
     def render(self, rec: Record) -> str:
-        prov = rec.provenance.model_dump(mode="json")
+        prov = rec.provenance
         return self.tpl.render(instruction=rec.instruction, input=rec.input,
                                output=rec.output or "", id=rec.id,
-                               fields=dict(prov.get("fields") or {}), provenance=prov,
+                               fields=prov.named_fields(), provenance=prov.view(),
                                seeds=self.seeds)
 
     def _constrained(self) -> bool:
@@ -173,14 +173,14 @@ class PromptTransform(RecordTransform):
               req: Request) -> Record:
         """The record with its new values; what they replace goes into the request's
         meta, which the engine appends to the record's steps."""
-        old = dict(getattr(rec.provenance, "fields", None) or {})
+        old = rec.provenance.named_fields()
         previous = {k: getattr(rec, k) for k in core if getattr(rec, k) not in (None, "")}
         previous |= {f"fields.{k}": old[k] for k in named if k in old}
         if previous:
             req.meta["previous"] = previous
         prov = rec.provenance
         if named:
-            prov = prov.model_copy(update={"fields": old | named})
+            prov = prov.with_fields(old | named)
         return rec.model_copy(update=core | {"provenance": prov})
 
     def _invalid(self, rec: Record, req: Request, res: Completion, why: str

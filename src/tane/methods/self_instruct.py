@@ -34,7 +34,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.self_instruct import SelfInstructStage
+from ..config.self_instruct import SelfInstructOrigin, SelfInstructStage
 from ..curate.instruction_filters import check_instruction
 from ..curate.rouge import NoveltyIndex
 from ..curate.tokenize import resolve_tokenizer_name
@@ -392,7 +392,7 @@ class SelfInstruct:
         async with ctx.turns_for("pool").turn(r):
             # one pool entry per instruction, however many instances it got
             self.machine.extend((rec.instruction, rec.id) for rec in batch.records
-                                if rec.provenance.model_extra.get("instance_index", 0) == 0)
+                                if rec.provenance.origin(SelfInstructOrigin).instance_index == 0)
             self.pool_len[r] = len(self.machine)
         return batch
 

@@ -44,12 +44,8 @@ class Source:
 
 
 def _provenance(prov: dict[str, Any], path: str, rowno: int) -> Provenance:
-    if isinstance(prov.get("method"), str):
-        try:
-            return Provenance.model_validate(prov)
-        except ValueError:
-            pass
-    return Provenance(method="source", source=path, row=rowno)
+    got = Provenance.read(prov)  # a row written by tane keeps its provenance
+    return got if got.method else Provenance(method="source", source=path, row=rowno)
 
 
 def load_source(cfg: SourceConfig, base_dir: Path) -> Source:

@@ -17,6 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tane.config.grid import GridOrigin
+from tane.provenance import Provenance
+
 
 def _grid_stage(run_dir: Path) -> dict | None:
     try:
@@ -54,8 +57,8 @@ def _ledger_cells(run_dir: Path) -> dict[str, str]:
         for rid, body in con.execute("SELECT record_id, body FROM ledger "
                                      "WHERE status='kept' AND record_id IS NOT NULL"):
             try:
-                cell = (json.loads(body).get("provenance") or {}).get("cell")
-            except (json.JSONDecodeError, AttributeError):
+                cell = Provenance.of_row(json.loads(body)).origin(GridOrigin).cell
+            except json.JSONDecodeError:
                 continue
             if isinstance(cell, str):
                 out.setdefault(rid, cell)
@@ -74,24 +77,24 @@ def _drop_cell(row: dict, by_id: dict[str, str]) -> str | None:
     rid = d.get("record_id") or row.get("record_id") or row.get("id")
     if isinstance(rid, str) and rid in by_id:
         return by_id[rid]
-    prov = row.get("provenance") if isinstance(row.get("provenance"), dict) else {}
-    return prov.get("cell") if isinstance(prov.get("cell"), str) else None
+    return Provenance.of_row(row).origin(GridOrigin).cell
 
 
 def grid_coverage(rows: list[dict], rejected: list[dict],
                   run_dir: Path | None) -> dict[str, Any] | None:
     """The coverage report, or None when the data did not come from a grid."""
     stage = _grid_stage(run_dir) if run_dir else None
-    prov = [r.get("provenance") if isinstance(r.get("provenance"), dict) else {} for r in rows]
-    grid_rows = [p for p in prov if p.get("method") == "grid" and isinstance(p.get("cell"), str)]
+    provs = [Provenance.of_row(r) for r in rows]
+    grid_rows = [o for o in (p.origin(GridOrigin) for p in provs if p.method == GridOrigin.METHOD)
+                 if o.cell is not None]
     if stage is None and not grid_rows:
         return None
     req = _requested(stage) if stage else None
     axis_names, cells = req if req else ([], {})
-    kept = Counter(p["cell"] for p in grid_rows)
-    for p in grid_rows:  # without a manifest: the cells records name
-        if p["cell"] not in cells:
-            cells[p["cell"]] = {"axes": dict(p.get("axes") or {}), "requested": None}
+    kept = Counter(o.cell for o in grid_rows)
+    for o in grid_rows:  # without a manifest: the cells records name
+        if o.cell not in cells:
+            cells[str(o.cell)] = {"axes": dict(o.axes), "requested": None}
     by_id = _ledger_cells(run_dir) if run_dir else {}
     drops: dict[str, Counter] = {}
     for row in rejected:

@@ -17,6 +17,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from tane.config.context import SampledOrigin, SampledStep
+from tane.provenance import Provenance
+
 
 def _expected(run_dir: Path | None) -> dict[str, dict[str, float]]:
     """axis -> value label -> expected share, from the recipe's sampled values."""
@@ -55,11 +58,10 @@ def _expected(run_dir: Path | None) -> dict[str, dict[str, float]]:
     return out
 
 
-def _sampled(prov: dict[str, Any]) -> dict[str, str]:
-    out = dict(prov.get("sampled") or {}) if isinstance(prov.get("sampled"), dict) else {}
-    for step in prov.get("steps") or []:
-        if isinstance(step, dict) and isinstance(step.get("sampled"), dict):
-            out |= step["sampled"]
+def _sampled(prov: Provenance) -> dict[str, str]:
+    out = dict(prov.origin(SampledOrigin).sampled)
+    for step in prov.steps_as(SampledStep):
+        out |= step.sampled
     return {str(a): str(v) for a, v in out.items()}
 
 
@@ -70,11 +72,11 @@ def sampled_coverage(rows: list[dict], rejected: list[dict],
     dropped: dict[str, Counter] = {}
     file_rows: dict[str, int] = {}  # axis -> rows of its file (provenance's sampled_files)
     for r in rows:
-        prov = r.get("provenance") if isinstance(r.get("provenance"), dict) else {}
+        prov = Provenance.of_row(r)
         for axis, value in _sampled(prov).items():
             kept.setdefault(axis, Counter())[value] += 1
-        for axis, f in (prov.get("sampled_files") or {}).items():
-            if isinstance(f, dict) and isinstance(f.get("rows"), int):
+        for axis, f in prov.origin(SampledOrigin).sampled_files.items():
+            if isinstance(f.get("rows"), int):
                 file_rows[str(axis)] = f["rows"]
     for row in rejected:
         d = row.get("_drop") if isinstance(row.get("_drop"), dict) else row

@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tane.config.judge import JudgeStep
 from tane.curate.langid import detect
 from tane.errors import TaneError
+from tane.provenance import Provenance
 from tane.report import verbs
 from tane.store.files import read_jsonl
 
@@ -72,11 +74,6 @@ def load_dataset(path: Path) -> tuple[list[dict], list[dict], dict | None, dict[
 def _text(row: dict, key: str) -> str:
     v = row.get(key)
     return v if isinstance(v, str) else ("" if v is None else str(v))
-
-
-def _prov(row: dict) -> dict:
-    p = row.get("provenance")
-    return p if isinstance(p, dict) else {}
 
 
 def _length(text: str, lang: str) -> int:
@@ -188,10 +185,10 @@ def compute_stats(rows: list[dict], rejected: list[dict] | None = None,
     ja_preds: Counter = Counter()
     texts = []
     for row in rows:
-        prov = _prov(row)
-        by_method[str(prov.get("method") or row.get("method") or "unknown")] += 1
-        judge = prov.get("judge") if isinstance(prov.get("judge"), dict) else {}
-        by_category[str(judge.get("category") or "unscored")] += 1
+        prov = Provenance.of_row(row)
+        by_method[prov.made_by().method or str(row.get("method") or "unknown")] += 1
+        verdict = prov.step(JudgeStep)
+        by_category[(verdict.category if verdict else None) or "unscored"] += 1
         text = _text(row, field)
         texts.append(text)
         lang = detect(text)[0]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..provenance import Provenance
 from ..store.revisions import FIELDS, drop_fields, reviewed_output, run_id
 from ..store.sheets import clean
 from ..verdicts import recorded_verdict
@@ -18,7 +19,7 @@ def build_rows(run_dir: str | Path, include_dropped: bool = False) -> tuple[str,
     rid = run_id(d)
     rows = []
     for rec in records:
-        prov = rec.get("provenance") or {}
+        prov = Provenance.of_row(rec)
         rev = latest.get(rec["id"])
         fields = {k: rec.get(k) for k in FIELDS}
         for k, v in ((rev or {}).get("fields") or {}).items():
@@ -26,7 +27,7 @@ def build_rows(run_dir: str | Path, include_dropped: bool = False) -> tuple[str,
                 fields[k] = v
         score, reason = recorded_verdict(prov)
         vals = {"id": rec["id"], **{k: clean(v) for k, v in fields.items()},
-                "method": str(prov.get("method") or ""), "judge_score": score,
+                "method": prov.made_by().method, "judge_score": score,
                 "judge_reason": clean(reason), "drop_reason": "",
                 "status": (rev or {}).get("status", ""), "note": clean((rev or {}).get("note"))}
         rows.append(Row(rec["id"], vals, raw=fields,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator, Protocol, Sequence
 
 from .. import agreement as ag
+from ..provenance import Provenance
 from ..verdicts import recorded_verdict
 from .review_log import Entry, disagree, effective, read_log
 from .revisions import REJECTED_PREFIX, machine_output
@@ -53,7 +54,7 @@ class Item:
     dropped_by: str = ""
 
 
-def judge_score(prov: dict[str, Any]) -> float | None:
+def judge_score(prov: Provenance) -> float | None:
     """The judge's recorded score of a machine record, as a number."""
     score, _ = recorded_verdict(prov)
     try:
@@ -204,7 +205,7 @@ def figure_items(run_dir: str | Path, include_dropped: bool) -> list[Item]:
     """The records a review shows, as much of them as the figures need (the machine's
     records, then its drops as ``rejected:N``)."""
     records, drops = machine_output(run_dir)
-    items = [Item(r["id"], judge_score(r.get("provenance") or {})) for r in records]
+    items = [Item(r["id"], judge_score(Provenance.of_row(r))) for r in records]
     if include_dropped:
         for n, d in enumerate(drops, 1):
             detail = d.get("detail") if isinstance(d.get("detail"), dict) else {}

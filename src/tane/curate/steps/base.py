@@ -25,6 +25,7 @@ from typing import Any, ClassVar, Literal, Optional, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from tane.curate.langid import detect
+from tane.provenance import Provenance
 
 Result = Optional[tuple[str, dict[str, Any]]]
 FieldName = Literal["instruction", "input", "output"]
@@ -49,14 +50,17 @@ class Fields:
 
     def lookup(self, path: str) -> Any:
         """The value at dotted `path`: looked up in the row (or the record's fields and
-        ``provenance``); a first key that is not there is looked up in the provenance, so
-        ``judge.quality`` finds ``provenance.judge.quality``. None when absent."""
+        ``provenance``); a first key that is not there is looked up in the provenance
+        (:meth:`Provenance.lookup`), so ``judge.quality`` finds the last judge step's
+        quality. None when absent."""
         keys = path.split(".")
         root: dict[str, Any] = self.row if self.row is not None else {
             "instruction": self.instruction, "input": self.input, "output": self.output,
             "id": self.id, "provenance": self.provenance}
         if keys[0] not in root:
-            root = self.provenance or {}
+            return Provenance.read(self.provenance).lookup(path)
+        if keys[0] == "provenance" and len(keys) > 1 and isinstance(root["provenance"], dict):
+            return Provenance.read(root["provenance"]).lookup(".".join(keys[1:]))
         cur: Any = root
         for k in keys:
             if not isinstance(cur, dict) or k not in cur:

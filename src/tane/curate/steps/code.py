@@ -15,7 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tane.curate import sandbox
 from tane.curate.steps.base import Fields, Params, Result, Step
+from tane.config.grid import GridOrigin
 from tane.errors import TaneError
+from tane.provenance import Provenance
 
 _FENCE = re.compile(r"^[ \t]*```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$",
                     re.MULTILINE | re.DOTALL)
@@ -62,16 +64,15 @@ def cell_matches(pattern: str, prov: dict[str, Any]) -> bool:
     p = pattern.strip()
     if p == "*":
         return True
+    origin = Provenance.read(prov).origin(GridOrigin)
     if "=" in p:
-        axes = prov.get("axes")
-        if not isinstance(axes, dict):
-            return False
+        axes = origin.axes
         for part in p.split(","):
             axis, _, value = (x.strip() for x in part.partition("="))
             if value != "*" and axes.get(axis) != value:
                 return False
         return True
-    cell = prov.get("cell")
+    cell = origin.cell
     if not isinstance(cell, str):
         return False
     parts, values = [x.strip() for x in p.split("/")], cell.split("/")

@@ -7,16 +7,28 @@ import unicodedata
 
 from pydantic import Field
 
+from tane.config.judge import JudgeStep
 from tane.curate.steps.base import Fields, Params, Result, Step, is_cjk_lang, text_lang
+from tane.provenance import Provenance
 
 _JA_END = "。！？!?」』）)…．.〕】》〉～〜♪\"'”’"
 _EN_END = ".!?\"'”’)]…:;"
 _LIST_LINE = re.compile(r"^\s*(?:[-*+・•●◦]|\d+[.)．）、]|[（(]?\d+[)）]|[①-⑳])\s*\S")
 
 
+def output_finish_reason(prov: Provenance) -> str | None:
+    """How the call that wrote the record ended: the made_by origin's when it recorded
+    one, else the last step's that is not a verdict (a judge grades, it writes nothing)."""
+    made, steps = prov.made_by(), prov.all_steps()
+    if made.finish_reason is not None and not any(s.parent_id for s in steps):
+        return made.finish_reason
+    steps = [s for s in steps if s.method != JudgeStep.METHOD]
+    return steps[-1].finish_reason if steps else made.finish_reason
+
+
 class Truncated(Step):
-    """A cut-off output: ``finish_reason: length`` in the provenance (top level or the
-    last entry of ``provenance.steps``), an unclosed code block, or (``check_ending``) a
+    """A cut-off output: ``finish_reason: length`` in the provenance (the generator's, or
+    the last step's that is not a judge's: :func:`output_finish_reason`), an unclosed code block, or (``check_ending``) a
     last sentence without terminal punctuation. The ending is only judged for outputs
     of at least ``min_chars`` characters (short answers such as labels need none) and
     not when the output ends in a code block, a list item or a table row."""
@@ -33,12 +45,7 @@ class Truncated(Step):
 
     def check(self, f: Fields) -> Result:
         if self.p.finish_reason:
-            prov = f.provenance or {}
-            steps = prov.get("steps") or []
-            reason = prov.get("finish_reason")
-            if reason is None and steps and isinstance(steps[-1], dict):
-                reason = steps[-1].get("finish_reason")
-            if reason == "length":
+            if output_finish_reason(Provenance.read(f.provenance)) == "length":
                 return self.fail("finish_reason", finish_reason="length")
         text = f.output
         if text is None:

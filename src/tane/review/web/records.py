@@ -8,6 +8,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...config.base import NoveltyOrigin
+from ...config.grid import GridOrigin
+from ...config.magpie import MagpieOrigin
+from ...config.seeds import SourceOrigin
+from ...provenance import Provenance
 from ...store.review_figures import drop_score, judge_score
 from ...store.revisions import FIELDS, REJECTED_PREFIX, reviewed_output
 from ...verdicts import recorded_verdict
@@ -32,22 +37,21 @@ def _text(v: Any) -> str:
 
 
 def _context(rec: dict[str, Any]) -> dict[str, Any]:
-    prov = rec.get("provenance") or {}
+    prov = Provenance.of_row(rec)
     score, reason = recorded_verdict(prov)
-    steps = [s for s in prov.get("steps") or [] if isinstance(s, dict)]
-    similar = prov.get("most_similar") or []  # self_instruct, grid: the novelty check's
-    near = similar[0] if isinstance(similar, list) and similar else {}
-    turns = prov.get("messages") or []  # magpie: the whole conversation
-    return {"method": str(prov.get("method") or ""),
-            "stage": ", ".join(str(s.get("stage") or s.get("method") or "") for s in steps),
-            "model": str(prov.get("model") or ""),
-            "seeds": ", ".join(str(s) for s in prov.get("seed_ids") or []),
-            "source_row": (f"{prov['source']} row {prov.get('row')}" if prov.get("source")
-                           else str(prov.get("parent_id") or "")),
+    similar = prov.origin(NoveltyOrigin).most_similar  # the novelty check's
+    source = prov.origin(SourceOrigin)
+    made = prov.made_by()
+    return {"method": made.method,
+            "stage": ", ".join(s.stage or s.method for s in prov.all_steps()),
+            "model": made.model,
+            "seeds": ", ".join(prov.seed_ids),
+            "source_row": (f"{source.source} row {source.row}" if source.source
+                           else str(prov.parent() or "")),
             "judge_score": score, "judge_reason": reason,
-            "nearest": near if isinstance(near, dict) else {},
-            "turns": turns if isinstance(turns, list) else [],
-            "drop_reason": "", "cell": str(prov.get("cell") or "")}
+            "nearest": similar[0] if similar else {},
+            "turns": prov.origin(MagpieOrigin).messages,  # magpie: the whole conversation
+            "drop_reason": "", "cell": str(prov.origin(GridOrigin).cell or "")}
 
 
 def load_items(run_dir: str | Path, include_dropped: bool = False) -> list[Item]:
@@ -63,7 +67,7 @@ def load_items(run_dir: str | Path, include_dropped: bool = False) -> list[Item]
             if k in FIELDS:
                 current[k] = _text(v)
         items.append(Item(rec["id"], machine, current, (rev or {}).get("status") or "",
-                          _context(rec), judge_score(rec.get("provenance") or {})))
+                          _context(rec), judge_score(Provenance.of_row(rec))))
     if include_dropped:
         items += [_dropped(n, d, latest) for n, d in enumerate(drops, 1)]
     return items
@@ -82,7 +86,7 @@ def _dropped(n: int, d: dict[str, Any], latest: dict[str, dict[str, Any]]) -> It
             current[k] = _text(v)
     shown = {k: v for k, v in detail.items() if k != "record"}
     score = detail.get("quality", detail.get("score"))
-    ctx = _context({"provenance": {"method": str(d.get("stage") or "")}})
+    ctx = _context({"provenance": Provenance(method=str(d.get("stage") or ""))})
     ctx["drop_reason"] = f"{d.get('reason') or ''} {json.dumps(shown, ensure_ascii=False)}"
     ctx["judge_score"] = "" if score is None else str(score)
     ctx["judge_reason"] = str(detail.get("reason") or "")
