@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from typer.testing import CliRunner
 
 from tane.cli import app
@@ -20,6 +22,7 @@ def _table() -> str:
     return doc.split("## The files of a run directory", 1)[1].split("\n## ", 1)[0]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_every_file_of_a_run_directory_is_documented(tmp_path):
     (tmp_path / "in.jsonl").write_text(json.dumps(
         {"instruction": "日本の首都はどこですか。", "output": "東京です。"},

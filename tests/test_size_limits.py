@@ -35,6 +35,7 @@ def test_seed_with_a_1m_char_instruction_is_one_line_naming_file_line_field(tmp_
     assert "too long" in lines[0] and f"{MAX_FIELD_CHARS:,}" in lines[0]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 @pytest.mark.skipif(not morph_available(), reason="needs fugashi + unidic-lite")
 def test_morph_tokenizer_survives_a_1m_char_text():
     code = ("from tane.curate.tokenize import get_tokenizer\n"
@@ -56,6 +57,7 @@ def test_morph_chunks_keep_short_text_whole_and_cut_long_text_at_breaks():
     assert pieces[0].endswith("。")
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 @pytest.mark.skipif(not morph_available(), reason="needs fugashi + unidic-lite")
 def test_dedup_drops_the_1m_char_row_as_too_long_and_keeps_the_others(tmp_path):
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -71,6 +73,7 @@ def test_dedup_drops_the_1m_char_row_as_too_long_and_keeps_the_others(tmp_path):
                                          "max": MAX_FIELD_CHARS}
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_curate_drops_an_oversized_output_as_too_long(tmp_path):
     src, out, rec = tmp_path / "in.jsonl", tmp_path / "out.jsonl", tmp_path / "c.yaml"
     rec.write_text("lang: ja\nsteps:\n  - name: length\n", encoding="utf-8")
@@ -85,6 +88,7 @@ def test_curate_drops_an_oversized_output_as_too_long(tmp_path):
     assert rej[0]["_drop"]["detail"]["field"] == "output"
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_run_source_row_over_the_limit_is_a_too_long_drop(tmp_path):
     src = tmp_path / "src.jsonl"
     _write_jsonl(src, [{"instruction": "日本の首都について説明してください。",

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from helpers import ROOT, tane_cmd
 
 
@@ -27,6 +29,7 @@ def _tane(cwd, *args):
                           env=env, cwd=cwd)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_dry_run_without_out_prints_the_plan_and_writes_nothing(tmp_path):
     recipe = _recipe(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -36,6 +39,7 @@ def test_dry_run_without_out_prints_the_plan_and_writes_nothing(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_dry_run_with_out_saves_the_plan(tmp_path):
     recipe = _recipe(tmp_path)
     res = _tane(tmp_path, "run", str(recipe), "--dry-run", "--out", str(tmp_path / "run"))

@@ -56,6 +56,7 @@ def refused(res) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_key_in_a_url_is_refused_by_every_command_and_written_nowhere(sim, tmp_path):
     userinfo = sim.url.replace("http://", f"http://user:{KEY}@")
     query = f"{sim.url}?api_key={KEY}"

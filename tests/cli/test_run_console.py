@@ -43,6 +43,7 @@ stages:
     return res
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_piped_run_prints_a_plain_progress_line_every_few_seconds(piped):
     lines = piped.stderr.splitlines()
     progress = [ln for ln in lines if ln.startswith("kept ")]

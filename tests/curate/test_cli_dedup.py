@@ -96,6 +96,7 @@ def test_keep_options_that_do_not_fit_exit_2(tmp_path):
         assert not out.exists()
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 @pytest.mark.parametrize("method", ["exact", "minhash-lsh"])
 def test_a_file_without_the_field_is_refused_like_curate(tmp_path, method):
     """No row has the compared field: the curate check's one line naming the file and the

@@ -46,6 +46,7 @@ def corpora(draw):
 @settings(max_examples=300, deadline=None)
 @given(corpora(), st.sampled_from([0.3, 0.5, 0.7, 0.9, 1.0]), st.integers(0, 40),
        st.booleans(), st.sampled_from([1, 2]))
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_pairs_and_lcs_equal_brute_force(lists, threshold, n_old, new_vs_new, workers):
     encs = _encode(lists)
     index = NoveltyIndex(str.split, threshold=threshold)

@@ -70,6 +70,7 @@ def test_prefilter_greedy_equals_brute_force(spec, threshold, chunk_size):
 @settings(max_examples=300, deadline=None)
 @given(corpus, st.sampled_from([0.3, 0.5, 0.7, 0.85, 1.0]), st.integers(0, 60),
        st.sampled_from([0.0, 0.7]), st.sampled_from([(0, 1), (192, 64)]), st.booleans())
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_join_greedy_equals_brute_force(spec, threshold, split_at, floor, fold, kernel):
     """The batch join (all pairs at once, then the greedy walk) decides as brute force
     and reports the same scores and top lists as a scan, also when part of the corpus
@@ -151,6 +152,7 @@ def test_candidates_never_miss_a_pair_at_or_above_the_cutoff(spec, threshold):
 @settings(max_examples=150, deadline=None)
 @given(corpus, st.sampled_from([0.5, 0.7, 0.85]), st.sampled_from([1, 5, 1024]),
        st.sampled_from([(0, 1), (2, 2), (192, 64)]))
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_folded_scan_equals_brute_force(spec, threshold, chunk_size, fold):
     """The scan runs on folded codes (upper bounds) and re-scores survivors exactly; a
     low fold point makes almost every token collide."""

@@ -202,6 +202,7 @@ def test_check_does_not_add_and_topk_order():
     assert NoveltyIndex("rouge", threshold=1.0).check_batch_and_add(["a b", "a b"])[1].keep
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 @pytest.mark.parametrize("threshold", [0.0, 0.3, 0.5, 0.85, 1.0])
 def test_other_thresholds_small_groups_and_exact_max_score(monkeypatch, threshold):
     """Forces many length groups per chunk; with report_floor=0 max_score is the exact

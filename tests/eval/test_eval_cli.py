@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import socket
 
+import pytest
+
 from helpers import run_tane
 
 
@@ -49,6 +51,7 @@ def test_bad_benchmark_row_is_one_line_exit_2_and_nothing_written(tmp_path):
     assert not (tmp_path / "ev").exists()
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_bad_model_specs_are_one_line(tmp_path):
     for spec, want in [("http://h:8000/v1", "expected NAME=URL"),
                        ("a=http://h:8000/v1", "a server URL needs the model it serves"),
@@ -61,6 +64,7 @@ def test_bad_model_specs_are_one_line(tmp_path):
         assert want in one_line_error(res.stderr), (spec, res.stderr)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_grade_needs_an_eval_directory_and_a_reachable_judge(tmp_path):
     res = run_tane("eval", "grade", str(tmp_path), "--judge", "embedded")
     assert res.returncode == 2 and "not an eval directory" in one_line_error(res.stderr)
@@ -77,6 +81,7 @@ def test_grade_needs_an_eval_directory_and_a_reachable_judge(tmp_path):
     assert res.returncode == 2 and "no answers of model 'other'" in one_line_error(res.stderr)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_bad_eval_plan_is_one_line_naming_the_line(tmp_path):
     plan = tmp_path / "eval.yaml"
     plan.write_text("bench: bundled:elyza_ja\nout: ev\nmodels:\n  a: {backend: embedded}\n"

@@ -51,6 +51,7 @@ def evaldir(root: Path) -> Path:
     return d
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_flexeval_and_shaberi_files_hold_the_plain_means(tmp_path):
     d = evaldir(tmp_path)
     res = run_tane("eval", "report", str(d), "--n-boot", "1000")

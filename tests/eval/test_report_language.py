@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import run_tane
 
 JA = "東京は日本の首都で、多くの人が暮らしています。交通も便利です。"
@@ -69,6 +71,7 @@ def _report(d: Path, *extra: str) -> tuple[dict, str, str]:
     return rep, (d / "report" / "report.md").read_text(encoding="utf-8"), res.stderr
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_flags_are_counted_per_model_and_warned_about(tmp_path):
     rep, md, stderr = _report(evaldir(tmp_path))
     lang = rep["language"]
@@ -85,6 +88,7 @@ def test_flags_are_counted_per_model_and_warned_about(tmp_path):
     assert "## Language" in md and "| model | 30 | 7 | 5 | 2 |" in md
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_ja_min_scores_the_flags_as_failures(tmp_path):
     rep, md, _ = _report(evaldir(tmp_path), "--ja-min", "0.4")
     assert rep["language"]["scored_as_failures"] is True
@@ -100,6 +104,7 @@ def test_ja_min_scores_the_flags_as_failures(tmp_path):
     assert "scored as failures" in md
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_ja_min_on_an_english_benchmark_is_one_line(tmp_path):
     d = evaldir(tmp_path, lang="en")
     res = run_tane("eval", "report", str(d), "--n-boot", "1000", "--ja-min", "0.4")

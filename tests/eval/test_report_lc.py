@@ -65,6 +65,7 @@ def report(d: Path, *extra: str):
     return res
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_models_against_one_baseline_share_their_item_difficulties(tmp_path):
     d = evaldir(tmp_path, 40, {"m1": 1.0, "m2": 0.5, "m3": 1.3})
     res = report(d)
@@ -81,6 +82,7 @@ def test_models_against_one_baseline_share_their_item_difficulties(tmp_path):
     assert "times as long" not in res.stderr
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_shared_a_side_is_fitted_jointly_too_and_turned_back(tmp_path):
     """``--a base --b m1`` and ``--a base --b m2``: the pairs share their a side; they are
     fitted from base's opponents' side and turned back, so base's rate over m1 is one
@@ -118,6 +120,7 @@ def test_one_short_model_is_the_minimal_variant_and_warned_about(tmp_path):
     assert "variant minimal (AlpacaEval's length_controlled_minimal" in md
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_difficulty_table_gives_the_table_variant(tmp_path):
     d = evaldir(tmp_path, 40, {"m1": 0.8})
     table = tmp_path / "difficulty.jsonl"
@@ -130,6 +133,7 @@ def test_a_difficulty_table_gives_the_table_variant(tmp_path):
     assert rep["difficulty_table"] == str(table)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_bad_difficulty_table_is_one_line_and_writes_nothing(tmp_path):
     d = evaldir(tmp_path, 40, {"m1": 0.8})
     table = tmp_path / "difficulty.jsonl"

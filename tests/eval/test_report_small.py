@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from helpers import run_tane
 
 MIN_ITEMS, MIN_LC_ITEMS = 20, 30  # documented in tane.eval.report
@@ -63,6 +65,7 @@ def report(d: Path) -> tuple[dict, str, str]:
     return rep, (d / "report" / "report.md").read_text(encoding="utf-8"), res.stderr
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_two_items_warn_withhold_the_lc_rate_and_flag_a_judge_that_never_varies(tmp_path):
     # every grade 5; item 1 won by a in both orders, item 2 a flip (a tie): raw 75%
     d = evaldir(tmp_path, 2, lambda i, m: 5,
@@ -93,6 +96,7 @@ def test_two_items_warn_withhold_the_lc_rate_and_flag_a_judge_that_never_varies(
     assert f"judge embedded, model {JUDGE_MODEL}" in claim["text"]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_enough_varied_items_warn_of_nothing_and_report_the_lc_rate(tmp_path):
     n = MIN_LC_ITEMS
     d = evaldir(tmp_path, n, lambda i, m: 1 + (i * 3 + (m == "a")) % 5,

@@ -33,6 +33,7 @@ QA = [{"instruction": "日本の首都はどこですか？", "output": "東京�
     ([{"instruction": r["instruction"]} for r in QA], "{name: length}",
      "none of its 2 record(s) has an output (a recipe without an answer stage?)"),
 ])
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_an_export_of_no_record_is_refused(tmp_path, rows, step, why):
     run = _run(tmp_path, rows, step)
     out = tmp_path / "ex"
@@ -45,6 +46,7 @@ def test_an_export_of_no_record_is_refused(tmp_path, rows, step, why):
     assert list(out.iterdir()) == []
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_one_record_still_exports(tmp_path):
     run = _run(tmp_path, QA[:1], "{name: length}")
     res = run_tane("export", str(run), "-f", "messages", "--to", str(tmp_path / "t.jsonl"))

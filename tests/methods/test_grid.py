@@ -246,6 +246,7 @@ def test_cli_unknown_axis_in_few_shot_match(tmp_path):
     assert f"{r}:8:" in err and "stages.0.few_shots.0.match" in err and "'level'" in err
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_cli_few_shot_file_errors(tmp_path):
     r = _recipe(tmp_path, "    few_shots:\n      - {match: \"task=fix\", file: shots.yaml}\n")
     err = _fails(tmp_path, r)

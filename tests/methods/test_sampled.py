@@ -160,6 +160,7 @@ def test_bad_sampled_axis_is_one_line_with_file_line_field(tmp_path, axis, line,
     assert msg in one
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_missing_persona_file_is_named_with_its_recipe_field(tmp_path):
     p = _grid_recipe(tmp_path, "      persona: {file: nobody.jsonl, sample: per_item}\n")
     res = run_tane("run", str(p), "--out", str(tmp_path / "out"), "--no-progress",

@@ -38,6 +38,7 @@ def one_line_error(stderr: str) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_nothing_listening_stops_before_any_stage(tmp_path):
     url = f"http://127.0.0.1:{closed_port()}/v1"
     t0 = time.monotonic()

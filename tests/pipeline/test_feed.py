@@ -49,6 +49,7 @@ def run(path: Path, out: Path) -> dict:
     return read_stats(out)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_rows_past_the_target_are_not_answered(sim, tmp_path):
     # every answer is kept: the target's 3 rows are answered, the other 37 are not
     st = run(recipe(tmp_path, sim.url, 3, 1), tmp_path / "a")
@@ -66,6 +67,7 @@ def test_rows_past_the_target_are_not_answered(sim, tmp_path):
     assert kept == [f"Task number {i}: say something." for i in range(3)]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_drops_are_made_up_for_within_a_window_and_a_rerun_feeds_the_same(sim, tmp_path):
     # a length rule that drops some answers: more rows are answered than the target,
     # but no more than the target plus what the server decodes at once

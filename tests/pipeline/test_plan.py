@@ -205,6 +205,7 @@ def test_accuracy_is_written_into_stats(tmp_path):
     assert accuracy({"calls": 0, "stages": []}, st)["ratio"]["calls"] is None
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_cli_plan_json_and_saved_plan(tmp_path):
     out = tmp_path / "run"
     res = run_tane("plan", str(QUICKSTART), "--target", "6", "--no-measure", "--json",

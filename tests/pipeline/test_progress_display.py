@@ -183,6 +183,7 @@ def run_on_a_terminal(args: list[str], columns: int, timeout: float = 120) -> tu
     return rc, plain(text)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_tane_run_on_an_80_column_terminal(tmp_path):
     """The summary of a real (model-free) run on a terminal 80 columns wide."""
     columns = 80

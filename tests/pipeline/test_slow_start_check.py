@@ -44,6 +44,7 @@ stages:
     return path
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_one_slow_answer_to_the_check_is_retried_and_the_run_goes_on(sim, tmp_path):
     with FaultProxy(sim.url.removesuffix("/v1"), ["slow"], slow_delay=4.0) as proxy:
         res = run_tane("run", str(recipe(tmp_path, proxy.url + "/v1", 2)), "--out",
@@ -54,6 +55,7 @@ def test_one_slow_answer_to_the_check_is_retried_and_the_run_goes_on(sim, tmp_pa
     assert manifest["status"] == "complete"
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_server_that_stays_slow_is_called_slow_after_its_retries(sim, tmp_path):
     with FaultProxy(sim.url.removesuffix("/v1"), ["slow"] * 10, slow_delay=4.0) as proxy:
         res = run_tane("run", str(recipe(tmp_path, proxy.url + "/v1", 1)), "--out",
@@ -67,6 +69,7 @@ def test_a_server_that_stays_slow_is_called_slow_after_its_retries(sim, tmp_path
     assert "2 tries" in lines[0] and gets == 2
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_the_check_waits_as_long_as_a_call_may(sim):
     """A --timeout above 15 s holds for the check too (it was cut to 15 s)."""
     async def check(url: str) -> list[str]:

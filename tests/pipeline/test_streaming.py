@@ -150,6 +150,7 @@ def test_another_recipe_in_the_same_directory_needs_force(tmp_path, sim):
     assert asyncio.run(Runner(other, out, force=True).run())["kept"] == 5
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_sigterm_leaves_the_manifest_interrupted_and_the_directory_free(tmp_path):
     import os
     import signal

@@ -76,6 +76,7 @@ def test_a_key_refused_on_the_calls_only_is_named_with_its_url(sim, tmp_path):
     assert "$OPENAI_API_KEY" in line and "injected 401" in line
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_no_client_session_is_left_open_when_every_call_fails(sim, tmp_path):
     # calls that wait to retry a dropped connection outlive the run's stop; it left a
     # session open in about half of such runs
@@ -89,6 +90,7 @@ def test_no_client_session_is_left_open_when_every_call_fails(sim, tmp_path):
         assert "connection" in one_line_error(res.stderr)  # no "Unclosed client session"
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_no_client_session_is_left_open_when_eval_is_refused_the_key(sim, tmp_path):
     with FaultProxy(sim.url.removesuffix("/v1"), ["401"] * 2000, only_posts=True) as proxy:
         for i in range(2):

@@ -228,6 +228,7 @@ def test_without_matplotlib(built, tmp_path, monkeypatch):
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["n_records"] == 12
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_cli(run_dir, tmp_path):
     res = CliRunner().invoke(app, ["stats", str(run_dir), "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output

@@ -73,6 +73,7 @@ def _decisions(run: Path) -> list[tuple]:
     return [r[1:6] + r[7:8] + r[9:] for r in revs]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_import_is_refused_while_a_run_holds_the_directory(run: Path,
                                                            tmp_path: Path) -> None:
     reviewed = _reviewed(run, tmp_path)

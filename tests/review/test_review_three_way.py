@@ -28,6 +28,7 @@ def _error_line(res) -> str:
     return lines[0]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_second_copy_of_an_imported_export_does_not_undo_it(run: Path,
                                                               tmp_path: Path) -> None:
     x = export_review(run, tmp_path / "x.xlsx").path
@@ -48,6 +49,7 @@ def test_a_second_copy_of_an_imported_export_does_not_undo_it(run: Path,
     assert [r[0] for r in _revisions(run)] == ["si-0000", "si-0001"]
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_copy_changing_a_row_imported_since_its_export_is_refused(run: Path,
                                                                     tmp_path: Path) -> None:
     x = export_review(run, tmp_path / "x.xlsx").path
@@ -67,6 +69,7 @@ def test_a_copy_changing_a_row_imported_since_its_export_is_refused(run: Path,
     assert _dataset(run)["si-0000"]["output"] == "別の答え"
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_force_applies_only_the_rows_the_file_changes(run: Path, tmp_path: Path) -> None:
     a = export_review(run, tmp_path / "a.xlsx").path
     b = export_review(run, tmp_path / "b.xlsx").path

@@ -304,6 +304,7 @@ def test_assignment_is_balanced_deterministic_and_walked_in_own_orders() -> None
     assert common != [i for i in q["b"] if i in set(q["a"])]  # not the same sequence
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_serve_refuses_bad_options_in_one_line(run: Path, tmp_path: Path) -> None:
     from helpers import run_tane
 
@@ -397,6 +398,7 @@ def test_find_filters_and_one_or_two_character_japanese_search(run: Path, served
     assert client(app, tokens["alice"]).get("/admin/find").status_code == 403
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 @pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
 def test_export_answers_column_and_the_file_still_imports(run: Path, served, tmp_path: Path,
                                                           suffix: str) -> None:
@@ -454,6 +456,7 @@ def test_a_record_shows_its_turns_and_most_similar_item_as_text(tmp_path: Path) 
     assert '<dd id="nearest">ROUGE-L 0.61 · 日本の首都は&lt;b&gt;どこ&lt;/b&gt;</dd>' in page
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_later_run_keeps_the_web_decisions_and_the_log(tmp_path: Path) -> None:
     from helpers import run_tane
 

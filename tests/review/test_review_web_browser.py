@@ -90,6 +90,7 @@ def _review(page, plan: dict[str, list[str]], stop: str | None = None) -> None:
     pytest.fail("the queue did not end")
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_two_reviewers_keyboard_only_then_adjudication(server, tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     run, links, _ = server

@@ -154,6 +154,7 @@ def test_csv_files_carry_the_review_state_too(run: Path, tmp_path: Path) -> None
         import_review(run, edit_csv(a, tmp_path / "a2.csv", "si-0000", "output", "A"))
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_review_state_survives_a_libreoffice_resave(run: Path, tmp_path: Path) -> None:
     soffice = shutil.which("soffice") or shutil.which("libreoffice")
     if not soffice:

@@ -15,6 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 
 ENOSPC_AFTER = '''
@@ -72,6 +74,7 @@ def _manifest(run: Path) -> dict:
     return json.loads((run / "manifest.json").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_run_on_a_full_disk_is_one_line_and_the_manifest_says_failed(tmp_path):
     _source_recipe(tmp_path)
     run = tmp_path / "run"
@@ -95,6 +98,7 @@ def test_run_on_a_full_disk_is_one_line_and_the_manifest_says_failed(tmp_path):
     assert len((run / "dataset.jsonl").read_text(encoding="utf-8").splitlines()) == 40
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_run_when_sqlite_says_database_or_disk_is_full(tmp_path):
     _source_recipe(tmp_path, rows=400)
     run = tmp_path / "run"
@@ -123,6 +127,7 @@ def _export_run(d: Path) -> Path:
     return d
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_export_on_a_full_disk_leaves_no_half_set(tmp_path):
     run = _export_run(tmp_path / "run")
     out = tmp_path / "out"
@@ -138,6 +143,7 @@ def test_export_on_a_full_disk_leaves_no_half_set(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == []  # nothing of the new set
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_export_on_a_full_disk_keeps_the_previous_set_whole(tmp_path):
     run = _export_run(tmp_path / "run")
     out = tmp_path / "out"
@@ -152,6 +158,7 @@ def test_export_on_a_full_disk_keeps_the_previous_set_whole(tmp_path):
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_dedup_on_a_full_disk_names_the_output_and_leaves_nothing(tmp_path):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"instruction": f"質問その{i}です。"},

@@ -79,6 +79,7 @@ def full_tmpfs(tmp_path):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_full_run_directory_names_its_lock_file_and_mount(tmp_path, full_tmpfs):
     work = tmp_path / "work"
     work.mkdir()
@@ -92,6 +93,7 @@ def test_a_full_run_directory_names_its_lock_file_and_mount(tmp_path, full_tmpfs
                     "free space and rerun the same command")
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_run_directory_reached_through_a_link_names_the_full_mount(tmp_path, full_tmpfs):
     work = tmp_path / "work"
     work.mkdir()
@@ -104,6 +106,7 @@ def test_a_run_directory_reached_through_a_link_names_the_full_mount(tmp_path, f
                                               "writing runs/.lock;")
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_enospc_on_the_lock_file_names_it(tmp_path):
     _recipe(tmp_path)
     run = tmp_path / "out" / "run"

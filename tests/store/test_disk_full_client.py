@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from helpers import ROOT
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -40,6 +42,7 @@ def _tane(cwd: Path, *args: str) -> subprocess.CompletedProcess:
                           timeout=300, cwd=cwd, env=env)
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 def test_a_full_disk_mid_run_leaves_no_client_session_open(tmp_path):
     with SimServer.start(streams=8, ttft=0.0, tps=5000.0, tokens_mean=30) as sim:
         (tmp_path / "r.yaml").write_text(f"""\

@@ -70,6 +70,7 @@ def _files(tmp_path: Path, umask: int) -> dict[str, Path]:
     return files
 
 
+@pytest.mark.slow  # several seconds: subprocess runs or a large input
 @pytest.mark.parametrize("umask,data,script", [(0o022, 0o644, 0o755), (0o077, 0o600, 0o700)])
 def test_outputs_follow_the_umask(tmp_path, umask, data, script):
     files = _files(tmp_path, umask)
