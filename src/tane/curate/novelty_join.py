@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any, NamedTuple, Protocol
 
+import importlib
+import importlib.util
+
 import numpy as np
 
-from tane.curate import joinkernel
 from tane.curate.simjoin import TooCostly, candidate_blocks, need, pair_lcs, prefetch
 
 
@@ -112,6 +114,14 @@ def scan_pairs(index: Index, new_lens: np.ndarray, add: bool) -> int:
     return int(total)
 
 
+def _joinkernel() -> Any:
+    """`tane.curate.joinkernel`, imported on first use: numba takes most of a second to
+    import, which every command that merely may dedup would pay at start."""
+    if importlib.util.find_spec("numba") is None:
+        return None
+    return importlib.import_module("tane.curate.joinkernel")
+
+
 def plan(index: Index, encs: Sequence[str], add: bool, *, kernel: bool = True,
          only_if_cheaper: RowCosts | None = None) -> JoinPlan | None:
     """The join of `encs` (pairs among them too when `add`) with the index, compiled
@@ -121,13 +131,14 @@ def plan(index: Index, encs: Sequence[str], add: bool, *, kernel: bool = True,
     n_old = len(index.encoded)
     everything = index.encoded + [e for e in encs if e]
     lens = np.fromiter((len(e) for e in everything), dtype=np.int64, count=len(everything))
-    kernel = kernel and joinkernel.available()
+    joinkernel = _joinkernel() if kernel else None
+    kernel = joinkernel is not None and joinkernel.available()
     max_rows = None
     if only_if_cheaper is not None:
         cost = only_if_cheaper.kernel if kernel else only_if_cheaper.numpy
         max_rows = scan_pairs(index, lens[n_old:], add) // cost
     try:
-        if kernel:
+        if kernel and joinkernel is not None:
             off, gu, gl = joinkernel.group_by_v(joinkernel.pair_blocks(
                 everything, index.cut, index.len_range, n_old=n_old, new_vs_new=add,
                 max_rows=max_rows), len(everything))
