@@ -100,9 +100,8 @@ class RecordTransform:
         step = self.step(out, req, res)
         if step is None:
             return out
-        # a new steps list on a shallow copy: the input record is not changed
-        prov = out.provenance.model_copy(update={"steps": [*out.provenance.steps, step]})
-        return out.model_copy(update={"provenance": prov})
+        # a copy with the step appended: the input record is not changed
+        return out.model_copy(update={"provenance": out.provenance.with_step(step)})
 
     def _subject(self, record: Record, req: Request) -> Request:
         """``req`` naming ``record`` in its drops (unless it names its own), and its cut
