@@ -238,3 +238,15 @@ def test_generators_write_only_what_their_shape_declares():
             continue  # a placeholder provenance (a plan's or a revived drop's)
         extra = keys - set(Provenance.model_fields) - set(shapes[method].model_fields)
         assert not extra, f"{method} writes {extra}, which {shapes[method].__name__} lacks"
+
+
+def test_a_cut_answer_is_found_under_a_later_verdict():
+    from tane.curate.steps.truncated import output_finish_reason
+
+    answered = Provenance(method="self_instruct").with_step(
+        AnswerStep(stage="answer", finish_reason="length"))
+    judged = answered.with_step(JudgeStep(stage="judge", status="ok", quality=4,
+                                          finish_reason="stop"))
+    assert output_finish_reason(judged) == "length"  # the verdict wrote no output
+    grid = Provenance(method="grid", finish_reason="length")
+    assert output_finish_reason(grid) == "length"  # the generator's own call

@@ -27,8 +27,8 @@ def output_finish_reason(prov: Provenance) -> str | None:
 
 
 class Truncated(Step):
-    """A cut-off output: ``finish_reason: length`` in the provenance (the generator's, or
-    the last step's that is not a judge's: :func:`output_finish_reason`), an unclosed code block, or (``check_ending``) a
+    """A cut-off output: ``finish_reason: length`` in the provenance (the generator's, else
+    the last step's that is not a judge's verdict), an unclosed code block, or (``check_ending``) a
     last sentence without terminal punctuation. The ending is only judged for outputs
     of at least ``min_chars`` characters (short answers such as labels need none) and
     not when the output ends in a code block, a list item or a table row."""
