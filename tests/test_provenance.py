@@ -176,6 +176,11 @@ def _string_reads(text: str, name: str) -> list[str]:
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
                 and node.func.attr == "get" and node.args:
             target, key = node.func.value, node.args[0]
+            if ast.unparse(target).endswith("provenance.model_extra"):  # its extras by key
+                target = ast.Name("provenance")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in ("getattr", "setattr", "hasattr") and len(node.args) >= 2:
+            target, key = node.args[0], node.args[1]
         if target is None or not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
             continue
         code = ast.unparse(target)
@@ -199,9 +204,10 @@ def test_no_module_reads_provenance_by_key():
 
 def test_the_key_check_finds_reads_by_key():
     code = ('def f(row, rec):\n    prov = row.get("provenance") or {}\n'
-            '    a = rec.provenance.model_extra\n'
+            '    a = rec.provenance.model_extra.get("instance_index", 0)\n'
+            '    setattr(rec.provenance, "judge", {})\n'
             '    return prov.get("judge"), row["provenance"]["cell"], prov["steps"]\n')
-    assert len(_string_reads(code, "reader.py")) == 3
+    assert len(_string_reads(code, "reader.py")) == 5
 
 
 def _origin_writes() -> dict[str, set[str]]:
