@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import shutil
 import socket
@@ -223,6 +224,8 @@ class RayExecutor(LocalExecutor):
         files = stage_files(recipe, remote, base_dir) if remote else {}
         seeds = load_seeds(resolve_path(recipe.seeds.path, base_dir), recipe.seeds.format)
         ray = self.ray = _ray()
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         self.shard_size = opts.shard_size
         self.started_ray = False
         if not ray.is_initialized():
@@ -242,8 +245,17 @@ class RayExecutor(LocalExecutor):
         # a run already holding calls (a resume, a rerun) answers the workers' questions
         # about them; a new run asks nothing
         held = plan.journal.call_count() if hasattr(plan.journal, "call_count") else 1
-        self.desk = (ray.remote(JournalDesk).options(num_cpus=0, max_concurrency=10_000)
-                     .remote() if remote and held else None)
+        self.desk: Any = None
+        if remote and held:
+            self.desk = ray.remote(JournalDesk).options(
+                num_cpus=0, max_concurrency=10_000,
+                # beside the driver, whose node it does not outlive
+                scheduling_strategy=NodeAffinitySchedulingStrategy(
+                    ray.get_runtime_context().get_node_id(), soft=True)).remote()
+        # what the records of a shard meet besides the recipe: a changed template or seed
+        # file makes new shards, as it makes new prompts
+        self.inputs = stable_hash([sorted((k, hashlib.sha256(v).hexdigest())
+                                          for k, v in files.items()), seeds_data(seeds)], 16)
         spec = {"recipe": recipe.model_dump(mode="json"), "seeds": seeds_data(seeds),
                 "files": files, "desk": self.desk,
                 # this run's caches on each node: the same on a resume from this machine
@@ -295,7 +307,7 @@ class RayExecutor(LocalExecutor):
         models = [[rec.llm_for(p.model_names[i]).backend,
                    rec.llm_for(p.model_names[i]).model] for i in stages]
         sid = (f"{unit_key(unit)}-{s:02d}-{k:05d}-"
-               f"{stable_hash([rec.seed, configs, models, payload], 16)}")
+               f"{stable_hash([rec.seed, configs, models, payload, self.inputs], 16)}")
         result = read_done(p.run_path, sid)
         if result is None:
             a = min(range(self.workers), key=lambda j: (self.load[j], j))

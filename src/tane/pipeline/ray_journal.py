@@ -26,6 +26,10 @@ from ..schema import dumps
 from ..store.journal import JournalWriter
 from ..store.rundir import CALLS_TABLE, connect
 
+# how long a worker waits for the driver's answer before it makes the call itself (the
+# driver answers in milliseconds; this is for a desk lost with its node)
+DESK_WAIT = 60.0
+
 # one call as it travels back: [key, kind, request, response, made]; ``made``: this try
 # made it (else it came from the node's cache, made by an earlier try of the shard)
 Call = list[Any]
@@ -58,7 +62,11 @@ class ShardCache:
                 self.calls[key] = [key, row[0], json.loads(row[1]), response, False]
             return response
         if self.desk is not None:
-            found: dict[str, Any] | None = await self.desk.ask.remote(key)
+            try:
+                found: dict[str, Any] | None = await asyncio.wait_for(
+                    self.desk.ask.remote(key), DESK_WAIT)
+            except Exception:  # no answer: the call is made (and counted if repeated)
+                return None
             return found
         return None
 
