@@ -119,8 +119,10 @@ def cluster(tmp_path) -> Iterator[Cluster]:
     if not (shutil.which("runuser") and shutil.which("useradd")):
         pytest.skip("needs runuser and useradd")
     if subprocess.run(["id", USER], capture_output=True).returncode != 0:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
-                        "/usr/sbin/nologin", USER], check=True, capture_output=True)
+        made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell",
+                               "/usr/sbin/nologin", USER], capture_output=True, text=True)
+        # another test session may have made it meanwhile
+        assert subprocess.run(["id", USER], capture_output=True).returncode == 0, made.stderr
     python = _interpreter()
     import pwd
 
