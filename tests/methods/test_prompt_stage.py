@@ -11,6 +11,8 @@ import pytest
 import yaml
 
 import tane
+from tane.config.judge import JudgeStep
+from tane.config.prompt import PromptStep
 from tane.llm.base import Completion
 from tane.methods.base import Request, StageContext, StageStats
 from tane.methods.prompt_stage import PromptTransform
@@ -46,6 +48,7 @@ def test_schema_fields_land_in_the_record_and_keep_if_selects(tmp_path):
     assert out.instruction == "新しい問い" and out.provenance.fields == {"quality": 4}
     assert type(out.provenance.fields["quality"]) is int
     assert req.meta["previous"] == {"instruction": "何か"}
+    assert PromptStep.unknown(req.meta) == set()  # the step: only what its shape declares
     low = st.parse(rec, st.prompt(rec), _reply('{"quality": 2, "instruction": "x"}'))
     assert isinstance(low, Drop) and low.reason == "keep_if"
     assert low.detail["values"] == {"quality": 2, "instruction": "x"}
@@ -76,10 +79,19 @@ def test_field_mode_writes_a_named_field_and_keeps_what_it_replaced(tmp_path):
     out = st.parse(rec, req, _reply("  新しい要約\n"))
     assert out.provenance.fields == {"summary": "新しい要約"} and out.output is None
     assert req.meta["previous"] == {"fields.summary": "古い"}
+    assert PromptStep.unknown(req.meta) == set()
     cut = st.parse(rec, st.prompt(rec), _reply("途中で", "length"))
     assert isinstance(cut, Drop) and cut.reason == "truncated"
     empty = st.parse(rec, st.prompt(rec), _reply("  "))
     assert isinstance(empty, Drop) and empty.reason == "empty_reply"
+
+
+def test_a_template_reads_the_last_judge_step_as_provenance_judge(tmp_path):
+    st = _stage(tmp_path, template="{{ provenance.judge.quality }}", field="note")
+    prov = Provenance(method="source").with_step(JudgeStep(stage="judge", status="ok",
+                                                           quality=2))
+    prov = prov.with_step(JudgeStep(stage="judge#2", status="ok", quality=4))
+    assert st.prompt(_rec(provenance=prov)).prompt[0]["content"] == "4"
 
 
 def test_a_record_the_template_cannot_render_is_a_drop(tmp_path):
