@@ -242,7 +242,7 @@ class RayExecutor(LocalExecutor):
         calling = remote_models(plan, self.segments)
         gpus = 1 if any(recipe.llm_for(m).backend == "vllm" for m in calling) else 0
         n = workers or max(1, int(res.get("GPU", 0)) if gpus else cpus)
-        # a run already holding calls (a resume, a rerun) answers the workers' questions
+        # a run already holding calls (a resume, a rerun) replies to the workers' questions
         # about them; a new run asks nothing
         held = plan.journal.call_count() if hasattr(plan.journal, "call_count") else 1
         self.desk: Any = None

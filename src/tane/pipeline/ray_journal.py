@@ -11,7 +11,7 @@ uses the results, then tells the worker to forget the cache.
 A call the driver has already committed is never made again: when a run starts with calls
 in its journal (a resume, a rerun with another shard size, a run that began with
 ``--executor local``), a worker asks the driver for each call its cache lacks, through a
-small actor (:class:`JournalDesk`) that the driver answers from ``run.sqlite``.
+small actor (:class:`JournalDesk`) that the driver replies to from ``run.sqlite``.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from ..schema import dumps
 from ..store.journal import JournalWriter
 from ..store.rundir import CALLS_TABLE, connect
 
-# how long a worker waits for the driver's answer before it makes the call itself (the
-# driver answers in milliseconds; this is for a desk lost with its node)
+# how long a worker waits for the driver's reply before it makes the call itself (the
+# driver replies in milliseconds; this is for a desk lost with its node)
 DESK_WAIT = 60.0
 
 # one call as it travels back: [key, kind, request, response, made]; ``made``: this try
@@ -37,7 +37,7 @@ Call = list[Any]
 
 class ShardCache:
     """One shard's calls on a worker (what :class:`~tane.llm.cache.CachedBackend` needs):
-    answered from the node's cache of this shard, else by the driver (``desk``), else
+    found in the node's cache of this shard, else given by the driver (``desk``), else
     made; every call made or replayed from the cache is kept for the driver."""
 
     def __init__(self, folder: Path, shard_id: str, desk: Any = None):
@@ -65,7 +65,7 @@ class ShardCache:
             try:
                 found: dict[str, Any] | None = await asyncio.wait_for(
                     self.desk.ask.remote(key), DESK_WAIT)
-            except Exception:  # no answer: the call is made (and counted if repeated)
+            except Exception:  # no reply: the call is made (and counted if repeated)
                 return None
             return found
         return None
@@ -101,8 +101,8 @@ async def commit_calls(journal: Any, calls: list[Call]) -> None:
 
 class JournalDesk:
     """Where workers ask for calls the driver has committed (a Ray actor). ``ask`` waits
-    for the driver's answer; the driver takes the questions with ``wanted`` and answers
-    them with ``answer``."""
+    for the driver's reply; the driver takes the questions with ``wanted`` and replies
+    with ``reply``."""
 
     def __init__(self) -> None:
         self.waiting: dict[str, list[asyncio.Future[Any]]] = {}
@@ -136,7 +136,7 @@ class JournalDesk:
         event.clear()
         return keys
 
-    async def answer(self, rows: dict[str, Any]) -> None:
+    async def reply(self, rows: dict[str, Any]) -> None:
         for key, response in rows.items():
             for fut in self.waiting.pop(key, []):
                 if not fut.done():
@@ -144,13 +144,13 @@ class JournalDesk:
 
 
 async def serve_desk(desk: Any, journal: Any) -> None:
-    """The driver's side of the desk: answer every question from the run's journal (a
+    """The driver's side of the desk: reply to every question from the run's journal (a
     committed response, or None), until cancelled."""
     while True:
         keys: list[str] = await desk.wanted.remote(1.0)
         if keys:
             rows = {k: await journal.get_call_async(k) for k in keys}
-            await desk.answer.remote(rows)
+            await desk.reply.remote(rows)
 
 
 __all__ = ["Call", "JournalDesk", "ShardCache", "commit_calls", "forget", "serve_desk"]
