@@ -215,8 +215,12 @@ def _origin_writes() -> dict[str, set[str]]:
     the keys of dicts spread into them), read from the source of every module."""
     out: dict[str, set[str]] = {}
     for path in sorted(SRC.rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and ast.unparse(node.func) == "Provenance"):
+        text = path.read_text(encoding="utf-8")
+        if "Provenance(" not in text:
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "Provenance"):
                 continue
             method = next((k.value.value for k in node.keywords if k.arg == "method"
                            and isinstance(k.value, ast.Constant)), None)
