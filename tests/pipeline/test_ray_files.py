@@ -80,6 +80,27 @@ def test_a_file_outside_the_recipes_folder_is_refused_in_one_line(tmp_path):
         assert "stages.0.templates.ja_chat" in line and "recipe's folder" in line
 
 
+def test_tane_run_refuses_such_a_file_before_the_run_directory_is_made(tmp_path):
+    from typer.testing import CliRunner
+
+    from tane.cli import app
+
+    folder = tmp_path / "r"
+    folder.mkdir()
+    (tmp_path / "elsewhere.j2").write_text("{{ instruction }}", encoding="utf-8")
+    recipe = _recipe(folder, "../elsewhere.j2")
+    out = tmp_path / "run"
+    # no server and no Ray are reached: the recipe is refused first
+    res = CliRunner().invoke(app, ["run", str(recipe), "--out", str(out), "--llm",
+                                   "http://127.0.0.1:9/v1,model=m", "--license", "x",
+                                   "--no-progress", "--executor", "ray"])
+    assert res.exit_code == 2, res.output
+    errors = [ln for ln in res.output.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "elsewhere.j2" in errors[0]
+    assert "stages.0.templates.ja_chat" in errors[0]
+    assert not out.exists()
+
+
 def test_the_seeds_travel_as_rows(tmp_path):
     seeds = load_seeds("bundled:ja")
     rows = json.loads(json.dumps(seeds_data(seeds)))  # plain data

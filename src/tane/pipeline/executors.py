@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from ..errors import TaneError
 
 if TYPE_CHECKING:
+    from ..recipe import Recipe
     from .execution import ExecutionPlan, Executor
     from .executor_options import ExecutorOptions
 
@@ -43,6 +45,9 @@ class ExecutorEntry:
     target: str  # "module:Class"
     options: "type[ExecutorOptions] | str"
     help: str
+    # "module:function" called as function(recipe, base_dir) before the run directory is
+    # touched: what this executor cannot run, refused in one line (None: nothing)
+    checks: str | None = None
 
     def executor_class(self) -> ExecutorClass:
         cls: ExecutorClass = _load(self.target)
@@ -53,6 +58,11 @@ class ExecutorEntry:
             cls: type[ExecutorOptions] = _load(self.options)
             return cls
         return self.options
+
+    def check(self, recipe: "Recipe", base_dir: Path) -> None:
+        """Refuse, before the run starts, a recipe this executor cannot run."""
+        if self.checks is not None:
+            _load(self.checks)(recipe, base_dir)
 
     def parse(self, given: Mapping[str, Any]) -> "ExecutorOptions":
         """The options from ``given`` (values as typed or as text); one line naming the
@@ -79,10 +89,10 @@ EXECUTORS: dict[str, ExecutorEntry] = {}
 
 def register_executor(name: str, target: str,
                       options: "type[ExecutorOptions] | str" = NO_OPTIONS,
-                      help: str = "") -> None:
+                      help: str = "", checks: str | None = None) -> None:
     if name in EXECUTORS:
         raise ValueError(f"executor {name!r} registered twice")
-    EXECUTORS[name] = ExecutorEntry(name, target, options, help)
+    EXECUTORS[name] = ExecutorEntry(name, target, options, help, checks)
 
 
 def executor(name: str) -> ExecutorEntry:
@@ -116,7 +126,8 @@ register_executor("local", "tane.pipeline.local:LocalExecutor",
 register_executor("ray", "tane.pipeline.ray_executor:RayExecutor",
                   "tane.pipeline.executor_options:RayOptions",
                   help="per-record stages on a Ray cluster, needs tane[ray]; options: "
-                       "address, workers, shard_size (default 64), worker_resource")
+                       "address, workers, shard_size (default 64), worker_resource",
+                  checks="tane.pipeline.ray_files:check_recipe")
 
 __all__ = ["EXECUTORS", "ExecutorEntry", "executor", "help_text", "parse_pairs",
            "register_executor"]

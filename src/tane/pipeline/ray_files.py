@@ -87,6 +87,17 @@ def stage_files(recipe: Recipe, stages: list[int], base_dir: Path) -> dict[str, 
     return out
 
 
+def remote_stages(recipe: Recipe) -> list[int]:
+    """The stages whose runs go to the workers: the per-record transforms."""
+    return [i for i, c in enumerate(stage_configs(recipe))
+            if (sp := c.spec()).role == "transform" and not sp.sequential]
+
+
+def check_recipe(recipe: Recipe, base_dir: Path) -> None:
+    """What the workers cannot be sent, refused in one line before the run starts."""
+    stage_files(recipe, remote_stages(recipe), Path(base_dir).resolve())
+
+
 def seeds_data(seeds: list[Seed]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(s) for s in seeds]
 
@@ -116,5 +127,5 @@ def write_files(files: dict[str, bytes], folder: Path) -> Path:
     return base
 
 
-__all__ = ["MAX_BYTES", "node_folder", "seeds_data", "seeds_from", "stage_files",
+__all__ = ["MAX_BYTES", "check_recipe", "node_folder", "remote_stages", "seeds_data", "seeds_from", "stage_files",
            "write_files"]

@@ -123,6 +123,7 @@ class Runner:
         # plan renders its prompts from them; a run builds its own with the models
         self.stages: Stages = build_stages(recipe, self.seeds, self.base_dir, self.stats,
                                            self.lookahead, offline_models(recipe))
+        self.executor.check(recipe, self.base_dir)  # what the executor cannot run
         if self.source is None:
             self.max_units = first.max_rounds
         else:
