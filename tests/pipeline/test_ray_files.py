@@ -12,7 +12,7 @@ import pytest
 
 from tane.errors import TaneError
 from tane.pipeline.ray_files import seeds_data, seeds_from, stage_files, write_files
-from tane.pipeline.ray_journal import ShardCache, commit_calls, forget
+from tane.pipeline.ray_journal import JournalDesk, ShardCache, commit_calls, forget
 from tane.prompts import load_template
 from tane.recipe import load_recipe
 from tane.seeds.loader import load_seeds
@@ -146,3 +146,15 @@ def test_a_shards_calls_are_cached_on_its_node_and_committed_once_by_the_driver(
     assert _puts(run) == {"k1": 1, "k2": 2}
     forget(node, "s1")
     assert list(node.iterdir()) == []
+
+
+def test_the_desk_asks_the_driver_once_a_key_and_gives_every_asker_its_reply():
+    async def go() -> tuple:
+        desk = JournalDesk()  # as the actor runs it, without Ray
+        asks = [asyncio.ensure_future(desk.ask(k)) for k in ("k", "k", "z")]
+        assert await desk.wanted(5.0) == ["k", "z"]  # what the driver looks up
+        assert await desk.wanted(0.01) == []
+        await desk.reply({"k": {"text": "a"}, "z": None})
+        return tuple([await a for a in asks])
+
+    assert asyncio.run(go()) == ({"text": "a"}, {"text": "a"}, None)
