@@ -10,7 +10,7 @@ import json
 import pytest
 
 from fakes import ScriptedBackend
-from helpers import read_jsonl, read_stats, run_tane
+from helpers import DATA, read_jsonl, read_stats, run_tane
 from tane.config.evol_instruct import EvolStep
 from tane.config.registry import METHODS
 from tane.llm.base import CHAT, Completion, LLMError, ModelInfo
@@ -302,18 +302,8 @@ RECIPE = """\
 name: evol-e2e
 seed: 5
 target: 2
-seeds:
-  path: bundled:ja
+source: {path: {FEW_JA}}
 stages:
-  - method: self_instruct
-    mode: ja
-    request_batch_size: 2
-    max_rounds: 6
-    truncated: last_item
-    classify: false
-    instances: input_only
-    sampling: {max_tokens: 160}
-    instance_sampling: {temperature: 0.0, top_p: 1.0, max_tokens: 48}
   - method: evol_instruct
     mode: ja
     prompt_style: completion
@@ -335,7 +325,8 @@ stages:
 @pytest.mark.slow
 def test_evol_recipe_end_to_end(llama_server, tmp_path):
     recipe = tmp_path / "evol.yaml"
-    recipe.write_text(RECIPE, encoding="utf-8")
+    # six short questions from a file, not a generator: the evolution is what is tested
+    recipe.write_text(RECIPE.replace("{FEW_JA}", str(DATA / "few_ja.jsonl")), encoding="utf-8")
     out = tmp_path / "run"
     res = run_tane("run", str(recipe), "--out", str(out), "--llm", llama_server,
                    "--model", "gemma-3-270m", "--no-progress", timeout=600)
@@ -343,7 +334,7 @@ def test_evol_recipe_end_to_end(llama_server, tmp_path):
     st = read_stats(out)
     for s in st["stages"].values():
         assert s["items_in"] == s["kept"] + sum(s["dropped"].values())
-    assert list(st["stages"]) == ["self_instruct", "evol_instruct", "answer", "curate"]
+    assert list(st["stages"]) == ["evol_instruct", "answer", "curate"]
     assert st["stages"]["curate"]["items_in"] == st["stages"]["answer"]["kept"]
     ev = st["stages"]["evol_instruct"]
     assert ev["items_in"] > 0 and ev["llm_calls"] >= 1
@@ -363,7 +354,7 @@ def test_evol_recipe_end_to_end(llama_server, tmp_path):
             assert step.operation in OPERATIONS and step.epoch == 1
             assert prov.lineage() == [prov.parent(), row["id"]]
         else:
-            assert prov.method == "self_instruct"  # the parent, kept
+            assert prov.method == "source"  # the parent, kept
         for stored in row["provenance"]["steps"]:  # evol, answer: declared keys only
             assert METHODS[stored["method"]].provenance.unknown(stored) == set(), stored
     text = (out / "dataset.jsonl").read_text(encoding="utf-8")
