@@ -483,7 +483,8 @@ def test_end_to_end_embedded_with_judge_and_resume(tmp_path):
                                 {"role": "assistant", "content": rows[0]["output"]}]
     assert prov["sampling"]["calls"][0]["instruction_finish_reason"] == "stop"
     assert "<|im_" not in rows[0]["instruction"] + rows[0]["output"]
-    assert "judge" in prov  # tagged by the chained judge stage (scored or unparseable)
+    # tagged by the chained judge stage (scored or unparseable): its step, the last one
+    assert prov["steps"][-1]["method"] == "judge" and prov["steps"][-1]["status"]
     kinds = _kinds(run)
     assert kinds.get("raw_chat", 0) == mp["llm_calls"] and "completion" not in kinds
     # a rerun replays every call from the journal and yields the same dataset
