@@ -30,10 +30,20 @@ def _accounted(st: dict, out: Path) -> None:
 
 
 def test_self_instruct_en_paper_settings(llama_server, tmp_path):
-    st = _run("self_instruct_en.yaml", llama_server, tmp_path, "--target", "2")
-    _accounted(st, tmp_path)
+    # the shipped recipe with two prompts a round of 256 tokens, not five of 1,024: the
+    # paper's other settings (sampling, classification, full instances) are kept
+    recipe = tmp_path / "si_en.yaml"
+    recipe.write_text((RECIPES / "self_instruct_en.yaml").read_text(encoding="utf-8").replace(
+        "    request_batch_size: 5 ", "    sampling: {max_tokens: 256}\n    request_batch_size: 2 "),
+        encoding="utf-8")
+    out = tmp_path / "run"
+    res = run_tane("run", str(recipe), "--out", str(out), "--llm", llama_server,
+                   "--model", "gemma-3-270m", "--no-progress", "--target", "2")
+    assert res.returncode == 0, res.stderr
+    st = read_stats(out)
+    _accounted(st, out)
     assert st["kept"] == 2
-    for row in read_jsonl(tmp_path / "dataset.jsonl"):
+    for row in read_jsonl(out / "dataset.jsonl"):
         prov = row["provenance"]
         assert prov["mode"] == "en" and prov["sampling"]["presence_penalty"] == 2.0
         assert prov["sampling"]["top_p"] == 0.5 and prov["novelty"]["tokenizer"] == "rouge"
