@@ -15,13 +15,6 @@ pytestmark = pytest.mark.slow
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
-def _run(recipe: str, url: str, out: Path, *extra: str) -> dict:
-    res = run_tane("run", str(RECIPES / recipe), "--out", str(out), "--llm", url,
-                   "--model", "gemma-3-270m", "--no-progress", *extra)
-    assert res.returncode == 0, res.stderr
-    return read_stats(out)
-
-
 def _accounted(st: dict, out: Path) -> None:
     for s in st["stages"].values():
         assert s["items_in"] == s["kept"] + sum(s["dropped"].values())
