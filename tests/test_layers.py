@@ -42,6 +42,7 @@ prints every violation, pending ones included.
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 import warnings
 from dataclasses import dataclass
@@ -261,8 +262,15 @@ def layer_violations(edges: list[Edge]) -> dict[str, list[Edge]]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _src_imports() -> tuple[Edge, ...]:
+    """`imports()` of tane itself, read once for the tests below (each parse of every
+    module took seconds)."""
+    return tuple(imports(SRC))
+
+
 def violations(root: Path = SRC) -> dict[str, list[Edge]]:
-    edges = imports(root)
+    edges = list(_src_imports()) if root == SRC else imports(root)
     return cycles(edges) | layer_violations(edges)
 
 
@@ -293,11 +301,11 @@ def _check(kind: str, found: dict[str, list[Edge]]) -> None:
 
 def test_no_import_cycles():
     _check("import cycles (function-level and type-only imports count)",
-           cycles(imports()))
+           cycles(list(_src_imports())))
 
 
 def test_dependencies_point_down():
-    _check("imports that do not point down the layers", layer_violations(imports()))
+    _check("imports that do not point down the layers", layer_violations(list(_src_imports())))
 
 
 def test_pending_entries_are_still_there():
