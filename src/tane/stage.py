@@ -46,6 +46,9 @@ class StageSpec:
     # the stage calls a model (the feed rule and a remote executor's workers count only
     # such stages)
     llm: bool = True
+    # an ordered stage that ranks a whole unit before it keeps (dedup ``keep: best``): the
+    # feed rule cannot pass it a unit's records a few at a time
+    ranks: bool = False
     # a generator's rounds: at most ``max_rounds``; ``lookahead`` of them in flight at
     # once; ``lookahead_safe``: the generator keeps its own round order where it needs
     # one (turns), so the engine need not run its rounds one after another

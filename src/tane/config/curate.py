@@ -35,7 +35,9 @@ class CurateStage(StageBase):
 
     def contract(self) -> StageSpec:
         ordered = any(s.name in ORDERED_STEPS for s in self.steps)
-        return StageSpec("transform", per_record=not ordered, ordered=ordered, llm=False)
+        ranks = any((s.model_extra or {}).get("keep") == "best" for s in self.steps)
+        return StageSpec("transform", per_record=not ordered, ordered=ordered, llm=False,
+                         ranks=ranks)
 
     def estimate(self, need: int, counts: Counts) -> Cost:
         # no call; each step keeps its measured share of what reaches it (a step is

@@ -42,10 +42,10 @@ from ..engine import StageStats, Turns
 from ..schema import Drop
 from ..stage import Batch
 from .execution import ExecutionPlan, Item, drop_key, unit_key
-from .feed import Feed
+from .feed_flow import FeedFlow, plan_feed
 
 
-class LocalExecutor:
+class LocalExecutor(FeedFlow):
     """Runs an :class:`~tane.pipeline.execution.ExecutionPlan`'s stages on this
     process."""
 
@@ -63,15 +63,11 @@ class LocalExecutor:
                 self.segments[-1][1].append(i)
             else:
                 self.segments.append((False, [i]))
+        # the feed rule guards the last per-record segment that calls a model, cut into
+        # parts (one for each stage in it that calls a model), and the stages after it
+        self.segments, self.parts = plan_feed(plan, self.segments)
+        self.trail_last: asyncio.Future[None] | None = None  # the last wave fed to them
         self.seq = {i: Turns() for o, ii in self.segments if o for i in ii}
-        # the feed rule guards the last segment when it is per-record and calls a model
-        last = len(self.segments) - 1
-        self.feed: Feed | None = None
-        if (plan.goal is not None and last >= 0 and not self.segments[last][0]
-                and any(plan.specs[i].llm for i in self.segments[last][1])):
-            # what the model decodes at once: an embedded model's slots, a server's calls
-            self.feed = Feed(plan.goal, max(plan.windows[i] for i in self.segments[last][1]
-                                            if plan.specs[i].llm))
         self.cut: dict[int, int] = {}  # unit -> records the feed rule did not feed
         self.gen_count: dict[int, int] = {}  # unit -> records the generator emitted
         self.asked: dict[int, int] = {}  # unit -> records it was asked for
@@ -160,14 +156,14 @@ class LocalExecutor:
 
     async def _transforms(self, unit: int, items: list[Item]) -> list[Item]:
         for s, (ordered, stages) in enumerate(self.segments):
+            if self.parts and s == self.parts[0][0]:
+                return await self._fed(unit, items)  # empty units take turns too
             if ordered:
                 i = stages[0]
                 async with self.seq[i].turn(unit):  # units pass in order, empty ones too
                     if items:
                         items = sorted(await self._step(i, sorted(items, key=lambda x: x[0]),
                                                         unit), key=lambda x: x[0])
-            elif self.feed is not None and s == len(self.segments) - 1:
-                items = await self._fed(s, stages, unit, items)  # empty units take turns too
             elif items:
                 outs = await asyncio.gather(*self.launch(s, stages, unit, items))
                 items = sorted((x for o in outs for x in o), key=lambda x: x[0])
@@ -183,48 +179,6 @@ class LocalExecutor:
         plan's stats; everything else (units, order, the start and feed rules) stays
         this class's."""
         return [asyncio.ensure_future(self.chain(stages, it, unit)) for it in items]
-
-    async def _fed(self, s: int, stages: list[int], unit: int, items: list[Item]) -> list[Item]:
-        """The last segment under the feed rule: records go in waves, in key order."""
-        feed = self.feed
-        assert feed is not None
-        launched: list[asyncio.Future[list[Item]]] = []
-        try:
-            async with feed.turns.turn(unit):
-                feed.known_through(unit - (self.p.lookahead + 2))  # the start rule's point
-                pending = sorted(items, key=lambda x: x[0])
-                while pending:
-                    n = await feed.how_many()
-                    if n == 0:
-                        self._cut(unit, stages[0], pending)
-                        break
-                    wave, pending = pending[:n], pending[n:]
-                    futs = self.launch(s, stages, unit, wave)
-                    launched += futs
-                    feed.fed(unit, futs)
-            outs = await asyncio.gather(*launched)
-        except BaseException:
-            for f in launched:
-                f.cancel()
-            await asyncio.gather(*launched, return_exceptions=True)
-            raise
-        return sorted((x for o in outs for x in o), key=lambda x: x[0])
-
-    def _cut(self, unit: int, first: int, items: list[Item]) -> None:
-        """Records the feed rule holds back: ``over_target`` drops of the stage that
-        passed them on (of the first stage when none did), made without a call."""
-        self.cut[unit] = len(items)
-        by = first - 1 if first > 0 else first
-        st = self.p.stats[by]
-        if by < first:
-            st.kept -= len(items)
-        else:
-            st.records_in += len(items)
-        st.dropped["over_target"] = st.dropped.get("over_target", 0) + len(items)
-        name = self.p.names[by]
-        drops = [Drop(stage=name, reason="over_target", text=rec.instruction, record_id=rec.id,
-                      detail={"before": self.p.names[first]}) for _, rec in items]
-        self.p.sink.log_drops(drops, [drop_key(k, first, 0) for k, _ in items])
 
     # -- one unit: generate (or take the chunk), then the transforms --------------------
     async def _unit(self, u: int, need: int) -> None:
