@@ -61,9 +61,12 @@ def test_the_files_the_workers_stages_name_travel_as_bytes(tmp_path):
                                                ).read_bytes()}
     # written under a worker's own folder at the same relative paths
     (tmp_path / "node").mkdir()
+    # a worker of this run killed on this node left its folder (no process has that pid)
+    dead = tmp_path / "node" / f"files-{2**31 - 1}-x"
+    (dead / "tpl").mkdir(parents=True)
     base = write_files(files, tmp_path / "node")
     assert (base / "tpl" / "answer.j2").read_bytes() == files["tpl/answer.j2"]
-    assert base.parent == tmp_path / "node"
+    assert list((tmp_path / "node").iterdir()) == [base]
 
 
 def test_a_file_outside_the_recipes_folder_is_refused_in_one_line(tmp_path):

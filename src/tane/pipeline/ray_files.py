@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -116,10 +117,25 @@ def node_folder(run_key: str) -> Path:
     return folder
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's: alive
+        pass
+    return True
+
+
 def write_files(files: dict[str, bytes], folder: Path) -> Path:
-    """``files`` under a new folder inside ``folder``, each at its relative path; the new
-    folder (the worker's recipe folder)."""
-    base = Path(tempfile.mkdtemp(prefix="files-", dir=folder))
+    """``files`` under a new folder inside ``folder`` (``files-<pid>-...``), each at its
+    relative path; the new folder (the worker's recipe folder). The folders of workers
+    of this run that died on this node (killed: they could not remove theirs) go."""
+    for old in folder.glob("files-*-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    base = Path(tempfile.mkdtemp(prefix=f"files-{os.getpid()}-", dir=folder))
     for rel, data in files.items():
         target = base / rel
         target.parent.mkdir(parents=True, exist_ok=True)
