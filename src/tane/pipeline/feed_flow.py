@@ -2,9 +2,9 @@
 
 The guarded stages are the last run of per-record stages that calls a model, and every
 stage after it, none of which calls a model (a curate stage, ordered or not). The run is
-cut into *parts*, one for each stage in it that calls a model (``evol_instruct``, then
-``answer``): each part has its own :class:`~.feed.Feed`, so a record is evolved only
-while the target needs it, and an evolved one is answered only while the target still
+cut into *parts*, one for each stage in it that calls a model (a rewrite, then a
+reply): each part has its own :class:`~.feed.Feed`, so a record is rewritten only while
+the target needs it, and a rewritten one is replied to only while the target still
 needs it. A part takes its records in key order, in groups: the unit's records for the
 first part, the records made from one record of the part before (in that part's feed
 order) for the next; it feeds each group in waves of what its rule allows. What a record
