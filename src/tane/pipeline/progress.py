@@ -31,10 +31,10 @@ def timing_out(state: RunState, now: float | None = None) -> str:
     now = time.monotonic() if now is None else now
     parts = []
     for name, cs in sorted(state.models.items()):
-        last = getattr(cs, "last_timeout", 0.0)
+        last = cs.last_timeout
         if not last or now - last > RECENT_S:
             continue
-        limit = getattr(cs, "timeout", 0.0)
+        limit = cs.timeout
         flag = "--timeout" if name == "default" else f"--timeout {name}=SECONDS"
         parts.append(f"{name}: {cs.timeouts} timed out, last {now - last:.0f}s ago"
                      + (f" (timeout {limit:g}s; raise it with {flag})" if limit else ""))
@@ -96,7 +96,7 @@ def live_table(state: RunState, names: list[str], width: int | None = None,
         cs = state.models.get(st.model)
         conc = "-"
         if cs is not None:
-            limit = getattr(cs, "concurrency", 0) or 0
+            limit = cs.concurrency
             conc = f"{cs.in_flight}/{limit}" if limit else str(cs.in_flight)
         # a generator receives no records: its "in" is what it decided on
         rows.append((name, _live_model(name, st, models), str(st.records_in or st.items_in),
