@@ -3,8 +3,9 @@
 A record past the target should not cost a call. The generator is asked for about what is
 missing, but the keep rate it was asked with is a guess, and a unit's records reach the
 next stage together; without a rule each of them gets its call and the surplus is cut at
-the end (``over_target``). So before the last run of per-record stages that call a model,
-the records of each unit are fed in key order, and a record is fed only while
+the end (``over_target``). So before the last run of per-record stages that call a model
+(before each stage in it that calls one: :mod:`tane.pipeline.feed_flow`), the records of
+each unit are fed in key order, and a record is fed only while
 
     kept + in flight x keep rate < target
 

@@ -23,7 +23,9 @@ again. The last rounds therefore ask for about what is missing, not for a whole 
 When to stop calling. A unit's records are then fed to the last run of per-record
 stages by the feed rule (:mod:`tane.pipeline.feed`): only while what is kept, plus what
 is in flight at the measured keep rate, falls short of the target; the rest of a unit is
-dropped as ``over_target`` before any call is made for it.
+dropped as ``over_target`` before any call is made for it. The stages after that run, which
+call no model, take the fed records wave by wave; a run with several stages that call a
+model is fed part by part (:mod:`tane.pipeline.feed_flow`).
 
 A preview's limit. With ``plan.limit`` there is no target: units start only while the
 first stage's records (those units 0..r-L put out, plus what the later units were asked
