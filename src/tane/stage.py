@@ -49,6 +49,9 @@ class StageSpec:
     # an ordered stage that ranks a whole unit before it keeps (dedup ``keep: best``): the
     # feed rule cannot pass it a unit's records a few at a time
     ranks: bool = False
+    # records one record in becomes when every call succeeds (a rewrite that keeps its
+    # parent: 2): the feed rule's keep rate before it has measured one
+    out_per_in: float = 1.0
     # a generator's rounds: at most ``max_rounds``; ``lookahead`` of them in flight at
     # once; ``lookahead_safe``: the generator keeps its own round order where it needs
     # one (turns), so the engine need not run its rounds one after another

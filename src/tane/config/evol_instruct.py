@@ -60,7 +60,8 @@ class EvolInstructStage(StageBase):
         # evolved children carry no output; parents, when kept, keep theirs
         return StageSpec("transform", reads=frozenset({"instruction"}),
                          clears=frozenset({"output"}),
-                         maybe_writes=frozenset({"output"} if self.keep_parents else set()))
+                         maybe_writes=frozenset({"output"} if self.keep_parents else set()),
+                         out_per_in=float(self.epochs + (1 if self.keep_parents else 0)))
 
     def estimate(self, need: int, counts: Counts) -> Cost:
         # each epoch rewrites every instruction (and checks the rewrite against its

@@ -36,9 +36,10 @@ from ..engine import Turns
 
 
 class Feed:
-    def __init__(self, goal: int, window: int):
+    def __init__(self, goal: int, window: int, fan: float = 1.0):
         self.goal = goal
         self.window = max(1, window)
+        self.fan = max(fan, 1.0)  # records a fed one may become (the rate before any settles)
         self.turns = Turns()  # units decide in order
         self.outcomes: list[asyncio.Future[list[Any]]] = []  # per fed record, in feed order
         self.unit_of: list[int] = []
@@ -55,10 +56,11 @@ class Feed:
         """Records to feed now (0: the target is met by the records already fed)."""
         while True:
             fed = len(self.outcomes)
-            rate = (self.kept + 1) / (self.settled + 1)
+            rate = (self.kept + self.fan) / (self.settled + 1)
             flying = fed - self.settled
             expected = self.kept + flying * rate
-            sure = self.goal - self.kept - flying  # short even if every one is kept
+            # short even if every one in flight becomes all it may
+            sure = math.ceil((self.goal - self.kept - flying * self.fan) / self.fan - 1e-9)
             if expected < self.goal:
                 n = min(self.window - flying, math.ceil((self.goal - expected) / rate - 1e-9))
                 if max(n, sure) > 0:

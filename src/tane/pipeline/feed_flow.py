@@ -23,6 +23,7 @@ are cut from outcomes, never from timing), so a rerun and a resume feed the same
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from ..schema import Drop
@@ -53,7 +54,8 @@ def plan_feed(plan: ExecutionPlan, segments: list[tuple[bool, list[int]]]
     bounds = [0, *starts, len(stages)]
     cut = [stages[a:b] for a, b in zip(bounds, bounds[1:])]
     out = segments[:s] + [(False, ii) for ii in cut] + segments[s + 1:]
-    parts = [(s + k, ii, Feed(plan.goal, max(plan.windows[i] for i in ii if plan.specs[i].llm)))
+    parts = [(s + k, ii, Feed(plan.goal, max(plan.windows[i] for i in ii if plan.specs[i].llm),
+                              math.prod(plan.specs[i].out_per_in for i in ii)))
              for k, ii in enumerate(cut)]
     return out, parts
 
