@@ -31,7 +31,9 @@ from .execution import ExecutionPlan, Item, drop_key
 from .feed import Feed
 
 Part = tuple[int, list[int], Feed]  # (segment index, its stage indexes, its rule)
-Outcome = asyncio.Future  # what survives of a record after the last stage
+Outcome = asyncio.Future[list[Item]]  # what survives of a record after the last stage
+Group = list[tuple[Item, Outcome]]  # records in key order, each with its outcome
+Made = tuple[asyncio.Future[list[Item]], Outcome]  # what a fed record became; its outcome
 
 
 def plan_feed(plan: ExecutionPlan, segments: list[tuple[bool, list[int]]]
@@ -83,19 +85,23 @@ class FeedFlow:
         bag: list[asyncio.Future[Any]] = []
         err: asyncio.Future[None] = loop.create_future()
 
+        def failed(t: asyncio.Future[Any]) -> None:
+            e = None if t.cancelled() else t.exception()
+            if e is not None and not err.done():
+                err.set_exception(e)
+
         def watch(f: asyncio.Future[Any]) -> asyncio.Future[Any]:
             bag.append(f)
-            f.add_done_callback(lambda t: not t.cancelled() and t.exception() is not None
-                                and not err.done() and err.set_exception(t.exception()))
+            f.add_done_callback(failed)
             return f
 
-        top = [(it, loop.create_future()) for it in sorted(items, key=lambda x: x[0])]
-        inbox: asyncio.Queue[list[tuple[Item, Outcome]] | None] = asyncio.Queue()
+        top: Group = [(it, loop.create_future()) for it in sorted(items, key=lambda x: x[0])]
+        inbox: asyncio.Queue[Group | None] = asyncio.Queue()
         inbox.put_nowait(top)
         inbox.put_nowait(None)
         tasks = []
         for k in range(len(self.parts)):
-            outbox: asyncio.Queue[list[tuple[Item, Outcome]] | None] = asyncio.Queue()
+            outbox: asyncio.Queue[Group | None] = asyncio.Queue()
             tasks.append(watch(asyncio.ensure_future(
                 self._part(k, unit, inbox, outbox, watch))))
             inbox = outbox
@@ -115,13 +121,13 @@ class FeedFlow:
                 err.cancel()
         return sorted((x for o in outs for x in o), key=lambda x: x[0])
 
-    async def _part(self, k: int, unit: int, inbox: asyncio.Queue, outbox: asyncio.Queue,
-                    watch: Any) -> None:
+    async def _part(self, k: int, unit: int, inbox: asyncio.Queue[Group | None],
+                    outbox: asyncio.Queue[Group | None], watch: Any) -> None:
         """One part of the guarded run: its groups fed in waves while its rule allows,
         the rest cut; what its fed records make goes on to the next part, group by group."""
         s, stages, feed = self.parts[k]
         last = k == len(self.parts) - 1
-        made: asyncio.Queue[tuple[asyncio.Future[list[Item]], Outcome] | None] = asyncio.Queue()
+        made: asyncio.Queue[Made | None] = asyncio.Queue()
         fwd = None if last else watch(asyncio.ensure_future(self._forward(made, outbox, watch)))
         try:
             async with feed.turns.turn(unit):
@@ -153,14 +159,15 @@ class FeedFlow:
         if fwd is not None:
             await fwd
 
-    async def _forward(self, made: asyncio.Queue, outbox: asyncio.Queue, watch: Any) -> None:
+    async def _forward(self, made: asyncio.Queue[Made | None],
+                       outbox: asyncio.Queue[Group | None], watch: Any) -> None:
         """In feed order: what each fed record became, as one group for the next part;
         the record's outcome is then its group's outcomes together."""
         loop = asyncio.get_running_loop()
         try:
             while (x := await made.get()) is not None:
                 fut, outcome = x
-                group = [(it, loop.create_future()) for it in await fut]
+                group: Group = [(it, loop.create_future()) for it in await fut]
                 watch(asyncio.ensure_future(_join([o for _, o in group], outcome)))
                 outbox.put_nowait(group)
         finally:
