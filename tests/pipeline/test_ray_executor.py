@@ -38,12 +38,13 @@ def one_slot_server():
     del server
 
 
-@pytest.fixture()
-def recipe(tmp_path) -> Path:
-    src = tmp_path / "tasks.jsonl"
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("recipe")
+    src = folder / "tasks.jsonl"
     src.write_text("".join(json.dumps({"instruction": t}, ensure_ascii=False) + "\n"
                            for t in TASKS), encoding="utf-8")
-    path = tmp_path / "recipe.yaml"
+    path = folder / "recipe.yaml"
     # answer (per record) | curate exact_dup (ordered) | curate length (per record again)
     path.write_text("""name: ray-check
 source: {path: tasks.jsonl}
@@ -53,6 +54,16 @@ stages:
   - {method: curate, lang: ja, steps: [{name: length, output_min: 4}]}
 """, encoding="utf-8")
     return path
+
+
+@pytest.fixture(scope="module")
+def local(one_slot_server, recipe, tmp_path_factory) -> Path:
+    """The local executor's run of the recipe: what every Ray run must equal (one slot and
+    no prompt cache make it reproducible, so one run serves every test)."""
+    out = tmp_path_factory.mktemp("local") / "run"
+    res = run_tane(*_args(recipe, out, one_slot_server))
+    assert res.returncode == 0, res.stderr
+    return out
 
 
 def _args(recipe: Path, out: Path, url: str, *extra: str) -> list[str]:
@@ -80,12 +91,10 @@ def _same(a: Path, b: Path) -> None:
             assert sa[stage][k] == sb[stage][k], (stage, k)
 
 
-def test_the_ray_run_makes_the_local_runs_dataset(one_slot_server, recipe, tmp_path):
-    local = run_tane(*_args(recipe, tmp_path / "local", one_slot_server))
-    assert local.returncode == 0, local.stderr
+def test_the_ray_run_makes_the_local_runs_dataset(one_slot_server, recipe, local, tmp_path):
     dist = run_tane(*_args(recipe, tmp_path / "ray", one_slot_server, *RAY))
     assert dist.returncode == 0, dist.stderr
-    _same(tmp_path / "local", tmp_path / "ray")
+    _same(local, tmp_path / "ray")
     assert len(read_jsonl(tmp_path / "ray" / "dataset.jsonl")) >= 1
     st = read_stats(tmp_path / "ray")
     assert st["stages"]["answer"]["llm_calls"] == len(TASKS)
@@ -105,7 +114,7 @@ def test_the_ray_run_makes_the_local_runs_dataset(one_slot_server, recipe, tmp_p
     assert st["executor"] == {"name": "ray", "workers": 2, "shard_size": 3,
                               "shards_per_worker": 2,  # concurrency 4 over 2 workers
                               "shards_sent": 0, "shards_reused": len(shards)}
-    _same(tmp_path / "local", tmp_path / "ray")
+    _same(local, tmp_path / "ray")
 
 
 def _start(recipe: Path, out: Path, url: str) -> subprocess.Popen:
@@ -122,9 +131,7 @@ def _wait_for(out: Path, done: int, proc: subprocess.Popen, timeout: float = 300
 
 
 def test_killed_worker_and_killed_driver_lose_and_repeat_nothing(one_slot_server, recipe,
-                                                                 tmp_path):
-    local = run_tane(*_args(recipe, tmp_path / "local", one_slot_server))
-    assert local.returncode == 0, local.stderr
+                                                                 local, tmp_path):
 
     # a worker killed mid-run: Ray restarts it and the shard is retried from its journal
     out = tmp_path / "worker"
@@ -136,7 +143,7 @@ def test_killed_worker_and_killed_driver_lose_and_repeat_nothing(one_slot_server
     os.kill(int(pids[0]), signal.SIGKILL)
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
-    _same(tmp_path / "local", out)
+    _same(local, out)
     assert _puts(out) == (1, len(TASKS))
 
     # the driver killed mid-run, then the same command again
@@ -148,7 +155,7 @@ def test_killed_worker_and_killed_driver_lose_and_repeat_nothing(one_slot_server
     assert json.loads((out / "manifest.json").read_text())["status"] == "running"
     again = run_tane(*_args(recipe, out, one_slot_server, *RAY))
     assert again.returncode == 0, again.stderr
-    _same(tmp_path / "local", out)
+    _same(local, out)
     assert _puts(out) == (1, len(TASKS))  # no completed call was made twice
     assert read_stats(out)["llm"]["calls"] < len(TASKS)  # finished work was reused
 
