@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 
 import pytest
@@ -11,9 +12,8 @@ from hypothesis import strategies as st
 from tane.curate.rouge import NoveltyIndex, rouge_l_f
 from tane.curate.tokenize import char_tokenize, rouge_tokenize
 
-rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer")
-
-EN_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("rouge_score") is None,
+                                reason="the reference needs rouge_score")
 
 
 class CharTok:
@@ -21,7 +21,22 @@ class CharTok:
         return char_tokenize(text)
 
 
-JA_SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False, tokenizer=CharTok())
+class _Scorer:
+    """rouge_score's ROUGE-L scorer, made on first use: rouge_score imports nltk, which
+    takes seconds, and every test worker collects this module."""
+
+    def __init__(self, **kw):
+        self.kw, self.scorer = kw, None
+
+    def score(self, target, prediction):
+        if self.scorer is None:
+            from rouge_score import rouge_scorer
+            self.scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False, **self.kw)
+        return self.scorer.score(target, prediction)
+
+
+EN_SCORER = _Scorer()
+JA_SCORER = _Scorer(tokenizer=CharTok())
 
 
 def ref_f(scorer, target, prediction):

@@ -4,6 +4,7 @@ killed mid-run then resumed, repeat no completed call and lose nothing."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -16,8 +17,9 @@ import pytest
 
 from helpers import read_jsonl, read_stats, run_tane, tane_cmd
 
-pytestmark = pytest.mark.slow
-ray = pytest.importorskip("ray", reason="the Ray executor needs tane[ray]")
+# a skip that does not import Ray: collecting this module stays cheap when it is deselected
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                                  reason="the Ray executor needs tane[ray]")]
 
 TASKS = ["日本の首都はどこですか。", "りんごの色を一つ答えてください。", "1たす1はいくつですか。",
          "猫の鳴き声を書いてください。", "空はなぜ青いのですか。", "富士山の高さは。",
