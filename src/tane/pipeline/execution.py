@@ -99,7 +99,19 @@ class ExecutionPlan:
     run_path: Path = Path(".")
     model_names: list[str] = field(default_factory=list)
     model_stats: dict[str, CallStats] = field(default_factory=dict)
-    journal: Any = None
+    journal: RunJournal | None = None
+
+
+class RunJournal(Protocol):
+    """The run's call journal as an executor that commits its workers' calls sees it
+    (the run directory: `tane.store.rundir.RunDir`)."""
+
+    async def get_call_async(self, key: str) -> dict[str, Any] | None: ...
+
+    async def put_call_async(self, key: str, kind: str, request: dict[str, Any],
+                             response: dict[str, Any]) -> None: ...
+
+    def call_count(self) -> int: ...
 
 
 class Executor(Protocol):

@@ -244,7 +244,7 @@ class RayExecutor(LocalExecutor):
         n = workers or max(1, int(res.get("GPU", 0)) if gpus else cpus)
         # a run already holding calls (a resume, a rerun) replies to the workers' questions
         # about them; a new run asks nothing
-        held = plan.journal.call_count() if hasattr(plan.journal, "call_count") else 1
+        held = plan.journal.call_count() if plan.journal is not None else 0
         self.desk: Any = None
         if remote and held:
             self.desk = ray.remote(JournalDesk).options(
