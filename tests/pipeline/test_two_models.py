@@ -70,8 +70,9 @@ def test_answer_on_one_server_judge_on_another(llama_server, second_server, tmp_
     for r in rows:
         step = r["provenance"]["steps"][0]
         assert (step["stage"], step["model"], step["license"]) == ("answer", "gemma-gen", "gemma")
-        judge = r["provenance"]["judge"]
-        assert (judge["model"], judge["license"]) == ("gemma-judge", "apache-2.0")
+        judge = r["provenance"]["steps"][-1]  # the judge's verdict: the record's last step
+        assert (judge["stage"], judge["model"], judge["license"]) == (
+            "judge", "gemma-judge", "apache-2.0")
         assert r["provenance"]["method"] == "source"
     drops = read_jsonl(out / "rejected.jsonl")
     assert any(d["reason"] == "missing_field" and d["stage"] == "source" for d in drops)
