@@ -53,20 +53,6 @@ def read_stats(run_dir: Path) -> dict:
     return json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
 
 
-def short_small_ja(extra: str = "") -> str:
-    """``data/small_ja.yaml`` with short instances (32 tokens) and answers (48 tokens), for
-    tests of the plumbing (faults, accounting) that need real calls but not long text:
-    each call then takes a fraction of the time. ``extra`` is inserted before ``seeds:``."""
-    text = (DATA / "small_ja.yaml").read_text(encoding="utf-8")
-    for old, new in (("temperature: 0.0, top_p: 1.0, max_tokens: 64",
-                      "temperature: 0.0, top_p: 1.0, max_tokens: 32"),
-                     ("temperature: 0.3, top_p: 0.9, max_tokens: 128",
-                      "temperature: 0.3, top_p: 0.9, max_tokens: 48")):
-        assert old in text, old
-        text = text.replace(old, new)
-    return text.replace("seeds:", extra + "seeds:", 1)
-
-
 def answer_few_ja(folder: Path, extra: str = "", max_tokens: int = 12) -> Path:
     """A recipe for tests of the plumbing over real calls (faults, retries, accounting):
     the six short questions of ``data/few_ja.jsonl`` answered in a few tokens, with no

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import read_jsonl, read_stats, run_tane, short_small_ja
+from helpers import answer_few_ja, read_jsonl, read_stats, run_tane
 
 pytestmark = pytest.mark.slow
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
@@ -65,8 +65,9 @@ def test_alpaca_ja_one_round(llama_server, tmp_path):
 
 
 def test_curate_stage_in_a_recipe(llama_server, tmp_path):
-    recipe = tmp_path / "curated.yaml"
-    recipe.write_text(short_small_ja() + """  - method: curate
+    # six short questions answered, then curated: the curate stage is what is checked
+    recipe = answer_few_ja(tmp_path, max_tokens=48)
+    recipe.write_text(recipe.read_text(encoding="utf-8") + """  - method: curate
     lang: ja
     steps:
       - {name: length}
