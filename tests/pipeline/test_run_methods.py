@@ -23,11 +23,11 @@ def _accounted(st: dict, out: Path) -> None:
 
 
 def test_self_instruct_en_paper_settings(llama_server, tmp_path):
-    # the shipped recipe with two prompts a round of 256 tokens, not five of 1,024: the
+    # the shipped recipe with one prompt a round of 256 tokens, not five of 1,024: the
     # paper's other settings (sampling, classification, full instances) are kept
     recipe = tmp_path / "si_en.yaml"
     recipe.write_text((RECIPES / "self_instruct_en.yaml").read_text(encoding="utf-8").replace(
-        "    request_batch_size: 5 ", "    sampling: {max_tokens: 256}\n    request_batch_size: 2 "),
+        "    request_batch_size: 5 ", "    sampling: {max_tokens: 256}\n    request_batch_size: 1 "),
         encoding="utf-8")
     out = tmp_path / "run"
     res = run_tane("run", str(recipe), "--out", str(out), "--llm", llama_server,
