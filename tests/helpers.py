@@ -53,9 +53,9 @@ def read_stats(run_dir: Path) -> dict:
     return json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
 
 
-def answer_few_ja(folder: Path, extra: str = "", max_tokens: int = 12) -> Path:
+def answer_few_ja(folder: Path, extra: str = "", max_tokens: int = 48) -> Path:
     """A recipe for tests of the plumbing over real calls (faults, retries, accounting):
-    the six short questions of ``data/few_ja.jsonl`` answered in a few tokens, with no
+    the six short questions of ``data/few_ja.jsonl`` answered in a few dozen tokens, with no
     few-shot examples, so a call is a short prompt and a dozen tokens. ``extra`` goes
     before ``stages:``. Returns the recipe's path (written into ``folder``)."""
     recipe = folder / "answer_few_ja.yaml"
