@@ -55,9 +55,9 @@ def read_stats(run_dir: Path) -> dict:
 
 def answer_few_ja(folder: Path, extra: str = "", max_tokens: int = 48) -> Path:
     """A recipe for tests of the plumbing over real calls (faults, retries, accounting):
-    the six short questions of ``data/few_ja.jsonl`` answered in a few dozen tokens, with no
-    few-shot examples, so a call is a short prompt and a dozen tokens. ``extra`` goes
-    before ``stages:``. Returns the recipe's path (written into ``folder``)."""
+    the six short questions of ``data/few_ja.jsonl`` answered in up to ``max_tokens``, with
+    no few-shot examples, so a call is a short prompt and a short answer (a cut one is a
+    ``truncated_answer`` drop). ``extra`` goes before ``stages:``. Returns the recipe's path (written into ``folder``)."""
     recipe = folder / "answer_few_ja.yaml"
     recipe.write_text(
         "name: answer-few-ja\nseed: 5\n"
